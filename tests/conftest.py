@@ -1,0 +1,25 @@
+"""Shared fixtures.
+
+Tests that need the development data in ``../shared/data`` (present in CI, never
+committed) use the ``shared_data`` fixture and are skipped where it is absent — except in
+CI (``CI=true``), where its absence is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("BAYES_SCALING_SHARED", REPO.parent / "shared")) / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI must have the development data at {SHARED_DATA}")
+        pytest.skip(f"development data not found at {SHARED_DATA}")
+    return SHARED_DATA

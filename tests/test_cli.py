@@ -1,0 +1,90 @@
+"""The command line: help, version, exit codes, --json, messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bayes_scaling import __version__
+from bayes_scaling.cli import main
+
+SMALL = Path(__file__).parent / "data" / "runs_small.csv"
+SMALL_OPTIONS = ["--map", "N=params_M", "--map", "D=tokens_B", "--scale", "N=M", "--scale", "D=B"]
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "bayes-scaling"
+    done = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"bayes-scaling {__version__}"
+
+
+def test_help_lists_commands(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "validate" in out and "Exit codes" in out
+
+
+def test_no_command_is_usage_error(capsys):
+    assert main([]) == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_unknown_option_is_usage_error(capsys):
+    assert main(["validate", str(SMALL), "--frobnicate"]) == 2
+    assert "unrecognized arguments: --frobnicate" in capsys.readouterr().err
+
+
+def test_validate_prints_what_it_read(capsys):
+    assert main(["validate", str(SMALL), *SMALL_OPTIONS]) == 0
+    out = capsys.readouterr().out
+    assert "12 runs, all valid" in out
+    assert "derived: 6*N*D" in out
+    assert "params_M ×1e+06" in out
+
+
+def test_validate_json(capsys):
+    assert main(["validate", str(SMALL), *SMALL_OPTIONS, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["rows"] == 12
+    assert payload["derived"] == {"C": "6*N*D"}
+    assert payload["ranges"]["N"]["min"] == pytest.approx(70e6)
+    assert payload["warnings"] == []
+
+
+def test_validate_comma_separated_map(capsys):
+    assert main(["validate", str(SMALL), "--map", "N=params_M,D=tokens_B", "--scale", "N=M,D=B", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 12
+
+
+def test_validate_bad_file_exit_2_with_location(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_text("N,D,loss\n1e8,2e9,3.5\n4e8,8e9,abc\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.csv: 1 problem" in err and "line 3, column 'loss': 'abc' is not a number" in err
+
+
+def test_validate_missing_columns_suggests_map(capsys):
+    assert main(["validate", str(SMALL)]) == 2
+    assert "--map N=NAME" in capsys.readouterr().err
+
+
+def test_bad_map_syntax(capsys):
+    assert main(["validate", str(SMALL), "--map", "N"]) == 2
+    assert "--map expects KEY=VALUE, got 'N'" in capsys.readouterr().err
+
+
+def test_warnings_reach_json_and_stderr(tmp_path, capsys):
+    path = tmp_path / "ppl.csv"
+    path.write_text("N,D,loss\n1e8,2e9,33.1\n")
+    assert main(["validate", str(path), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "perplexity" in json.loads(captured.out)["warnings"][0]
+    assert "warning:" in captured.err
