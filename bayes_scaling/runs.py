@@ -526,7 +526,7 @@ def _validate(frame: pd.DataFrame, *, label: str, is_file: bool, columns: Mappin
                                 f"(command line: --duplicates drop)", row=int(r.index_y))
                         for r in firsts.itertuples()]
             raise RunTableError(label, problems, is_file=is_file)
-        log.warning("%s: dropped %d duplicated runs", label, int(dup.sum()))
+        log.info("%s: dropped %d duplicated runs", label, int(dup.sum()))
         out = out.loc[~dup]
     out = out.reset_index(drop=True)
 
