@@ -9,6 +9,7 @@ import logging
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import BayesScalingError, DataWarning, InputError, RunTableError
+from .datasets import cite, list_datasets, load_dataset
 from .runs import RunTable, read_runs
 
 try:
@@ -25,5 +26,8 @@ __all__ = [
     "InputError",
     "RunTable",
     "RunTableError",
+    "cite",
+    "list_datasets",
+    "load_dataset",
     "read_runs",
 ]
