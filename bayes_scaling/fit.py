@@ -1,0 +1,422 @@
+"""Fit a scaling law to runs: :func:`fit` returns a :class:`Fit`, which saves to one
+netCDF file and loads back exactly (:func:`load_fit`).
+
+A saved fit holds the ArviZ InferenceData (posterior, sample stats, pointwise
+log-likelihood, posterior predictive, observed and constant data) and, as attributes of
+its posterior group, the full configuration as JSON, a SHA-256 hash of that
+configuration, and a file-format version.  Loading checks all three, and checks that the
+stored runs still have the fingerprint the configuration names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .diagnostics import Diagnostics, check_sampling
+from .errors import BayesScalingError, InputError
+from .laws import NUMPY, ScalingLaw, get_law
+from .likelihoods import Likelihood, get_likelihood
+from .model import POOLING, ModelSpec, build_model, group_index, log_inputs
+from .priors import DataStats, Prior, resolve_priors
+from .runs import RunTable
+from .sampling import SamplerSettings, run_sampler
+
+__all__ = ["Fit", "fit", "load_fit", "FitFileError", "FORMAT_VERSION", "literature_values"]
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_ATTR = "bayes_scaling_"
+
+# Which rows of the published-fits dataset inform which law's literature priors.
+_LITERATURE_SOURCES = {
+    "chinchilla": ("chinchilla", "Hoffmann et al. 2022 Approach 3"),
+    "kaplan-n": ("kaplan-n", "Kaplan et al. 2020"),
+    "kaplan-d": ("kaplan-d", "Kaplan et al. 2020"),
+    "data-constrained": ("data-constrained", "Muennighoff et al. 2023"),
+}
+
+
+class FitFileError(InputError):
+    """A saved fit cannot be loaded: not a fit file, modified, or made for another model."""
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("bayes-scaling", "pymc", "pytensor", "arviz", "numpy", "nutpie"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """SHA-256 of the configuration as canonical JSON."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def literature_values(law: ScalingLaw) -> dict[str, float]:
+    """Published parameter values for ``law`` from the ``published-fits`` dataset ({} if none)."""
+    if law.name not in _LITERATURE_SOURCES:
+        return {}
+    from .datasets import load_dataset
+
+    table = load_dataset("published-fits")
+    law_key, source = _LITERATURE_SOURCES[law.name]
+    rows = table[(table["law"] == law_key) & (table["source"] == source)]
+    return {str(r.parameter): float(r.value) for r in rows.itertuples()}
+
+
+@dataclass
+class Fit:
+    """A fitted scaling law: posterior draws, configuration, diagnostics.
+
+    Attributes
+    ----------
+    idata
+        ArviZ InferenceData: ``posterior`` (natural parameters under the names users know,
+        plus the sampled ones), ``sample_stats``, ``log_likelihood``, ``posterior_predictive``,
+        ``observed_data`` (``log_loss``) and ``constant_data`` (the runs).
+    config
+        Law, likelihood, priors, pooling, groups, data statistics and fingerprint, sampler
+        settings and package versions: everything needed to reproduce the fit.
+    diagnostics
+        R-hat, ESS, divergences, tree-depth hits, and the problems found.
+    timing
+        Wall times in seconds (compile, sampling, total).
+    """
+
+    idata: Any
+    config: dict[str, Any]
+    diagnostics: Diagnostics
+    timing: dict[str, float]
+
+    # ------------------------------------------------------------------ model pieces
+    @cached_property
+    def law(self) -> ScalingLaw:
+        return get_law(self.config["law"])
+
+    @cached_property
+    def likelihood(self) -> Likelihood:
+        options = {k: v for k, v in self.config["likelihood"].items() if k != "name"}
+        return get_likelihood(self.config["likelihood"]["name"], **options)
+
+    @property
+    def groups(self) -> list[str]:
+        return list(self.config["groups"])
+
+    @property
+    def grouped(self) -> bool:
+        return len(self.groups) > 1
+
+    @cached_property
+    def runs(self) -> RunTable:
+        """The runs the law was fitted to (rebuilt from the stored constant data)."""
+        const = self.idata.constant_data
+        data = {k: np.asarray(const[k].values, dtype=float) for k in ("N", "D", "C", "loss")}
+        frame = pd.DataFrame(data)
+        if "group" in const:
+            frame["group"] = np.asarray(const["group"].values).astype(str)
+        if "unique_tokens" in const:
+            frame["unique_tokens"] = np.asarray(const["unique_tokens"].values, dtype=float)
+        info = self.config["data"]
+        return RunTable(frame, source=info["source"], derived=info.get("derived", {}))
+
+    # ------------------------------------------------------------------ draws
+    def draws(self, name: str) -> np.ndarray:
+        """Posterior draws of a parameter, chains stacked: shape (S,) or (S, groups)."""
+        post = self.idata.posterior
+        if name not in post:
+            raise InputError(f"no parameter {name!r} in the posterior; it has {', '.join(post.data_vars)}")
+        values = np.asarray(post[name].values, dtype=float)
+        return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
+
+    def params(self) -> dict[str, np.ndarray]:
+        """Every natural parameter's draws, by name."""
+        return {name: self.draws(name) for name in self.law.param_names}
+
+    def noise(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Draws of the noise scale and of the likelihood's extra parameters."""
+        return self.draws("sigma"), {k: self.draws(k) for k in self.likelihood.extra}
+
+    def log_mu(self, runs: RunTable, *, group: str | None = None) -> np.ndarray:
+        """Posterior draws of the law's log loss at each run: shape (S, len(runs))."""
+        x = {k: v[None, :] for k, v in log_inputs(self.law, runs).items()}
+        params = self.params()
+        if self.grouped:
+            if group is not None:
+                if group not in self.groups:
+                    raise InputError(f"unknown group {group!r}; the fit has {', '.join(self.groups)}")
+                idx = np.full(len(runs), self.groups.index(group))
+            else:
+                idx = group_index(runs, tuple(self.groups))
+            per_run = {k: (v[:, idx] if v.ndim == 2 else v[:, None]) for k, v in params.items()}
+        else:
+            per_run = {k: v[:, None] for k, v in params.items()}
+        return self.law.log_loss(NUMPY, x, per_run)
+
+    def pointwise_log_likelihood(self, runs: RunTable, *, group: str | None = None) -> np.ndarray:
+        """log p(log loss of each run | draw): shape (S, len(runs)); scores held-out runs too."""
+        sigma, extra = self.noise()
+        mu = self.log_mu(runs, group=group)
+        return self.likelihood.logpdf(np.log(runs.loss)[None, :], mu, sigma[:, None],
+                                      {k: v[:, None] for k, v in extra.items()})
+
+    # ------------------------------------------------------------------ summaries
+    def summary(self, *, level: float = 0.95) -> pd.DataFrame:
+        """Mean, sd, median, equal-tailed interval, ESS and R-hat of every reported parameter."""
+        if not 0 < level < 1:
+            raise InputError(f"level must be between 0 and 1, got {level}")
+        lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+        rows = []
+        for name in (*self.law.param_names, *self.reported_noise()):
+            values = self.draws(name)
+            columns = [(name, values)] if values.ndim == 1 else [
+                (f"{name}[{g}]", values[:, i]) for i, g in enumerate(self.groups)]
+            for label, v in columns:
+                d = self.diagnostics.per_param.get(label, {})
+                rows.append({"parameter": label, "mean": v.mean(), "sd": v.std(ddof=1), "median": np.median(v),
+                             f"q{lo_q * 100:g}": np.quantile(v, lo_q), f"q{hi_q * 100:g}": np.quantile(v, hi_q),
+                             "ess_bulk": d.get("ess_bulk", np.nan), "ess_tail": d.get("ess_tail", np.nan),
+                             "r_hat": d.get("r_hat", np.nan)})
+        return pd.DataFrame(rows).set_index("parameter")
+
+    def reported_noise(self) -> tuple[str, ...]:
+        extra = tuple(self.likelihood.extra)
+        pooled = tuple(f"{s.name}_{suffix}" for s in self.law.sampled if s.exponent
+                       for suffix in ("pop", "tau") if f"{s.name}_{suffix}" in self.idata.posterior)
+        return ("sigma", *extra, *pooled)
+
+    def __repr__(self) -> str:
+        return (f"Fit({self.config['law']}, {self.config['likelihood']['name']}, {len(self.runs)} runs, "
+                f"{self.diagnostics.chains}×{self.diagnostics.draws} draws, "
+                f"{'ok' if self.diagnostics.ok else 'PROBLEMS'})")
+
+    # ------------------------------------------------------------------ persistence
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self.config)
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write one netCDF file, atomically; refuse to replace an existing file unless ``overwrite``."""
+        target = Path(path)
+        if target.exists() and not overwrite:
+            raise InputError(f"{target} exists; pass overwrite=True (command line: --force) to replace it")
+        if not target.parent.is_dir():
+            raise InputError(f"{target.parent} is not a folder")
+        attrs = self.idata.posterior.attrs
+        attrs[_ATTR + "format"] = FORMAT_VERSION
+        attrs[_ATTR + "config"] = json.dumps(self.config, sort_keys=True, default=str)
+        attrs[_ATTR + "config_hash"] = self.config_hash
+        attrs[_ATTR + "timing"] = json.dumps(self.timing)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            self.idata.to_netcdf(str(tmp))
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        log.info("saved fit to %s", target)
+        return target
+
+
+def load_fit(path: str | os.PathLike, *, law: str | None = None, likelihood: str | None = None,
+             pooling: str | None = None, fingerprint: str | None = None) -> Fit:
+    """Load a fit saved by :meth:`Fit.save`.
+
+    The keyword arguments state what the caller expects; a file made for another law,
+    likelihood, pooling or data is refused, as is a file modified since it was written or
+    written in another format version.
+
+    Raises
+    ------
+    FitFileError
+        With the reason and the file name.
+    """
+    import arviz as az
+
+    source = Path(path)
+    if not source.is_file():
+        raise FitFileError(f"{source}: no such fit file")
+    try:
+        idata = az.from_netcdf(str(source))
+    except Exception as exc:  # netCDF/HDF5 raise many types for non-netCDF input
+        raise FitFileError(f"{source}: not a readable netCDF fit file ({type(exc).__name__}: {exc})") from None
+    attrs = idata.posterior.attrs if "posterior" in idata.groups() else {}
+    if _ATTR + "config" not in attrs:
+        raise FitFileError(f"{source}: a netCDF file, but not one written by bayes_scaling (no configuration)")
+    fmt = int(attrs.get(_ATTR + "format", -1))
+    config = json.loads(attrs[_ATTR + "config"])
+    if fmt != FORMAT_VERSION:
+        raise FitFileError(f"{source}: written in fit-file format {fmt} by bayes_scaling "
+                           f"{config.get('versions', {}).get('bayes-scaling', '?')}; this version reads format "
+                           f"{FORMAT_VERSION}. Re-run the fit, or use a matching bayes_scaling.")
+    if config_hash(config) != attrs.get(_ATTR + "config_hash"):
+        raise FitFileError(f"{source}: the stored configuration does not match its hash; the file was modified")
+    expected = {"law": law, "likelihood": likelihood, "pooling": pooling}
+    actual = {"law": config["law"], "likelihood": config["likelihood"]["name"], "pooling": config["pooling"]}
+    for key, want in expected.items():
+        if want is not None and want != actual[key]:
+            raise FitFileError(f"{source}: holds a fit with {key} {actual[key]!r}, not the expected {want!r}")
+    timing = json.loads(attrs.get(_ATTR + "timing", "{}"))
+    diagnostics = check_sampling(idata, _diagnosed(idata, config), label=str(source)) if "sample_stats" in idata.groups() else None
+    result = Fit(idata=idata, config=config, diagnostics=diagnostics, timing=timing)
+    actual_fp = result.runs.fingerprint()
+    if actual_fp != config["data"]["fingerprint"]:
+        raise FitFileError(f"{source}: the stored runs do not match the configuration's data fingerprint")
+    if fingerprint is not None and fingerprint != actual_fp:
+        raise FitFileError(f"{source}: fitted to other data (fingerprint {actual_fp[:12]}…, "
+                           f"expected {fingerprint[:12]}…)")
+    return result
+
+
+def _diagnosed(idata, config: Mapping[str, Any]) -> list[str]:
+    law = get_law(config["law"])
+    names = [*law.param_names, "sigma", *get_likelihood(config["likelihood"]["name"]).extra]
+    return [n for n in names if n in idata.posterior]
+
+
+def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Likelihood = "student-t",
+        priors: Mapping[str, Any] | None = None, prior_set: str = "default", pooling: str = "shared",
+        draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0, sampler: str = "auto",
+        target_accept: float = 0.8, strict: bool = False, progress: bool = False,
+        huber_delta: float = 1e-3) -> Fit:
+    """Fit a scaling law to training runs by NUTS.
+
+    Parameters
+    ----------
+    runs
+        A :class:`RunTable`, a DataFrame, a file path or a dataset name (e.g. ``"chinchilla"``).
+    law
+        A law name (``bayes_scaling.laws.LAWS``) or a :class:`ScalingLaw`.
+    likelihood
+        ``"student-t"`` (default), ``"normal"`` or ``"huber"``, on log loss.
+    priors
+        Overrides by sampled-parameter name, e.g. ``{"alpha": "LogNormal(mu=-1.08, sigma=0.2)"}``.
+    prior_set
+        ``"default"`` (weakly informative, scaled to the data) or ``"literature"`` (centred
+        on the published fit in the ``published-fits`` dataset).
+    pooling
+        With a ``group`` column: ``"shared"``, ``"partial"`` or ``"separate"`` exponents.
+    draws, tune, chains, seed, sampler, target_accept
+        Sampler settings; an integer ``seed`` reproduces the draws exactly.
+    strict
+        Raise :class:`SamplingError` instead of warning when diagnostics fail.
+    huber_delta
+        Threshold of the Huber likelihood (Hoffmann et al. use 1e-3).
+
+    Returns
+    -------
+    Fit
+    """
+    import time
+
+    from .datasets import runs_from
+
+    start = time.perf_counter()
+    table = runs_from(runs)
+    law_obj = get_law(law)
+    lik = get_likelihood(likelihood, **({"delta": huber_delta} if str(likelihood) == "huber" else {}))
+    if pooling not in POOLING:
+        raise InputError(f"pooling must be one of {', '.join(POOLING)}, not {pooling!r}")
+    if prior_set not in ("default", "literature"):
+        raise InputError(f"prior_set must be 'default' or 'literature', not {prior_set!r}")
+    settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
+                               target_accept=target_accept, progress=progress)
+    log_inputs(law_obj, table)  # clear error for a missing column, before anything else
+    groups = tuple(table.groups) if table.has_groups else ()
+    table.require(law_obj.n_params + 1, why=f"law {law_obj.name} has {law_obj.n_params} parameters plus noise")
+    if len(groups) > 1:
+        counts = table.data["group"].value_counts()
+        small = counts[counts < 2]
+        if len(small):
+            raise InputError(f"{table.source}: group(s) {', '.join(map(str, small.index))} have fewer than 2 runs")
+
+    stats = DataStats.from_runs(table)
+    defaults = {**law_obj.default_priors(stats), "sigma": lik.noise_prior(), **lik.extra}
+    base = {}
+    if prior_set == "literature":
+        published = literature_values(law_obj)
+        base = law_obj.literature_priors(stats, published)
+        if not base:
+            raise InputError(f"no published fit informs law {law_obj.name!r}; use prior_set='default'")
+    positive = {s.name for s in law_obj.sampled if s.name != "c1"} | {"sigma", *lik.extra}
+    resolved = resolve_priors(defaults, base=base, overrides=priors, positive=positive)
+    spec = ModelSpec(law_obj, lik, resolved, pooling, groups, stats)
+
+    model = build_model(spec, table)
+    idata, timing = run_sampler(model, settings)
+    _complete_idata(idata, spec, table, seed)
+    config = {
+        "law": law_obj.name,
+        "formula": law_obj.formula,
+        "likelihood": {"name": lik.name, **lik.options()},
+        "priors": {k: v.to_dict() for k, v in resolved.items()},
+        "prior_set": prior_set,
+        "pooling": pooling,
+        "groups": list(groups),
+        "stats": stats.to_dict(),
+        "data": {"source": table.source, "fingerprint": table.fingerprint(), "rows": len(table),
+                 "derived": dict(table.derived)},
+        "sampler": settings.to_dict(),
+        "versions": _versions(),
+    }
+    diagnostics = check_sampling(idata, _diagnosed(idata, config), strict=strict,
+                                 label=f"{law_obj.name} fit to {table.source}")
+    timing["total_s"] = time.perf_counter() - start
+    return Fit(idata=idata, config=config, diagnostics=diagnostics, timing=timing)
+
+
+def _complete_idata(idata, spec: ModelSpec, runs: RunTable, seed: int) -> None:
+    """Drop transformed variables; add log-likelihood, posterior predictive, observed and constant data."""
+    import xarray as xr
+
+    post = idata.posterior
+    post = post.drop_vars([v for v in post.data_vars if v.endswith("__")])
+    idata.posterior = post
+    chains, draws = post.sizes["chain"], post.sizes["draw"]
+    shell = Fit(idata=idata, config={"law": spec.law.name, "groups": list(spec.groups),
+                                     "likelihood": {"name": spec.likelihood.name, **spec.likelihood.options()}},
+                diagnostics=None, timing={})
+    shell.__dict__["likelihood"] = spec.likelihood
+    loglik = shell.pointwise_log_likelihood(runs)
+    sigma, extra = shell.noise()
+    rng = np.random.default_rng([seed, 1])
+    replicated = spec.likelihood.draw(rng, shell.log_mu(runs), sigma[:, None], {k: v[:, None] for k, v in extra.items()})
+    obs = np.arange(len(runs))
+
+    def cube(values):
+        return xr.DataArray(values.reshape(chains, draws, len(runs)), dims=("chain", "draw", "obs"),
+                            coords={"chain": post.chain, "draw": post.draw, "obs": obs})
+
+    idata.add_groups(
+        log_likelihood=xr.Dataset({"log_loss": cube(loglik)}),
+        posterior_predictive=xr.Dataset({"log_loss": cube(replicated)}),
+        observed_data=xr.Dataset({"log_loss": ("obs", np.log(runs.loss))}, coords={"obs": obs}),
+        constant_data=_constant_data(runs, obs),
+    )
+
+
+def _constant_data(runs: RunTable, obs: np.ndarray):
+    import xarray as xr
+
+    data = {k: ("obs", runs.column(k)) for k in ("N", "D", "C", "loss")}
+    if "unique_tokens" in runs.data.columns:
+        data["unique_tokens"] = ("obs", runs.column("unique_tokens"))
+    if runs.has_groups:
+        data["group"] = ("obs", runs.data["group"].astype(str).to_numpy())
+    return xr.Dataset(data, coords={"obs": obs})
