@@ -10,6 +10,11 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .errors import BayesScalingError, DataWarning, InputError, RunTableError
 from .datasets import cite, list_datasets, load_dataset
+from .diagnostics import SamplingError, SamplingWarning
+from .fit import Fit, fit, load_fit
+from .forecast import Forecaster, summarize
+from .laws import LAWS, get_law
+from .priors import Prior
 from .runs import RunTable, read_runs
 
 try:
@@ -21,13 +26,23 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "__version__",
+    "LAWS",
     "BayesScalingError",
+    "Fit",
+    "Forecaster",
+    "Prior",
+    "SamplingError",
+    "SamplingWarning",
     "DataWarning",
     "InputError",
     "RunTable",
     "RunTableError",
     "cite",
+    "fit",
+    "get_law",
     "list_datasets",
+    "load_fit",
     "load_dataset",
     "read_runs",
+    "summarize",
 ]

@@ -13,12 +13,17 @@ import logging
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .errors import BayesScalingError, InputError
 from .datasets import cite, dataset_info, export_dataset, list_datasets, load_dataset, runs_from
+from .laws import law_names
+from .likelihoods import LIKELIHOODS
+from .model import POOLING
 from .runs import RunTable
+from .sampling import SAMPLERS
 
 __all__ = ["main", "build_parser"]
 
@@ -139,6 +144,136 @@ def _cmd_datasets(args: argparse.Namespace) -> Any:
     return payload
 
 
+def parse_priors(items: Sequence[str] | None) -> dict[str, str]:
+    """``--prior alpha='LogNormal(mu=-1.1, sigma=0.3)'`` items into {name: spec}."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, spec = item.partition("=")
+        if not sep or not name.strip() or not spec.strip():
+            raise InputError(f"--prior expects NAME=DISTRIBUTION(...), got {item!r}")
+        out[name.strip()] = spec.strip()
+    return out
+
+
+def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .fit import fit
+    from .outdir import prepare_output_dir
+    from .plots import plot_pair, plot_ppc, plot_trace, save_figure, style
+    from .tables import to_markdown, write_table
+
+    priors = parse_priors(args.prior)
+    runs = runs_from(args.data, **_run_table_kwargs(args))
+    out = prepare_output_dir(args.out, force=args.force)
+    log.info("fitting %s (%s likelihood) to %d runs from %s: %d chains x (%d tune + %d draws)",
+             args.law, args.likelihood, len(runs), runs.source, args.chains, args.tune, args.draws)
+    result = fit(runs, law=args.law, likelihood=args.likelihood, priors=priors,
+                 prior_set=args.priors, pooling=args.pooling, draws=args.draws, tune=args.tune,
+                 chains=args.chains, seed=args.seed, sampler=args.sampler, target_accept=args.target_accept,
+                 strict=args.strict, progress=sys.stderr.isatty() and not args.quiet, huber_delta=args.huber_delta)
+    log.info("sampled in %.1f s (compile %.1f s); writing %s", result.timing["sample_s"],
+             result.timing["compile_s"], out)
+    written = [result.save(out / "fit.nc", overwrite=args.force)]
+    summary = result.summary(level=args.level)
+    written += write_table(summary, out / "summary", formats=("csv", "md"))
+    figures = out / "figures"
+    figures.mkdir(exist_ok=True)
+    with style():
+        for name, make in (("trace", plot_trace), ("pair", plot_pair), ("ppc", plot_ppc)):
+            fig = make(result)
+            written += save_figure(fig, figures / name)
+            plt.close(fig)
+    if not args.json:
+        print(f"{result.law.title} fitted to {len(runs)} runs of {runs.source} ({result.likelihood.name} likelihood)")
+        print(to_markdown(summary))
+        print(f"diagnostics: {result.diagnostics}")
+        print(f"wrote {len(written)} files to {out}")
+    return {"fit": str(out / "fit.nc"), "law": result.law.name, "likelihood": result.likelihood.name,
+            "summary": summary.reset_index().to_dict(orient="records"),
+            "diagnostics": result.diagnostics.to_dict(), "timing": result.timing,
+            "files": [str(p) for p in written]}
+
+
+def _resolve_fit_path(path: str) -> Path:
+    candidate = Path(path)
+    if candidate.is_dir():
+        candidate = candidate / "fit.nc"
+    if not candidate.is_file():
+        raise InputError(f"{path}: no fit found (expected a fit.nc file or a folder written by 'bayes-scaling fit')")
+    return candidate
+
+
+def _cmd_forecast(args: argparse.Namespace) -> dict[str, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .fit import load_fit
+    from .forecast import Forecaster, compact, forecast_table, target_table
+    from .outdir import prepare_output_dir
+    from .plots import plot_allocation, plot_isoflop, plot_loss_forecast, save_figure, style
+    from .tables import to_markdown, write_table
+
+    source = _resolve_fit_path(args.fit)
+    if args.tokens_per_param and args.n_params:
+        raise InputError("give --tokens-per-param or --n-params, not both")
+    allocation = "tokens_per_param" if args.tokens_per_param else "fixed_n" if args.n_params else "optimal"
+    out = prepare_output_dir(args.out or source.parent / "forecast", force=args.force)
+    result = load_fit(source)
+    fc = Forecaster(result, group=args.group, seed=args.seed)
+    log.info("forecasting from %s (%d draws)", source, fc.n_draws)
+    budgets = table = None
+    payload: dict[str, Any] = {"fit": str(source), "level": args.level, "interval": args.interval}
+    written = []
+    if args.compute:
+        budgets = sorted(args.compute)
+        table = forecast_table(fc, budgets, level=args.level, kind=args.interval, allocation=allocation,
+                               tokens_per_param=args.tokens_per_param, N=args.n_params)
+        written += write_table(table, out / "forecast", index=False,
+                               caption=f"Loss forecasts ({table.attrs['allocation']}): medians and "
+                                       f"{args.level:.0%} {args.interval.upper()} intervals")
+        payload["allocation"] = table.attrs["allocation"]
+        payload["forecast"] = table.to_dict(orient="records")
+    if args.target_loss:
+        targets = target_table(fc, args.target_loss, level=args.level, kind=args.interval)
+        written += write_table(targets, out / "target_loss", index=False,
+                               caption=f"Compute needed to reach a target loss ({args.level:.0%} intervals)")
+        payload["targets"] = targets.to_dict(orient="records")
+    if table is None and not args.target_loss:
+        raise InputError("nothing to forecast: give --compute BUDGET ... and/or --target-loss LOSS ...")
+    runs = result.runs
+    lo = min(runs.C.min(), *(budgets or [runs.C.min()])) / 3
+    hi = max(runs.C.max(), *(budgets or [runs.C.max()])) * 3
+    grid = np.geomspace(lo, hi, 60)
+    with style():
+        figures = [("loss_forecast", lambda: plot_loss_forecast(fc, grid, runs=runs))]
+        if {"N", "D"} <= set(fc.law.inputs):
+            figures += [("allocation", lambda: plot_allocation(fc, grid)),
+                        ("isoflop", lambda: plot_isoflop(fc, np.geomspace(runs.C.min(), hi / 3, 5)))]
+        (out / "figures").mkdir(exist_ok=True)
+        for name, make in figures:
+            fig = make()
+            written += save_figure(fig, out / "figures" / name)
+            plt.close(fig)
+    if not args.json:
+        if table is not None:
+            print(f"Forecast from {source} — {table.attrs['allocation']}; medians [{args.level:.0%} "
+                  f"{args.interval.upper()}]; loss = expected (mean) loss, loss_pred = a new run's loss")
+            print(to_markdown(compact(table), index=False))
+        if args.target_loss:
+            print("Compute to reach a target expected loss (intervals over the draws that reach it):")
+            print(to_markdown(compact(targets), index=False))
+        print(f"wrote {len(written)} files to {out}")
+    payload["files"] = [str(p) for p in written]
+    return payload
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``bayes-scaling`` (exposed for documentation and tests)."""
     parser = _Parser(
@@ -147,8 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 analysis failed, 2 bad input or usage.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more messages (repeatable)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="debug messages")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors (no progress, no warnings)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("validate", help="read and check a table of training runs",
@@ -178,14 +313,69 @@ def build_parser() -> argparse.ArgumentParser:
     a = actions.add_parser("cite", help="BibTeX for a dataset's sources")
     a.add_argument("name")
     a.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("fit", help="fit a scaling law to runs by NUTS and write the fit, summary and figures",
+                       description="Fit a scaling law to a dataset (by name) or a CSV/Parquet file of runs. "
+                                   "Writes OUT/fit.nc, OUT/summary.csv and .md, and OUT/figures/ "
+                                   "(trace, pair, ppc as PNG, PDF, SVG).")
+    p.add_argument("data", help="dataset name (see 'bayes-scaling datasets') or a file of runs")
+    p.add_argument("--law", default="chinchilla", choices=law_names(), help="scaling law (default: chinchilla)")
+    p.add_argument("--likelihood", default="student-t", choices=list(LIKELIHOODS),
+                   help="noise model on log loss (default: student-t)")
+    p.add_argument("--pooling", default="shared", choices=POOLING,
+                   help="with a group column: shared, partially pooled or separate exponents (default: shared)")
+    p.add_argument("--priors", default="default", choices=("default", "literature"),
+                   help="data-scaled defaults or priors centred on the published fit (default: default)")
+    p.add_argument("--prior", action="append", metavar="NAME=DIST",
+                   help="override one prior, e.g. --prior 'alpha=LogNormal(mu=-1.08, sigma=0.2)' (repeatable)")
+    p.add_argument("--draws", type=int, default=1000, help="draws per chain after tuning (default: 1000)")
+    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default: 1000)")
+    p.add_argument("--chains", type=int, default=4, help="chains (default: 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--sampler", default="auto", choices=SAMPLERS, help="NUTS implementation (default: auto)")
+    p.add_argument("--target-accept", type=float, default=0.8, help="NUTS target acceptance (default: 0.8)")
+    p.add_argument("--huber-delta", type=float, default=1e-3, help="Huber threshold (default: 1e-3)")
+    p.add_argument("--level", type=float, default=0.95, help="credible level of the summary intervals")
+    p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")
+    p.add_argument("--out", required=True, help="output folder (must be empty unless --force)")
+    p.add_argument("--force", action="store_true", help="replace results in a non-empty output folder")
+    _add_run_table_options(p)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(handler=_cmd_fit)
+
+    p = sub.add_parser("forecast", help="loss, compute-optimal allocation and compute-for-a-target, with intervals",
+                       description="Forecast from a saved fit (a folder written by 'bayes-scaling fit', or its "
+                                   "fit.nc): loss at compute budgets under an allocation, the compute-optimal "
+                                   "N* and D*, and the compute needed to reach target losses. Writes tables "
+                                   "(CSV, Markdown, LaTeX) and figures to OUT (default FIT_DIR/forecast).")
+    p.add_argument("fit", help="folder written by 'bayes-scaling fit', or a fit.nc file")
+    p.add_argument("--compute", type=float, nargs="+", metavar="FLOP", help="compute budgets, e.g. 1e24 1e25 1e26")
+    p.add_argument("--target-loss", type=float, nargs="+", metavar="LOSS", help="target losses (nats/token)")
+    p.add_argument("--tokens-per-param", type=float, help="fixed tokens per parameter instead of compute-optimal")
+    p.add_argument("--n-params", type=float, help="fixed model size N instead of compute-optimal")
+    p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    p.add_argument("--interval", choices=("eti", "hdi"), default="eti", help="equal-tailed (default) or HDI")
+    p.add_argument("--group", help="group to forecast for (fits with several groups)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the predictive noise draws")
+    p.add_argument("--out", help="output folder (default: FIT_DIR/forecast; must be empty unless --force)")
+    p.add_argument("--force", action="store_true", help="replace results in a non-empty output folder")
+    p.add_argument("--json", action="store_true", help="print the tables as JSON")
+    p.set_defaults(handler=_cmd_forecast)
     return parser
 
 
+class _Formatter(logging.Formatter):
+    """Progress as plain lines; warnings and errors with their level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        return message if record.levelno <= logging.INFO else f"{record.levelname.lower()}: {message}"
+
+
 def _configure_logging(verbose: int, quiet: bool) -> None:
-    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else
-                                         logging.INFO if verbose == 1 else logging.WARNING)
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setFormatter(_Formatter())
     root = logging.getLogger("bayes_scaling")
     root.handlers[:] = [h for h in root.handlers if isinstance(h, logging.NullHandler)] + [handler]
     root.setLevel(level)
@@ -206,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], Any] = args.handler
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        # pip-installed PyTensor cannot link BLAS; our models use none, so this is noise.
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
         try:
             result = handler(args)
         except BayesScalingError as exc:

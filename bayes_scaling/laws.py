@@ -1,6 +1,7 @@
 """Scaling laws, each written once.
 
-A law's formula (:meth:`ScalingLaw.log_loss`) is written against a small namespace of
+A law's formula (:meth:`ScalingLaw.log_terms`: the law as a sum of positive terms, each
+by its log) is written against a small namespace of
 array operations (:class:`Ops`), so the *same* expression builds the PyTensor graph the
 sampler differentiates and evaluates vectorized numpy over thousands of posterior draws.
 
@@ -90,8 +91,32 @@ class ScalingLaw(ABC):
 
     # ---------------------------------------------------------------- the formula
     @abstractmethod
+    def log_terms(self, ops: Ops, x: Mapping[str, Any], p: Mapping[str, Any]) -> list[Any]:
+        """The law as a sum of positive terms, each given by its log: L = Σ exp(term).
+
+        ``x`` holds log inputs (``x["N"] = log N`` …), ``p`` the natural parameters.  This
+        is the one place each formula is written.
+        """
+
     def log_loss(self, ops: Ops, x: Mapping[str, Any], p: Mapping[str, Any]) -> Any:
-        """log L from log inputs ``x`` (``x["N"] = log N`` …) and natural parameters ``p``."""
+        """log L: the log-sum-exp of :meth:`log_terms` (stable in PyTensor and numpy)."""
+        terms = self.log_terms(ops, x, p)
+        out = terms[0]
+        for term in terms[1:]:
+            out = ops.logaddexp(out, term)
+        return out
+
+    def loss_values(self, x: Mapping[str, Any], p: Mapping[str, Any]) -> np.ndarray:
+        """L itself in numpy, as Σ exp(term): the same terms, about 2.5× faster than exp(log_loss)."""
+        terms = sorted(self.log_terms(NUMPY, x, p), key=np.size, reverse=True)
+        shape = np.broadcast_shapes(*(np.shape(t) for t in terms))
+        out = np.exp(terms[0])
+        for term in terms[1:]:
+            if out.shape == shape:
+                out += np.exp(term)  # in place: no temporary of the full size
+            else:
+                out = out + np.exp(term)
+        return out
 
     @abstractmethod
     def natural(self, ops: Ops, s: Mapping[str, Any], centre: Mapping[str, float]) -> dict[str, Any]:
@@ -121,7 +146,7 @@ class ScalingLaw(ABC):
     def loss(self, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> np.ndarray:
         """Expected loss (numpy) at raw inputs (``{"N": …, "D": …}``), broadcasting over params."""
         x = {k: np.log(np.asarray(inputs[k], dtype=float)) for k in self.inputs}
-        return np.exp(self.log_loss(NUMPY, x, params))
+        return self.loss_values(x, params)
 
     def compute_optimal(self, C: Any, p: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
         """(N*, D*) minimizing loss at fixed ``C = 6·N·D``, in closed form; ``None`` if none."""
@@ -172,9 +197,8 @@ class Chinchilla(ScalingLaw):
                Sampled("beta", "data exponent", exponent=True))
     citation = ("hoffmann2022training",)
 
-    def log_loss(self, ops, x, p):
-        return ops.logaddexp(ops.logaddexp(ops.log(p["E"]), ops.log(p["A"]) - p["alpha"] * x["N"]),
-                             ops.log(p["B"]) - p["beta"] * x["D"])
+    def log_terms(self, ops, x, p):
+        return [ops.log(p["E"]), ops.log(p["A"]) - p["alpha"] * x["N"], ops.log(p["B"]) - p["beta"] * x["D"]]
 
     def natural(self, ops, s, centre):
         return {"E": s["E"], "A": s["A_mid"] * ops.exp(s["alpha"] * centre["N"]),
@@ -224,10 +248,10 @@ class KaplanSingle(ScalingLaw):
             Sampled("L_mid", f"power-law term at the data's geometric-mean {v}"),
             Sampled(f"alpha_{v}", f"{v} exponent", exponent=True))
 
-    def log_loss(self, ops, x, p):
+    def log_terms(self, ops, x, p):
         v = self.variable
         term = p[f"alpha_{v}"] * (ops.log(p[f"{v}_c"]) - x[v])
-        return ops.logaddexp(ops.log(p["E"]), term) if self.irreducible else term
+        return [ops.log(p["E"]), term] if self.irreducible else [term]
 
     def natural(self, ops, s, centre):
         v = self.variable
@@ -273,9 +297,9 @@ class KaplanND(ScalingLaw):
                Sampled("alpha_D", "D exponent", exponent=True))
     citation = ("kaplan2020scaling",)
 
-    def log_loss(self, ops, x, p):
+    def log_terms(self, ops, x, p):
         r = p["alpha_N"] / p["alpha_D"]
-        return p["alpha_D"] * ops.logaddexp(r * (ops.log(p["N_c"]) - x["N"]), ops.log(p["D_c"]) - x["D"])
+        return [p["alpha_D"] * ops.logaddexp(r * (ops.log(p["N_c"]) - x["N"]), ops.log(p["D_c"]) - x["D"])]
 
     def natural(self, ops, s, centre):
         log_bracket = ops.log(s["L_mid"]) / s["alpha_D"]
@@ -308,8 +332,8 @@ class Compute(ScalingLaw):
                Sampled("alpha", "compute exponent", exponent=True))
     citation = ("kaplan2020scaling",)
 
-    def log_loss(self, ops, x, p):
-        return ops.logaddexp(ops.log(p["E"]), p["alpha"] * (ops.log(p["C0"]) - x["C"]))
+    def log_terms(self, ops, x, p):
+        return [ops.log(p["E"]), p["alpha"] * (ops.log(p["C0"]) - x["C"])]
 
     def natural(self, ops, s, centre):
         return {"E": s["E"], "C0": ops.exp(centre["C"] + ops.log(s["L_mid"]) / s["alpha"]), "alpha": s["alpha"]}
@@ -319,64 +343,47 @@ class Compute(ScalingLaw):
                 "alpha": _lognormal(0.15, 1.0)}
 
 
-class DataConstrained(ScalingLaw):
+class DataConstrained(Chinchilla):
     """Muennighoff et al. (2023): the Chinchilla form with repeated data.
 
     L = E + A/N'^α + B/D'^β with effective data D' = U_D + U_D·R_D*·(1 − e^(−R_D/R_D*)),
     R_D = D/U_D − 1 repetitions of the U_D unique tokens, and effective parameters
     N' = U_N + U_N·R_N*·(1 − e^(−R_N/R_N*)), U_N = min(N, U_D/20), R_N = N/U_N − 1
     (U_N: the compute-optimal model for U_D tokens, at Chinchilla's 20 tokens per
-    parameter).  Needs a ``unique_tokens`` column.
+    parameter).  Needs a ``unique_tokens`` column.  Centred like :class:`Chinchilla`.
     """
 
     name = "data-constrained"
     title = "Data-constrained (Muennighoff et al. 2023)"
     formula = "L = E + A/N'^alpha + B/D'^beta (effective N', D' under repetition)"
     inputs = ("N", "D", "unique_tokens")
-    params = (Param("E", "irreducible loss"), Param("A", "model-size amplitude"), Param("B", "data amplitude"),
-              Param("alpha", "model-size exponent"), Param("beta", "data exponent"),
-              Param("R_D_star", "decay constant of repeated data"),
-              Param("R_N_star", "decay constant of excess parameters"))
-    sampled = (Sampled("E", "irreducible loss"),
-               Sampled("A_mid", "model-size term at the data's geometric-mean N"),
-               Sampled("B_mid", "data term at the data's geometric-mean D"),
-               Sampled("alpha", "model-size exponent", exponent=True),
-               Sampled("beta", "data exponent", exponent=True),
-               Sampled("R_D_star", "decay constant of repeated data"),
-               Sampled("R_N_star", "decay constant of excess parameters"))
+    _decay = (("R_D_star", "decay constant of repeated data", 15.0),
+              ("R_N_star", "decay constant of excess parameters", 5.0))
+    params = Chinchilla.params + tuple(Param(n, d) for n, d, _ in _decay)
+    sampled = Chinchilla.sampled + tuple(Sampled(n, d) for n, d, _ in _decay)
     citation = ("muennighoff2023scaling",)
     tokens_per_param = 20.0
 
-    def log_loss(self, ops, x, p):
+    def log_terms(self, ops, x, p):
         log_ud = x["unique_tokens"]
         r_d = ops.exp(x["D"] - log_ud) - 1.0
         log_d_eff = log_ud + ops.log1p(-p["R_D_star"] * ops.expm1(-r_d / p["R_D_star"]))
         log_un = ops.minimum(x["N"], log_ud - math.log(self.tokens_per_param))
         r_n = ops.exp(x["N"] - log_un) - 1.0
         log_n_eff = log_un + ops.log1p(-p["R_N_star"] * ops.expm1(-r_n / p["R_N_star"]))
-        return ops.logaddexp(ops.logaddexp(ops.log(p["E"]), ops.log(p["A"]) - p["alpha"] * log_n_eff),
-                             ops.log(p["B"]) - p["beta"] * log_d_eff)
+        return super().log_terms(ops, {"N": log_n_eff, "D": log_d_eff}, p)
 
     def natural(self, ops, s, centre):
-        return {"E": s["E"], "A": s["A_mid"] * ops.exp(s["alpha"] * centre["N"]),
-                "B": s["B_mid"] * ops.exp(s["beta"] * centre["D"]), "alpha": s["alpha"], "beta": s["beta"],
-                "R_D_star": s["R_D_star"], "R_N_star": s["R_N_star"]}
+        return {**super().natural(ops, s, centre), **{n: s[n] for n, _, _ in self._decay}}
 
     def default_priors(self, stats):
-        return {"E": _irreducible_prior(stats), "A_mid": _term_prior(stats), "B_mid": _term_prior(stats),
-                "alpha": _lognormal(0.3, 1.0), "beta": _lognormal(0.3, 1.0),
-                "R_D_star": _lognormal(15.0, 1.0), "R_N_star": _lognormal(5.0, 1.0)}
+        return {**super().default_priors(stats), **{n: _lognormal(m, 1.0) for n, _, m in self._decay}}
 
     def literature_priors(self, stats, published):
-        need = ("E", "A", "B", "alpha", "beta", "R_D_star", "R_N_star")
-        if not all(k in published for k in need):
+        base = super().literature_priors(stats, published)
+        if not base or not all(n in published for n, _, _ in self._decay):
             return {}
-        return {"E": _lognormal(published["E"], 0.25), "alpha": _lognormal(published["alpha"], 0.3),
-                "beta": _lognormal(published["beta"], 0.3),
-                "A_mid": _lognormal(published["A"] * math.exp(-published["alpha"] * stats.centre["N"]), 1.0),
-                "B_mid": _lognormal(published["B"] * math.exp(-published["beta"] * stats.centre["D"]), 1.0),
-                "R_D_star": _lognormal(published["R_D_star"], 0.5),
-                "R_N_star": _lognormal(published["R_N_star"], 0.5)}
+        return {**base, **{n: _lognormal(published[n], 0.5) for n, _, _ in self._decay}}
 
 
 class BrokenPowerLaw(ScalingLaw):
@@ -402,9 +409,9 @@ class BrokenPowerLaw(ScalingLaw):
                Sampled("f1", "sharpness of the break"))
     citation = ("caballero2022broken",)
 
-    def log_loss(self, ops, x, p):
+    def log_terms(self, ops, x, p):
         bend = p["c1"] * p["f1"] * ops.softplus((x["C"] - ops.log(p["d1"])) / p["f1"])
-        return ops.logaddexp(ops.log(p["E"]), ops.log(p["b"]) - p["c0"] * x["C"] - bend)
+        return [ops.log(p["E"]), ops.log(p["b"]) - p["c0"] * x["C"] - bend]
 
     def natural(self, ops, s, centre):
         return {"E": s["E"], "b": s["B_mid"] * ops.exp(s["c0"] * centre["C"]), "c0": s["c0"], "c1": s["c1"],

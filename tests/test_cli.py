@@ -88,3 +88,57 @@ def test_warnings_reach_json_and_stderr(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "perplexity" in json.loads(captured.out)["warnings"][0]
     assert "warning:" in captured.err
+
+
+@pytest.mark.slow
+def test_fit_writes_fit_summary_and_figures(tmp_path, capsys):
+    out = tmp_path / "fit"
+    args = ["fit", str(SMALL), *SMALL_OPTIONS, "--law", "compute", "--likelihood", "normal",
+            "--draws", "200", "--tune", "300", "--chains", "2", "--seed", "3", "--out", str(out)]
+    assert main(["-q", *args, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert {row["parameter"] for row in payload["summary"]} >= {"E", "C0", "alpha", "sigma"}
+    for name in ("fit.nc", "summary.csv", "summary.md", "figures/ppc.png", "figures/trace.pdf", "figures/pair.svg"):
+        assert (out / name).is_file(), name
+    from bayes_scaling.fit import load_fit
+
+    assert load_fit(out / "fit.nc", law="compute").config["sampler"]["seed"] == 3
+    # A second run into the same folder is refused, and nothing there changes.
+    before = (out / "fit.nc").read_bytes()
+    assert main(args) == 2
+    assert "is not empty; choose another folder or pass --force" in capsys.readouterr().err
+    assert (out / "fit.nc").read_bytes() == before
+
+
+def test_fit_bad_prior_is_usage_error(tmp_path, capsys):
+    args = ["fit", str(SMALL), *SMALL_OPTIONS, "--prior", "alpha", "--out", str(tmp_path / "x")]
+    assert main(args) == 2
+    assert "--prior expects NAME=DISTRIBUTION(...)" in capsys.readouterr().err
+    assert main(["fit", "nope-dataset", "--out", str(tmp_path / "y")]) == 2
+    assert "neither a file nor a known dataset" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_forecast_from_a_fit_folder(tmp_path, capsys):
+    fit_dir = tmp_path / "fit"
+    assert main(["-q", "fit", str(SMALL), *SMALL_OPTIONS, "--likelihood", "normal", "--draws", "200", "--tune",
+                 "300", "--chains", "2", "--out", str(fit_dir)]) == 0
+    capsys.readouterr()
+    args = ["-q", "forecast", str(fit_dir), "--compute", "1e22", "1e24", "--target-loss", "2.5", "1.0",
+            "--level", "0.9", "--json"]
+    assert main(args) == 0
+    payload = json.loads(capsys.readouterr().out)
+    rows = payload["forecast"]
+    assert [r["C"] for r in rows] == [1e22, 1e24]
+    assert rows[1]["loss"] < rows[0]["loss"]  # more compute, lower loss
+    assert rows[0]["loss_lower"] <= rows[0]["loss"] <= rows[0]["loss_upper"]
+    assert rows[0]["loss_pred_upper"] - rows[0]["loss_pred_lower"] >= rows[0]["loss_upper"] - rows[0]["loss_lower"]
+    unreachable = payload["targets"][1]
+    assert unreachable["target_loss"] == 1.0 and unreachable["p_reachable"] < 0.05
+    for name in ("forecast.csv", "forecast.tex", "target_loss.md", "figures/loss_forecast.png",
+                 "figures/allocation.pdf", "figures/isoflop.svg"):
+        assert (fit_dir / "forecast" / name).is_file(), name
+    assert main(args) == 2  # the forecast folder is not empty now
+    assert "pass --force" in capsys.readouterr().err
+    assert main(["forecast", str(tmp_path / "nofit"), "--compute", "1e22"]) == 2
+    assert "no fit found" in capsys.readouterr().err

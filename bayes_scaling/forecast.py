@@ -1,0 +1,404 @@
+"""Forecasts with credible intervals, in numpy over posterior draws (no PyMC recompile).
+
+From a :class:`~bayes_scaling.fit.Fit`, a :class:`Forecaster` gives posterior draws of
+
+* the loss at given (N, D), or at a compute budget C under a stated allocation
+  (compute-optimal, fixed tokens per parameter, or fixed N);
+* the compute-optimal allocation N*(C), D*(C), tokens per parameter, and (Chinchilla form)
+  the allocation exponents a = β/(α+β), b = α/(α+β);
+* the compute (and N*, D*) needed to reach a target loss, with the probability that the
+  target is reachable at all.
+
+Two kinds of loss draws are distinguished by name: the **expected loss** (the law's mean
+function, the uncertainty in the law) and the **predictive loss** (a new run's loss,
+adding the fitted run-to-run scatter).  Every function returns draws; :func:`summarize`
+turns draws into medians, equal-tailed or HDI intervals, and arbitrary quantiles.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .laws import NUMPY
+from .runs import FLOP_PER_PARAM_TOKEN
+
+__all__ = ["Forecaster", "summarize", "hdi", "equal_tailed", "Allocation", "forecast_table", "target_table", "compact"]
+
+# Points per block when evaluating a law over (draws × points): blocks of a few MB stay
+# in cache and are shared across threads (numpy releases the GIL).
+_BLOCK_ELEMENTS = 1 << 19
+# Search range of log C for the compute that reaches a target loss (1e10 to 1e40 FLOP).
+_LOG_C_RANGE = (math.log(1e10), math.log(1e40))
+
+
+def equal_tailed(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed interval of each column (NaN draws ignored)."""
+    _check_level(level)
+    lo, hi = np.nanquantile(draws, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
+    return lo, hi
+
+
+def hdi(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Highest-density interval of each column: the narrowest interval holding ``level`` of the draws."""
+    _check_level(level)
+    values = np.sort(np.asarray(draws, dtype=float), axis=0)
+    if values.ndim == 1:
+        values = values[:, None]
+    lo = np.full(values.shape[1], np.nan)
+    hi = np.full(values.shape[1], np.nan)
+    for j in range(values.shape[1]):
+        col = values[:, j][np.isfinite(values[:, j])]
+        n = col.size
+        if n == 0:
+            continue
+        k = max(int(math.floor(level * n)), 1)
+        widths = col[k:] - col[: n - k] if n > k else np.array([col[-1] - col[0]])
+        i = int(np.argmin(widths))
+        lo[j], hi[j] = col[i], col[min(i + k, n - 1)]
+    return lo, hi
+
+
+def _check_level(level: float) -> None:
+    if not 0 < level < 1:
+        raise InputError(f"interval level must be between 0 and 1 (e.g. 0.95), got {level}")
+
+
+def summarize(draws: np.ndarray, *, level: float = 0.95, kind: str = "eti",
+              quantiles: Sequence[float] = ()) -> pd.DataFrame:
+    """Median, interval (``kind`` = ``"eti"`` or ``"hdi"``) and extra quantiles of each column."""
+    draws = np.asarray(draws, dtype=float)
+    if draws.ndim == 1:
+        draws = draws[:, None]
+    if kind not in ("eti", "hdi"):
+        raise InputError(f"interval kind must be 'eti' (equal-tailed) or 'hdi', not {kind!r}")
+    lo, hi = (equal_tailed if kind == "eti" else hdi)(draws, level)
+    out = {"median": np.nanmedian(draws, axis=0), "lower": lo, "upper": hi}
+    for q in quantiles:
+        if not 0 <= q <= 1:
+            raise InputError(f"quantiles must be between 0 and 1, got {q}")
+        out[f"q{q:g}"] = np.nanquantile(draws, q, axis=0)
+    return pd.DataFrame(out)
+
+
+class Allocation(dict):
+    """Draws of N*, D* (shape draws × budgets), tokens per parameter, and how they were found."""
+
+    @property
+    def method(self) -> str:
+        return self["method"]
+
+
+class Forecaster:
+    """Posterior-draw forecasts from a fit.
+
+    Parameters
+    ----------
+    fit
+        A :class:`~bayes_scaling.fit.Fit`.
+    group
+        For a fit with several groups: the group whose parameters to use.
+    max_draws
+        Use at most this many posterior draws (evenly thinned), for speed.
+    seed
+        Seed of the noise added to predictive draws.
+    """
+
+    def __init__(self, fit, *, group: str | None = None, max_draws: int | None = None, seed: int = 0):
+        self.fit = fit
+        self.law = fit.law
+        self.likelihood = fit.likelihood
+        params = fit.params()
+        sigma, extra = fit.noise()
+        if fit.grouped:
+            if group is None:
+                raise InputError(f"this fit has groups ({', '.join(fit.groups)}); say which with group=")
+            if group not in fit.groups:
+                raise InputError(f"unknown group {group!r}; the fit has {', '.join(fit.groups)}")
+            j = fit.groups.index(group)
+            params = {k: (v[:, j] if v.ndim == 2 else v) for k, v in params.items()}
+        elif group is not None:
+            raise InputError("this fit has no groups; leave group unset")
+        n = len(sigma)
+        keep = np.arange(n) if not max_draws or max_draws >= n else np.linspace(0, n - 1, max_draws).astype(int)
+        self.params = {k: np.ascontiguousarray(v[keep]) for k, v in params.items()}
+        self.sigma = sigma[keep]
+        self.extra = {k: v[keep] for k, v in extra.items()}
+        self.n_draws = len(keep)
+        self.rng = np.random.default_rng(seed)
+        self.group = group
+
+    # ------------------------------------------------------------------ the law over draws
+    def _evaluate(self, inputs: dict[str, Any], kernel) -> np.ndarray:
+        """Apply ``kernel(x, params)`` to (draws × points) in blocks, on all cores."""
+        missing = [k for k in self.law.inputs if k not in inputs and k != "unique_tokens"]
+        if missing:
+            raise InputError(f"law {self.law.name!r} needs {', '.join(missing)}")
+        arrays = {k: np.atleast_1d(np.asarray(inputs[k], dtype=float)) for k in self.law.inputs if k in inputs}
+        if "unique_tokens" in self.law.inputs and "unique_tokens" not in arrays:
+            arrays["unique_tokens"] = arrays["D"]  # fresh data: no repetition
+        shape = np.broadcast(*arrays.values()).shape
+        if len(shape) != 1:
+            raise InputError("inputs must be one-dimensional arrays of equal length (or scalars)")
+        for k, v in arrays.items():
+            if np.any(~np.isfinite(v)) or np.any(v <= 0):
+                raise InputError(f"{k} must be positive and finite")
+        logs = {k: np.log(np.broadcast_to(v, shape)) for k, v in arrays.items()}
+        points = shape[0]
+        params = {k: v[:, None] for k, v in self.params.items()}
+        block = max(1, _BLOCK_ELEMENTS // max(self.n_draws, 1))
+        out = np.empty((self.n_draws, points))
+
+        def work(start: int) -> None:
+            stop = min(start + block, points)
+            out[:, start:stop] = kernel({k: v[None, start:stop] for k, v in logs.items()}, params)
+
+        starts = range(0, points, block)
+        if len(starts) > 1:
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                list(pool.map(work, starts))
+        else:
+            work(0)
+        return out
+
+    def log_loss(self, **inputs: Any) -> np.ndarray:
+        """log expected loss, shape (draws, points), for raw inputs (N=…, D=… or C=…)."""
+        return self._evaluate(inputs, lambda x, p: self.law.log_loss(NUMPY, x, p))
+
+    def loss(self, *, predictive: bool = False, **inputs: Any) -> np.ndarray:
+        """Draws of the expected loss (or, ``predictive=True``, of a new run's loss) at the inputs."""
+        if not predictive:
+            return self._evaluate(inputs, self.law.loss_values)
+        log_mu = self.log_loss(**inputs)
+        noisy = self.likelihood.draw(self.rng, log_mu, self.sigma[:, None], {k: v[:, None] for k, v in self.extra.items()})
+        return np.exp(noisy)
+
+    # ------------------------------------------------------------------ allocation
+    def _require_nd(self, what: str) -> None:
+        if not {"N", "D"} <= set(self.law.inputs):
+            raise InputError(f"law {self.law.name!r} depends on {', '.join(self.law.inputs)} only: {what} "
+                             f"needs a law of both N and D (chinchilla, kaplan-nd, data-constrained)")
+
+    def allocation(self, C: Any, *, method: str = "auto") -> Allocation:
+        """Compute-optimal N*, D* at budgets ``C`` (closed form where the law has one).
+
+        ``method="numerical"`` forces the numerical minimisation (used to check the closed form).
+        """
+        self._require_nd("a compute-optimal allocation")
+        C = np.atleast_1d(np.asarray(C, dtype=float))
+        if method not in ("auto", "numerical"):
+            raise InputError(f"method must be 'auto' or 'numerical', not {method!r}")
+        closed = self.law.compute_optimal(C[None, :], {k: v[:, None] for k, v in self.params.items()}) \
+            if method == "auto" else None
+        if closed is not None:
+            n, d = closed
+            how = "closed form"
+        else:
+            log_n = self._argmin_log_n(np.log(C)[None, :], {k: v[:, None] for k, v in self.params.items()})
+            n = np.exp(log_n)
+            d = C[None, :] / (FLOP_PER_PARAM_TOKEN * n)
+            how = "numerical (golden-section search on log N)"
+        return Allocation(N=n, D=d, tokens_per_param=d / n, C=C, method=how)
+
+    def _argmin_log_n(self, log_c: np.ndarray, params: dict[str, np.ndarray], iterations: int = 90) -> np.ndarray:
+        """Golden-section search for the log N minimising loss at fixed C = 6·N·D.
+
+        ``log_c`` and the arrays of ``params`` broadcast together (draws × budgets, or draws);
+        the bracket is N ≥ 1,000 and D ≥ 1,000, and 90 steps shrink it below 1e-15.
+        """
+        log_c6 = log_c - math.log(FLOP_PER_PARAM_TOKEN)
+
+        def f(log_n):
+            x = {"N": log_n, "D": log_c6 - log_n}
+            if "unique_tokens" in self.law.inputs:
+                x["unique_tokens"] = x["D"]
+            return self.law.log_loss(NUMPY, x, params)
+
+        shape = np.broadcast(log_c6, *params.values()).shape
+        a = np.full(shape, math.log(1e3))
+        b = np.broadcast_to(log_c6 - math.log(1e3), shape).copy()
+        g = (math.sqrt(5) - 1) / 2
+        for _ in range(iterations):
+            c1, c2 = b - g * (b - a), a + g * (b - a)
+            left = f(c1) < f(c2)
+            b = np.where(left, c2, b)
+            a = np.where(left, a, c1)
+        return (a + b) / 2
+
+    def allocation_exponents(self) -> dict[str, np.ndarray]:
+        """a = β/(α+β) and b = α/(α+β) (N* ∝ C^a, D* ∝ C^b) for laws of the Chinchilla form."""
+        if not {"alpha", "beta"} <= set(self.params):
+            raise InputError(f"law {self.law.name!r} has no alpha and beta: allocation exponents are defined "
+                             f"for the Chinchilla form")
+        al, be = self.params["alpha"], self.params["beta"]
+        return {"a": be / (al + be), "b": al / (al + be)}
+
+    # ------------------------------------------------------------------ loss at a compute budget
+    def loss_at_compute(self, C: Any, *, allocation: str = "optimal", tokens_per_param: float | None = None,
+                        N: float | None = None, predictive: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
+        """Draws of the loss at budgets ``C`` and the (N, D) used.
+
+        ``allocation``: ``"optimal"`` (default), ``"tokens_per_param"`` (with
+        ``tokens_per_param=``) or ``"fixed_n"`` (with ``N=``).  Laws of compute alone use C
+        directly.
+        """
+        C = np.atleast_1d(np.asarray(C, dtype=float))
+        if self.law.inputs == ("C",):
+            return self.loss(C=C, predictive=predictive), {"allocation": "compute only"}
+        self._require_nd("a compute budget")
+        if allocation == "optimal":
+            alloc = self.allocation(C)
+            n, d, how = alloc["N"], alloc["D"], f"compute-optimal ({alloc.method})"
+        elif allocation == "tokens_per_param":
+            if not tokens_per_param or tokens_per_param <= 0:
+                raise InputError("allocation='tokens_per_param' needs tokens_per_param > 0")
+            n1 = np.sqrt(C / (FLOP_PER_PARAM_TOKEN * tokens_per_param))
+            n, d = np.broadcast_to(n1, (self.n_draws, len(C))), np.broadcast_to(n1 * tokens_per_param,
+                                                                                 (self.n_draws, len(C)))
+            how = f"{tokens_per_param:g} tokens per parameter"
+        elif allocation == "fixed_n":
+            if not N or N <= 0:
+                raise InputError("allocation='fixed_n' needs N > 0")
+            n = np.full((self.n_draws, len(C)), float(N))
+            d = C[None, :] / (FLOP_PER_PARAM_TOKEN * n)
+            how = f"fixed N = {N:.3g}"
+        else:
+            raise InputError(f"allocation must be 'optimal', 'tokens_per_param' or 'fixed_n', not {allocation!r}")
+        log_mu = self._log_loss_per_draw(n, d)
+        loss = np.exp(log_mu) if not predictive else np.exp(self.likelihood.draw(
+            self.rng, log_mu, self.sigma[:, None], {k: v[:, None] for k, v in self.extra.items()}))
+        return loss, {"allocation": how, "N": n, "D": d}
+
+    def _log_loss_per_draw(self, n: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """log loss where N and D differ per draw (shape draws × budgets)."""
+        x = {"N": np.log(n), "D": np.log(d)}
+        if "unique_tokens" in self.law.inputs:
+            x["unique_tokens"] = x["D"]
+        return self.law.log_loss(NUMPY, x, {k: v[:, None] for k, v in self.params.items()})
+
+    def _optimal_log_loss(self, log_c: np.ndarray) -> np.ndarray:
+        """log loss at the compute-optimal allocation, for log C per draw (shape draws × k)."""
+        if self.law.inputs == ("C",):
+            return self.law.log_loss(NUMPY, {"C": log_c}, {k: v[:, None] for k, v in self.params.items()})
+        closed = self.law.compute_optimal(np.exp(log_c), {k: v[:, None] for k, v in self.params.items()})
+        if closed is not None:
+            return self._log_loss_per_draw(*closed)
+        p = {k: v[:, None] for k, v in self.params.items()}
+        log_n = self._argmin_log_n(log_c, p)
+        return self._log_loss_per_draw(np.exp(log_n), np.exp(log_c - log_n) / FLOP_PER_PARAM_TOKEN)
+
+    def compute_for_loss(self, target: float, *, predictive: bool = False) -> dict[str, Any]:
+        """Draws of the compute (and N*, D*) at which the expected loss reaches ``target``.
+
+        Draws for which the target is below what the law can reach (e.g. below the
+        irreducible loss E, or not reached by 10^40 FLOP) are NaN; ``p_reachable`` is the
+        posterior probability that the target is reachable at all.
+        """
+        if not target > 0:
+            raise InputError(f"target loss must be positive, got {target}")
+        lo = np.full(self.n_draws, _LOG_C_RANGE[0])
+        hi = np.full(self.n_draws, _LOG_C_RANGE[1])
+        log_t = math.log(target)
+        reachable = self._optimal_log_loss(hi[:, None])[:, 0] <= log_t
+        already = self._optimal_log_loss(lo[:, None])[:, 0] <= log_t
+        for _ in range(80):  # bisection in log C: the optimal loss falls as compute grows
+            mid = (lo + hi) / 2
+            above = self._optimal_log_loss(mid[:, None])[:, 0] > log_t
+            lo = np.where(above, mid, lo)
+            hi = np.where(above, hi, mid)
+        log_c = np.where(reachable & ~already, (lo + hi) / 2, np.nan)
+        log_c = np.where(already, _LOG_C_RANGE[0], log_c)
+        C = np.exp(log_c)
+        out: dict[str, Any] = {"C": C, "p_reachable": float(reachable.mean()), "target": float(target)}
+        if "E" in self.params:
+            out["p_below_irreducible"] = float(np.mean(self.params["E"] >= target))
+        if {"N", "D"} <= set(self.law.inputs):
+            ok = np.isfinite(C)
+            n = np.full(self.n_draws, np.nan)
+            d = np.full(self.n_draws, np.nan)
+            if ok.any():
+                params = {k: v[ok] for k, v in self.params.items()}
+                closed = self.law.compute_optimal(C[ok], params)
+                if closed is None:
+                    log_n = self._argmin_log_n(np.log(C[ok]), params)
+                    closed = (np.exp(log_n), C[ok] / (FLOP_PER_PARAM_TOKEN * np.exp(log_n)))
+                n[ok], d[ok] = closed
+            out.update(N=n, D=d)
+        return out
+
+
+def _interval_columns(prefix: str, draws: np.ndarray, level: float, kind: str) -> dict[str, np.ndarray]:
+    table = summarize(draws, level=level, kind=kind)
+    return {f"{prefix}": table["median"].to_numpy(), f"{prefix}_lower": table["lower"].to_numpy(),
+            f"{prefix}_upper": table["upper"].to_numpy()}
+
+
+def forecast_table(fc: Forecaster, budgets: Sequence[float], *, level: float = 0.95, kind: str = "eti",
+                   allocation: str = "optimal", tokens_per_param: float | None = None,
+                   N: float | None = None) -> pd.DataFrame:
+    """One row per compute budget: allocation and loss, medians with ``level`` intervals.
+
+    ``loss`` is the expected loss (the law's mean); ``loss_pred`` the predictive loss of a
+    single new run (adds the fitted scatter).
+    """
+    budgets = np.asarray(budgets, dtype=float)
+    expected, info = fc.loss_at_compute(budgets, allocation=allocation, tokens_per_param=tokens_per_param, N=N)
+    predictive, _ = fc.loss_at_compute(budgets, allocation=allocation, tokens_per_param=tokens_per_param, N=N,
+                                       predictive=True)
+    cols: dict[str, Any] = {"C": budgets}
+    if "N" in info:
+        cols |= _interval_columns("N", np.broadcast_to(info["N"], expected.shape), level, kind)
+        cols |= _interval_columns("D", np.broadcast_to(info["D"], expected.shape), level, kind)
+        cols |= _interval_columns("tokens_per_param", np.broadcast_to(info["D"] / info["N"], expected.shape),
+                                  level, kind)
+    cols |= _interval_columns("loss", expected, level, kind)
+    cols |= _interval_columns("loss_pred", predictive, level, kind)
+    frame = pd.DataFrame(cols)
+    frame.attrs.update(level=level, interval=kind, allocation=info["allocation"])
+    return frame
+
+
+def target_table(fc: Forecaster, targets: Sequence[float], *, level: float = 0.95, kind: str = "eti") -> pd.DataFrame:
+    """One row per target loss: probability it is reachable, and the compute, N*, D* needed."""
+    rows = []
+    for target in targets:
+        res = fc.compute_for_loss(float(target))
+        row: dict[str, Any] = {"target_loss": float(target), "p_reachable": res["p_reachable"]}
+        if "p_below_irreducible" in res:
+            row["p_below_E"] = res["p_below_irreducible"]
+        for key in ("C", "N", "D"):
+            if key in res:
+                finite = res[key][np.isfinite(res[key])]
+                if finite.size:
+                    s = summarize(finite, level=level, kind=kind).iloc[0]
+                    row |= {key: s["median"], f"{key}_lower": s["lower"], f"{key}_upper": s["upper"]}
+                else:
+                    row |= {key: np.nan, f"{key}_lower": np.nan, f"{key}_upper": np.nan}
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame.attrs.update(level=level, interval=kind,
+                       note="intervals over the draws for which the target is reachable")
+    return frame
+
+
+def compact(table: pd.DataFrame) -> pd.DataFrame:
+    """Merge ``x``, ``x_lower``, ``x_upper`` columns into one "median [lower, upper]" text column."""
+    from .tables import format_number
+
+    out = {}
+    for col in table.columns:
+        if col.endswith(("_lower", "_upper")):
+            continue
+        if f"{col}_lower" in table.columns:
+            out[col] = [f"{format_number(m, 3)} [{format_number(lo, 3)}, {format_number(hi, 3)}]"
+                        for m, lo, hi in zip(table[col], table[f"{col}_lower"], table[f"{col}_upper"], strict=True)]
+        else:
+            out[col] = [format_number(v, 3) for v in table[col]]
+    return pd.DataFrame(out)

@@ -1,0 +1,213 @@
+"""Figures. Every function takes ``ax=`` (or creates its own figure) and returns the figure;
+nothing here calls ``plt.show()``.  The project style applies only inside :func:`style`.
+
+ArviZ plotting is called from this module only (trace and pair plots).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["style", "save_figure", "plot_trace", "plot_pair", "plot_ppc", "plot_loss_forecast", "plot_allocation",
+           "plot_isoflop", "FIGURE_FORMATS"]
+
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
+_STYLE = {
+    "figure.dpi": 110,
+    "savefig.dpi": 200,
+    "savefig.bbox": "tight",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "lines.linewidth": 1.4,
+    "svg.fonttype": "none",
+    "pdf.fonttype": 42,
+}
+
+#: Colours (colour-blind safe, Okabe & Ito).
+COLORS = {"data": "#0072B2", "fit": "#D55E00", "band": "#E69F00", "ref": "#009E73", "grey": "#555555"}
+
+
+@contextlib.contextmanager
+def style() -> Iterator[None]:
+    """Apply the project's paper style for the duration of the block."""
+    import matplotlib as mpl
+
+    with mpl.rc_context(_STYLE):
+        yield
+
+
+def _axes(ax, figsize=(4.5, 3.2)):
+    import matplotlib.pyplot as plt
+
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return fig, ax
+
+
+def plain_log_axis(axis) -> None:
+    """Label a log axis spanning less than a decade with plain numbers (2, 3, 4), not 4×10⁰."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)))
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(FormatStrFormatter(""))
+
+
+def save_figure(fig, stem: str | os.PathLike, *, formats: Sequence[str] = FIGURE_FORMATS) -> list[Path]:
+    """Write ``stem.png``/``.pdf``/``.svg`` atomically (each through a temporary file)."""
+    stem = Path(stem)
+    out = []
+    for fmt in formats:
+        target = stem.with_suffix(f".{fmt}")
+        tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.{fmt}")
+        fig.savefig(tmp, format=fmt)
+        os.replace(tmp, target)
+        out.append(target)
+    return out
+
+
+def plot_trace(fit, var_names: Sequence[str] | None = None):
+    """Trace and marginal density of each reported parameter, per chain (ArviZ)."""
+    import arviz as az
+
+    names = list(var_names or [*fit.law.param_names, *fit.reported_noise()])
+    axes = az.plot_trace(fit.idata, var_names=names, compact=True, figsize=(7.5, 2.0 * len(names)),
+                         backend_kwargs={"layout": "constrained"})
+    fig = np.asarray(axes).ravel()[0].figure
+    fig.suptitle(f"{fit.law.title}: traces ({fit.diagnostics.chains} chains)", fontsize=10)
+    return fig
+
+
+def plot_pair(fit, var_names: Sequence[str] | None = None):
+    """Pairwise posterior scatter of the law's parameters (shows the correlations that remain)."""
+    import arviz as az
+
+    names = list(var_names or fit.law.param_names)
+    axes = az.plot_pair(fit.idata, var_names=names, kind="scatter", marginals=True,
+                        scatter_kwargs={"alpha": 0.15, "s": 2},
+                        figsize=(1.6 * len(names) + 1, 1.6 * len(names) + 1))
+    fig = np.asarray(axes).ravel()[0].figure
+    fig.suptitle(f"{fit.law.title}: joint posterior", fontsize=10)
+    return fig
+
+
+def plot_ppc(fit, *, ax=None, level: float = 0.95):
+    """Observed final loss against compute, with the posterior predictive interval at each run."""
+    fig, ax = _axes(ax, figsize=(5.0, 3.4))
+    runs = fit.runs
+    rep = np.exp(fit.idata.posterior_predictive["log_loss"].values.reshape(-1, len(runs)))
+    lo, med, hi = np.quantile(rep, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2], axis=0)
+    order = np.argsort(runs.C)
+    inside = np.mean((runs.loss >= lo) & (runs.loss <= hi))
+    ax.vlines(runs.C[order], lo[order], hi[order], color=COLORS["band"], alpha=0.6, linewidth=2,
+              label=f"{level:.0%} posterior predictive")
+    ax.scatter(runs.C, med, s=10, marker="_", color=COLORS["fit"], label="predictive median", zorder=3)
+    ax.scatter(runs.C, runs.loss, s=8, color=COLORS["data"], label="observed", zorder=4)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training compute C (FLOP)")
+    ax.set_ylabel("final loss (nats/token)")
+    plain_log_axis(ax.yaxis)
+    ax.set_title(f"{fit.law.title}: {inside:.0%} of {len(runs)} runs inside the {level:.0%} interval")
+    ax.legend(loc="upper right", frameon=False)
+    return fig
+
+
+def _published_chinchilla():
+    from .fit import literature_values
+    from .laws import get_law
+
+    law = get_law("chinchilla")
+    return law, literature_values(law)
+
+
+def plot_loss_forecast(fc, budgets, *, ax=None, levels=(0.5, 0.8, 0.95), runs=None, published: bool = True):
+    """Fan chart: expected loss at the compute-optimal allocation against compute.
+
+    Bands at ``levels``; the training runs and the published Hoffmann et al. (2022)
+    Approach 3 point fit are overlaid.
+    """
+    fig, ax = _axes(ax, figsize=(5.2, 3.6))
+    budgets = np.asarray(budgets, dtype=float)
+    loss, _ = fc.loss_at_compute(budgets)
+    for level, alpha in zip(sorted(levels, reverse=True), (0.18, 0.3, 0.45), strict=False):
+        lo, hi = np.quantile(loss, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
+        ax.fill_between(budgets, lo, hi, color=COLORS["band"], alpha=alpha, linewidth=0, label=f"{level:.0%} interval")
+    ax.plot(budgets, np.median(loss, axis=0), color=COLORS["fit"], label=f"posterior median ({fc.law.name})")
+    if runs is not None:
+        ax.scatter(runs.C, runs.loss, s=6, color=COLORS["data"], alpha=0.6, label="training runs", zorder=3)
+    if published:
+        law, values = _published_chinchilla()
+        n, d = law.compute_optimal(budgets, values)
+        ax.plot(budgets, law.loss({"N": n, "D": d}, values), color=COLORS["ref"], linestyle="--",
+                label="Hoffmann et al. 2022 (Approach 3)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    plain_log_axis(ax.yaxis)
+    ax.set_xlabel("training compute C (FLOP)")
+    ax.set_ylabel("loss at compute-optimal N, D (nats/token)")
+    ax.set_title("Loss forecast with credible intervals")
+    ax.legend(frameon=False, loc="upper right")
+    return fig
+
+
+def plot_allocation(fc, budgets, *, ax=None, level: float = 0.9, published: bool = True):
+    """Compute-optimal parameters N*(C) and tokens D*(C), medians with ``level`` bands."""
+    fig, ax = _axes(ax, figsize=(5.2, 3.6))
+    budgets = np.asarray(budgets, dtype=float)
+    alloc = fc.allocation(budgets)
+    for key, color, label in (("N", COLORS["fit"], "parameters N*"), ("D", COLORS["data"], "tokens D*")):
+        lo, med, hi = np.quantile(alloc[key], [(1 - level) / 2, 0.5, 1 - (1 - level) / 2], axis=0)
+        ax.fill_between(budgets, lo, hi, color=color, alpha=0.25, linewidth=0)
+        ax.plot(budgets, med, color=color, label=f"{label} (median, {level:.0%} band)")
+    if published:
+        law, values = _published_chinchilla()
+        n, d = law.compute_optimal(budgets, values)
+        ax.plot(budgets, n, color=COLORS["grey"], linestyle="--", linewidth=1, label="Hoffmann et al. 2022 (Approach 3)")
+        ax.plot(budgets, d, color=COLORS["grey"], linestyle="--", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training compute C (FLOP)")
+    ax.set_ylabel("compute-optimal N* (parameters), D* (tokens)")
+    ax.set_title(f"Compute-optimal allocation ({alloc.method})")
+    ax.legend(frameon=False, loc="upper left")
+    return fig
+
+
+def plot_isoflop(fc, budgets, *, ax=None, level: float = 0.9, points: int = 60):
+    """IsoFLOP profiles: expected loss against N at fixed compute, with ``level`` bands."""
+    import matplotlib as mpl
+
+    fig, ax = _axes(ax, figsize=(5.2, 3.6))
+    cmap = mpl.colormaps["viridis"]
+    budgets = sorted(float(c) for c in budgets)
+    for i, c in enumerate(budgets):
+        n_opt = np.median(fc.allocation([c])["N"])
+        n = np.geomspace(n_opt / 30, n_opt * 30, points)
+        loss = fc.loss(N=n, D=c / (6 * n))
+        lo, med, hi = np.quantile(loss, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2], axis=0)
+        color = cmap(i / max(len(budgets) - 1, 1))
+        ax.fill_between(n, lo, hi, color=color, alpha=0.2, linewidth=0)
+        ax.plot(n, med, color=color, label=f"C = {c:.0e} FLOP")
+        ax.plot([n_opt], [np.interp(n_opt, n, med)], marker="o", color=color, markersize=4)
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters N")
+    ax.set_ylabel("expected loss (nats/token)")
+    ax.set_title(f"IsoFLOP profiles ({level:.0%} bands; dots: median optimum)")
+    ax.legend(frameon=False, fontsize=7)
+    return fig

@@ -1,0 +1,206 @@
+"""Fitting: parameter recovery for every law, reproducibility, save/load, diagnostics."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from bayes_scaling import InputError
+from bayes_scaling.diagnostics import SamplingError, SamplingWarning
+from bayes_scaling.fit import FitFileError, fit, load_fit
+from bayes_scaling.laws import LAWS
+
+from simulate import simulate
+
+QUICK = {"draws": 300, "tune": 400, "chains": 2}
+
+
+def _quiet_fit(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)
+        return fit(*args, **kwargs)
+
+
+def _assert_truth_inside(result, truth, level=0.99):
+    summary = result.summary(level=level)
+    lo, hi = summary.columns[3], summary.columns[4]
+    for name, value in truth.items():
+        row = summary.loc[name]
+        assert row[lo] <= value <= row[hi], f"{name}={value:g} outside [{row[lo]:g}, {row[hi]:g}]"
+
+
+@pytest.mark.parametrize("name", sorted(set(LAWS) - {"data-constrained", "broken-power-law"}))
+def test_recovers_known_parameters(name):
+    runs, truth = simulate(name, seed=11)
+    result = _quiet_fit(runs, law=name, likelihood="normal", seed=5, **QUICK)
+    _assert_truth_inside(result, truth)
+    assert result.diagnostics.divergences == 0
+    assert result.diagnostics.rhat_max < 1.05
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["data-constrained", "broken-power-law"])
+def test_recovers_known_parameters_of_the_richer_laws(name):
+    runs, truth = simulate(name, seed=11, sigma=0.005)
+    result = _quiet_fit(runs, law=name, likelihood="normal", seed=5, draws=500, tune=1000, chains=2,
+                        target_accept=0.95)
+    _assert_truth_inside(result, truth)
+
+
+@pytest.mark.slow
+def test_interval_coverage_over_seeds():
+    """Over simulated datasets, 90% intervals of a correctly specified model hold the truth ~90% of the time."""
+    hits, total = 0, 0
+    for seed in range(6):
+        runs, truth = simulate("chinchilla", seed=100 + seed, sigma=0.02)
+        result = _quiet_fit(runs, law="chinchilla", likelihood="normal", seed=seed, **QUICK)
+        summary = result.summary(level=0.9)
+        for name, value in truth.items():
+            hits += bool(summary.loc[name, "q5"] <= value <= summary.loc[name, "q95"])
+            total += 1
+    # 30 checks at 90%: binomial 99% range is [22, 30].
+    assert hits >= 22, f"{hits}/{total}"
+
+
+@pytest.fixture(scope="module")
+def chinchilla_fit():
+    runs, _ = simulate("chinchilla", seed=3)
+    return runs, _quiet_fit(runs, law="chinchilla", likelihood="student-t", seed=42, **QUICK)
+
+
+def test_same_seed_same_draws(chinchilla_fit):
+    runs, first = chinchilla_fit
+    again = _quiet_fit(runs, law="chinchilla", likelihood="student-t", seed=42, **QUICK)
+    np.testing.assert_array_equal(first.draws("alpha"), again.draws("alpha"))
+    other = _quiet_fit(runs, law="chinchilla", likelihood="student-t", seed=43, **QUICK)
+    assert not np.array_equal(first.draws("alpha"), other.draws("alpha"))
+
+
+def test_numpy_log_likelihood_matches_pymc(chinchilla_fit):
+    """Our numpy pointwise log-likelihood equals PyMC's own for the same draws."""
+    import pymc as pm
+
+    from bayes_scaling.model import build_model
+
+    runs, result = chinchilla_fit
+    model = build_model(_spec_of(result), runs)
+    import arviz as az
+
+    small = result.idata.sel(draw=slice(0, 20))
+    with model:
+        theirs = pm.compute_log_likelihood(az.InferenceData(posterior=small.posterior), progressbar=False)
+    ours = small.log_likelihood["log_loss"].values
+    theirs = theirs.log_likelihood["log_loss"].values
+    np.testing.assert_allclose(ours, theirs, rtol=1e-7, atol=1e-9)
+
+
+def _spec_of(result):
+    from bayes_scaling.model import ModelSpec
+    from bayes_scaling.priors import DataStats, Prior
+
+    priors = {k: Prior.from_dict(v) for k, v in result.config["priors"].items()}
+    return ModelSpec(result.law, result.likelihood, priors, result.config["pooling"], tuple(result.groups),
+                     DataStats.from_dict(result.config["stats"]))
+
+
+def test_save_load_round_trip_is_exact(chinchilla_fit, tmp_path):
+    _, result = chinchilla_fit
+    path = result.save(tmp_path / "fit.nc")
+    loaded = load_fit(path, law="chinchilla", likelihood="student-t")
+    assert loaded.config == result.config
+    for group in ("posterior", "log_likelihood", "posterior_predictive", "observed_data", "constant_data"):
+        a, b = getattr(result.idata, group), getattr(loaded.idata, group)
+        for var in a.data_vars:
+            np.testing.assert_array_equal(a[var].values, b[var].values)
+    assert loaded.runs.fingerprint() == result.runs.fingerprint()
+    assert loaded.summary().equals(result.summary())
+
+
+def test_save_never_overwrites_unless_asked(chinchilla_fit, tmp_path):
+    _, result = chinchilla_fit
+    path = tmp_path / "fit.nc"
+    path.write_text("precious")
+    with pytest.raises(InputError, match="exists; pass overwrite=True"):
+        result.save(path)
+    assert path.read_text() == "precious"
+    result.save(path, overwrite=True)
+    assert load_fit(path).config == result.config
+
+
+def test_loading_refuses_mismatched_or_modified_files(chinchilla_fit, tmp_path):
+    _, result = chinchilla_fit
+    path = result.save(tmp_path / "fit.nc")
+    with pytest.raises(FitFileError, match="holds a fit with law 'chinchilla', not the expected 'compute'"):
+        load_fit(path, law="compute")
+    with pytest.raises(FitFileError, match="fitted to other data"):
+        load_fit(path, fingerprint="0" * 64)
+    # Tamper with the stored configuration.
+    import arviz as az
+
+    idata = az.from_netcdf(str(path))
+    idata.posterior.attrs["bayes_scaling_config"] = idata.posterior.attrs["bayes_scaling_config"].replace(
+        '"student-t"', '"normal"')
+    idata.to_netcdf(str(tmp_path / "tampered.nc"))
+    with pytest.raises(FitFileError, match="does not match its hash; the file was modified"):
+        load_fit(tmp_path / "tampered.nc")
+    idata.posterior.attrs["bayes_scaling_format"] = 99
+    idata.to_netcdf(str(tmp_path / "future.nc"))
+    with pytest.raises(FitFileError, match="format 99"):
+        load_fit(tmp_path / "future.nc")
+    (tmp_path / "junk.nc").write_text("not netcdf")
+    with pytest.raises(FitFileError, match="not a readable netCDF fit file"):
+        load_fit(tmp_path / "junk.nc")
+    with pytest.raises(FitFileError, match="no such fit file"):
+        load_fit(tmp_path / "missing.nc")
+
+
+def test_a_bad_model_triggers_the_diagnostics():
+    """Kaplan L(N) without E cannot bend to data with a floor, and 1 chain of 30 draws cannot
+    converge: R-hat/ESS problems are reported, and strict mode raises."""
+    runs, _ = simulate("chinchilla", seed=4)
+    with pytest.warns(SamplingWarning, match="sampling problems"):
+        result = fit(runs, law="kaplan-n", likelihood="normal", draws=30, tune=30, chains=2, seed=1)
+    assert not result.diagnostics.ok
+    assert any("ESS" in p for p in result.diagnostics.problems)
+    with pytest.raises(SamplingError, match="sampling problems"):
+        fit(runs, law="kaplan-n", likelihood="normal", draws=30, tune=30, chains=2, seed=1, strict=True)
+
+
+def test_bad_options_are_clear_errors():
+    runs, _ = simulate("chinchilla", seed=4)
+    with pytest.raises(InputError, match="pooling must be one of shared, partial, separate"):
+        fit(runs, pooling="pooled")
+    with pytest.raises(InputError, match="no parameter 'gamma' to set a prior on"):
+        fit(runs, priors={"gamma": "Normal(mu=0, sigma=1)"})
+    with pytest.raises(InputError, match="alpha must be positive"):
+        fit(runs, priors={"alpha": "Normal(mu=0.3, sigma=0.1)"})
+    with pytest.raises(InputError, match="needs column\\(s\\) unique_tokens"):
+        fit(runs, law="data-constrained")
+    with pytest.raises(InputError, match="only 3 runs; at least 6 are needed"):
+        fit(runs.subset(np.arange(len(runs)) < 3), law="chinchilla")
+    with pytest.raises(InputError, match="no published fit informs law 'compute'"):
+        fit(runs, law="compute", prior_set="literature")
+
+
+def test_grouped_runs_with_partial_pooling():
+    runs, truth = simulate("chinchilla", seed=8, groups=2)
+    result = _quiet_fit(runs, law="chinchilla", likelihood="normal", pooling="partial", seed=3, **QUICK)
+    assert result.draws("alpha").shape[1] == 2
+    summary = result.summary(level=0.99)
+    for g in ("g0", "g1"):
+        row = summary.loc[f"alpha[{g}]"]
+        assert row["q0.5"] <= truth["alpha"] <= row["q99.5"]
+    assert "alpha_pop" in summary.index and "alpha_tau" in summary.index
+
+
+def test_literature_priors_centre_on_the_published_fit():
+    from bayes_scaling.fit import literature_values
+    from bayes_scaling.laws import get_law
+
+    values = literature_values(get_law("chinchilla"))
+    assert values["alpha"] == 0.33917084 and values["E"] == 1.69337368
+    runs, _ = simulate("chinchilla", seed=2)
+    result = _quiet_fit(runs, law="chinchilla", likelihood="normal", prior_set="literature", seed=1, **QUICK)
+    assert result.config["priors"]["alpha"]["mu"] == pytest.approx(np.log(0.33917084))

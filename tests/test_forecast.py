@@ -1,0 +1,130 @@
+"""Forecasts: allocation (closed form vs numerical), target-loss inversion, intervals."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from bayes_scaling import InputError
+from bayes_scaling.diagnostics import SamplingWarning
+from bayes_scaling.fit import fit
+from bayes_scaling.forecast import Forecaster, equal_tailed, hdi, summarize
+
+from simulate import simulate
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    runs, truth = simulate("chinchilla", seed=21, sigma=0.02)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)
+        result = fit(runs, law="chinchilla", likelihood="normal", draws=300, tune=500, chains=2, seed=2)
+    return result, truth
+
+
+def test_closed_form_allocation_matches_numerical_minimisation_for_every_draw(fitted):
+    fc = Forecaster(fitted[0])
+    budgets = [1e21, 1e24, 1e27]
+    closed = fc.allocation(budgets)
+    numeric = fc.allocation(budgets, method="numerical")
+    assert closed.method == "closed form" and numeric.method.startswith("numerical")
+    np.testing.assert_allclose(np.log(closed["N"]), np.log(numeric["N"]), atol=1e-6)
+    np.testing.assert_allclose(6 * closed["N"] * closed["D"], np.broadcast_to(budgets, closed["N"].shape), rtol=1e-12)
+
+
+def test_allocation_exponents_match_growth_of_n_star(fitted):
+    fc = Forecaster(fitted[0])
+    alloc = fc.allocation([1e22, 1e24])
+    a = np.log(alloc["N"][:, 1] / alloc["N"][:, 0]) / np.log(100)
+    np.testing.assert_allclose(a, fc.allocation_exponents()["a"], rtol=1e-9)
+
+
+def test_intervals_widen_beyond_the_data(fitted):
+    fc = Forecaster(fitted[0])
+    loss, _ = fc.loss_at_compute([1e19, 1e22, 1e25, 1e28])
+    lo, hi = equal_tailed(np.log(loss), 0.9)
+    width = hi - lo
+    assert np.all(np.diff(width[1:]) > 0), width  # beyond the data (max C ~1.2e24), widths grow
+
+
+def test_target_loss_inversion_agrees_with_forecast(fitted):
+    fc = Forecaster(fitted[0])
+    target = 2.1
+    result = fc.compute_for_loss(target)
+    ok = np.isfinite(result["C"])
+    assert result["p_reachable"] == pytest.approx(ok.mean())
+    assert result["p_reachable"] > 0.9
+    # Evaluate each draw's optimal loss at its own returned compute: it is the target.
+    sub = Forecaster(fitted[0])
+    sub.params = {k: v[ok] for k, v in fc.params.items()}
+    sub.n_draws = int(ok.sum())
+    at_c = np.exp(sub._optimal_log_loss(np.log(result["C"][ok])[:, None]))[:, 0]
+    np.testing.assert_allclose(at_c, target, rtol=1e-9)
+    np.testing.assert_allclose(6 * result["N"][ok] * result["D"][ok], result["C"][ok], rtol=1e-9)
+
+
+def test_target_below_irreducible_loss_is_unreachable(fitted):
+    fc = Forecaster(fitted[0])
+    result = fc.compute_for_loss(1.0)  # E is about 1.69
+    assert result["p_reachable"] == 0.0
+    assert result["p_below_irreducible"] == 1.0
+    assert np.isnan(result["C"]).all()
+
+
+def test_fixed_allocations(fitted):
+    fc = Forecaster(fitted[0])
+    loss20, info = fc.loss_at_compute([1e23], allocation="tokens_per_param", tokens_per_param=20)
+    assert info["D"][0, 0] / info["N"][0, 0] == pytest.approx(20)
+    optimal, _ = fc.loss_at_compute([1e23])
+    assert np.all(optimal <= loss20 * (1 + 1e-12))  # the optimum is never worse
+    fixed, info = fc.loss_at_compute([1e23], allocation="fixed_n", N=1e9)
+    assert info["N"][0, 0] == 1e9 and np.all(optimal <= fixed * (1 + 1e-12))
+    with pytest.raises(InputError, match="needs tokens_per_param > 0"):
+        fc.loss_at_compute([1e23], allocation="tokens_per_param")
+
+
+def test_predictive_is_wider_than_expected(fitted):
+    fc = Forecaster(fitted[0], seed=1)
+    expected = fc.loss(N=[1e9], D=[2e10])
+    predictive = fc.loss(N=[1e9], D=[2e10], predictive=True)
+    assert np.std(np.log(predictive)) > np.std(np.log(expected))
+
+
+def test_expected_loss_matches_law_at_posterior_mean(fitted):
+    result, _ = fitted
+    fc = Forecaster(result)
+    draws = fc.loss(N=[3e8], D=[6e9])[:, 0]
+    params = {k: v[:5] for k, v in result.params().items()}
+    direct = result.law.loss({"N": 3e8, "D": 6e9}, params)
+    np.testing.assert_allclose(draws[:5], direct, rtol=1e-12)
+
+
+def test_hdi_against_arviz():
+    import arviz as az
+
+    rng = np.random.default_rng(0)
+    x = rng.gamma(2.0, 1.0, size=(5000, 3))
+    lo, hi = hdi(x, 0.9)
+    ref = np.array([az.hdi(x[:, j], hdi_prob=0.9) for j in range(3)])
+    np.testing.assert_allclose(lo, ref[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(hi, ref[:, 1], rtol=1e-12)
+
+
+def test_summarize_and_bad_levels():
+    x = np.random.default_rng(1).normal(size=(4000, 2))
+    table = summarize(x, level=0.5, kind="hdi", quantiles=[0.1, 0.9])
+    assert list(table.columns) == ["median", "lower", "upper", "q0.1", "q0.9"]
+    assert table["lower"].iloc[0] == pytest.approx(-0.674, abs=0.05)
+    with pytest.raises(InputError, match="between 0 and 1"):
+        summarize(x, level=95)
+    with pytest.raises(InputError, match="'eti' \\(equal-tailed\\) or 'hdi'"):
+        summarize(x, kind="central")
+
+
+def test_compute_law_has_no_allocation_and_groups_need_a_name(fitted):
+    fc = Forecaster(fitted[0])
+    fc.law = __import__("bayes_scaling").get_law("compute")
+    with pytest.raises(InputError, match="depends on C only"):
+        fc.allocation([1e22])
