@@ -274,6 +274,122 @@ def _cmd_forecast(args: argparse.Namespace) -> dict[str, Any]:
     return payload
 
 
+def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+
+    from .energy import Carbon, EnergyModel, budget_table, calibrate, growth_scenario, inference_table, \
+        target_loss_table
+    from .forecast import compact
+    from .tables import to_markdown, write_table
+
+    carbon = Carbon.parse(args.carbon_intensity) if args.carbon_intensity else None
+    precisions = ["bf16", "fp8"] if args.precision == "both" else [args.precision]
+    if args.target_loss and not args.fit:
+        raise InputError("--target-loss needs --fit FIT_DIR (the loss posterior that says how much compute)")
+    if args.tokens_served and not args.params:
+        raise InputError("--tokens-served needs --params N (the model that serves them)")
+    years = args.year or ([] if args.hardware else [2025])
+    out = None
+    if args.out:
+        from .outdir import prepare_output_dir
+
+        out = prepare_output_dir(args.out, force=args.force)
+    model = EnergyModel.fit(draws=args.draws, seed=args.seed)
+    h = model.trend.yearly_factor
+    payload: dict[str, Any] = {
+        "level": args.level,
+        "hardware_trend": {"yearly_factor": [float(v) for v in np.quantile(h, [0.5, (1 - args.level) / 2,
+                                                                               (1 + args.level) / 2])],
+                           "doubling_time_years": [float(v) for v in np.quantile(model.trend.doubling_time, [
+                               0.5, (1 - args.level) / 2, (1 + args.level) / 2])]},
+    }
+    tables: dict[str, Any] = {}
+    if args.flop:
+        tables["energy_budgets"] = budget_table(model, args.flop, years=years, hardware=args.hardware,
+                                                precisions=precisions, carbon=carbon, level=args.level)
+    if args.target_loss:
+        from .fit import load_fit
+        from .forecast import Forecaster
+
+        forecaster = Forecaster(load_fit(_resolve_fit_path(args.fit)))
+        for y in (years or [None]):
+            key = "energy_targets" + (f"_{y:g}" if y else "")
+            tables[key] = target_loss_table(model, forecaster, args.target_loss, year=y, hardware=args.hardware,
+                                            precision=precisions[0], carbon=carbon, level=args.level)
+    if args.tokens_served:
+        inf = inference_table(model, args.params, args.tokens_served, training_flop=(args.flop or [None])[0],
+                              year=(years or [None])[0], hardware=args.hardware, precision=precisions[0],
+                              level=args.level)
+        tables["energy_inference"] = inf
+        payload["joules_per_token"] = inf.attrs["joules_per_token"]
+        if "crossover_tokens" in inf.attrs:
+            payload["crossover_tokens"] = inf.attrs["crossover_tokens"]
+    if args.growth:
+        g = growth_scenario(model, compute_growth=tuple(args.compute_growth), seed=args.seed)
+        payload["growth"] = {k: [float(x) for x in np.quantile(v, [0.5, (1 - args.level) / 2, (1 + args.level) / 2])]
+                             for k, v in g.items()}
+    if args.calibration:
+        tables["energy_calibration"] = calibrate(draws=args.draws, seed=args.seed)
+        payload["calibration"] = {"coverage": tables["energy_calibration"].attrs["coverage"],
+                                  "median_abs_log_error": tables["energy_calibration"].attrs["median_abs_log_error"]}
+    for name, table in tables.items():
+        payload[name] = table.to_dict(orient="records")
+        if out is not None:
+            write_table(table, out / name, index=False, caption=name.replace("_", " "))
+    if out is not None:
+        _energy_figures(model, out, tables.get("energy_calibration"), args.level)
+    if not args.json:
+        med, lo, hi = payload["hardware_trend"]["yearly_factor"]
+        dmed, dlo, dhi = payload["hardware_trend"]["doubling_time_years"]
+        print(f"Hardware efficiency (peak FLOP/J) improves x{med:.2f} per year [{lo:.2f}, {hi:.2f}], "
+              f"doubling every {dmed:.1f} years [{dlo:.1f}, {dhi:.1f}] ({args.level:.0%} intervals)")
+        for name, table in tables.items():
+            print(f"\n{name.replace('_', ' ')} (medians [{args.level:.0%} intervals]):")
+            print(to_markdown(compact(table.drop(columns=[c for c in table.columns if c.startswith("inside_")])),
+                              index=False))
+        if "crossover_tokens" in payload:
+            c = payload["crossover_tokens"]
+            print(f"serving overtakes training after {c[0]:.3g} tokens [{c[1]:.3g}, {c[2]:.3g}]")
+        if "growth" in payload:
+            g = payload["growth"]["energy_growth"]
+            print(f"frontier training energy grows x{g[0]:.2f} per year [{g[1]:.2f}, {g[2]:.2f}] "
+                  f"(compute x{payload['growth']['compute_growth'][0]:.2f} / efficiency "
+                  f"x{payload['growth']['efficiency_growth'][0]:.2f})")
+        if "calibration" in payload:
+            cal = payload["calibration"]
+            print(f"calibration: {cal['coverage']['0.9']:.0%} of reported energies inside the 90% interval, "
+                  f"{cal['coverage']['0.5']:.0%} inside 50%; median |log error| {cal['median_abs_log_error']:.2f}")
+        if out is None and not tables:
+            print("ask for --flop, --target-loss (with --fit), --tokens-served (with --params), --growth or "
+                  "--calibration; --out DIR writes tables and figures")
+        elif out is not None:
+            print(f"wrote tables and figures to {out}")
+    return payload
+
+
+def _energy_figures(model, out: Path, calibration, level: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .datasets import load_dataset
+    from .plots import plot_calibration, plot_efficiency_trend, plot_energy_vs_compute, save_figure, style
+
+    (out / "figures").mkdir(exist_ok=True)
+    with style():
+        figures = [("energy_vs_compute", lambda: plot_energy_vs_compute(
+                        model, np.geomspace(1e21, 1e27, 40), level=level, published=load_dataset("training-energy"))),
+                   ("efficiency_trend", lambda: plot_efficiency_trend(model, level=level))]
+        if calibration is not None:
+            figures.append(("energy_calibration", lambda: plot_calibration(calibration)))
+        for name, make in figures:
+            fig = make()
+            save_figure(fig, out / "figures" / name)
+            plt.close(fig)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``bayes-scaling`` (exposed for documentation and tests)."""
     parser = _Parser(
@@ -361,6 +477,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace results in a non-empty output folder")
     p.add_argument("--json", action="store_true", help="print the tables as JSON")
     p.set_defaults(handler=_cmd_forecast)
+
+    p = sub.add_parser("energy", help="training and inference energy (MWh) and emissions, with intervals",
+                       description="Energy = FLOP / (peak FLOP/J x utilization) x (power/TDP) x PUE, every factor "
+                                   "uncertain (see bayes_scaling.energy for the priors and their sources).")
+    p.add_argument("--flop", type=float, nargs="+", help="training compute budgets (FLOP)")
+    p.add_argument("--year", type=float, nargs="+", help="year(s) of the hardware: a new chip of that year "
+                                                           "(default 2025 unless --hardware)")
+    p.add_argument("--hardware", help="a named chip from the accelerators dataset, e.g. 'H100 SXM5'")
+    p.add_argument("--precision", choices=("bf16", "fp8", "both"), default="bf16", help="peak rate used")
+    p.add_argument("--carbon-intensity", metavar="KG_PER_KWH[:SD]", help="e.g. 0.4 or 0.4:0.1 (kg CO2e/kWh)")
+    p.add_argument("--target-loss", type=float, nargs="+", help="energy to reach these losses (needs --fit)")
+    p.add_argument("--fit", help="fit folder or fit.nc for --target-loss")
+    p.add_argument("--params", type=float, help="model size N for inference (--tokens-served)")
+    p.add_argument("--tokens-served", type=float, nargs="+", help="tokens served, for inference energy")
+    p.add_argument("--growth", action="store_true", help="yearly growth of frontier training energy")
+    p.add_argument("--compute-growth", type=float, nargs=2, default=(4.0, 5.0), metavar=("LOW", "HIGH"),
+                   help="90%% interval of yearly training-compute growth (default 4 5)")
+    p.add_argument("--calibration", action="store_true", help="leave-one-out check against published runs")
+    p.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9)")
+    p.add_argument("--draws", type=int, default=4000, help="Monte Carlo draws (default 4000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="write tables and figures to this folder (must be empty unless --force)")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.set_defaults(handler=_cmd_energy)
     return parser
 
 

@@ -211,3 +211,81 @@ def plot_isoflop(fc, budgets, *, ax=None, level: float = 0.9, points: int = 60):
     ax.set_title(f"IsoFLOP profiles ({level:.0%} bands; dots: median optimum)")
     ax.legend(frameon=False, fontsize=7)
     return fig
+
+
+def plot_energy_vs_compute(model, budgets, *, years=(2020, 2025, 2030), ax=None, level: float = 0.9,
+                           published=None):
+    """Training energy against compute for the expected hardware of some years, with the
+    published runs' reported energies overlaid."""
+    import matplotlib as mpl
+
+    fig, ax = _axes(ax, figsize=(5.2, 3.6))
+    budgets = np.asarray(budgets, dtype=float)
+    cmap = mpl.colormaps["plasma"]
+    for i, year in enumerate(years):
+        mwh = model.training_energy(budgets, year=year)
+        lo, med, hi = np.quantile(mwh, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2], axis=0)
+        color = cmap(0.15 + 0.7 * i / max(len(years) - 1, 1))
+        ax.fill_between(budgets, lo, hi, color=color, alpha=0.2, linewidth=0)
+        ax.plot(budgets, med, color=color, label=f"new hardware of {year} (median, {level:.0%} band)")
+    if published is not None:
+        rows = published.dropna(subset=["flop", "reported_energy_mwh"])
+        ax.scatter(rows["flop"], rows["reported_energy_mwh"], s=14, color=COLORS["data"], zorder=3,
+                   label="published runs (reported)")
+        for r in rows.itertuples():
+            ax.annotate(r.run.split(" (")[0], (r.flop, r.reported_energy_mwh), fontsize=6, xytext=(3, -3),
+                        textcoords="offset points", color=COLORS["grey"])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training compute C (FLOP)")
+    ax.set_ylabel("training energy (MWh, incl. PUE)")
+    ax.set_title("Training energy with credible intervals")
+    ax.legend(frameon=False, loc="upper left")
+    return fig
+
+
+def plot_efficiency_trend(model, *, ax=None, level: float = 0.9, until: float = 2031):
+    """Peak FLOP per joule of ML accelerators by release date, with the fitted trend."""
+    fig, ax = _axes(ax, figsize=(5.2, 3.6))
+    chips = model.trend.chips.dropna(subset=["bf16_flop_per_joule"])
+    years = np.linspace(chips["release_year"].min() - 0.5, until, 80)
+    rng = np.random.default_rng(0)
+    line = np.array([model.trend.trend(y) for y in years]).T
+    new = np.array([model.trend.new_chip(y, rng) for y in years]).T
+    q = [(1 - level) / 2, 0.5, 1 - (1 - level) / 2]
+    lo, med, hi = np.quantile(line, q, axis=0)
+    plo, _, phi = np.quantile(new, q, axis=0)
+    ax.fill_between(years, plo, phi, color=COLORS["band"], alpha=0.2, linewidth=0, label=f"new chip ({level:.0%} predictive)")
+    ax.fill_between(years, lo, hi, color=COLORS["fit"], alpha=0.35, linewidth=0, label=f"trend ({level:.0%} interval)")
+    ax.plot(years, med, color=COLORS["fit"], label="trend (median)")
+    ax.scatter(chips["release_year"], chips["bf16_flop_per_joule"], s=14, color=COLORS["data"], zorder=3,
+               label="accelerators (BF16/FP16 peak ÷ TDP)")
+    for r in chips.itertuples():
+        ax.annotate(r.accelerator.replace("NVIDIA ", "").replace("Google ", ""), (r.release_year, r.bf16_flop_per_joule),
+                    fontsize=6, xytext=(3, 2), textcoords="offset points", color=COLORS["grey"])
+    h = np.median(model.trend.yearly_factor)
+    ax.set_yscale("log")
+    ax.set_xlabel("release date (year)")
+    ax.set_ylabel("peak FLOP per joule at TDP")
+    ax.set_title(f"Hardware efficiency: ×{h:.2f} per year (median)")
+    ax.legend(frameon=False, loc="upper left", fontsize=7)
+    return fig
+
+
+def plot_calibration(table, *, ax=None):
+    """Leave-one-out predictive intervals (50%, 90%) against each run's reported energy."""
+    fig, ax = _axes(ax, figsize=(5.2, 3.8))
+    y = np.arange(len(table))
+    ax.hlines(y, table["lower_0.9"], table["upper_0.9"], color=COLORS["band"], linewidth=3, alpha=0.5, label="90% interval")
+    ax.hlines(y, table["lower_0.5"], table["upper_0.5"], color=COLORS["fit"], linewidth=5, alpha=0.6, label="50% interval")
+    ax.scatter(table["median_mwh"], y, marker="|", color=COLORS["fit"], s=60, label="predictive median")
+    ax.scatter(table["reported_mwh"], y, color=COLORS["data"], zorder=3, s=16, label="reported")
+    ax.set_yticks(y, table["run"])
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("training energy (MWh)")
+    cov = table.attrs.get("coverage", {})
+    ax.set_title(f"Leave-one-out calibration: {cov.get('0.9', float('nan')):.0%} inside 90%, "
+                 f"{cov.get('0.5', float('nan')):.0%} inside 50%")
+    ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.4, -0.14), ncol=4)
+    return fig
