@@ -390,6 +390,72 @@ def _energy_figures(model, out: Path, calibration, level: float) -> None:
             plt.close(fig)
 
 
+def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
+    from .compare import backtest, cached_fit, loo_table
+    from .outdir import prepare_output_dir
+    from .tables import to_markdown, write_table
+
+    laws = [law.strip() for law in args.laws.split(",") if law.strip()]
+    likelihoods = [lik.strip() for lik in args.likelihoods.split(",") if lik.strip()]
+    for law in laws:
+        if law not in law_names():
+            raise InputError(f"unknown law {law!r} in --laws; choose from {', '.join(law_names())}")
+    for lik in likelihoods:
+        if lik not in LIKELIHOODS:
+            raise InputError(f"unknown likelihood {lik!r} in --likelihoods; choose from {', '.join(LIKELIHOODS)}")
+    runs = runs_from(args.data, **_run_table_kwargs(args))
+    out = prepare_output_dir(args.out, force=args.force)
+    cache = Path(args.cache) if args.cache else out / "cache"
+    settings = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed}
+    fits = {}
+    total = len(laws) * len(likelihoods)
+    for i, (law, lik) in enumerate(((a, b) for a in laws for b in likelihoods), start=1):
+        result, cached = cached_fit(runs, law=law, likelihood=lik, cache_dir=cache, settings=settings)
+        log.info("[%d/%d] fitted %s / %s to all %d runs%s", i, total, law, lik, len(runs), " (cached)" if cached else "")
+        fits[f"{law} / {lik}"] = result
+    payload: dict[str, Any] = {"data": runs.source, "runs": len(runs)}
+    loo = loo_table(fits) if len(fits) > 1 else None
+    if loo is not None:
+        write_table(loo, out / "loo", caption=f"PSIS-LOO comparison on {runs.source}")
+        payload["loo"] = loo.reset_index().to_dict(orient="records")
+    bt = None
+    if args.backtest:
+        cuts = args.cut or None
+        bt = backtest(runs, laws=laws, likelihoods=likelihoods, cuts=cuts, classical=not args.no_classical,
+                      bootstrap=args.bootstrap, cache_dir=cache, settings=settings, progress=log.info)
+        write_table(bt, out / "backtest", index=False, caption=f"Extrapolation back-tests on {runs.source}")
+        payload["backtest"] = bt.to_dict(orient="records")
+        _backtest_figure(bt, out / "figures")
+    if not args.json:
+        if loo is not None:
+            print(f"LOO comparison on {runs.source} ({len(runs)} runs):")
+            print(to_markdown(loo.drop(columns=["dse"]), digits=3))
+            if "warning" in loo.attrs:
+                print(f"note: {loo.attrs['warning']}")
+        if bt is not None:
+            print("Back-tests (fit below the cut, score the runs above):")
+            cols = ["model", "split", "n_test", "extrapolation_decades", "coverage_50", "coverage_80", "coverage_95",
+                    "crps", "lpd", "mae_pct"]
+            print(to_markdown(bt[cols], digits=3, index=False))
+        print(f"wrote tables{' and figures' if bt is not None else ''} to {out}")
+    return payload
+
+
+def _backtest_figure(table, folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_backtest, save_figure, style
+
+    folder.mkdir(exist_ok=True)
+    with style():
+        fig = plot_backtest(table)
+        save_figure(fig, folder / "backtest")
+        plt.close(fig)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``bayes-scaling`` (exposed for documentation and tests)."""
     parser = _Parser(
@@ -449,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chains", type=int, default=4, help="chains (default: 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--sampler", default="auto", choices=SAMPLERS, help="NUTS implementation (default: auto)")
-    p.add_argument("--target-accept", type=float, default=0.8, help="NUTS target acceptance (default: 0.8)")
+    p.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (default: 0.9)")
     p.add_argument("--huber-delta", type=float, default=1e-3, help="Huber threshold (default: 1e-3)")
     p.add_argument("--level", type=float, default=0.95, help="credible level of the summary intervals")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")
@@ -502,6 +568,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(handler=_cmd_energy)
+
+    p = sub.add_parser("compare", help="compare scaling laws: LOO with stacking weights, extrapolation back-tests",
+                       description="Fit several laws (x likelihoods) to the same runs and compare them by PSIS-LOO "
+                                   "(stacking weights, Pareto-k) and, with --backtest, by fitting below compute cuts "
+                                   "and scoring the runs above (coverage, CRPS, log predictive density, error), "
+                                   "next to the classical Huber fit. Fits are cached: re-running reuses them.")
+    p.add_argument("data", help="dataset name or file of runs")
+    p.add_argument("--laws", default="chinchilla,kaplan-nd,compute", help="comma-separated laws")
+    p.add_argument("--likelihoods", default="student-t", help="comma-separated likelihoods")
+    p.add_argument("--backtest", action="store_true", help="also run extrapolation back-tests")
+    p.add_argument("--cut", type=float, nargs="+", metavar="FLOP", help="compute cuts (default: 50/70/85%% quantiles)")
+    p.add_argument("--no-classical", action="store_true", help="leave out the classical Huber baseline")
+    p.add_argument("--bootstrap", type=int, default=50, help="bootstrap refits of the classical baseline")
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", help="folder of cached fits (default OUT/cache)")
+    p.add_argument("--out", required=True, help="output folder (must be empty unless --force)")
+    p.add_argument("--force", action="store_true", help="reuse a non-empty output folder (and its cache)")
+    _add_run_table_options(p)
+    p.add_argument("--json", action="store_true", help="print the tables as JSON")
+    p.set_defaults(handler=_cmd_compare)
     return parser
 
 

@@ -293,7 +293,7 @@ def _diagnosed(idata, config: Mapping[str, Any]) -> list[str]:
 def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Likelihood = "student-t",
         priors: Mapping[str, Any] | None = None, prior_set: str = "default", pooling: str = "shared",
         draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0, sampler: str = "auto",
-        target_accept: float = 0.8, strict: bool = False, progress: bool = False,
+        target_accept: float = 0.9, strict: bool = False, progress: bool = False,
         huber_delta: float = 1e-3) -> Fit:
     """Fit a scaling law to training runs by NUTS.
 
@@ -313,7 +313,9 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
     pooling
         With a ``group`` column: ``"shared"``, ``"partial"`` or ``"separate"`` exponents.
     draws, tune, chains, seed, sampler, target_accept
-        Sampler settings; an integer ``seed`` reproduces the draws exactly.
+        Sampler settings; an integer ``seed`` reproduces the draws exactly.  ``target_accept``
+        defaults to 0.9: with the heavy-tailed Student-t likelihood on the Chinchilla runs,
+        0.8 left 0–2 divergent transitions per fit and 0.9 none, at the same speed.
     strict
         Raise :class:`SamplingError` instead of warning when diagnostics fail.
     huber_delta

@@ -289,3 +289,19 @@ def plot_calibration(table, *, ax=None):
                  f"{cov.get('0.5', float('nan')):.0%} inside 50%")
     ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.4, -0.14), ncol=4)
     return fig
+
+
+def plot_backtest(table, *, metric: str = "crps", ax=None):
+    """Back-test skill against extrapolation distance, one line per model (lower CRPS is better)."""
+    fig, ax = _axes(ax, figsize=(5.2, 3.4))
+    for i, (model, rows) in enumerate(table.groupby("model", sort=False)):
+        rows = rows.sort_values("extrapolation_decades")
+        style_ = "--" if (rows["kind"] == "classical").all() else "-"
+        ax.plot(rows["extrapolation_decades"], rows[metric], style_, marker="o", markersize=3,
+                color=list(COLORS.values())[i % len(COLORS)], label=model)
+    ax.set_xlabel("extrapolation: log10(median held-out C / largest training C)")
+    ax.set_ylabel({"crps": "CRPS of log loss (lower is better)", "lpd": "log predictive density per run",
+                   "mae_pct": "median absolute error (% of loss)"}.get(metric, metric))
+    ax.set_title("Back-tests: skill against extrapolation distance")
+    ax.legend(frameon=False, fontsize=7)
+    return fig

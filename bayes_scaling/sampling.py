@@ -32,7 +32,7 @@ class SamplerSettings:
     chains: int = 4
     seed: int = 0
     sampler: str = "auto"
-    target_accept: float = 0.8
+    target_accept: float = 0.9
     cores: int | None = None
     progress: bool = False
 

@@ -1,0 +1,56 @@
+"""Scores of probabilistic predictions of held-out runs, from predictive draws.
+
+Every predictor (a Bayesian fit or the classical bootstrap baseline) supplies draws of the
+log loss of each held-out run, shape (draws, runs), and a pointwise log predictive density;
+the same functions score them all, so comparisons are like for like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.special import logsumexp
+
+__all__ = ["coverage", "crps", "log_predictive_density", "median_abs_error", "score", "LEVELS"]
+
+LEVELS = (0.5, 0.8, 0.95)
+
+
+def coverage(draws: np.ndarray, observed: np.ndarray, level: float) -> float:
+    """Share of observations inside the equal-tailed ``level`` predictive interval."""
+    lo, hi = np.quantile(draws, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
+    return float(np.mean((observed >= lo) & (observed <= hi)))
+
+
+def crps(draws: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Continuous ranked probability score of each observation (lower is better), from samples.
+
+    CRPS = E|X − y| − ½ E|X − X'|, with the second term computed exactly from sorted samples.
+    """
+    x = np.sort(np.asarray(draws, dtype=float), axis=0)
+    n = x.shape[0]
+    term1 = np.mean(np.abs(x - observed[None, :]), axis=0)
+    weights = (2 * np.arange(1, n + 1) - n - 1)[:, None]
+    term2 = np.sum(weights * x, axis=0) / (n * n)
+    return term1 - term2
+
+
+def log_predictive_density(pointwise_loglik: np.ndarray) -> np.ndarray:
+    """log of the posterior-averaged density of each observation: log mean_s p(y | θ_s)."""
+    return logsumexp(pointwise_loglik, axis=0) - np.log(pointwise_loglik.shape[0])
+
+
+def median_abs_error(draws: np.ndarray, observed: np.ndarray) -> float:
+    """Median over runs of |median prediction − observed| (in the units of the draws)."""
+    return float(np.median(np.abs(np.median(draws, axis=0) - observed)))
+
+
+def score(log_draws: np.ndarray, log_observed: np.ndarray, pointwise_loglik: np.ndarray,
+          levels: Sequence[float] = LEVELS) -> dict[str, float]:
+    """All scores on the log-loss scale; ``mae_pct`` is the median absolute error in percent of loss."""
+    out = {f"coverage_{int(round(level * 100))}": coverage(log_draws, log_observed, level) for level in levels}
+    out["crps"] = float(np.mean(crps(log_draws, log_observed)))
+    out["lpd"] = float(np.mean(log_predictive_density(pointwise_loglik)))
+    out["mae_pct"] = 100 * median_abs_error(np.exp(log_draws), np.exp(log_observed)) / float(np.median(np.exp(log_observed)))
+    return out

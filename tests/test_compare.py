@@ -1,0 +1,87 @@
+"""Comparison: scores against closed forms, the classical baseline, LOO and back-tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from bayes_scaling import InputError
+from bayes_scaling.classical import huber_fit
+from bayes_scaling.compare import backtest, cached_fit, loo_table
+from bayes_scaling.scoring import coverage, crps, log_predictive_density, score
+
+from simulate import simulate
+
+QUICK = {"draws": 300, "tune": 500, "chains": 2, "seed": 1}
+
+
+def test_crps_matches_the_normal_closed_form():
+    rng = np.random.default_rng(0)
+    y = np.array([-1.0, 0.0, 0.5, 2.0])
+    draws = rng.normal(0.0, 1.0, size=(200_000, 1)) * np.ones((1, 4))
+    z = y
+    exact = z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z) - 1 / np.sqrt(np.pi)
+    np.testing.assert_allclose(crps(draws, y), exact, atol=5e-3)
+
+
+def test_coverage_and_lpd_of_a_correct_predictive():
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=20_000)
+    draws = rng.normal(size=(2000, 20_000))
+    assert coverage(draws, y, 0.8) == pytest.approx(0.8, abs=0.01)
+    loglik = stats.norm.logpdf(y[None, :], loc=0, scale=1) * np.ones((3, 1))
+    np.testing.assert_allclose(log_predictive_density(loglik), stats.norm.logpdf(y))
+    s = score(draws[:, :500], y[:500], loglik[:, :500])
+    assert set(s) == {"coverage_50", "coverage_80", "coverage_95", "crps", "lpd", "mae_pct"}
+
+
+def test_classical_huber_fit_recovers_the_truth():
+    runs, truth = simulate("chinchilla", seed=31, sigma=0.005)
+    result = huber_fit(runs, law="chinchilla", bootstrap=20, seed=0)
+    for name in ("E", "alpha", "beta"):
+        assert result.params[name] == pytest.approx(truth[name], rel=0.05), name
+    assert result.bootstrap["alpha"].std() > 0
+    draws = result.predictive_log_draws(runs)
+    assert draws.shape == (20, len(runs))
+
+
+@pytest.mark.slow
+def test_loo_and_backtests_prefer_the_true_law(tmp_path):
+    runs, _ = simulate("chinchilla", seed=41, sigma=0.01)
+    fits = {law: cached_fit(runs, law=law, likelihood="normal", cache_dir=tmp_path, settings=QUICK)[0]
+            for law in ("chinchilla", "compute")}
+    table = loo_table(fits)
+    assert table.index[0] == "chinchilla"
+    assert table.loc["chinchilla", "stacking_weight"] > 0.9
+    bt = backtest(runs, laws=["chinchilla", "compute"], likelihoods=["normal"], cuts=[float(np.quantile(runs.C, 0.6))],
+                  bootstrap=10, cache_dir=tmp_path, settings=QUICK)
+    by = bt.set_index("model")
+    assert by.loc["chinchilla / normal", "crps"] < by.loc["compute / normal", "crps"]
+    assert by.loc["chinchilla / normal", "lpd"] > by.loc["compute / normal", "lpd"]
+    assert {"chinchilla / Huber point fit + bootstrap", "compute / Huber point fit + bootstrap"} <= set(by.index)
+    # Re-running reuses the cached fits.
+    again = backtest(runs, laws=["chinchilla"], likelihoods=["normal"], cuts=[float(np.quantile(runs.C, 0.6))],
+                     classical=False, cache_dir=tmp_path, settings=QUICK)
+    assert again["cached"].all()
+    assert again.loc[0, "crps"] == pytest.approx(by.loc["chinchilla / normal", "crps"])
+
+
+@pytest.mark.slow
+def test_backtest_coverage_of_a_correct_model_is_near_nominal(tmp_path):
+    """Over simulated datasets, the correctly specified model's held-out 80% intervals cover ~80%."""
+    hits = []
+    for seed in range(4):
+        runs, _ = simulate("chinchilla", seed=200 + seed, sigma=0.02)
+        cut = float(np.quantile(runs.C, 0.7))
+        bt = backtest(runs, laws=["chinchilla"], likelihoods=["normal"], cuts=[cut], classical=False,
+                      settings=dict(QUICK, seed=seed))
+        hits.append(bt.loc[0, "coverage_80"] * bt.loc[0, "n_test"])
+        n_test = bt.loc[0, "n_test"]
+    share = sum(hits) / (4 * n_test)
+    assert 0.6 <= share <= 0.97, share
+
+
+def test_loo_needs_two_fits_of_the_same_runs():
+    with pytest.raises(InputError, match="at least two fits"):
+        loo_table({})
