@@ -63,6 +63,14 @@ def _add_run_table_options(p: argparse.ArgumentParser) -> None:
                    help="what to do with repeated runs (default: error)")
 
 
+def _add_output_options(p: argparse.ArgumentParser, *, required: bool, default: str = "") -> None:
+    where = f" (default: {default})" if default else ""
+    p.add_argument("--out", required=required,
+                   help=f"output folder{where}; it must be empty unless --force")
+    p.add_argument("--force", action="store_true", help="replace results in a non-empty output folder")
+    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+
+
 def _run_table_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "columns": parse_pairs(args.map, option="--map"),
@@ -161,9 +169,9 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .fit import fit
+    from .fit import fit, prior_predictive
     from .outdir import prepare_output_dir
-    from .plots import plot_pair, plot_ppc, plot_trace, save_figure, style
+    from .plots import plot_pair, plot_ppc, plot_prior_predictive, plot_trace, save_figure, style
     from .tables import to_markdown, write_table
 
     priors = parse_priors(args.prior)
@@ -187,6 +195,11 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
             fig = make(result)
             written += save_figure(fig, figures / name)
             plt.close(fig)
+        check = prior_predictive(runs, law=args.law, likelihood=args.likelihood, priors=priors,
+                                 prior_set=args.priors, seed=args.seed)
+        fig = plot_prior_predictive(check)
+        written += save_figure(fig, figures / "prior_predictive")
+        plt.close(fig)
     if not args.json:
         print(f"{result.law.title} fitted to {len(runs)} runs of {runs.source} ({result.likelihood.name} likelihood)")
         print(to_markdown(summary))
@@ -519,10 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--huber-delta", type=float, default=1e-3, help="Huber threshold (default: 1e-3)")
     p.add_argument("--level", type=float, default=0.95, help="credible level of the summary intervals")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")
-    p.add_argument("--out", required=True, help="output folder (must be empty unless --force)")
-    p.add_argument("--force", action="store_true", help="replace results in a non-empty output folder")
+    _add_output_options(p, required=True)
     _add_run_table_options(p)
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=_cmd_fit)
 
     p = sub.add_parser("forecast", help="loss, compute-optimal allocation and compute-for-a-target, with intervals",
@@ -539,9 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", choices=("eti", "hdi"), default="eti", help="equal-tailed (default) or HDI")
     p.add_argument("--group", help="group to forecast for (fits with several groups)")
     p.add_argument("--seed", type=int, default=0, help="seed of the predictive noise draws")
-    p.add_argument("--out", help="output folder (default: FIT_DIR/forecast; must be empty unless --force)")
-    p.add_argument("--force", action="store_true", help="replace results in a non-empty output folder")
-    p.add_argument("--json", action="store_true", help="print the tables as JSON")
+    _add_output_options(p, required=False, default="FIT_DIR/forecast")
     p.set_defaults(handler=_cmd_forecast)
 
     p = sub.add_parser("energy", help="training and inference energy (MWh) and emissions, with intervals",
@@ -564,9 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9)")
     p.add_argument("--draws", type=int, default=4000, help="Monte Carlo draws (default 4000)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="write tables and figures to this folder (must be empty unless --force)")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("--json", action="store_true", help="print results as JSON")
+    _add_output_options(p, required=False, default="print only, write no files")
     p.set_defaults(handler=_cmd_energy)
 
     p = sub.add_parser("compare", help="compare scaling laws: LOO with stacking weights, extrapolation back-tests",
@@ -586,10 +593,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", help="folder of cached fits (default OUT/cache)")
-    p.add_argument("--out", required=True, help="output folder (must be empty unless --force)")
-    p.add_argument("--force", action="store_true", help="reuse a non-empty output folder (and its cache)")
+    _add_output_options(p, required=True)
     _add_run_table_options(p)
-    p.add_argument("--json", action="store_true", help="print the tables as JSON")
     p.set_defaults(handler=_cmd_compare)
     return parser
 

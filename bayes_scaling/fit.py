@@ -29,11 +29,12 @@ from .errors import BayesScalingError, InputError
 from .laws import NUMPY, ScalingLaw, get_law
 from .likelihoods import Likelihood, get_likelihood
 from .model import POOLING, ModelSpec, build_model, group_index, log_inputs
-from .priors import DataStats, Prior, resolve_priors
+from .priors import DataStats, resolve_priors
 from .runs import RunTable
 from .sampling import SamplerSettings, run_sampler
 
-__all__ = ["Fit", "fit", "load_fit", "FitFileError", "FORMAT_VERSION", "literature_values"]
+__all__ = ["Fit", "fit", "load_fit", "prior_predictive", "model_spec", "FitFileError", "FORMAT_VERSION",
+           "literature_values"]
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +291,50 @@ def _diagnosed(idata, config: Mapping[str, Any]) -> list[str]:
     return [n for n in names if n in idata.posterior]
 
 
+def model_spec(runs: RunTable, law: ScalingLaw, likelihood: Likelihood, *, priors: Mapping[str, Any] | None = None,
+               prior_set: str = "default", pooling: str = "shared", groups: tuple[str, ...] = ()) -> ModelSpec:
+    """Resolve the priors (data-scaled defaults ← literature ← overrides) into a model specification."""
+    if prior_set not in ("default", "literature"):
+        raise InputError(f"prior_set must be 'default' or 'literature', not {prior_set!r}")
+    stats = DataStats.from_runs(runs)
+    defaults = {**law.default_priors(stats), "sigma": likelihood.noise_prior(), **likelihood.extra}
+    base = {}
+    if prior_set == "literature":
+        base = law.literature_priors(stats, literature_values(law))
+        if not base:
+            raise InputError(f"no published fit informs law {law.name!r}; use prior_set='default'")
+    positive = {s.name for s in law.sampled if s.name != "c1"} | {"sigma", *likelihood.extra}
+    resolved = resolve_priors(defaults, base=base, overrides=priors, positive=positive)
+    return ModelSpec(law, likelihood, resolved, pooling, groups, stats)
+
+
+def prior_predictive(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Likelihood = "student-t",
+                     priors: Mapping[str, Any] | None = None, prior_set: str = "default", draws: int = 500,
+                     seed: int = 0) -> dict[str, Any]:
+    """Prior predictive check: draws of the parameters and of replicated log losses at the runs.
+
+    Sampled in numpy from the same priors and law the fit uses (one group; no compile).
+    Returns ``params`` (natural parameters, each of shape (draws,)), ``log_mu`` and
+    ``log_loss`` (shape (draws, runs)), and the resolved ``priors``.
+    """
+    from .datasets import runs_from
+
+    table = runs_from(runs)
+    law_obj, lik = get_law(law), get_likelihood(likelihood)
+    spec = model_spec(table, law_obj, lik, priors=priors, prior_set=prior_set)
+    rng = np.random.default_rng([seed, 3])
+    sampled = {name: spec.priors[name].sample(rng, draws) for name in law_obj.sampled_names}
+    params = law_obj.natural(NUMPY, sampled, spec.stats.centre)
+    x = {k: v[None, :] for k, v in log_inputs(law_obj, table).items()}
+    with np.errstate(over="ignore", invalid="ignore"):
+        log_mu = law_obj.log_loss(NUMPY, x, {k: np.asarray(v)[:, None] for k, v in params.items()})
+        sigma = spec.priors["sigma"].sample(rng, draws)[:, None]
+        extra = {k: spec.priors[k].sample(rng, draws)[:, None] for k in lik.extra}
+        replicated = lik.draw(rng, log_mu, sigma, extra)
+    return {"params": params, "log_mu": log_mu, "log_loss": replicated, "priors": spec.priors, "runs": table,
+            "law": law_obj}
+
+
 def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Likelihood = "student-t",
         priors: Mapping[str, Any] | None = None, prior_set: str = "default", pooling: str = "shared",
         draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0, sampler: str = "auto",
@@ -335,8 +380,6 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
     lik = get_likelihood(likelihood, **({"delta": huber_delta} if str(likelihood) == "huber" else {}))
     if pooling not in POOLING:
         raise InputError(f"pooling must be one of {', '.join(POOLING)}, not {pooling!r}")
-    if prior_set not in ("default", "literature"):
-        raise InputError(f"prior_set must be 'default' or 'literature', not {prior_set!r}")
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                                target_accept=target_accept, progress=progress)
     log_inputs(law_obj, table)  # clear error for a missing column, before anything else
@@ -348,17 +391,8 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
         if len(small):
             raise InputError(f"{table.source}: group(s) {', '.join(map(str, small.index))} have fewer than 2 runs")
 
-    stats = DataStats.from_runs(table)
-    defaults = {**law_obj.default_priors(stats), "sigma": lik.noise_prior(), **lik.extra}
-    base = {}
-    if prior_set == "literature":
-        published = literature_values(law_obj)
-        base = law_obj.literature_priors(stats, published)
-        if not base:
-            raise InputError(f"no published fit informs law {law_obj.name!r}; use prior_set='default'")
-    positive = {s.name for s in law_obj.sampled if s.name != "c1"} | {"sigma", *lik.extra}
-    resolved = resolve_priors(defaults, base=base, overrides=priors, positive=positive)
-    spec = ModelSpec(law_obj, lik, resolved, pooling, groups, stats)
+    spec = model_spec(table, law_obj, lik, priors=priors, prior_set=prior_set, pooling=pooling, groups=groups)
+    stats, resolved = spec.stats, spec.priors
 
     model = build_model(spec, table)
     idata, timing = run_sampler(model, settings)

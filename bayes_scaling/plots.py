@@ -305,3 +305,23 @@ def plot_backtest(table, *, metric: str = "crps", ax=None):
     ax.set_title("Back-tests: skill against extrapolation distance")
     ax.legend(frameon=False, fontsize=7)
     return fig
+
+
+def plot_prior_predictive(check, *, ax=None, level: float = 0.95):
+    """What the priors alone predict at each run (interval of replicated loss) against the observed loss."""
+    fig, ax = _axes(ax, figsize=(5.0, 3.4))
+    runs = check["runs"]
+    rep = np.exp(check["log_loss"])
+    lo, med, hi = np.nanquantile(rep, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2], axis=0)
+    order = np.argsort(runs.C)
+    ax.fill_between(runs.C[order], lo[order], hi[order], color=COLORS["band"], alpha=0.35, linewidth=0,
+                    label=f"{level:.0%} prior predictive")
+    ax.plot(runs.C[order], med[order], color=COLORS["fit"], linewidth=1, label="prior predictive median")
+    ax.scatter(runs.C, runs.loss, s=6, color=COLORS["data"], label="observed", zorder=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training compute C (FLOP)")
+    ax.set_ylabel("final loss (nats/token)")
+    ax.set_title(f"{check['law'].title}: prior predictive check")
+    ax.legend(frameon=False, loc="upper right")
+    return fig

@@ -142,3 +142,23 @@ def test_forecast_from_a_fit_folder(tmp_path, capsys):
     assert "pass --force" in capsys.readouterr().err
     assert main(["forecast", str(tmp_path / "nofit"), "--compute", "1e22"]) == 2
     assert "no fit found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compare_writes_loo_table_and_reuses_cached_fits(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    args = ["-q", "compare", str(SMALL), *SMALL_OPTIONS, "--laws", "chinchilla,compute", "--likelihoods", "normal",
+            "--draws", "200", "--tune", "300", "--chains", "2", "--out", str(out), "--json"]
+    assert main(args) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert {row["model"] for row in payload["loo"]} == {"chinchilla / normal", "compute / normal"}
+    assert sum(row["stacking_weight"] for row in payload["loo"]) == pytest.approx(1.0)
+    for name in ("loo.csv", "loo.md", "loo.tex"):
+        assert (out / name).is_file()
+    cached = sorted((out / "cache").glob("*.nc"))
+    assert len(cached) == 2
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    assert main([*args, "--force"]) == 0  # the re-run loads both fits instead of sampling again
+    assert [p.stat().st_mtime_ns for p in cached] == stamps
+    assert main(["compare", str(SMALL), "--laws", "chinchila", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown law 'chinchila' in --laws" in capsys.readouterr().err

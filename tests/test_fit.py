@@ -204,3 +204,19 @@ def test_literature_priors_centre_on_the_published_fit():
     runs, _ = simulate("chinchilla", seed=2)
     result = _quiet_fit(runs, law="chinchilla", likelihood="normal", prior_set="literature", seed=1, **QUICK)
     assert result.config["priors"]["alpha"]["mu"] == pytest.approx(np.log(0.33917084))
+
+
+def test_prior_predictive_covers_the_data_and_uses_the_same_priors():
+    from bayes_scaling.fit import prior_predictive
+
+    runs, _ = simulate("chinchilla", seed=9)
+    check = prior_predictive(runs, law="chinchilla", likelihood="normal", draws=2000, seed=1)
+    lo, hi = np.nanquantile(np.exp(check["log_loss"]), [0.025, 0.975], axis=0)
+    inside = np.mean((runs.loss >= lo) & (runs.loss <= hi))
+    assert inside > 0.9  # weakly informative: the data are plausible a priori
+    assert np.median(hi / lo) > 1.5  # ...but not pinned down
+    # Overrides reach the prior predictive as they reach the fit.
+    tight = prior_predictive(runs, law="chinchilla", likelihood="normal", draws=2000, seed=1,
+                             priors={"alpha": "LogNormal(mu=-1.0, sigma=0.01)"})
+    assert np.std(tight["params"]["alpha"]) < 0.01
+    assert np.median(tight["params"]["alpha"]) == pytest.approx(np.exp(-1.0), rel=0.01)
