@@ -77,10 +77,11 @@ class ClassicalFit:
 
 
 def _objective(theta, names, transforms, law, x, y, centre, delta):
-    s = {n: transforms[n][1](t) for n, t in zip(names, theta, strict=True)}
+    # The optimizer explores extreme values: overflow there just means "bad point".
     with np.errstate(all="ignore"):
+        s = {n: transforms[n][1](t) for n, t in zip(names, theta, strict=True)}
         pred = law.log_loss(NUMPY, x, law.natural(NUMPY, s, centre))
-    value = float(np.sum(_huber(pred - y, delta)))
+        value = float(np.sum(_huber(pred - y, delta)))
     return value if math.isfinite(value) else 1e10
 
 
@@ -119,8 +120,9 @@ def huber_fit(runs: RunTable, *, law: str | ScalingLaw = "chinchilla", delta: fl
         raise BayesScalingError(f"the Huber fit of {law.name} did not converge from any of {starts + 1} starts")
 
     def natural(theta):
-        s = {n: transforms[n][1](t) for n, t in zip(names, theta, strict=True)}
-        return {k: float(v) for k, v in law.natural(NUMPY, s, stats.centre).items()}
+        with np.errstate(all="ignore"):
+            s = {n: transforms[n][1](t) for n, t in zip(names, theta, strict=True)}
+            return {k: float(v) for k, v in law.natural(NUMPY, s, stats.centre).items()}
 
     params = natural(best.x)
     x = log_inputs(law, runs)

@@ -469,6 +469,36 @@ def _backtest_figure(table, folder: Path) -> None:
         plt.close(fig)
 
 
+def _cmd_report(args: argparse.Namespace) -> dict[str, Any]:
+    import time
+
+    import pandas as pd
+
+    from .forecast import compact
+    from .report import load_config, run_report
+    from .tables import to_markdown
+
+    config = load_config(args.config)
+    start = time.perf_counter()
+    manifest = run_report(config, args.out, force=args.force, config_path=args.config)
+    out = Path(args.out)
+    if not args.json:
+        forecast = pd.read_csv(out / "tables" / "forecast.csv")
+        columns = [c for c in forecast.columns if c.split("_")[0] in ("C", "N", "D", "tokens", "loss")
+                   and not c.startswith("loss_pred")]
+        print(f"\nHeadline forecast ({config.law} law on {config.data}; medians [{config.level:.0%} intervals]):")
+        print(to_markdown(compact(forecast[columns]), index=False))
+        energy = pd.read_csv(out / "tables" / "energy_budgets.csv")
+        first, last = config.years[0], config.years[-1]
+        keep = energy[energy["hardware"].isin([f"new chip, {first:g}", f"new chip, {last:g}"])] if not config.hardware \
+            else energy
+        print(f"Training energy (MWh) on the expected hardware of {first:g} and {last:g}:")
+        print(to_markdown(compact(keep[["flop", "hardware", "energy_mwh", "energy_mwh_lower", "energy_mwh_upper"]]),
+                          index=False))
+        print(f"report written to {out / 'index.html'} in {time.perf_counter() - start:.0f} s")
+    return manifest
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``bayes-scaling`` (exposed for documentation and tests)."""
     parser = _Parser(
@@ -480,6 +510,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="debug messages")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors (no progress, no warnings)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("report", help="the whole analysis: fit, compare, forecast, energy -> a report folder",
+                       description="Fit the default law to the bundled Chinchilla runs (or the data of --config), "
+                                   "compare laws, forecast loss and allocation for 1e22-1e27 FLOP and the training "
+                                   "energy for 2025-2030, and write index.html, figures/, tables/, references.bib, "
+                                   "fit.nc and manifest.json. Every choice can be set in a TOML file (see "
+                                   "bayes_scaling.report.ReportConfig).")
+    p.add_argument("--config", help="TOML configuration file")
+    p.add_argument("--out", default="report", help="output folder (default: report); must be empty unless --force")
+    p.add_argument("--force", action="store_true", help="replace results in a non-empty output folder")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.set_defaults(handler=_cmd_report)
 
     p = sub.add_parser("validate", help="read and check a table of training runs",
                        description="Read a CSV/TSV/Parquet table of training runs, check every value, "

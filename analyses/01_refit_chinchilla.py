@@ -1,0 +1,54 @@
+"""Re-fit the Chinchilla runs and compare the posterior with Hoffmann et al.'s Approach 3.
+
+    python analyses/01_refit_chinchilla.py [--out DIR] [--force]
+
+Fits L = E + A/N^α + B/D^β to the digitized runs with the Student-t, Huber and normal
+likelihoods and writes, per likelihood, the posterior median and 95% interval of each
+parameter next to the published point estimate (tables/), and the marginal posteriors
+with the published values marked (figures/).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import bayes_scaling as bs  # noqa: E402
+from bayes_scaling.fit import literature_values  # noqa: E402
+from bayes_scaling.plots import save_figure, style  # noqa: E402
+from bayes_scaling.tables import write_table  # noqa: E402
+
+from _common import output_folder  # noqa: E402
+
+out, args = output_folder("01_refit_chinchilla", __doc__.splitlines()[0])
+published = literature_values(bs.get_law("chinchilla"))
+rows, fits = [], {}
+for likelihood in ("student-t", "huber", "normal"):
+    fit = bs.fit("chinchilla", law="chinchilla", likelihood=likelihood, draws=args.draws, seed=0)
+    fits[likelihood] = fit
+    for name in ("E", "A", "B", "alpha", "beta"):
+        d = fit.draws(name)
+        lo, med, hi = np.quantile(d, [0.025, 0.5, 0.975])
+        rows.append({"likelihood": likelihood, "parameter": name, "median": med, "q2.5": lo, "q97.5": hi,
+                     "hoffmann_approach3": published[name], "published_inside_95": bool(lo <= published[name] <= hi)})
+table = pd.DataFrame(rows)
+write_table(table, out / "posterior_vs_hoffmann", index=False,
+            caption="Posterior of the Chinchilla law on the digitized runs against Hoffmann et al. (2022), Approach 3")
+with style():
+    fig, axes = plt.subplots(1, 5, figsize=(11, 2.6), layout="constrained")
+    for ax, name in zip(axes, ("E", "A", "B", "alpha", "beta"), strict=True):
+        for likelihood, fit in fits.items():
+            ax.hist(fit.draws(name), bins=60, histtype="step", density=True, label=likelihood)
+        ax.axvline(published[name], color="k", linestyle="--", label="Hoffmann et al. (Approach 3)")
+        ax.set_xlabel(name)
+        ax.set_yticks([])
+    axes[0].set_ylabel("posterior density")
+    axes[-1].legend(frameon=False, fontsize=7)
+    fig.suptitle("Chinchilla law on the digitized runs: posterior vs the published point estimate")
+    save_figure(fig, out / "posterior_vs_hoffmann")
+print(table.to_string(index=False))
+print(f"wrote {out}")

@@ -1,0 +1,21 @@
+"""Shared by the analysis scripts: an output folder that is never silently reused."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from bayes_scaling.outdir import prepare_output_dir
+
+HERE = Path(__file__).resolve().parent
+
+
+def output_folder(name: str, description: str) -> tuple[Path, argparse.Namespace]:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", default=str(HERE / "output" / name), help="output folder (default: %(default)s)")
+    parser.add_argument("--force", action="store_true", help="replace results in a non-empty output folder")
+    parser.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return prepare_output_dir(args.out, force=args.force), args

@@ -1,0 +1,390 @@
+"""``bayes-scaling report``: the whole analysis in one command, written for a paper.
+
+With no configuration it analyses the bundled ``chinchilla`` runs: fits the default law
+and likelihood, compares the laws by LOO, forecasts loss and the compute-optimal
+allocation from 10^22 to 10^27 FLOP, and the training energy of those budgets for the
+years 2025–2030 and of reaching a few target losses.  A TOML file changes any choice
+(see :class:`ReportConfig`).  It writes::
+
+    DIR/index.html       one self-contained page (figures embedded)
+    DIR/figures/         every figure as PDF, SVG and PNG
+    DIR/tables/          CSV, Markdown and LaTeX (booktabs)
+    DIR/references.bib   the datasets' and methods' references
+    DIR/fit.nc           the main fit (reload with bayes_scaling.load_fit)
+    DIR/manifest.json    versions, seeds, configuration and its hash, data fingerprints, wall times
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import json
+import logging
+import os
+import platform
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+__all__ = ["ReportConfig", "run_report", "load_config"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReportConfig:
+    """Every choice of the report (TOML keys have the same names).
+
+    Example ``report.toml``::
+
+        data = "chinchilla"            # dataset name or a CSV/Parquet path
+        columns = { N = "params_M" }   # for a file: which columns are N, D, C, loss …
+        scale = { N = "M" }            # … and their units
+        law = "chinchilla"
+        likelihood = "student-t"
+        prior_set = "default"
+        priors = { alpha = "LogNormal(mu=-1.08, sigma=0.3)" }
+        compare_laws = ["chinchilla", "kaplan-nd", "compute"]
+        backtest = false
+        budgets = [1e22, 1e23, 1e24, 1e25, 1e26, 1e27]
+        years = [2025, 2026, 2027, 2028, 2029, 2030]
+        target_losses = [2.0, 1.95, 1.9]
+        hardware = ""                  # a named chip instead of the expected chip of each year
+        carbon_intensity = "0.4:0.1"   # kg CO2e/kWh (mean[:sd]); "" for none
+        level = 0.9
+        draws = 1000
+        tune = 1000
+        chains = 4
+        seed = 0
+    """
+
+    data: str = "chinchilla"
+    columns: dict[str, str] = field(default_factory=dict)
+    scale: dict[str, str] = field(default_factory=dict)
+    law: str = "chinchilla"
+    likelihood: str = "student-t"
+    prior_set: str = "default"
+    priors: dict[str, str] = field(default_factory=dict)
+    compare_laws: list[str] = field(default_factory=lambda: ["chinchilla", "kaplan-nd", "compute"])
+    backtest: bool = False
+    budgets: list[float] = field(default_factory=lambda: [1e22, 1e23, 1e24, 1e25, 1e26, 1e27])
+    years: list[float] = field(default_factory=lambda: [2025, 2026, 2027, 2028, 2029, 2030])
+    target_losses: list[float] = field(default_factory=lambda: [2.0, 1.95, 1.9])
+    hardware: str = ""
+    carbon_intensity: str = "0.4:0.1"
+    level: float = 0.9
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_config(path: str | os.PathLike | None) -> ReportConfig:
+    """Read a TOML configuration; unknown keys and wrong types are errors naming the key."""
+    if path is None:
+        return ReportConfig()
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"{source}: configuration file not found")
+    try:
+        raw = tomllib.loads(source.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{source}: not valid TOML: {exc}") from None
+    known = {f.name: f for f in dataclasses.fields(ReportConfig)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise InputError(f"{source}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(known)}")
+    defaults = ReportConfig()
+    for key, value in raw.items():
+        expected = type(getattr(defaults, key))
+        ok = isinstance(value, expected) or (expected is float and isinstance(value, int)) or (
+            expected is list and isinstance(value, list))
+        if not ok or (isinstance(value, bool) and expected is not bool):
+            raise InputError(f"{source}: key {key!r} should be a {expected.__name__}, got {value!r}")
+    return ReportConfig(**raw)
+
+
+def _figure_html(png: Path, caption: str) -> str:
+    data = base64.b64encode(png.read_bytes()).decode()
+    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _table_html(frame: pd.DataFrame, *, index: bool = False, digits: int = 3) -> str:
+    from .tables import format_number
+
+    data = frame.reset_index() if index else frame
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in data.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(format_number(v, digits))}</td>" for v in row) + "</tr>"
+                   for row in data.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
+color:#222;line-height:1.5}h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.85rem;margin:.8rem 0;display:block;overflow-x:auto}
+th,td{padding:.25rem .6rem;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
+th{background:#f6f6f6}td:first-child,th:first-child{text-align:left}
+figure{margin:1rem 0}img{max-width:100%;width:720px}figcaption{font-size:.85rem;color:#555}
+code,pre{background:#f6f6f6;padding:.1rem .3rem;border-radius:3px}pre{padding:.6rem;overflow-x:auto}
+.ok{color:#1b7f3a}.bad{color:#b3261e}
+"""
+
+
+def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = False,
+               config_path: str | None = None) -> dict[str, Any]:
+    """Run the analysis and write the report; returns the manifest."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import __version__
+    from .compare import backtest, cached_fit, loo_table
+    from .datasets import bibtex_entries, runs_from
+    from .energy import Carbon, EnergyModel, budget_table, calibrate, growth_scenario, target_loss_table
+    from .fit import _versions, config_hash
+    from .forecast import Forecaster, compact, forecast_table, target_table
+    from .outdir import prepare_output_dir
+    from .plots import (plot_allocation, plot_backtest, plot_calibration, plot_efficiency_trend,
+                        plot_energy_vs_compute, plot_isoflop, plot_loss_forecast, plot_pair, plot_ppc,
+                        plot_prior_predictive, plot_trace, save_figure, style)
+    from .tables import write_table
+
+    from .fit import prior_predictive
+
+    if config.law not in config.compare_laws:
+        config.compare_laws = [config.law, *config.compare_laws]
+    carbon = Carbon.parse(config.carbon_intensity) if config.carbon_intensity else None
+    root = prepare_output_dir(out, force=force)
+    figures, tables = root / "figures", root / "tables"
+    figures.mkdir(exist_ok=True)
+    tables.mkdir(exist_ok=True)
+    times: dict[str, float] = {}
+    steps = 6
+    clock = time.perf_counter()
+
+    def step(i: int, text: str) -> None:
+        log.info("[%d/%d] %s", i, steps, text)
+
+    def tick(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        times[name] = round(now - clock, 2)
+        clock = now
+
+    step(1, f"reading {config.data}")
+    runs = runs_from(config.data, columns=config.columns, scale=config.scale)
+    tick("data_s")
+    settings = {"draws": config.draws, "tune": config.tune, "chains": config.chains, "seed": config.seed}
+    cache = root / "cache"
+    fits = {}
+    for i, law in enumerate(config.compare_laws):
+        what = "fitting" if i == 0 else "comparing laws: fitting"
+        step(2 if i == 0 else 3, f"{what} {law} / {config.likelihood} to {len(runs)} runs "
+                                 f"({config.chains} chains x {config.draws} draws)")
+        extra = {"prior_set": config.prior_set, "priors": config.priors} if law == config.law else {}
+        result, _ = cached_fit(runs, law=law, likelihood=config.likelihood, cache_dir=cache,
+                               settings={**settings, **extra})
+        fits[law] = result
+        if law == config.law:
+            tick("fit_s")
+    main = fits[config.law]
+    main.save(root / "fit.nc", overwrite=True)
+    summary = main.summary(level=config.level)
+    write_table(summary, tables / "parameters", caption=f"Posterior of the {main.law.title} law")
+    loo = loo_table({f"{k} / {config.likelihood}": v for k, v in fits.items()}) if len(fits) > 1 else None
+    if loo is not None:
+        write_table(loo, tables / "loo", caption="PSIS-LOO comparison of the laws")
+    bt = None
+    if config.backtest:
+        step(3, "back-testing (fit below compute cuts, score the runs above)")
+        bt = backtest(runs, laws=config.compare_laws, likelihoods=[config.likelihood], cache_dir=cache,
+                      settings=settings, bootstrap=30, progress=log.info)
+        write_table(bt, tables / "backtest", index=False, caption="Extrapolation back-tests")
+    tick("compare_s")
+
+    step(4, "forecasting loss and allocation")
+    fc = Forecaster(main, seed=config.seed)
+    forecast = forecast_table(fc, config.budgets, level=config.level)
+    write_table(forecast, tables / "forecast", index=False,
+                caption=f"Loss forecasts at compute-optimal allocation ({config.level:.0%} intervals)")
+    targets = target_table(fc, config.target_losses, level=config.level) if config.target_losses else None
+    if targets is not None:
+        write_table(targets, tables / "target_loss", index=False, caption="Compute to reach target losses")
+    tick("forecast_s")
+
+    step(5, "energy")
+    energy = EnergyModel.fit(draws=4000, seed=config.seed)
+    hw = config.hardware or None
+    energy_budgets = budget_table(energy, config.budgets, years=[] if hw else config.years, hardware=hw,
+                                  carbon=carbon, level=config.level)
+    write_table(energy_budgets, tables / "energy_budgets", index=False,
+                caption=f"Training energy of the compute budgets ({config.level:.0%} intervals)")
+    energy_targets = None
+    if config.target_losses:
+        year = None if hw else config.years[0]
+        energy_targets = target_loss_table(energy, fc, config.target_losses, year=year, hardware=hw, carbon=carbon,
+                                           level=config.level)
+        write_table(energy_targets, tables / "energy_targets", index=False,
+                    caption="Energy to reach target losses")
+    calibration = calibrate(seed=config.seed)
+    write_table(calibration.drop(columns=[c for c in calibration.columns if c.startswith("inside_")]),
+                tables / "energy_calibration", index=False, caption="Leave-one-out energy calibration")
+    growth = growth_scenario(energy, seed=config.seed)
+    tick("energy_s")
+
+    step(6, f"writing figures and the report to {root}")
+    grid = np.geomspace(min(runs.C.min(), min(config.budgets)) / 2, max(config.budgets) * 2, 60)
+    with style():
+        made = {
+            "ppc": (lambda: plot_ppc(main), "Posterior predictive check of the fitted runs"),
+            "trace": (lambda: plot_trace(main), "Traces of the posterior draws"),
+            "pair": (lambda: plot_pair(main), "Joint posterior of the law's parameters"),
+            "prior_predictive": (lambda: plot_prior_predictive(prior_predictive(
+                runs, law=config.law, likelihood=config.likelihood, priors=config.priors,
+                prior_set=config.prior_set, seed=config.seed)), "Prior predictive check"),
+            "loss_forecast": (lambda: plot_loss_forecast(fc, grid, runs=runs),
+                              "Loss at compute-optimal allocation: posterior median and 50/80/95% intervals, with "
+                              "the training runs and the published Approach 3 fit"),
+            "energy_vs_compute": (lambda: plot_energy_vs_compute(energy, grid[grid >= 1e20],
+                                                                 years=(2020, config.years[0], config.years[-1]),
+                                                                 level=config.level,
+                                                                 published=runs_from_energy()),
+                                  "Training energy against compute, with published runs"),
+            "efficiency_trend": (lambda: plot_efficiency_trend(energy, level=config.level),
+                                 "Peak FLOP per joule of ML accelerators and the fitted trend"),
+            "energy_calibration": (lambda: plot_calibration(calibration),
+                                   "Leave-one-out predictive intervals against reported training energy"),
+        }
+        if {"N", "D"} <= set(main.law.inputs):
+            made["allocation"] = (lambda: plot_allocation(fc, grid, level=config.level),
+                                  "Compute-optimal parameters and tokens")
+            made["isoflop"] = (lambda: plot_isoflop(fc, np.geomspace(runs.C.min(), max(config.budgets) / 10, 5),
+                                                    level=config.level), "IsoFLOP profiles")
+        if bt is not None:
+            made["backtest"] = (lambda: plot_backtest(bt), "Back-test CRPS against extrapolation distance")
+        captions = {}
+        for name, (make, caption) in made.items():
+            fig = make()
+            save_figure(fig, figures / name)
+            plt.close(fig)
+            captions[name] = caption
+    keys = {*main.law.citation, *cite_keys_of(config.data), "hoffmann2022training", "abrilpla2023pymc",
+            "kumar2019arviz", "hoffman2014nuts", "vehtari2017loo", "yao2018stacking", "epoch2024hardware",
+            "patterson2021carbon", "touvron2023llama", "luccioni2022bloom", "chowdhery2022palm",
+            "narayanan2021megatron", "lescao2022bloom", "dubey2024llama3", "touvron2023llama2",
+            "meta2024llama31card"}
+    for law in config.compare_laws:
+        keys |= set(fits[law].law.citation)
+    (root / "references.bib").write_text(bibtex_entries(sorted(keys)), encoding="utf-8")
+    tick("write_s")
+
+    manifest = {
+        "bayes_scaling": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": f"bayes-scaling report{' --config ' + config_path if config_path else ''} --out {root}",
+        "config": config.to_dict(),
+        "config_hash": config_hash(config.to_dict()),
+        "data": {"source": runs.source, "rows": len(runs), "fingerprint": runs.fingerprint()},
+        "fit": {"config_hash": main.config_hash, "diagnostics": main.diagnostics.to_dict()},
+        "versions": {**_versions(), "python": platform.python_version()},
+        "seeds": {"fit": config.seed, "energy": config.seed},
+        "wall_times_s": times,
+        "loo": None if loo is None else loo.reset_index().to_dict(orient="records"),
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+    _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, energy_budgets, energy_targets,
+                calibration, growth, energy, captions, manifest, compact)
+    return manifest
+
+
+def runs_from_energy():
+    from .datasets import load_dataset
+
+    return load_dataset("training-energy")
+
+
+def cite_keys_of(data: str) -> list[str]:
+    from .datasets import _registry
+
+    entry = _registry().get(data)
+    return list(entry.citation) if entry else []
+
+
+def _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, energy_budgets, energy_targets,
+                calibration, growth, energy, captions, manifest, compact) -> None:
+    from .tables import write_text_atomic
+
+    def fig(name):
+        return _figure_html(root / "figures" / f"{name}.png", captions[name]) if name in captions else ""
+
+    diag = main.diagnostics
+    status = '<span class="ok">all checks passed</span>' if diag.ok else \
+        '<span class="bad">problems: ' + html.escape("; ".join(diag.problems)) + "</span>"
+    h = np.quantile(energy.trend.yearly_factor, [0.5, 0.05, 0.95])
+    g = np.quantile(growth["energy_growth"], [0.5, 0.05, 0.95])
+    cov = calibration.attrs["coverage"]
+    parts = [
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>bayes_scaling report: {html.escape(runs.source)}"
+        f"</title><style>{_CSS}</style></head><body>",
+        f"<h1>Bayesian scaling-law report: {html.escape(runs.source)}</h1>",
+        f"<p>{len(runs)} training runs; law <b>{html.escape(main.law.formula)}</b> with a "
+        f"{html.escape(main.likelihood.name)} likelihood on log loss; {diag.chains} chains × {diag.draws} draws "
+        f"(NUTS). Intervals are {config.level:.0%} equal-tailed unless stated.</p>",
+        "<h2>Headline forecast</h2>",
+        _table_html(compact(forecast)),
+        "<p><i>loss</i> is the expected loss at the compute-optimal allocation; <i>loss_pred</i> the loss of a "
+        "single new run, including the fitted run-to-run scatter.</p>",
+        fig("loss_forecast"), fig("allocation"),
+    ]
+    if targets is not None:
+        parts += ["<h2>Compute to reach a target loss</h2>", _table_html(compact(targets)),
+                  "<p>Intervals are over the posterior draws for which the target is reachable; "
+                  "<i>p_reachable</i> is the probability that it is reachable at all.</p>"]
+    parts += ["<h2>Fit</h2>", f"<p>Diagnostics: {html.escape(str(diag).splitlines()[0])} — {status}</p>",
+              _table_html(summary, index=True, digits=4), fig("ppc"), fig("prior_predictive"), fig("pair"), fig("trace"),
+              fig("isoflop")]
+    if loo is not None:
+        parts += ["<h2>Comparing laws</h2>", _table_html(loo, index=True),
+                  "<p>PSIS-LOO expected log predictive density on log loss (higher is better) and stacking weights. "
+                  f"Runs with Pareto k &gt; 0.7 make LOO unreliable for that model.</p>"]
+        if "warning" in loo.attrs:
+            parts.append(f"<p class=bad>{html.escape(loo.attrs['warning'])}</p>")
+    if bt is not None:
+        parts += ["<h3>Back-tests</h3>", _table_html(bt.drop(columns=["cached"])), fig("backtest")]
+    parts += [
+        "<h2>Energy</h2>",
+        f"<p>Hardware efficiency improves ×{h[0]:.2f} per year [{h[1]:.2f}, {h[2]:.2f}] (90%). With training "
+        f"compute growing 4–5× per year, frontier training energy grows ×{g[0]:.2f} per year [{g[1]:.2f}, {g[2]:.2f}].</p>",
+        _table_html(compact(energy_budgets)),
+    ]
+    if energy_targets is not None:
+        parts += ["<h3>Energy to reach the target losses</h3>", _table_html(compact(energy_targets))]
+    parts += [fig("energy_vs_compute"), fig("efficiency_trend"),
+              f"<h3>Calibration</h3><p>Leaving each published run out in turn: {cov['0.9']:.0%} of reported energies "
+              f"inside their 90% interval, {cov['0.5']:.0%} inside 50%; median absolute log error "
+              f"{calibration.attrs['median_abs_log_error']:.2f}.</p>", fig("energy_calibration"),
+              "<h2>Reproduce</h2>",
+              f"<pre>pip install bayes-scaling=={html.escape(manifest['bayes_scaling'])}\n"
+              f"{html.escape(manifest['command'])}</pre>",
+              f"<p>Configuration hash <code>{manifest['config_hash'][:16]}</code>, data fingerprint "
+              f"<code>{manifest['data']['fingerprint'][:16]}</code>; versions, seeds and wall times are in "
+              "<code>manifest.json</code>. Tables are in <code>tables/</code> (CSV, Markdown, LaTeX), figures in "
+              "<code>figures/</code> (PNG, PDF, SVG), references in <code>references.bib</code>, the fit in "
+              "<code>fit.nc</code>.</p>",
+              "<pre>" + html.escape(json.dumps(config.to_dict(), indent=2)) + "</pre>",
+              "</body></html>"]
+    write_text_atomic(root / "index.html", "\n".join(p for p in parts if p))
