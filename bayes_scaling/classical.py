@@ -4,8 +4,8 @@ bootstrap intervals, as published replications of Hoffmann et al. (2022) do.
 It minimises Σ Huber_δ(log L̂(runs; θ) − log loss) over the law's parameters (the same
 law object, in its centred parametrization with log/logit transforms for positive and unit
 parameters), from many starting points; intervals come from refitting bootstrap resamples
-of the runs.  Predictions for held-out runs add noise from the Huber density with the
-scale estimated from the full fit's residuals, so the baseline goes through the same
+of the runs.  Predictions for held-out runs add noise from the same Huber density, its scale fitted to
+the full fit's residuals by maximum likelihood, so the baseline goes through the same
 scoring as the Bayesian fits.
 """
 
@@ -76,6 +76,22 @@ class ClassicalFit:
         return Huber(self.delta).logpdf(np.log(runs.loss)[None, :], mu, self.residual_scale, {})
 
 
+def _huber_scale(resid: np.ndarray, delta: float) -> float:
+    """Maximum-likelihood scale of the Huber density for residuals (the threshold δ fixed).
+
+    Not the residual MAD: with δ fixed in absolute units the density's tails decay at rate
+    δ/σ², so a scale set by the spread of the residuals would make the tails far too wide.
+    """
+    huber = Huber(delta)
+
+    def nll(log_sigma: float) -> float:
+        return -float(np.sum(huber.logpdf(resid, 0.0, math.exp(log_sigma), {})))
+
+    spread = max(float(np.median(np.abs(resid))), 1e-6)
+    res = optimize.minimize_scalar(nll, bounds=(math.log(spread) - 10, math.log(spread) + 5), method="bounded")
+    return float(math.exp(res.x))
+
+
 def _objective(theta, names, transforms, law, x, y, centre, delta):
     # The optimizer explores extreme values: overflow there just means "bad point".
     with np.errstate(all="ignore"):
@@ -127,7 +143,7 @@ def huber_fit(runs: RunTable, *, law: str | ScalingLaw = "chinchilla", delta: fl
     params = natural(best.x)
     x = log_inputs(law, runs)
     resid = np.log(runs.loss) - law.log_loss(NUMPY, x, params)
-    scale = float(1.4826 * np.median(np.abs(resid - np.median(resid))))  # MAD, robust like the fit
+    scale = _huber_scale(resid, delta)
     boot = {k: np.empty(bootstrap) for k in params}
     local = [best.x, *starts_u[rng.choice(len(starts_u), size=3, replace=False)]]
     for b in range(bootstrap):

@@ -85,3 +85,13 @@ def test_backtest_coverage_of_a_correct_model_is_near_nominal(tmp_path):
 def test_loo_needs_two_fits_of_the_same_runs():
     with pytest.raises(InputError, match="at least two fits"):
         loo_table({})
+
+
+def test_classical_noise_scale_is_the_huber_maximum_likelihood():
+    """The baseline's predictive must not be wider than the residuals warrant."""
+    from bayes_scaling.classical import _huber_scale
+    from bayes_scaling.likelihoods import Huber
+
+    rng = np.random.default_rng(5)
+    resid = Huber(1e-3).draw(rng, np.zeros(4000), np.full(4000, 0.006), {})
+    assert _huber_scale(resid, 1e-3) == pytest.approx(0.006, rel=0.05)
