@@ -316,6 +316,7 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
                            "doubling_time_years": [float(v) for v in np.quantile(model.trend.doubling_time, [
                                0.5, (1 - args.level) / 2, (1 + args.level) / 2])]},
     }
+    payload["factors"] = energy_factor_summary(model, args.level)
     tables: dict[str, Any] = {}
     if args.flop:
         tables["energy_budgets"] = budget_table(model, args.flop, years=years, hardware=args.hardware,
@@ -356,6 +357,9 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
         dmed, dlo, dhi = payload["hardware_trend"]["doubling_time_years"]
         print(f"Hardware efficiency (peak FLOP/J) improves x{med:.2f} per year [{lo:.2f}, {hi:.2f}], "
               f"doubling every {dmed:.1f} years [{dlo:.1f}, {dhi:.1f}] ({args.level:.0%} intervals)")
+        print("Factors (median [interval]; posterior predictive for a new run, or the stated prior):")
+        for name, (fmed, flo, fhi, kind) in payload["factors"].items():
+            print(f"  {name:<28} {fmed:.3g} [{flo:.3g}, {fhi:.3g}]  ({kind})")
         for name, table in tables.items():
             print(f"\n{name.replace('_', ' ')} (medians [{args.level:.0%} intervals]):")
             print(to_markdown(compact(table.drop(columns=[c for c in table.columns if c.startswith("inside_")])),
@@ -378,6 +382,26 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
         elif out is not None:
             print(f"wrote tables and figures to {out}")
     return payload
+
+
+def energy_factor_summary(model, level: float) -> dict[str, tuple[float, float, float, str]]:
+    """Median and interval of every energy factor, and whether it is a posterior or a prior."""
+    import numpy as np
+    from scipy import special
+
+    from .energy import INFERENCE_MFU
+
+    rng = np.random.default_rng(0)
+    q = [0.5, (1 - level) / 2, (1 + level) / 2]
+    factors = {
+        "training utilization (MFU)": (model.utilization(rng), "posterior predictive"),
+        "power / TDP": (model.power_ratio(rng), "prior"),
+        "PUE": (model.pue(rng), "prior"),
+        "inference utilization": (special.expit(rng.normal(*INFERENCE_MFU, model.draws)), "prior"),
+        "FP8 / BF16 peak ratio": (10 ** model.trend.fp8_ratio.predictive(rng), "posterior predictive"),
+        "FLOP/J of a new 2027 chip": (model.trend.new_chip(2027, rng), "posterior predictive"),
+    }
+    return {k: (*(float(x) for x in np.quantile(v, q)), kind) for k, (v, kind) in factors.items()}
 
 
 def _energy_figures(model, out: Path, calibration, level: float) -> None:
@@ -404,6 +428,8 @@ def _energy_figures(model, out: Path, calibration, level: float) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
+    import pandas as pd
+
     from .compare import backtest, cached_fit, loo_table
     from .outdir import prepare_output_dir
     from .tables import to_markdown, write_table
@@ -416,57 +442,74 @@ def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     for lik in likelihoods:
         if lik not in LIKELIHOODS:
             raise InputError(f"unknown likelihood {lik!r} in --likelihoods; choose from {', '.join(LIKELIHOODS)}")
-    runs = runs_from(args.data, **_run_table_kwargs(args))
+    datasets = [runs_from(d, **_run_table_kwargs(args)) for d in args.data]
     out = prepare_output_dir(args.out, force=args.force)
     cache = Path(args.cache) if args.cache else out / "cache"
     settings = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed}
-    fits = {}
-    total = len(laws) * len(likelihoods)
-    for i, (law, lik) in enumerate(((a, b) for a in laws for b in likelihoods), start=1):
-        result, cached = cached_fit(runs, law=law, likelihood=lik, cache_dir=cache, settings=settings)
-        log.info("[%d/%d] fitted %s / %s to all %d runs%s", i, total, law, lik, len(runs), " (cached)" if cached else "")
-        fits[f"{law} / {lik}"] = result
-    payload: dict[str, Any] = {"data": runs.source, "runs": len(runs)}
-    loo = loo_table(fits) if len(fits) > 1 else None
+    payload: dict[str, Any] = {"datasets": [r.source for r in datasets], "loo": [], "backtest": []}
+    loos, tests = [], []
+    total = len(datasets) * len(laws) * len(likelihoods)
+    done = 0
+    for runs in datasets:
+        fits = {}
+        for law in laws:
+            for lik in likelihoods:
+                result, cached = cached_fit(runs, law=law, likelihood=lik, cache_dir=cache, settings=settings)
+                done += 1
+                log.info("[%d/%d] %s: fitted %s / %s to all %d runs%s", done, total, runs.source, law, lik,
+                         len(runs), " (cached)" if cached else "")
+                fits[f"{law} / {lik}"] = result
+        if len(fits) > 1:
+            loos.append(loo_table(fits).reset_index().assign(dataset=runs.source))
+        if args.backtest:
+            tests.append(backtest(runs, laws=laws, likelihoods=likelihoods, cuts=args.cut or None,
+                                  classical=not args.no_classical, bootstrap=args.bootstrap, cache_dir=cache,
+                                  settings=settings, progress=log.info).assign(dataset=runs.source))
+    loo = pd.concat(loos, ignore_index=True) if loos else None
+    bt = pd.concat(tests, ignore_index=True) if tests else None
     if loo is not None:
-        write_table(loo, out / "loo", caption=f"PSIS-LOO comparison on {runs.source}")
-        payload["loo"] = loo.reset_index().to_dict(orient="records")
-    bt = None
-    if args.backtest:
-        cuts = args.cut or None
-        bt = backtest(runs, laws=laws, likelihoods=likelihoods, cuts=cuts, classical=not args.no_classical,
-                      bootstrap=args.bootstrap, cache_dir=cache, settings=settings, progress=log.info)
-        write_table(bt, out / "backtest", index=False, caption=f"Extrapolation back-tests on {runs.source}")
+        write_table(loo, out / "loo", index=False, caption="PSIS-LOO comparison")
+        payload["loo"] = loo.to_dict(orient="records")
+        _compare_figures(loo, bt, out / "figures")
+    if bt is not None:
+        write_table(bt.drop(columns=["cached"]), out / "backtest", index=False, caption="Extrapolation back-tests")
         payload["backtest"] = bt.to_dict(orient="records")
-        _backtest_figure(bt, out / "figures")
+        if loo is None:
+            _compare_figures(None, bt, out / "figures")
     if not args.json:
         if loo is not None:
-            print(f"LOO comparison on {runs.source} ({len(runs)} runs):")
-            print(to_markdown(loo.drop(columns=["dse"]), digits=3))
-            if "warning" in loo.attrs:
-                print(f"note: {loo.attrs['warning']}")
+            print("LOO comparison (ELPD on log loss, higher is better):")
+            print(to_markdown(loo.drop(columns=["dse"]), digits=3, index=False))
+            warned = [r.dataset for r in loo.itertuples() if r.n_pareto_k_bad]
+            if warned:
+                print(f"note: Pareto k > 0.7 for some runs ({', '.join(sorted(set(warned)))}): PSIS-LOO is unreliable "
+                      f"for those models; trust the back-tests, or refit without the influential runs.")
         if bt is not None:
             print("Back-tests (fit below the cut, score the runs above):")
-            cols = ["model", "split", "n_test", "extrapolation_decades", "coverage_50", "coverage_80", "coverage_95",
-                    "crps", "lpd", "mae_pct"]
+            cols = ["dataset", "model", "split", "n_test", "extrapolation_decades", "coverage_50", "coverage_80",
+                    "coverage_95", "crps", "lpd", "mae_pct"]
             print(to_markdown(bt[cols], digits=3, index=False))
-        print(f"wrote tables{' and figures' if bt is not None else ''} to {out}")
+        print(f"wrote tables and figures to {out}")
     return payload
 
 
-def _backtest_figure(table, folder: Path) -> None:
+def _compare_figures(loo, bt, folder: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plots import plot_backtest, save_figure, style
+    from .plots import plot_backtest, plot_loo, save_figure, style
 
     folder.mkdir(exist_ok=True)
     with style():
-        fig = plot_backtest(table)
-        save_figure(fig, folder / "backtest")
-        plt.close(fig)
+        frames = [] if loo is None else [("loo", name, part) for name, part in loo.groupby("dataset", sort=False)]
+        frames += [] if bt is None else [("backtest", name, part) for name, part in bt.groupby("dataset", sort=False)]
+        for kind, name, part in frames:
+            fig = plot_loo(part.set_index("model")) if kind == "loo" else plot_backtest(part)
+            fig.axes[0].set_title(f"{fig.axes[0].get_title()}: {name}", fontsize=9)
+            save_figure(fig, folder / f"{kind}_{Path(str(name)).stem}")
+            plt.close(fig)
 
 
 def _cmd_report(args: argparse.Namespace) -> dict[str, Any]:
@@ -623,7 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(stacking weights, Pareto-k) and, with --backtest, by fitting below compute cuts "
                                    "and scoring the runs above (coverage, CRPS, log predictive density, error), "
                                    "next to the classical Huber fit. Fits are cached: re-running reuses them.")
-    p.add_argument("data", help="dataset name or file of runs")
+    p.add_argument("data", nargs="+", help="dataset name(s) or file(s) of runs: laws x datasets x cuts in one batch")
     p.add_argument("--laws", default="chinchilla,kaplan-nd,compute", help="comma-separated laws")
     p.add_argument("--likelihoods", default="student-t", help="comma-separated likelihoods")
     p.add_argument("--backtest", action="store_true", help="also run extrapolation back-tests")

@@ -325,3 +325,19 @@ def plot_prior_predictive(check, *, ax=None, level: float = 0.95):
     ax.set_title(f"{check['law'].title}: prior predictive check")
     ax.legend(frameon=False, loc="upper right")
     return fig
+
+
+def plot_loo(table, *, ax=None):
+    """ELPD-LOO of each model with its standard error, and the stacking weights."""
+    fig, ax = _axes(ax, figsize=(5.2, 0.6 + 0.45 * len(table)))
+    y = np.arange(len(table))
+    ax.errorbar(table["elpd_loo"], y, xerr=table["se"], fmt="o", color=COLORS["fit"], capsize=3)
+    for i, (w, k) in enumerate(zip(table["stacking_weight"], table["n_pareto_k_bad"], strict=True)):
+        note = f"  weight {w:.2f}" + (f", {k} runs with Pareto k > 0.7" if k else "")
+        ax.annotate(note, (table["elpd_loo"].iloc[i], i), xytext=(0, 7), textcoords="offset points", fontsize=7,
+                    color=COLORS["grey"], ha="center")
+    ax.set_yticks(y, table.index)
+    ax.invert_yaxis()
+    ax.set_xlabel("ELPD-LOO on log loss (higher is better; bars: ±1 SE)")
+    ax.set_title("Leave-one-out comparison with stacking weights")
+    return fig

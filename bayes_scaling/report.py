@@ -159,7 +159,7 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
     from .forecast import Forecaster, compact, forecast_table, target_table
     from .outdir import prepare_output_dir
     from .plots import (plot_allocation, plot_backtest, plot_calibration, plot_efficiency_trend,
-                        plot_energy_vs_compute, plot_isoflop, plot_loss_forecast, plot_pair, plot_ppc,
+                        plot_energy_vs_compute, plot_isoflop, plot_loo, plot_loss_forecast, plot_pair, plot_ppc,
                         plot_prior_predictive, plot_trace, save_figure, style)
     from .tables import write_table
 
@@ -274,6 +274,8 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
                                   "Compute-optimal parameters and tokens")
             made["isoflop"] = (lambda: plot_isoflop(fc, np.geomspace(runs.C.min(), max(config.budgets) / 10, 5),
                                                     level=config.level), "IsoFLOP profiles")
+        if loo is not None:
+            made["loo"] = (lambda: plot_loo(loo), "Leave-one-out comparison of the laws")
         if bt is not None:
             made["backtest"] = (lambda: plot_backtest(bt), "Back-test CRPS against extrapolation distance")
         captions = {}
@@ -358,7 +360,7 @@ def _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, e
               _table_html(summary, index=True, digits=4), fig("ppc"), fig("prior_predictive"), fig("pair"), fig("trace"),
               fig("isoflop")]
     if loo is not None:
-        parts += ["<h2>Comparing laws</h2>", _table_html(loo, index=True),
+        parts += ["<h2>Comparing laws</h2>", _table_html(loo, index=True), fig("loo"),
                   "<p>PSIS-LOO expected log predictive density on log loss (higher is better) and stacking weights. "
                   f"Runs with Pareto k &gt; 0.7 make LOO unreliable for that model.</p>"]
         if "warning" in loo.attrs:

@@ -153,7 +153,7 @@ def test_compare_writes_loo_table_and_reuses_cached_fits(tmp_path, capsys):
     payload = json.loads(capsys.readouterr().out)
     assert {row["model"] for row in payload["loo"]} == {"chinchilla / normal", "compute / normal"}
     assert sum(row["stacking_weight"] for row in payload["loo"]) == pytest.approx(1.0)
-    for name in ("loo.csv", "loo.md", "loo.tex"):
+    for name in ("loo.csv", "loo.md", "loo.tex", "figures/loo_runs_small.png"):
         assert (out / name).is_file()
     cached = sorted((out / "cache").glob("*.nc"))
     assert len(cached) == 2
