@@ -41,10 +41,13 @@ write_table(table, out / "posterior_vs_hoffmann", index=False,
 with style():
     fig, axes = plt.subplots(1, 5, figsize=(11, 2.6), layout="constrained")
     for ax, name in zip(axes, ("E", "A", "B", "alpha", "beta"), strict=True):
+        log_scale = name in ("A", "B")  # amplitudes span orders of magnitude across likelihoods
         for likelihood, fit in fits.items():
-            ax.hist(fit.draws(name), bins=60, histtype="step", density=True, label=likelihood)
-        ax.axvline(published[name], color="k", linestyle="--", label="Hoffmann et al. (Approach 3)")
-        ax.set_xlabel(name)
+            values = np.log10(fit.draws(name)) if log_scale else fit.draws(name)
+            ax.hist(values, bins=60, histtype="step", density=True, label=likelihood)
+        ax.axvline(np.log10(published[name]) if log_scale else published[name], color="k", linestyle="--",
+                   label="Hoffmann et al. (Approach 3)")
+        ax.set_xlabel(f"log10 {name}" if log_scale else name)
         ax.set_yticks([])
     axes[0].set_ylabel("posterior density")
     axes[-1].legend(frameon=False, fontsize=7)
