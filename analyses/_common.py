@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import warnings
 from pathlib import Path
 
 from bayes_scaling.outdir import prepare_output_dir
@@ -18,4 +19,6 @@ def output_folder(name: str, description: str) -> tuple[Path, argparse.Namespace
     parser.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # pip-installed PyTensor cannot link BLAS; our models use none.
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
     return prepare_output_dir(args.out, force=args.force), args
