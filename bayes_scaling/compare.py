@@ -100,13 +100,6 @@ def cut_points(runs: RunTable, quantiles: Sequence[float] = (0.5, 0.7, 0.85)) ->
     return [float(np.quantile(runs.C, q)) for q in quantiles]
 
 
-def _bayes_predictor(result: Fit, test: RunTable, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    mu = result.log_mu(test)
-    sigma, extra = result.noise()
-    draws = result.likelihood.draw(np.random.default_rng(seed), mu, sigma[:, None], {k: v[:, None] for k, v in extra.items()})
-    return draws, result.pointwise_log_likelihood(test)
-
-
 def backtest(runs: RunTable, *, laws: Sequence[str], likelihoods: Sequence[str] = ("student-t",),
              cuts: Sequence[float] | None = None, split_column: str | None = None, classical: bool = True,
              bootstrap: int = 50, cache_dir: str | os.PathLike | None = None, settings: dict[str, Any] | None = None,
@@ -139,8 +132,9 @@ def backtest(runs: RunTable, *, laws: Sequence[str], likelihoods: Sequence[str] 
         base = {"split": label, "n_train": len(train), "n_test": len(test), "extrapolation_decades": extrapolation}
         for law, lik in models:
             result, cached = cached_fit(train, law=law, likelihood=lik, cache_dir=cache_dir, settings=settings)
-            draws, loglik = _bayes_predictor(result, test, seed=settings.get("seed", 0))
-            rows.append({"model": f"{law} / {lik}", "kind": "Bayesian", **base, **score(draws, y, loglik),
+            draws = result.predictive_log_draws(test, seed=settings.get("seed", 0))
+            rows.append({"model": f"{law} / {lik}", "kind": "Bayesian", **base,
+                         **score(draws, y, result.pointwise_log_likelihood(test)),
                          "diagnostics_ok": result.diagnostics.ok, "cached": cached})
             done += 1
             if progress:

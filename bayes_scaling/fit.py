@@ -54,7 +54,8 @@ class FitFileError(InputError):
     """A saved fit cannot be loaded: not a fit file, modified, or made for another model."""
 
 
-def _versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
+    """Installed versions of bayes_scaling and the libraries its results depend on."""
     out = {}
     for pkg in ("bayes-scaling", "pymc", "pytensor", "arviz", "numpy", "nutpie"):
         try:
@@ -176,6 +177,13 @@ class Fit:
         mu = self.log_mu(runs, group=group)
         return self.likelihood.logpdf(np.log(runs.loss)[None, :], mu, sigma[:, None],
                                       {k: v[:, None] for k, v in extra.items()})
+
+    def predictive_log_draws(self, runs: RunTable, *, seed: int | list[int] = 0,
+                             group: str | None = None) -> np.ndarray:
+        """Replicated log losses of each run (law + fitted noise): shape (S, len(runs))."""
+        sigma, extra = self.noise()
+        return self.likelihood.draw(np.random.default_rng(seed), self.log_mu(runs, group=group), sigma[:, None],
+                                    {k: v[:, None] for k, v in extra.items()})
 
     # ------------------------------------------------------------------ summaries
     def summary(self, *, level: float = 0.95) -> pd.DataFrame:
@@ -396,7 +404,6 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
 
     model = build_model(spec, table)
     idata, timing = run_sampler(model, settings)
-    _complete_idata(idata, spec, table, seed)
     config = {
         "law": law_obj.name,
         "formula": law_obj.formula,
@@ -409,30 +416,26 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
         "data": {"source": table.source, "fingerprint": table.fingerprint(), "rows": len(table),
                  "derived": dict(table.derived)},
         "sampler": settings.to_dict(),
-        "versions": _versions(),
+        "versions": package_versions(),
     }
-    diagnostics = check_sampling(idata, _diagnosed(idata, config), strict=strict,
-                                 label=f"{law_obj.name} fit to {table.source}")
+    result = Fit(idata=idata, config=config, diagnostics=None, timing=timing)
+    _complete_idata(result, table, seed)
+    result.diagnostics = check_sampling(idata, _diagnosed(idata, config), strict=strict,
+                                        label=f"{law_obj.name} fit to {table.source}")
     timing["total_s"] = time.perf_counter() - start
-    return Fit(idata=idata, config=config, diagnostics=diagnostics, timing=timing)
+    return result
 
 
-def _complete_idata(idata, spec: ModelSpec, runs: RunTable, seed: int) -> None:
+def _complete_idata(result: Fit, runs: RunTable, seed: int) -> None:
     """Drop transformed variables; add log-likelihood, posterior predictive, observed and constant data."""
     import xarray as xr
 
-    post = idata.posterior
-    post = post.drop_vars([v for v in post.data_vars if v.endswith("__")])
+    idata = result.idata
+    post = idata.posterior.drop_vars([v for v in idata.posterior.data_vars if v.endswith("__")])
     idata.posterior = post
     chains, draws = post.sizes["chain"], post.sizes["draw"]
-    shell = Fit(idata=idata, config={"law": spec.law.name, "groups": list(spec.groups),
-                                     "likelihood": {"name": spec.likelihood.name, **spec.likelihood.options()}},
-                diagnostics=None, timing={})
-    shell.__dict__["likelihood"] = spec.likelihood
-    loglik = shell.pointwise_log_likelihood(runs)
-    sigma, extra = shell.noise()
-    rng = np.random.default_rng([seed, 1])
-    replicated = spec.likelihood.draw(rng, shell.log_mu(runs), sigma[:, None], {k: v[:, None] for k, v in extra.items()})
+    loglik = result.pointwise_log_likelihood(runs)
+    replicated = result.predictive_log_draws(runs, seed=[seed, 1])
     obs = np.arange(len(runs))
 
     def cube(values):
