@@ -306,7 +306,7 @@ class EnergyModel:
         eff = self.efficiency(rng, year=year, hardware=hardware, precision=precision)
         util = special.expit(rng.normal(*INFERENCE_MFU, self.draws))
         per_flop = self.power_ratio(rng) * self.pue(rng) / (eff * util)
-        return 2.0 * n.reshape(1, -1) * per_flop[:, None] if n.ndim else 2.0 * n * per_flop
+        return 2.0 * n[None, :] * per_flop[:, None]
 
 
 @dataclass(frozen=True)

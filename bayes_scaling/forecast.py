@@ -216,10 +216,7 @@ class Forecaster:
         log_c6 = log_c - math.log(FLOP_PER_PARAM_TOKEN)
 
         def f(log_n):
-            x = {"N": log_n, "D": log_c6 - log_n}
-            if "unique_tokens" in self.law.inputs:
-                x["unique_tokens"] = x["D"]
-            return self.law.log_loss(NUMPY, x, params)
+            return self.law.log_loss(NUMPY, self._nd_inputs(log_n, log_c6 - log_n), params)
 
         shape = np.broadcast(log_c6, *params.values()).shape
         a = np.full(shape, math.log(1e3))
@@ -278,10 +275,15 @@ class Forecaster:
 
     def _log_loss_per_draw(self, n: np.ndarray, d: np.ndarray) -> np.ndarray:
         """log loss where N and D differ per draw (shape draws × budgets)."""
-        x = {"N": np.log(n), "D": np.log(d)}
+        return self.law.log_loss(NUMPY, self._nd_inputs(np.log(n), np.log(d)),
+                                 {k: v[:, None] for k, v in self.params.items()})
+
+    def _nd_inputs(self, log_n: np.ndarray, log_d: np.ndarray) -> dict[str, np.ndarray]:
+        """Log inputs at (N, D); data-constrained laws get fresh data (unique tokens = D)."""
+        x = {"N": log_n, "D": log_d}
         if "unique_tokens" in self.law.inputs:
-            x["unique_tokens"] = x["D"]
-        return self.law.log_loss(NUMPY, x, {k: v[:, None] for k, v in self.params.items()})
+            x["unique_tokens"] = log_d
+        return x
 
     def _optimal_log_loss(self, log_c: np.ndarray) -> np.ndarray:
         """log loss at the compute-optimal allocation, for log C per draw (shape draws × k)."""
