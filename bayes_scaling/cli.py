@@ -147,7 +147,9 @@ def _cmd_datasets(args: argparse.Namespace) -> Any:
         if isinstance(data, RunTable):
             _print_run_summary(data.describe())
         else:
-            with __import__("pandas").option_context("display.width", 160, "display.max_columns", 12):
+            import pandas as pd
+
+            with pd.option_context("display.width", 160, "display.max_columns", 12):
                 print(frame.head(10).to_string(max_colwidth=28))
     return payload
 

@@ -153,17 +153,15 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
 
     from . import __version__
     from .compare import backtest, cached_fit, loo_table
-    from .datasets import bibtex_entries, runs_from
+    from .datasets import bibtex_entries, load_dataset, runs_from
     from .energy import Carbon, EnergyModel, budget_table, calibrate, growth_scenario, target_loss_table
-    from .fit import _versions, config_hash
+    from .fit import config_hash, package_versions, prior_predictive
     from .forecast import Forecaster, compact, forecast_table, target_table
     from .outdir import prepare_output_dir
     from .plots import (plot_allocation, plot_backtest, plot_calibration, plot_efficiency_trend,
                         plot_energy_vs_compute, plot_isoflop, plot_loo, plot_loss_forecast, plot_pair, plot_ppc,
                         plot_prior_predictive, plot_trace, save_figure, style)
     from .tables import write_table
-
-    from .fit import prior_predictive
 
     if config.law not in config.compare_laws:
         config.compare_laws = [config.law, *config.compare_laws]
@@ -262,7 +260,7 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
             "energy_vs_compute": (lambda: plot_energy_vs_compute(energy, grid[grid >= 1e20],
                                                                  years=(2020, config.years[0], config.years[-1]),
                                                                  level=config.level,
-                                                                 published=runs_from_energy()),
+                                                                 published=load_dataset("training-energy")),
                                   "Training energy against compute, with published runs"),
             "efficiency_trend": (lambda: plot_efficiency_trend(energy, level=config.level),
                                  "Peak FLOP per joule of ML accelerators and the fitted trend"),
@@ -302,7 +300,7 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
         "config_hash": config_hash(config.to_dict()),
         "data": {"source": runs.source, "rows": len(runs), "fingerprint": runs.fingerprint()},
         "fit": {"config_hash": main.config_hash, "diagnostics": main.diagnostics.to_dict()},
-        "versions": {**_versions(), "python": platform.python_version()},
+        "versions": {**package_versions(), "python": platform.python_version()},
         "seeds": {"fit": config.seed, "energy": config.seed},
         "wall_times_s": times,
         "loo": None if loo is None else loo.reset_index().to_dict(orient="records"),
@@ -313,17 +311,14 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
     return manifest
 
 
-def runs_from_energy():
-    from .datasets import load_dataset
-
-    return load_dataset("training-energy")
-
-
 def cite_keys_of(data: str) -> list[str]:
-    from .datasets import _registry
+    """Citation keys of a registered dataset ([] for a user's file)."""
+    from .datasets import dataset_info
 
-    entry = _registry().get(data)
-    return list(entry.citation) if entry else []
+    try:
+        return list(dataset_info(data).citation)
+    except InputError:
+        return []
 
 
 def _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, energy_budgets, energy_targets,
