@@ -26,7 +26,7 @@ from .model import log_inputs
 from .priors import DataStats
 from .runs import RunTable
 
-__all__ = ["ClassicalFit", "huber_fit"]
+__all__ = ["ClassicalFit", "huber_fit", "sampled_optimum"]
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,31 @@ def _fit_once(runs: RunTable, law: ScalingLaw, starts: np.ndarray, names, transf
     return best
 
 
+def _multistart(runs: RunTable, law: ScalingLaw, priors: dict, centre: dict, *, starts: int, rng, delta: float):
+    """The best of ``starts`` L-BFGS runs (plus one from the priors' medians) in unconstrained space."""
+    transforms = _transforms(law, priors)
+    names = list(law.sampled_names)
+    draws = {n: priors[n].sample(rng, starts) for n in names}
+    starts_u = np.column_stack([transforms[n][0](draws[n]) for n in names])
+    medians = np.array([transforms[n][0](np.median(priors[n].sample(rng, 4001))) for n in names])
+    starts_u = np.vstack([medians, starts_u])
+    best = _fit_once(runs, law, starts_u, names, transforms, centre, delta)
+    if best is None or not np.all(np.isfinite(best.x)):
+        raise BayesScalingError(f"the Huber fit of {law.name} did not converge from any of {starts + 1} starts")
+    return best, names, transforms, starts_u
+
+
+def sampled_optimum(runs: RunTable, law: ScalingLaw, priors: dict, centre: dict, *, starts: int = 64,
+                    seed: int = 0, delta: float = 1e-3) -> dict[str, float]:
+    """The multi-start Huber optimum as values of the law's *sampled* quantities.
+
+    Used to start the chains of multimodal laws (the broken power law) in the main mode.
+    """
+    best, names, transforms, _ = _multistart(runs, law, priors, centre, starts=starts,
+                                             rng=np.random.default_rng([seed, 7]), delta=delta)
+    return {n: float(transforms[n][1](t)) for n, t in zip(names, best.x, strict=True)}
+
+
 def huber_fit(runs: RunTable, *, law: str | ScalingLaw = "chinchilla", delta: float = 1e-3, starts: int = 64,
               bootstrap: int = 100, seed: int = 0) -> ClassicalFit:
     """Huber-loss fit in log space from ``starts`` starting points, with ``bootstrap`` resample refits.
@@ -123,17 +148,9 @@ def huber_fit(runs: RunTable, *, law: str | ScalingLaw = "chinchilla", delta: fl
     """
     law = get_law(law)
     stats = DataStats.from_runs(runs)
-    priors = law.default_priors(stats)
-    transforms = _transforms(law, priors)
-    names = list(law.sampled_names)
     rng = np.random.default_rng(seed)
-    draws = {n: priors[n].sample(rng, starts) for n in names}
-    starts_u = np.column_stack([transforms[n][0](draws[n]) for n in names])
-    medians = np.array([transforms[n][0](np.median(priors[n].sample(rng, 4001))) for n in names])
-    starts_u = np.vstack([medians, starts_u])
-    best = _fit_once(runs, law, starts_u, names, transforms, stats.centre, delta)
-    if best is None or not np.all(np.isfinite(best.x)):
-        raise BayesScalingError(f"the Huber fit of {law.name} did not converge from any of {starts + 1} starts")
+    best, names, transforms, starts_u = _multistart(runs, law, law.default_priors(stats), stats.centre,
+                                                    starts=starts, rng=rng, delta=delta)
 
     def natural(theta):
         with np.errstate(all="ignore"):

@@ -64,8 +64,12 @@ def cached_fit(runs: RunTable, *, law: str, likelihood: str, cache_dir: str | os
 
 
 def loo_table(fits: dict[str, Fit]) -> pd.DataFrame:
-    """PSIS-LOO comparison with stacking weights and Pareto-k counts, best model first."""
-    import arviz as az
+    """PSIS-LOO comparison with stacking weights and Pareto-k counts, best model first.
+
+    PSIS-LOO (ArviZ 1, ``arviz_stats``) estimates how well each fit predicts a run left out
+    of the data it was fitted to: interpolation, not extrapolation.
+    """
+    from arviz_stats import compare, loo
 
     if len(fits) < 2:
         raise InputError("LOO comparison needs at least two fits")
@@ -74,11 +78,12 @@ def loo_table(fits: dict[str, Fit]) -> pd.DataFrame:
         raise InputError("LOO compares fits of the same runs; these fits were made on different data")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the Pareto-k warning is reported as columns below
-        table = az.compare({name: f.idata for name, f in fits.items()}, ic="loo", method="stacking")
-        ks = {name: np.asarray(az.loo(f.idata, pointwise=True).pareto_k) for name, f in fits.items()}
+        elpd = {name: loo(f.idata, pointwise=True) for name, f in fits.items()}
+        table = compare(elpd, method="stacking", round_to="none")
+    ks = {name: np.asarray(e.pareto_k) for name, e in elpd.items()}
     out = pd.DataFrame({
-        "rank": table["rank"].astype(int), "elpd_loo": table["elpd_loo"], "se": table["se"],
-        "elpd_diff": table["elpd_diff"], "dse": table["dse"], "p_loo": table["p_loo"],
+        "rank": table["rank"].astype(int), "elpd_loo": table["elpd"], "se": table["se"],
+        "elpd_diff": table["elpd_diff"], "dse": table["dse"], "p_loo": table["p"],
         "stacking_weight": table["weight"],
         "pareto_k_max": [float(ks[name].max()) for name in table.index],
         "n_pareto_k_bad": [int(np.sum(ks[name] > PARETO_K_BAD)) for name in table.index],

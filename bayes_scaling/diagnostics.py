@@ -70,21 +70,21 @@ def _stat(sample_stats, *names: str) -> np.ndarray | None:
     return None
 
 
-def check_sampling(idata, var_names: list[str], *, strict: bool = False, label: str = "fit") -> Diagnostics:
-    """Compute diagnostics for ``var_names``; warn (or raise if ``strict``) on any problem."""
-    import arviz as az
+def check_sampling(tree, var_names: list[str], *, strict: bool = False, label: str = "fit") -> Diagnostics:
+    """Compute diagnostics for ``var_names`` of a DataTree; warn (or raise if ``strict``) on any problem."""
+    from arviz_stats import ess, rhat as rank_rhat
 
-    post = idata.posterior
+    post = tree["posterior"].to_dataset()
     chains, draws = int(post.sizes["chain"]), int(post.sizes["draw"])
-    rhat = az.rhat(post, var_names=var_names)
-    ess_bulk = az.ess(post, var_names=var_names, method="bulk")
-    ess_tail = az.ess(post, var_names=var_names, method="tail")
+    rhat = rank_rhat(post, var_names=var_names)
+    ess_bulk = ess(post, var_names=var_names, method="bulk")
+    ess_tail = ess(post, var_names=var_names, method="tail")
     per_param: dict[str, dict[str, float]] = {}
     for name in var_names:
         r, b, t = (np.atleast_1d(np.asarray(d[name])) for d in (rhat, ess_bulk, ess_tail))
         per_param[name] = {"r_hat": float(np.nanmax(r)) if chains > 1 else float("nan"),
                            "ess_bulk": float(np.nanmin(b)), "ess_tail": float(np.nanmin(t))}
-    stats = getattr(idata, "sample_stats", None)
+    stats = tree["sample_stats"].to_dataset() if "sample_stats" in tree.children else None
     diverging = _stat(stats, "diverging")
     depth_hits = _stat(stats, "maxdepth_reached", "reached_max_treedepth")
     diag = Diagnostics(

@@ -1,11 +1,16 @@
 """Fit a scaling law to runs: :func:`fit` returns a :class:`Fit`, which saves to one
 netCDF file and loads back exactly (:func:`load_fit`).
 
-A saved fit holds the ArviZ InferenceData (posterior, sample stats, pointwise
-log-likelihood, posterior predictive, observed and constant data) and, as attributes of
-its posterior group, the full configuration as JSON, a SHA-256 hash of that
-configuration, and a file-format version.  Loading checks all three, and checks that the
-stored runs still have the fingerprint the configuration names.
+A saved fit holds an ArviZ 1 DataTree (groups ``posterior``, ``sample_stats``,
+``log_likelihood``, ``posterior_predictive``, ``observed_data`` and ``constant_data``) and,
+as attributes of its posterior group, the full configuration as JSON, SHA-256 hashes of that
+configuration and of the posterior draws, and a file-format version.  Loading checks all of
+them, and checks that the stored runs still have the fingerprint the configuration names.
+
+File formats: 1 was written by bayes_scaling 0.1 (ArviZ 0.x InferenceData; no hash of the
+draws); 2 (this version) adds the hash of the draws.  A format-1 file is converted on load
+(its groups are the same netCDF groups) with a warning that its draws cannot be verified;
+saving it again writes format 2.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .diagnostics import Diagnostics, check_sampling
-from .errors import BayesScalingError, InputError
+from .errors import BayesScalingError, DataWarning, InputError
 from .laws import NUMPY, ScalingLaw, get_law
 from .likelihoods import Likelihood, get_likelihood
 from .model import POOLING, ModelSpec, build_model, group_index, log_inputs
@@ -38,7 +44,9 @@ __all__ = ["Fit", "fit", "load_fit", "prior_predictive", "model_spec", "FitFileE
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Older formats that load_fit converts.
+CONVERTIBLE_FORMATS = (1,)
 _ATTR = "bayes_scaling_"
 
 # Which rows of the published-fits dataset inform which law's literature priors.
@@ -90,8 +98,8 @@ class Fit:
     Attributes
     ----------
     idata
-        ArviZ InferenceData: ``posterior`` (natural parameters under the names users know,
-        plus the sampled ones), ``sample_stats``, ``log_likelihood``, ``posterior_predictive``,
+        An ArviZ 1 ``xarray.DataTree``: ``posterior`` (natural parameters under the names users
+        know, plus the sampled ones), ``sample_stats``, ``log_likelihood``, ``posterior_predictive``,
         ``observed_data`` (``log_loss``) and ``constant_data`` (the runs).
     config
         Law, likelihood, priors, pooling, groups, data statistics and fingerprint, sampler
@@ -128,7 +136,7 @@ class Fit:
     @cached_property
     def runs(self) -> RunTable:
         """The runs the law was fitted to (rebuilt from the stored constant data)."""
-        const = self.idata.constant_data
+        const = self.idata["constant_data"]
         data = {k: np.asarray(const[k].values, dtype=float) for k in ("N", "D", "C", "loss")}
         frame = pd.DataFrame(data)
         if "group" in const:
@@ -141,8 +149,8 @@ class Fit:
     # ------------------------------------------------------------------ draws
     def draws(self, name: str) -> np.ndarray:
         """Posterior draws of a parameter, chains stacked: shape (S,) or (S, groups)."""
-        post = self.idata.posterior
-        if name not in post:
+        post = self.idata["posterior"]
+        if name not in post.data_vars:
             raise InputError(f"no parameter {name!r} in the posterior; it has {', '.join(post.data_vars)}")
         values = np.asarray(post[name].values, dtype=float)
         return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
@@ -207,7 +215,7 @@ class Fit:
     def reported_noise(self) -> tuple[str, ...]:
         extra = tuple(self.likelihood.extra)
         pooled = tuple(f"{s.name}_{suffix}" for s in self.law.sampled if s.exponent
-                       for suffix in ("pop", "tau") if f"{s.name}_{suffix}" in self.idata.posterior)
+                       for suffix in ("pop", "tau") if f"{s.name}_{suffix}" in self.idata["posterior"].data_vars)
         return ("sigma", *extra, *pooled)
 
     def __repr__(self) -> str:
@@ -227,10 +235,11 @@ class Fit:
             raise InputError(f"{target} exists; pass overwrite=True (command line: --force) to replace it")
         if not target.parent.is_dir():
             raise InputError(f"{target.parent} is not a folder")
-        attrs = self.idata.posterior.attrs
+        attrs = self.idata["posterior"].attrs
         attrs[_ATTR + "format"] = FORMAT_VERSION
         attrs[_ATTR + "config"] = json.dumps(self.config, sort_keys=True, default=str)
         attrs[_ATTR + "config_hash"] = self.config_hash
+        attrs[_ATTR + "draws_hash"] = draws_hash(self.idata)
         attrs[_ATTR + "timing"] = json.dumps(self.timing)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
@@ -241,6 +250,44 @@ class Fit:
                 tmp.unlink()
         log.info("saved fit to %s", target)
         return target
+
+
+def draws_hash(tree) -> str:
+    """SHA-256 of the posterior draws (every variable, sorted by name, as float64 bytes)."""
+    post = tree["posterior"]
+    digest = hashlib.sha256()
+    for name in sorted(post.data_vars):
+        values = np.ascontiguousarray(np.asarray(post[name].values, dtype=float))
+        digest.update(f"{name}{values.shape}".encode())
+        digest.update(values.tobytes())
+    return digest.hexdigest()
+
+
+def _read_tree(source: Path):
+    """The whole DataTree of a netCDF file, in memory, with the file closed again."""
+    import xarray as xr
+
+    try:
+        with xr.open_datatree(str(source)) as opened:
+            return opened.load().copy(deep=True)
+    except Exception as exc:  # netCDF/HDF5 raise many types for non-netCDF input
+        raise FitFileError(f"{source}: not a readable netCDF fit file ({type(exc).__name__}: {exc})") from None
+
+
+def _convert_format_1(tree, source: Path):
+    """Format 1 (ArviZ 0.x InferenceData) has the same groups; keep only the kept sample stats."""
+    import xarray as xr
+
+    from .sampling import KEPT_STATS
+
+    warnings.warn(f"{source}: fit-file format 1 (bayes_scaling 0.1) converted on load; its posterior draws "
+                  f"carry no hash and cannot be verified. Save the fit again to write format {FORMAT_VERSION}.",
+                  DataWarning, stacklevel=3)
+    groups = {name: tree[name].to_dataset() for name in tree.children}
+    if "sample_stats" in groups:
+        stats = groups["sample_stats"]
+        groups["sample_stats"] = stats[[n for n in KEPT_STATS if n in stats.data_vars]]
+    return xr.DataTree.from_dict(groups)
 
 
 def load_fit(path: str | os.PathLike, *, law: str | None = None, likelihood: str | None = None,
@@ -256,33 +303,35 @@ def load_fit(path: str | os.PathLike, *, law: str | None = None, likelihood: str
     FitFileError
         With the reason and the file name.
     """
-    import arviz as az
-
     source = Path(path)
     if not source.is_file():
         raise FitFileError(f"{source}: no such fit file")
-    try:
-        idata = az.from_netcdf(str(source))
-    except Exception as exc:  # netCDF/HDF5 raise many types for non-netCDF input
-        raise FitFileError(f"{source}: not a readable netCDF fit file ({type(exc).__name__}: {exc})") from None
-    attrs = idata.posterior.attrs if "posterior" in idata.groups() else {}
+    idata = _read_tree(source)
+    attrs = dict(idata["posterior"].attrs) if "posterior" in idata.children else {}
     if _ATTR + "config" not in attrs:
         raise FitFileError(f"{source}: a netCDF file, but not one written by bayes_scaling (no configuration)")
     fmt = int(attrs.get(_ATTR + "format", -1))
     config = json.loads(attrs[_ATTR + "config"])
-    if fmt != FORMAT_VERSION:
+    if fmt != FORMAT_VERSION and fmt not in CONVERTIBLE_FORMATS:
         raise FitFileError(f"{source}: written in fit-file format {fmt} by bayes_scaling "
-                           f"{config.get('versions', {}).get('bayes-scaling', '?')}; this version reads format "
-                           f"{FORMAT_VERSION}. Re-run the fit, or use a matching bayes_scaling.")
+                           f"{config.get('versions', {}).get('bayes-scaling', '?')}; this version reads formats "
+                           f"{', '.join(map(str, (*CONVERTIBLE_FORMATS, FORMAT_VERSION)))}. Re-run the fit, or use "
+                           f"a matching bayes_scaling.")
     if config_hash(config) != attrs.get(_ATTR + "config_hash"):
         raise FitFileError(f"{source}: the stored configuration does not match its hash; the file was modified")
+    if fmt == FORMAT_VERSION:
+        if draws_hash(idata) != attrs.get(_ATTR + "draws_hash"):
+            raise FitFileError(f"{source}: the posterior draws do not match their hash; the file was modified")
+    else:
+        idata = _convert_format_1(idata, source)
     expected = {"law": law, "likelihood": likelihood, "pooling": pooling}
     actual = {"law": config["law"], "likelihood": config["likelihood"]["name"], "pooling": config["pooling"]}
     for key, want in expected.items():
         if want is not None and want != actual[key]:
             raise FitFileError(f"{source}: holds a fit with {key} {actual[key]!r}, not the expected {want!r}")
     timing = json.loads(attrs.get(_ATTR + "timing", "{}"))
-    diagnostics = check_sampling(idata, _diagnosed(idata, config), label=str(source)) if "sample_stats" in idata.groups() else None
+    diagnostics = (check_sampling(idata, _diagnosed(idata, config), label=str(source))
+                   if "sample_stats" in idata.children else None)
     result = Fit(idata=idata, config=config, diagnostics=diagnostics, timing=timing)
     actual_fp = result.runs.fingerprint()
     if actual_fp != config["data"]["fingerprint"]:
@@ -296,7 +345,7 @@ def load_fit(path: str | os.PathLike, *, law: str | None = None, likelihood: str
 def _diagnosed(idata, config: Mapping[str, Any]) -> list[str]:
     law = get_law(config["law"])
     names = [*law.param_names, "sigma", *get_likelihood(config["likelihood"]["name"]).extra]
-    return [n for n in names if n in idata.posterior]
+    return [n for n in names if n in idata["posterior"].data_vars]
 
 
 def model_spec(runs: RunTable, law: ScalingLaw, likelihood: Likelihood, *, priors: Mapping[str, Any] | None = None,
@@ -403,7 +452,13 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
     stats, resolved = spec.stats, spec.priors
 
     model = build_model(spec, table)
-    idata, timing = run_sampler(model, settings)
+    initial_points = None
+    if law_obj.multimodal and len(groups) <= 1:
+        from .classical import sampled_optimum
+
+        initial_points = sampled_optimum(table, law_obj, resolved, stats.centre, seed=seed)
+        log.info("%s is multimodal: chains start at the multi-start optimum %s", law_obj.name, initial_points)
+    idata, timing = run_sampler(model, settings, initial_points=initial_points)
     config = {
         "law": law_obj.name,
         "formula": law_obj.formula,
@@ -420,7 +475,7 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
     }
     result = Fit(idata=idata, config=config, diagnostics=None, timing=timing)
     _complete_idata(result, table, seed)
-    result.diagnostics = check_sampling(idata, _diagnosed(idata, config), strict=strict,
+    result.diagnostics = check_sampling(result.idata, _diagnosed(result.idata, config), strict=strict,
                                         label=f"{law_obj.name} fit to {table.source}")
     timing["total_s"] = time.perf_counter() - start
     return result
@@ -431,8 +486,8 @@ def _complete_idata(result: Fit, runs: RunTable, seed: int) -> None:
     import xarray as xr
 
     idata = result.idata
-    post = idata.posterior.drop_vars([v for v in idata.posterior.data_vars if v.endswith("__")])
-    idata.posterior = post
+    post = idata["posterior"].to_dataset()
+    post = post.drop_vars([v for v in post.data_vars if v.endswith("__")])
     chains, draws = post.sizes["chain"], post.sizes["draw"]
     loglik = result.pointwise_log_likelihood(runs)
     replicated = result.predictive_log_draws(runs, seed=[seed, 1])
@@ -442,12 +497,14 @@ def _complete_idata(result: Fit, runs: RunTable, seed: int) -> None:
         return xr.DataArray(values.reshape(chains, draws, len(runs)), dims=("chain", "draw", "obs"),
                             coords={"chain": post.chain, "draw": post.draw, "obs": obs})
 
-    idata.add_groups(
-        log_likelihood=xr.Dataset({"log_loss": cube(loglik)}),
-        posterior_predictive=xr.Dataset({"log_loss": cube(replicated)}),
-        observed_data=xr.Dataset({"log_loss": ("obs", np.log(runs.loss))}, coords={"obs": obs}),
-        constant_data=_constant_data(runs, obs),
-    )
+    result.idata = xr.DataTree.from_dict({
+        "posterior": post,
+        "sample_stats": idata["sample_stats"].to_dataset(),
+        "log_likelihood": xr.Dataset({"log_loss": cube(loglik)}),
+        "posterior_predictive": xr.Dataset({"log_loss": cube(replicated)}),
+        "observed_data": xr.Dataset({"log_loss": ("obs", np.log(runs.loss))}, coords={"obs": obs}),
+        "constant_data": _constant_data(runs, obs),
+    })
 
 
 def _constant_data(runs: RunTable, obs: np.ndarray):

@@ -1,7 +1,7 @@
 """Figures. Every function takes ``ax=`` (or creates its own figure) and returns the figure;
 nothing here calls ``plt.show()``.  The project style applies only inside :func:`style`.
 
-ArviZ plotting is called from this module only (trace and pair plots).
+Trace and pair plots are drawn with matplotlib directly (chains in distinct colours).
 """
 
 from __future__ import annotations
@@ -81,28 +81,85 @@ def save_figure(fig, stem: str | os.PathLike, *, formats: Sequence[str] = FIGURE
     return out
 
 
+#: One colour per chain (Okabe & Ito, then matplotlib's cycle for more chains).
+CHAIN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+
+
+def _chain_draws(fit, name: str) -> list[tuple[str, np.ndarray]]:
+    """(label, draws of shape (chains, draws)) for a parameter, one entry per group if it has groups."""
+    values = np.asarray(fit.idata["posterior"][name].values, dtype=float)
+    if values.ndim == 2:
+        return [(name, values)]
+    return [(f"{name}[{g}]", values[:, :, i]) for i, g in enumerate(fit.groups)]
+
+
+def _density(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Gaussian kernel density (Scott's bandwidth) of ``values`` on ``grid``."""
+    bandwidth = 1.06 * values.std() * values.size ** -0.2 or 1.0
+    z = (grid[:, None] - values[None, :]) / bandwidth
+    return np.exp(-0.5 * z**2).sum(axis=1) / (values.size * bandwidth * np.sqrt(2 * np.pi))
+
+
 def plot_trace(fit, var_names: Sequence[str] | None = None):
-    """Trace and marginal density of each reported parameter, per chain (ArviZ)."""
-    import arviz as az
+    """Trace and marginal density of each reported parameter, one colour per chain."""
+    import matplotlib.pyplot as plt
 
     names = list(var_names or [*fit.law.param_names, *fit.reported_noise()])
-    axes = az.plot_trace(fit.idata, var_names=names, compact=True, figsize=(7.5, 2.0 * len(names)),
-                         backend_kwargs={"layout": "constrained"})
-    fig = np.asarray(axes).ravel()[0].figure
-    fig.suptitle(f"{fit.law.title}: traces ({fit.diagnostics.chains} chains)", fontsize=10)
+    panels = [entry for name in names for entry in _chain_draws(fit, name)]
+    fig, axes = plt.subplots(len(panels), 2, figsize=(7.5, 1.6 * len(panels) + 0.6), layout="constrained",
+                             width_ratios=(1, 2), squeeze=False)
+    for (label, values), (ax_density, ax_trace) in zip(panels, axes):
+        grid = np.linspace(values.min(), values.max(), 200)
+        for chain, draws in enumerate(values):
+            color = CHAIN_COLORS[chain % len(CHAIN_COLORS)]
+            ax_density.plot(grid, _density(draws, grid), color=color, linewidth=1.0)
+            ax_trace.plot(np.arange(draws.size), draws, color=color, linewidth=0.4, alpha=0.8,
+                          label=f"chain {chain}")
+        ax_density.set_ylabel(label)
+        ax_density.set_yticks([])
+        ax_trace.set_xlim(0, values.shape[1] - 1)
+    axes[-1, 0].set_xlabel("value")
+    axes[-1, 1].set_xlabel("draw (after tuning)")
+    axes[0, 1].legend(loc="upper right", ncols=min(values.shape[0], 4), frameon=False, fontsize=7)
+    fig.suptitle(f"{fit.law.title}: marginal densities and traces ({values.shape[0]} chains)", fontsize=10)
     return fig
 
 
-def plot_pair(fit, var_names: Sequence[str] | None = None):
+def plot_pair(fit, var_names: Sequence[str] | None = None, *, max_points: int = 2000, seed: int = 0):
     """Pairwise posterior scatter of the law's parameters (shows the correlations that remain)."""
-    import arviz as az
+    import matplotlib.pyplot as plt
 
     names = list(var_names or fit.law.param_names)
-    axes = az.plot_pair(fit.idata, var_names=names, kind="scatter", marginals=True,
-                        scatter_kwargs={"alpha": 0.15, "s": 2},
-                        figsize=(1.6 * len(names) + 1, 1.6 * len(names) + 1))
-    fig = np.asarray(axes).ravel()[0].figure
-    fig.suptitle(f"{fit.law.title}: joint posterior", fontsize=10)
+    draws = {name: fit.draws(name) for name in names}
+    draws = {k: (v if v.ndim == 1 else v[:, 0]) for k, v in draws.items()}
+    size = len(next(iter(draws.values())))
+    keep = np.random.default_rng(seed).permutation(size)[:max_points]
+    k = len(names)
+    fig, axes = plt.subplots(k, k, figsize=(1.5 * k + 1, 1.5 * k + 1), layout="constrained", squeeze=False)
+    for i, row in enumerate(names):
+        for j, col in enumerate(names):
+            ax = axes[i, j]
+            if j > i:
+                ax.set_axis_off()
+                continue
+            if i == j:
+                ax.hist(draws[row], bins=40, color=COLORS["data"], alpha=0.7)
+                ax.set_yticks([])
+            else:
+                ax.scatter(draws[col][keep], draws[row][keep], s=1.5, alpha=0.25, color=COLORS["data"],
+                           rasterized=True)
+            if i == k - 1:
+                ax.set_xlabel(col)
+            else:
+                ax.set_xticklabels([])
+            if j == 0 and i > 0:
+                ax.set_ylabel(row)
+            elif j > 0:
+                ax.set_yticklabels([])
+    title = f"{fit.law.title}: joint posterior"
+    if fit.grouped:
+        title += f" (group {fit.groups[0]})"
+    fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -110,7 +167,7 @@ def plot_ppc(fit, *, ax=None, level: float = 0.95):
     """Observed final loss against compute, with the posterior predictive interval at each run."""
     fig, ax = _axes(ax, figsize=(5.0, 3.4))
     runs = fit.runs
-    rep = np.exp(fit.idata.posterior_predictive["log_loss"].values.reshape(-1, len(runs)))
+    rep = np.exp(fit.idata["posterior_predictive"]["log_loss"].values.reshape(-1, len(runs)))
     lo, med, hi = np.quantile(rep, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2], axis=0)
     order = np.argsort(runs.C)
     inside = np.mean((runs.loss >= lo) & (runs.loss <= hi))

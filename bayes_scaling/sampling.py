@@ -60,8 +60,27 @@ class SamplerSettings:
                 "sampler": self.resolved_sampler(), "target_accept": self.target_accept}
 
 
-def run_sampler(model, settings: SamplerSettings):
-    """Sample ``model``; returns (InferenceData with posterior and sample_stats, timings)."""
+#: Sample statistics kept in a fit (what the diagnostics and figures read); the samplers
+#: return about twenty more (nutpie's include Python objects that netCDF cannot store).
+KEPT_STATS = ("diverging", "maxdepth_reached", "reached_max_treedepth", "tree_depth", "depth", "n_steps",
+              "step_size", "energy", "energy_error", "lp", "logp", "acceptance_rate", "mean_tree_accept")
+
+
+def _posterior_and_stats(tree):
+    """An ArviZ 1 DataTree with only the ``posterior`` and the kept ``sample_stats``."""
+    import xarray as xr
+
+    stats = tree["sample_stats"].to_dataset()
+    stats = stats[[name for name in KEPT_STATS if name in stats.data_vars]]
+    return xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset(), "sample_stats": stats})
+
+
+def run_sampler(model, settings: SamplerSettings, *, initial_points: dict[str, float] | None = None):
+    """Sample ``model``; returns (DataTree with ``posterior`` and ``sample_stats``, timings).
+
+    ``initial_points`` (values of free variables by name) start every chain there, without
+    jitter; by default chains start at jittered prior support points.
+    """
     cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
     which = settings.resolved_sampler()
     timing: dict[str, float] = {}
@@ -71,25 +90,27 @@ def run_sampler(model, settings: SamplerSettings):
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning)
-            compiled = nutpie.compile_pymc_model(model)
+            compiled = (nutpie.compile_pymc_model(model) if initial_points is None else
+                        nutpie.compile_pymc_model(model, initial_points=initial_points, jitter_rvs=set()))
         timing["compile_s"] = time.perf_counter() - start
         start = time.perf_counter()
-        idata = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
-                              seed=settings.seed, cores=cores, progress_bar=settings.progress,
-                              save_warmup=False, target_accept=settings.target_accept,
-                              low_rank_modified_mass_matrix=True)
+        tree = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
+                             seed=settings.seed, cores=cores, progress_bar=settings.progress,
+                             save_warmup=False, target_accept=settings.target_accept, adaptation="low_rank")
         timing["sample_s"] = time.perf_counter() - start
     else:
         import pymc as pm
 
         start = time.perf_counter()
         with model:
-            idata = pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains, cores=cores,
-                              random_seed=settings.seed, target_accept=settings.target_accept,
-                              progressbar=settings.progress, compute_convergence_checks=False,
-                              idata_kwargs={"log_likelihood": False})
+            # PyMC 6 hands NUTS to nutpie when it is installed: ask for its own sampler by name.
+            tree = pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains, cores=cores,
+                             random_seed=settings.seed, initvals=initial_points,
+                             **({"init": "adapt_diag"} if initial_points is not None else {}), target_accept=settings.target_accept,
+                             progressbar=settings.progress, compute_convergence_checks=False,
+                             nuts_sampler="pymc")
         # PyMC compiles inside pm.sample; report the whole as sampling time.
         timing["compile_s"] = 0.0
         timing["sample_s"] = time.perf_counter() - start
     log.info("sampled with %s: compile %.1f s, sampling %.1f s", which, timing["compile_s"], timing["sample_s"])
-    return idata, timing
+    return _posterior_and_stats(tree), timing

@@ -107,7 +107,7 @@ def test_hdi_against_arviz():
     rng = np.random.default_rng(0)
     x = rng.gamma(2.0, 1.0, size=(5000, 3))
     lo, hi = hdi(x, 0.9)
-    ref = np.array([az.hdi(x[:, j], hdi_prob=0.9) for j in range(3)])
+    ref = np.array([az.hdi(x[:, j], prob=0.9) for j in range(3)])
     np.testing.assert_allclose(lo, ref[:, 0], rtol=1e-12)
     np.testing.assert_allclose(hi, ref[:, 1], rtol=1e-12)
 
