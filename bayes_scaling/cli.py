@@ -8,11 +8,12 @@ result on stdout; messages and progress go to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -694,13 +695,23 @@ class _Formatter(logging.Formatter):
         return message if record.levelno <= logging.INFO else f"{record.levelname.lower()}: {message}"
 
 
-def _configure_logging(verbose: int, quiet: bool) -> None:
+@contextlib.contextmanager
+def _logging_to_stderr(verbose: int, quiet: bool) -> Iterator[None]:
+    """Route the library's log records to stderr while a command runs; restore the loggers after.
+
+    (A handler left behind would hold a stream that a caller, e.g. a test harness, closes.)
+    """
     level = logging.ERROR if quiet else (logging.DEBUG if verbose else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())
     root = logging.getLogger("bayes_scaling")
+    saved = (list(root.handlers), root.level)
     root.handlers[:] = [h for h in root.handlers if isinstance(h, logging.NullHandler)] + [handler]
     root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.handlers[:], root.level = saved
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -714,9 +725,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    _configure_logging(args.verbose, args.quiet)
     handler: Callable[[argparse.Namespace], Any] = args.handler
-    with warnings.catch_warnings(record=True) as caught:
+    with _logging_to_stderr(args.verbose, args.quiet), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # pip-installed PyTensor cannot link BLAS; our models use none, so this is noise.
         warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
