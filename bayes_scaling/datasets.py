@@ -9,6 +9,7 @@ provenance.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -53,6 +54,9 @@ class DatasetInfo:
     rows: int | None = None
     read: dict[str, Any] = field(default_factory=dict)
     derive: str | None = None
+    manifest: str | None = None
+    reader: str | None = None
+    select: dict[str, Any] = field(default_factory=dict)
 
     def provenance(self) -> dict[str, Any]:
         """JSON-ready provenance (what is attached to a loaded dataset)."""
@@ -108,22 +112,61 @@ def load_dataset(name: str, *, cache_dir: str | os.PathLike | None = None,
         tables (provenance in ``.attrs["provenance"]``).
     """
     info = dataset_info(name)
-    if info.storage == "remote":
+    if info.manifest:
+        source: Any = _READERS[str(info.reader)](_fetch_file_set(info, cache_dir, download), info.select)
+    elif info.storage == "remote":
         assert info.url and info.sha256 and info.path, f"registry entry {name} lacks url/sha256/path"
-        path = fetch(info.url, info.sha256, info.path, cache=cache_dir, download=download)
+        source = fetch(info.url, info.sha256, info.path, cache=cache_dir, download=download)
     else:
-        path = data_dir() / str(info.file)
+        source = data_dir() / str(info.file)
     provenance = info.provenance()
     if info.kind == "runs":
-        table = read_runs(path, name=name, **info.read)
+        table = read_runs(source, name=name, **info.read)
         return RunTable(data=table.data, source=name, derived=table.derived, column_map=table.column_map,
                         scales=table.scales, provenance={**provenance, "derived": dict(table.derived)})
-    frame = pd.read_csv(path)
+    frame = pd.read_csv(source)
     derived: dict[str, str] = {}
     if info.derive:
         frame, derived = _DERIVERS[info.derive](frame)
     frame.attrs["provenance"] = {**provenance, "derived": derived}
     return frame
+
+
+# --------------------------------------------------------------------------- remote file sets
+def _fetch_file_set(info: DatasetInfo, cache_dir: str | os.PathLike | None, download: bool) -> list[Path]:
+    """Every file of a manifest (``SHA-256  relative path`` per line), fetched and verified."""
+    assert info.url and info.path, f"registry entry {info.name} lacks url/path"
+    paths = []
+    for line in (data_dir() / str(info.manifest)).read_text().splitlines():
+        if not line.strip():
+            continue
+        sha256, relative = line.split(maxsplit=1)
+        paths.append(fetch(info.url + relative, sha256, info.path + relative, cache=cache_dir, download=download))
+    return paths
+
+
+def _gadre2024_runs(paths: list[Path], select: dict[str, Any]) -> pd.DataFrame:
+    """Runs of Gadre et al. 2024 from their per-model JSON files: one training set, one validation loss.
+
+    ``select["loss"]`` names the validation set by the folder of its ``val_data`` path
+    (``c4_val``, ``paloma_redpajama``, ``paloma_falcon-refinedweb`` …).
+    """
+    rows = []
+    for path in paths:
+        record = json.loads(path.read_text())
+        if record["dataset_name"] != select["dataset_name"]:
+            continue
+        hyper = record["hyperparameters"]
+        losses = {Path(result["val_data"][0]).parent.name: result["loss"] for result in record["results"]}
+        if select["loss"] not in losses:
+            raise InputError(f"{path}: no validation loss {select['loss']!r} (it has {', '.join(sorted(losses))})")
+        rows.append({"model": record["name"], "N": float(hyper["params"]), "D": float(hyper["tokens"]),
+                     "loss": float(losses[select["loss"]]), "params_no_embed": float(hyper["params_no_embed"]),
+                     "tokens_per_param_nominal": 20.0 * float(hyper["chinchilla_multiplier"])})
+    return pd.DataFrame(rows).sort_values(["N", "D"], ignore_index=True)  # C is derived as 6·N·D
+
+
+_READERS = {"gadre2024": _gadre2024_runs}
 
 
 # --------------------------------------------------------------------------- derived columns

@@ -21,7 +21,8 @@ from bayes_scaling.datasets import (
 from bayes_scaling.remote import CACHE_ENV, RemoteDataError, fetch
 
 EMBEDDED = ["chinchilla", "training-energy", "accelerators", "utilization", "published-fits"]
-REMOTE = {"epoch-chinchilla": 245, "misfitting-final": 240, "misfitting-curves": 4828}
+REMOTE = {"epoch-chinchilla": 245, "misfitting-final": 240, "misfitting-curves": 4828, "gadre-c4": 34,
+          "gadre-rpj": 35, "gadre-rw": 35, "gadre-rpj-indist": 35, "gadre-rw-indist": 35}
 
 
 @pytest.fixture
@@ -47,7 +48,8 @@ def test_every_dataset_has_provenance_and_resolvable_citations(name):
     for key in info.citation:
         assert f"{{{key}," in bib
     if info.storage == "remote":
-        assert info.url.startswith("https://") and len(info.sha256) == 64
+        assert info.url.startswith("https://")
+        assert len(info.sha256 or "") == 64 or info.manifest
 
 
 def test_every_table_row_cites_a_known_entry():
@@ -114,7 +116,11 @@ def test_published_fits_derive_muennighoff_constants():
 def test_remote_datasets_load_offline_from_the_cache(offline_cache, name, rows):
     runs = load_dataset(name, download=False)
     assert len(runs) == rows
-    assert runs.provenance["sha256"] == dataset_info(name).sha256
+    info = dataset_info(name)
+    if info.manifest:  # a set of files, each verified against the manifest's SHA-256
+        assert runs.provenance["manifest"] == info.manifest
+    else:
+        assert runs.provenance["sha256"] == info.sha256
 
 
 def test_remote_chinchilla_matches_embedded_digitization(offline_cache):
@@ -174,3 +180,29 @@ def test_runs_from_resolves_names_files_and_refuses_tables(tmp_path):
         runs_from("chinchila")
     with pytest.raises(InputError, match="unknown dataset 'nope'"):
         dataset_info("nope")
+
+
+def test_gadre_runs_read_from_their_json_files(offline_cache):
+    """Gadre et al. 2024: one JSON file per run; C4 validation loss by default, as the paper uses."""
+    c4, rpj, rpj_own = (load_dataset(n) for n in ("gadre-c4", "gadre-rpj", "gadre-rpj-indist"))
+    assert (len(c4), len(rpj)) == (34, 35)
+    assert c4.derived == {"C": "6*N*D"}
+    np.testing.assert_allclose(c4.D / c4.N, c4.data["tokens_per_param_nominal"], rtol=0.05)
+    assert c4.N.min() == pytest.approx(1.1e7, rel=0.1) and c4.N.max() == pytest.approx(6.9e9, rel=0.1)
+    # The first c4 run, checked against its file by hand: 411,616,256 parameters, 2,058,081,280
+    # tokens, C4 validation loss 3.5279 (its 'openlm' validation loss is 4.257).
+    row = c4.data[c4.data["model"] == "c4_original-d=1024_l=24_h=8-0.25"].iloc[0]
+    assert (row["N"], row["D"]) == (411616256.0, 2058081280.0)
+    assert row["loss"] == pytest.approx(3.5279492850157737, rel=1e-12)
+    # In-distribution loss is a different column of the same runs.
+    assert np.array_equal(rpj.N, rpj_own.N) and not np.allclose(rpj.loss, rpj_own.loss)
+
+
+def test_a_file_set_with_one_corrupted_file_is_refused(shared_data, tmp_path, monkeypatch):
+    info = dataset_info("gadre-c4")
+    shutil.copytree(shared_data / "remote" / info.path, tmp_path / info.path)
+    victim = next((tmp_path / info.path / "exp_data" / "models").glob("*.json"))
+    victim.write_text(victim.read_text() + " ")
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    with pytest.raises(RemoteDataError, match=f"cached copy .*{victim.name}.* expected"):
+        load_dataset("gadre-c4", download=False)
