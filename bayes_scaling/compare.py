@@ -29,7 +29,9 @@ import pandas as pd
 from .classical import huber_fit
 from .diagnostics import SamplingWarning
 from .errors import InputError
-from .fit import Fit, fit, load_fit
+from .fit import Fit, fit, load_fit, model_spec, package_versions
+from .laws import get_law
+from .likelihoods import get_likelihood
 from .runs import RunTable
 from .scoring import score
 
@@ -47,10 +49,19 @@ def _key(*parts: Any) -> str:
 
 def cached_fit(runs: RunTable, *, law: str, likelihood: str, cache_dir: str | os.PathLike | None,
                settings: dict[str, Any]) -> tuple[Fit, bool]:
-    """``fit(runs, …)``, or the same fit loaded from ``cache_dir``; returns (fit, was_cached)."""
+    """``fit(runs, …)``, or the same fit loaded from ``cache_dir``; returns (fit, was_cached).
+
+    The cache key holds the data fingerprint, law, likelihood, sampler settings, the resolved
+    priors and the package versions: a fit is not reused after an upgrade or a change of
+    default priors.
+    """
     path = None
     if cache_dir is not None:
-        name = f"{law}-{likelihood}-{_key(runs.fingerprint(), law, likelihood, settings)}.nc"
+        lik = get_likelihood(likelihood, **({"delta": settings["huber_delta"]} if "huber_delta" in settings else {}))
+        spec = model_spec(runs, get_law(law), lik, priors=settings.get("priors"),
+                          prior_set=settings.get("prior_set", "default"))
+        priors = {k: v.to_dict() for k, v in spec.priors.items()}
+        name = f"{law}-{likelihood}-{_key(runs.fingerprint(), law, likelihood, settings, priors, package_versions())}.nc"
         path = Path(cache_dir) / name
         if path.is_file():
             return load_fit(path, law=law, likelihood=likelihood, fingerprint=runs.fingerprint()), True

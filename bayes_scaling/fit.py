@@ -34,7 +34,8 @@ from .diagnostics import Diagnostics, check_sampling
 from .errors import BayesScalingError, DataWarning, InputError
 from .laws import NUMPY, ScalingLaw, get_law
 from .likelihoods import Likelihood, get_likelihood
-from .model import POOLING, ModelSpec, build_model, group_index, log_inputs
+from .model import (POOLING, ModelSpec, build_model, group_index, log_inputs, model_data, raw_initial_points,
+                    structure_key)
 from .priors import DataStats, resolve_priors
 from .runs import RunTable
 from .sampling import SamplerSettings, run_sampler
@@ -451,14 +452,15 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
     spec = model_spec(table, law_obj, lik, priors=priors, prior_set=prior_set, pooling=pooling, groups=groups)
     stats, resolved = spec.stats, spec.priors
 
-    model = build_model(spec, table)
     initial_points = None
     if law_obj.multimodal and len(groups) <= 1:
         from .classical import sampled_optimum
 
-        initial_points = sampled_optimum(table, law_obj, resolved, stats.centre, seed=seed)
-        log.info("%s is multimodal: chains start at the multi-start optimum %s", law_obj.name, initial_points)
-    idata, timing = run_sampler(model, settings, initial_points=initial_points)
+        optimum = sampled_optimum(table, law_obj, resolved, stats.centre, seed=seed)
+        log.info("%s is multimodal: chains start at the multi-start optimum %s", law_obj.name, optimum)
+        initial_points = raw_initial_points(spec, optimum)
+    idata, timing = run_sampler(lambda: build_model(spec, table), settings, key=structure_key(spec),
+                                data=model_data(spec, table), initial_points=initial_points)
     config = {
         "law": law_obj.name,
         "formula": law_obj.formula,
@@ -488,6 +490,8 @@ def _complete_idata(result: Fit, runs: RunTable, seed: int) -> None:
     idata = result.idata
     post = idata["posterior"].to_dataset()
     post = post.drop_vars([v for v in post.data_vars if v.endswith("__")])
+    if "group" in post.dims:  # the model indexes groups 0…G−1: give them their names
+        post = post.assign_coords(group=result.groups)
     chains, draws = post.sizes["chain"], post.sizes["draw"]
     loglik = result.pointwise_log_likelihood(runs)
     replicated = result.predictive_log_draws(runs, seed=[seed, 1])

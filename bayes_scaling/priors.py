@@ -39,6 +39,20 @@ DISTS: dict[str, tuple[str, ...]] = {
     "TruncatedNormal": ("mu", "sigma", "lower", "upper"),
 }
 POSITIVE_DISTS = {"LogNormal", "HalfNormal", "HalfStudentT", "Gamma", "Exponential"}
+#: The location/scale parameters of each family: they enter a compiled model as data (the
+#: sampler works on a standardized variable), so one compiled model serves any values. The
+#: remaining (shape) parameters are part of the model's structure.
+DATA_PARAMS: dict[str, tuple[str, ...]] = {
+    "Normal": ("mu", "sigma"),
+    "LogNormal": ("mu", "sigma"),
+    "HalfNormal": ("sigma",),
+    "HalfStudentT": ("sigma",),
+    "Gamma": ("beta",),
+    "Exponential": ("lam",),
+    "Uniform": ("lower", "upper"),
+    "Beta": (),
+    "TruncatedNormal": (),
+}
 
 
 @dataclass(frozen=True)
@@ -121,10 +135,64 @@ class Prior:
         return cls(match.group(1), **params)
 
     def build(self, name: str, **kwargs: Any):
-        """The PyMC random variable (inside a model context)."""
+        """The PyMC random variable (inside a model context), with constant parameters."""
         import pymc as pm
 
         return getattr(pm, self.dist)(name, **self.params, **kwargs)
+
+    # ---------------------------------------------------------------- as data in a compiled model
+    def data_params(self) -> dict[str, float]:
+        """The location/scale parameters, which a compiled model takes as data."""
+        return {k: self.params[k] for k in DATA_PARAMS[self.dist]}
+
+    def structure(self) -> dict[str, Any]:
+        """The family and its shape parameters: what a compiled model is specialised to."""
+        return {"dist": self.dist, **{k: v for k, v in self.params.items() if k not in DATA_PARAMS[self.dist]}}
+
+    def build_standardized(self, name: str, data: Mapping[str, Any], **kwargs: Any):
+        """``name`` as a deterministic transform of a standardized variable ``name_raw``.
+
+        ``data`` holds the location/scale parameters as tensors (``pm.Data``): the sampler
+        works on ``name_raw``, whose distribution and starting point do not depend on them.
+        Families without location/scale parameters (Beta, TruncatedNormal) are built as is.
+        """
+        import pymc as pm
+
+        shape_params = {k: v for k, v in self.params.items() if k not in DATA_PARAMS[self.dist]}
+        raw_name = f"{name}_raw"
+        if self.dist in ("Normal", "LogNormal"):
+            z = pm.Normal(raw_name, 0.0, 1.0, **kwargs)
+            value = data["mu"] + data["sigma"] * z
+            value = pm.math.exp(value) if self.dist == "LogNormal" else value
+        elif self.dist == "HalfNormal":
+            value = data["sigma"] * pm.HalfNormal(raw_name, sigma=1.0, **kwargs)
+        elif self.dist == "HalfStudentT":
+            value = data["sigma"] * pm.HalfStudentT(raw_name, nu=shape_params["nu"], sigma=1.0, **kwargs)
+        elif self.dist == "Gamma":
+            value = pm.Gamma(raw_name, alpha=shape_params["alpha"], beta=1.0, **kwargs) / data["beta"]
+        elif self.dist == "Exponential":
+            value = pm.Exponential(raw_name, lam=1.0, **kwargs) / data["lam"]
+        elif self.dist == "Uniform":
+            value = data["lower"] + (data["upper"] - data["lower"]) * pm.Uniform(raw_name, 0.0, 1.0, **kwargs)
+        else:
+            return self.build(name, **kwargs)
+        return pm.Deterministic(name, value, dims=kwargs.get("dims"))
+
+    def to_raw(self, value: float) -> tuple[str, float]:
+        """(name suffix, value) of the standardized variable that gives ``value``; inverse of the above."""
+        p = self.params
+        raw = {
+            "Normal": lambda: (value - p["mu"]) / p["sigma"],
+            "LogNormal": lambda: (math.log(value) - p["mu"]) / p["sigma"],
+            "HalfNormal": lambda: value / p["sigma"],
+            "HalfStudentT": lambda: value / p["sigma"],
+            "Gamma": lambda: value * p["beta"],
+            "Exponential": lambda: value * p["lam"],
+            "Uniform": lambda: (value - p["lower"]) / (p["upper"] - p["lower"]),
+        }
+        if self.dist not in raw:
+            return "", value
+        return "_raw", float(raw[self.dist]())
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Draws in numpy (prior predictive checks without a compile)."""

@@ -12,11 +12,13 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import InputError
 
-__all__ = ["SamplerSettings", "run_sampler", "SAMPLERS"]
+__all__ = ["SamplerSettings", "run_sampler", "clear_compiled_models", "SAMPLERS"]
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +77,43 @@ def _posterior_and_stats(tree):
     return xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset(), "sample_stats": stats})
 
 
-def run_sampler(model, settings: SamplerSettings, *, initial_points: dict[str, float] | None = None):
-    """Sample ``model``; returns (DataTree with ``posterior`` and ``sample_stats``, timings).
+#: nutpie models compiled in this process, by structure key (see ``model.structure_key``).
+_COMPILED: dict[str, Any] = {}
 
-    ``initial_points`` (values of free variables by name) start every chain there, without
-    jitter; by default chains start at jittered prior support points.
+
+def clear_compiled_models() -> None:
+    """Forget the compiled models of this process (the next fit of each structure compiles)."""
+    _COMPILED.clear()
+
+
+def _compiled_nutpie_model(build: Callable[[], Any], key: str | None, data: dict[str, Any] | None,
+                           initial_points: dict[str, float] | None):
+    """A compiled nutpie model: reused from the process-wide cache with the new data, or compiled."""
+    import nutpie
+
+    if key is not None and initial_points is None and key in _COMPILED:
+        log.debug("reusing the compiled model for %s", key)
+        compiled = _COMPILED[key]
+        used = {var.name for var in compiled.shared_var_keys}  # data the graph does not read is not kept
+        return compiled.with_data(**{k: v for k, v in (data or {}).items() if k in used}), True
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        model = build()
+        compiled = (nutpie.compile_pymc_model(model) if initial_points is None else
+                    nutpie.compile_pymc_model(model, initial_points=initial_points, jitter_rvs=set()))
+    if key is not None and initial_points is None:
+        _COMPILED[key] = compiled
+    return compiled, False
+
+
+def run_sampler(build: Callable[[], Any], settings: SamplerSettings, *, key: str | None = None,
+                data: dict[str, Any] | None = None, initial_points: dict[str, float] | None = None):
+    """Sample the model that ``build()`` returns; returns (DataTree with ``posterior`` and ``sample_stats``, timings).
+
+    With nutpie, a model compiled earlier in this process for the same structure ``key`` is
+    reused with ``data`` swapped in (``build`` is then not called). ``initial_points`` (values
+    of free variables by name) start every chain there, without jitter (such a model is not
+    cached); by default chains start at jittered prior support points.
     """
     cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
     which = settings.resolved_sampler()
@@ -88,11 +122,9 @@ def run_sampler(model, settings: SamplerSettings, *, initial_points: dict[str, f
         import nutpie
 
         start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=FutureWarning)
-            compiled = (nutpie.compile_pymc_model(model) if initial_points is None else
-                        nutpie.compile_pymc_model(model, initial_points=initial_points, jitter_rvs=set()))
+        compiled, reused = _compiled_nutpie_model(build, key, data, initial_points)
         timing["compile_s"] = time.perf_counter() - start
+        timing["compiled_model_reused"] = float(reused)
         start = time.perf_counter()
         tree = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
                              seed=settings.seed, cores=cores, progress_bar=settings.progress,
@@ -102,7 +134,7 @@ def run_sampler(model, settings: SamplerSettings, *, initial_points: dict[str, f
         import pymc as pm
 
         start = time.perf_counter()
-        with model:
+        with build():
             # PyMC 6 hands NUTS to nutpie when it is installed: ask for its own sampler by name.
             tree = pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains, cores=cores,
                              random_seed=settings.seed, initvals=initial_points,

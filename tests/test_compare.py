@@ -95,3 +95,17 @@ def test_classical_noise_scale_is_the_huber_maximum_likelihood():
     rng = np.random.default_rng(5)
     resid = Huber(1e-3).draw(rng, np.zeros(4000), np.full(4000, 0.006), {})
     assert _huber_scale(resid, 1e-3) == pytest.approx(0.006, rel=0.05)
+
+
+def test_the_fit_cache_key_holds_priors_and_versions(tmp_path, monkeypatch):
+    """A cached fit is not reused after a change of priors or of a package version."""
+    import bayes_scaling.compare as compare
+
+    runs, _ = simulate("kaplan-n+e", seed=4)
+    _, cached = cached_fit(runs, law="kaplan-n+e", likelihood="normal", cache_dir=tmp_path, settings=QUICK)
+    assert not cached
+    assert cached_fit(runs, law="kaplan-n+e", likelihood="normal", cache_dir=tmp_path, settings=QUICK)[1]
+    other_prior = {**QUICK, "priors": {"alpha_N": "LogNormal(mu=-1.2, sigma=0.5)"}}
+    assert not cached_fit(runs, law="kaplan-n+e", likelihood="normal", cache_dir=tmp_path, settings=other_prior)[1]
+    monkeypatch.setattr(compare, "package_versions", lambda: {"bayes-scaling": "99.0"})
+    assert not cached_fit(runs, law="kaplan-n+e", likelihood="normal", cache_dir=tmp_path, settings=QUICK)[1]

@@ -90,6 +90,25 @@ def test_same_seed_same_draws(chinchilla_fit):
     assert not np.array_equal(first.draws("alpha"), other.draws("alpha"))
 
 
+@pytest.mark.parametrize("pooling", ["shared", "partial"])
+def test_a_reused_compiled_model_gives_the_draws_of_a_fresh_compile(pooling):
+    """One compiled model serves other data: its draws equal those of a model compiled for that data."""
+    from bayes_scaling.sampling import _COMPILED, clear_compiled_models
+
+    first, _ = simulate("chinchilla", seed=21, groups=3)
+    second, _ = simulate("chinchilla", seed=22, groups=3, sizes=np.geomspace(3e7, 1e10, 5))
+    clear_compiled_models()
+    _quiet_fit(first, pooling=pooling, seed=7, **QUICK)
+    reused = _quiet_fit(second, pooling=pooling, seed=7, **QUICK)
+    assert reused.timing["compiled_model_reused"] == 1.0 and len(_COMPILED) == 1
+    clear_compiled_models()
+    fresh = _quiet_fit(second, pooling=pooling, seed=7, **QUICK)
+    assert fresh.timing["compiled_model_reused"] == 0.0
+    for name in ("E", "alpha", "beta", "sigma"):
+        np.testing.assert_array_equal(reused.draws(name), fresh.draws(name))
+    assert list(reused.idata["posterior"]["E"].coords["group"].values) == ["g0", "g1", "g2"]
+
+
 def test_numpy_log_likelihood_matches_pymc(chinchilla_fit):
     """Our numpy pointwise log-likelihood equals PyMC's own for the same draws."""
     import pymc as pm
