@@ -185,7 +185,8 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     result = fit(runs, law=args.law, likelihood=args.likelihood, priors=priors,
                  prior_set=args.priors, pooling=args.pooling, draws=args.draws, tune=args.tune,
                  chains=args.chains, seed=args.seed, sampler=args.sampler, target_accept=args.target_accept,
-                 strict=args.strict, progress=sys.stderr.isatty() and not args.quiet, huber_delta=args.huber_delta)
+                 strict=args.strict, progress=sys.stderr.isatty() and not args.quiet, huber_delta=args.huber_delta,
+                 discrepancy=args.discrepancy)
     log.info("sampled in %.1f s (compile %.1f s); writing %s", result.timing["sample_s"],
              result.timing["compile_s"], out)
     written = [result.save(out / "fit.nc", overwrite=args.force)]
@@ -207,6 +208,12 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{result.law.title} fitted to {len(runs)} runs of {runs.source} ({result.likelihood.name} likelihood)")
         print(to_markdown(summary))
         print(f"diagnostics: {result.diagnostics}")
+        if result.structural is not None:
+            se, info = result.structural.summary(), result.structural.info
+            print(f"structural error beyond the data ({args.discrepancy}; {info['internal_backtests']} internal "
+                  f"back-tests): drift {se.loc['b', 'median']:+.4f} log loss per decade "
+                  f"[{se.loc['b', 'q5']:+.4f}, {se.loc['b', 'q95']:+.4f}], spread of the drift "
+                  f"{se.loc['tau', 'median']:.4f}, extra scatter {se.loc['omega', 'median']:.4f} per decade")
         print(f"wrote {len(written)} files to {out}")
     return {"fit": str(out / "fit.nc"), "law": result.law.name, "likelihood": result.likelihood.name,
             "summary": summary.reset_index().to_dict(orient="records"),
@@ -618,6 +625,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler", default="auto", choices=SAMPLERS, help="NUTS implementation (default: auto)")
     p.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (default: 0.9)")
     p.add_argument("--huber-delta", type=float, default=1e-3, help="Huber threshold (default: 1e-3)")
+    p.add_argument("--discrepancy", default="calibrated", choices=("calibrated", "population", "none"),
+                   help="the law's structural error beyond the data: learned from published back-tests and "
+                        "updated by back-tests of these runs (calibrated, default), the published population "
+                        "alone, or none (the law taken as exact)")
     p.add_argument("--level", type=float, default=0.95, help="credible level of the summary intervals")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")
     _add_output_options(p, required=True)

@@ -32,10 +32,11 @@ from .errors import InputError
 from .fit import Fit, fit, load_fit, model_spec, package_versions
 from .laws import get_law
 from .likelihoods import get_likelihood
+from .rolling import extrapolation_cuts, min_train_runs
 from .runs import RunTable
 from .scoring import score
 
-__all__ = ["loo_table", "backtest", "cached_fit", "cut_points", "PARETO_K_BAD"]
+__all__ = ["loo_table", "backtest", "cached_fit", "PARETO_K_BAD"]
 
 log = logging.getLogger(__name__)
 
@@ -111,16 +112,15 @@ def loo_table(fits: dict[str, Fit]) -> pd.DataFrame:
     return out
 
 
-def cut_points(runs: RunTable, quantiles: Sequence[float] = (0.5, 0.7, 0.85)) -> list[float]:
-    """Compute cuts at quantiles of the runs' C (the training set is C ≤ cut)."""
-    return [float(np.quantile(runs.C, q)) for q in quantiles]
-
-
 def backtest(runs: RunTable, *, laws: Sequence[str], likelihoods: Sequence[str] = ("student-t",),
              cuts: Sequence[float] | None = None, split_column: str | None = None, classical: bool = True,
              bootstrap: int = 50, cache_dir: str | os.PathLike | None = None, settings: dict[str, Any] | None = None,
              progress: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Fit on runs with C ≤ cut, score the runs above; one row per (model, cut).
+
+    The default cuts (:func:`~bayes_scaling.rolling.extrapolation_cuts`) sit 0.25–2 decades of
+    compute below the largest run and always leave runs to fit and to score.  Bayesian
+    forecasts include each fit's structural error; ``lpd`` is the law-only predictive density.
 
     With ``split_column`` (a boolean-like column, true = held out) that split is used instead
     of compute cuts.  ``extrapolation`` is log10 of the held-out runs' median C over the
@@ -133,7 +133,8 @@ def backtest(runs: RunTable, *, laws: Sequence[str], likelihoods: Sequence[str] 
         held = runs.data[split_column].astype(bool).to_numpy()
         splits = [(f"column {split_column}", ~held)]
     else:
-        cuts = list(cuts) if cuts is not None else cut_points(runs)
+        cuts = list(cuts) if cuts is not None else extrapolation_cuts(
+            runs, min_train=max(min_train_runs(law) for law in laws))
         splits = [(f"C <= {c:.3g}", runs.C <= c) for c in sorted(cuts)]
     models = [(law, lik) for law in laws for lik in likelihoods]
     rows = []

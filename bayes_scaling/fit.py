@@ -31,12 +31,14 @@ import numpy as np
 import pandas as pd
 
 from .diagnostics import Diagnostics, check_sampling
+from .discrepancy import DISCREPANCIES, StructuralError, load_population, update
 from .errors import BayesScalingError, DataWarning, InputError
 from .laws import NUMPY, ScalingLaw, get_law
 from .likelihoods import Likelihood, get_likelihood
 from .model import (POOLING, ModelSpec, build_model, group_index, log_inputs, model_data, raw_initial_points,
                     structure_key)
 from .priors import DataStats, resolve_priors
+from .rolling import extrapolation_cuts
 from .runs import RunTable
 from .sampling import SamplerSettings, run_sampler
 
@@ -49,6 +51,8 @@ FORMAT_VERSION = 2
 #: Older formats that load_fit converts.
 CONVERTIBLE_FORMATS = (1,)
 _ATTR = "bayes_scaling_"
+#: The DataTree group holding the draws of the structural error (b, τ, ω).
+STRUCTURAL_GROUP = "structural_error"
 
 # Which rows of the published-fits dataset inform which law's literature priors.
 _LITERATURE_SOURCES = {
@@ -147,6 +151,16 @@ class Fit:
         info = self.config["data"]
         return RunTable(frame, source=info["source"], derived=info.get("derived", {}))
 
+    @cached_property
+    def structural(self) -> StructuralError | None:
+        """The law's structural error beyond the data (None for ``discrepancy="none"``)."""
+        if STRUCTURAL_GROUP not in self.idata.children:
+            return None
+        group = self.idata[STRUCTURAL_GROUP]
+        meta = json.loads(group.attrs["meta"])
+        return StructuralError(*(np.asarray(group[k].values, dtype=float) for k in ("b", "tau", "omega")),
+                               c_ref=float(meta["c_ref"]), source=meta["source"], info=meta["info"])
+
     # ------------------------------------------------------------------ draws
     def draws(self, name: str) -> np.ndarray:
         """Posterior draws of a parameter, chains stacked: shape (S,) or (S, groups)."""
@@ -189,10 +203,17 @@ class Fit:
 
     def predictive_log_draws(self, runs: RunTable, *, seed: int | list[int] = 0,
                              group: str | None = None) -> np.ndarray:
-        """Replicated log losses of each run (law + fitted noise): shape (S, len(runs))."""
+        """Replicated log losses of each run: shape (S, len(runs)).
+
+        The law, the fitted noise, and — for runs beyond the training data — the structural error.
+        """
         sigma, extra = self.noise()
-        return self.likelihood.draw(np.random.default_rng(seed), self.log_mu(runs, group=group), sigma[:, None],
-                                    {k: v[:, None] for k, v in extra.items()})
+        rng = np.random.default_rng(seed)
+        draws = self.likelihood.draw(rng, self.log_mu(runs, group=group), sigma[:, None],
+                                     {k: v[:, None] for k, v in extra.items()})
+        if self.structural is not None and np.any(runs.C > self.structural.c_ref):
+            draws = draws + self.structural.shift(runs.C, rng)
+        return draws
 
     # ------------------------------------------------------------------ summaries
     def summary(self, *, level: float = 0.95) -> pd.DataFrame:
@@ -254,13 +275,18 @@ class Fit:
 
 
 def draws_hash(tree) -> str:
-    """SHA-256 of the posterior draws (every variable, sorted by name, as float64 bytes)."""
-    post = tree["posterior"]
+    """SHA-256 of the posterior draws and of the structural-error draws (every variable, sorted by
+    name, as float64 bytes)."""
     digest = hashlib.sha256()
-    for name in sorted(post.data_vars):
-        values = np.ascontiguousarray(np.asarray(post[name].values, dtype=float))
-        digest.update(f"{name}{values.shape}".encode())
-        digest.update(values.tobytes())
+    for group in ("posterior", STRUCTURAL_GROUP):
+        if group not in tree.children:
+            continue
+        node = tree[group]
+        for name in sorted(node.data_vars):
+            values = np.ascontiguousarray(np.asarray(node[name].values, dtype=float))
+            digest.update(f"{group}/{name}{values.shape}".encode())
+            digest.update(values.tobytes())
+        digest.update(str(node.attrs.get("meta", "")).encode())
     return digest.hexdigest()
 
 
@@ -397,7 +423,7 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
         priors: Mapping[str, Any] | None = None, prior_set: str = "default", pooling: str = "shared",
         draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0, sampler: str = "auto",
         target_accept: float = 0.9, strict: bool = False, progress: bool = False,
-        huber_delta: float = 1e-3) -> Fit:
+        huber_delta: float = 1e-3, discrepancy: str = "calibrated") -> Fit:
     """Fit a scaling law to training runs by NUTS.
 
     Parameters
@@ -423,6 +449,12 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
         Raise :class:`SamplingError` instead of warning when diagnostics fail.
     huber_delta
         Threshold of the Huber likelihood (Hoffmann et al. use 1e-3).
+    discrepancy
+        The law's structural error beyond the data (:mod:`bayes_scaling.discrepancy`):
+        ``"calibrated"`` (default) learns it from the population of published back-tests
+        updated by back-tests of these runs (a few more fits, below compute cuts of the runs);
+        ``"population"`` uses the population alone; ``"none"`` takes the law as exact (the
+        posterior of earlier versions).  Every forecast from the fit includes it.
 
     Returns
     -------
@@ -438,6 +470,8 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
     lik = get_likelihood(likelihood, **({"delta": huber_delta} if str(likelihood) == "huber" else {}))
     if pooling not in POOLING:
         raise InputError(f"pooling must be one of {', '.join(POOLING)}, not {pooling!r}")
+    if discrepancy not in DISCREPANCIES:
+        raise InputError(f"discrepancy must be one of {', '.join(DISCREPANCIES)}, not {discrepancy!r}")
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                                target_accept=target_accept, progress=progress)
     log_inputs(law_obj, table)  # clear error for a missing column, before anything else
@@ -474,9 +508,18 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
                  "derived": dict(table.derived)},
         "sampler": settings.to_dict(),
         "versions": package_versions(),
+        "discrepancy": discrepancy,
     }
     result = Fit(idata=idata, config=config, diagnostics=None, timing=timing)
     _complete_idata(result, table, seed)
+    if discrepancy != "none":
+        internal = {"draws": min(draws, 500), "tune": tune, "chains": chains, "seed": seed, "sampler": sampler,
+                    "target_accept": target_accept, "priors": priors, "prior_set": prior_set,
+                    "huber_delta": huber_delta}
+        start_se = time.perf_counter()
+        _attach_structural(result, structural_error_for(table, law_obj, lik, mode=discrepancy, settings=internal,
+                                                        n_draws=chains * draws, grouped=len(groups) > 1))
+        timing["structural_error_s"] = time.perf_counter() - start_se
     result.diagnostics = check_sampling(result.idata, _diagnosed(result.idata, config), strict=strict,
                                         label=f"{law_obj.name} fit to {table.source}")
     timing["total_s"] = time.perf_counter() - start
@@ -509,6 +552,40 @@ def _complete_idata(result: Fit, runs: RunTable, seed: int) -> None:
         "observed_data": xr.Dataset({"log_loss": ("obs", np.log(runs.loss))}, coords={"obs": obs}),
         "constant_data": _constant_data(runs, obs),
     })
+
+
+def structural_error_for(runs: RunTable, law: ScalingLaw, likelihood: Likelihood, *, mode: str,
+                         settings: dict[str, Any], n_draws: int, grouped: bool = False) -> StructuralError:
+    """The structural error of a fit to ``runs``: the population, updated (``mode="calibrated"``)
+    by rolling back-tests of the same law on the runs themselves."""
+    from .rolling import min_train_runs, rolling_backtest
+
+    population = load_population(law.name, likelihood.name)
+    errors = None
+    if mode == "calibrated" and grouped:
+        log.warning("structural error of a grouped fit: the population alone (back-tests of groups are not "
+                    "pooled yet)")
+    elif mode == "calibrated":
+        try:
+            cuts = extrapolation_cuts(runs, min_train=min_train_runs(law.name))
+        except InputError as exc:
+            log.warning("structural error: no internal back-test possible (%s); using the population alone", exc)
+        else:
+            held = rolling_backtest(runs, law=law.name, likelihood=likelihood.name, cuts=cuts,
+                                    settings={k: v for k, v in settings.items() if v is not None})
+            errors = pd.concat([h.errors() for h in held], ignore_index=True)
+    return update(population, errors, draws=n_draws, c_ref=float(runs.C.max()), seed=int(settings.get("seed", 0)),
+                  source=population.attrs.get("source", ""))
+
+
+def _attach_structural(result: Fit, structural: StructuralError) -> None:
+    import xarray as xr
+
+    meta = json.dumps(structural.to_dict(), sort_keys=True, default=float)
+    group = xr.Dataset({k: ("sample", getattr(structural, k)) for k in ("b", "tau", "omega")}, attrs={"meta": meta})
+    groups = {name: result.idata[name].to_dataset() for name in result.idata.children}
+    result.idata = xr.DataTree.from_dict({**groups, STRUCTURAL_GROUP: group})
+    result.__dict__.pop("structural", None)
 
 
 def _constant_data(runs: RunTable, obs: np.ndarray):

@@ -108,10 +108,19 @@ class Forecaster:
     max_draws
         Use at most this many posterior draws (evenly thinned), for speed.
     seed
-        Seed of the noise added to predictive draws.
+        Seed of the noise added to predictive draws (and of the structural error's slopes).
+    discrepancy
+        ``"fit"`` (default): include the fit's structural error beyond the data, where it has
+        one (:mod:`bayes_scaling.discrepancy`); ``"none"``: the law alone, taken as exact.
+
+    Beyond the data, every loss draw — expected and predictive, at (N, D) or at a budget,
+    and the compute that reaches a target — includes the structural error:
+    ``+ (b + τ·z)·d`` in log loss at ``d`` decades of compute beyond the largest training run
+    (one slope per draw), and for predictive draws ``+ ω·d·ε`` per run.
     """
 
-    def __init__(self, fit, *, group: str | None = None, max_draws: int | None = None, seed: int = 0):
+    def __init__(self, fit, *, group: str | None = None, max_draws: int | None = None, seed: int = 0,
+                 discrepancy: str = "fit"):
         self.fit = fit
         self.law = fit.law
         self.likelihood = fit.likelihood
@@ -134,6 +143,41 @@ class Forecaster:
         self.n_draws = len(keep)
         self.rng = np.random.default_rng(seed)
         self.group = group
+        if discrepancy not in ("fit", "none"):
+            raise InputError(f"discrepancy must be 'fit' or 'none', not {discrepancy!r}")
+        structural = fit.structural if discrepancy == "fit" else None
+        self.structural = structural.thinned(keep) if structural is not None else None
+        self._slopes = (self.structural.slopes(np.random.default_rng([seed, 23]))
+                        if self.structural is not None else None)
+
+    # ------------------------------------------------------------------ structural error
+    def decades_beyond_data(self, C: Any) -> np.ndarray:
+        """Decades of compute beyond the fit's largest training run (0 inside the data)."""
+        c_ref = self.structural.c_ref if self.structural is not None else float(self.fit.runs.C.max())
+        return np.maximum(np.log10(np.asarray(C, dtype=float) / c_ref), 0.0)
+
+    def _drift(self, C: np.ndarray) -> np.ndarray | float:
+        """The structural drift (b + τz)·d in log loss, shape (draws, points); 0 without one."""
+        if self._slopes is None:
+            return 0.0
+        return self._slopes[:, None] * self.structural.distance(C)
+
+    def _scatter(self, C: np.ndarray) -> np.ndarray | float:
+        """A new run's extra structural scatter ω·d·ε, shape (draws, points); 0 without one."""
+        if self.structural is None:
+            return 0.0
+        d = self.structural.distance(C)
+        return self.structural.omega[:, None] * d * self.rng.standard_normal(np.broadcast_shapes((self.n_draws, 1),
+                                                                                                 np.shape(d)))
+
+    @staticmethod
+    def _compute_of(inputs: dict[str, Any]) -> np.ndarray | None:
+        if "C" in inputs:
+            return np.atleast_1d(np.asarray(inputs["C"], dtype=float))
+        if "N" in inputs and "D" in inputs:
+            return FLOP_PER_PARAM_TOKEN * np.atleast_1d(np.asarray(inputs["N"], dtype=float)) * \
+                np.atleast_1d(np.asarray(inputs["D"], dtype=float))
+        return None
 
     # ------------------------------------------------------------------ the law over draws
     def _evaluate(self, inputs: dict[str, Any], kernel) -> np.ndarray:
@@ -170,15 +214,20 @@ class Forecaster:
 
     def log_loss(self, **inputs: Any) -> np.ndarray:
         """log expected loss, shape (draws, points), for raw inputs (N=…, D=… or C=…)."""
-        return self._evaluate(inputs, lambda x, p: self.law.log_loss(NUMPY, x, p))
+        log_mu = self._evaluate(inputs, lambda x, p: self.law.log_loss(NUMPY, x, p))
+        C = self._compute_of(inputs)
+        return log_mu + self._drift(C) if C is not None else log_mu
 
     def loss(self, *, predictive: bool = False, **inputs: Any) -> np.ndarray:
         """Draws of the expected loss (or, ``predictive=True``, of a new run's loss) at the inputs."""
-        if not predictive:
+        C = self._compute_of(inputs)
+        if not predictive and (self.structural is None or C is None):
             return self._evaluate(inputs, self.law.loss_values)
         log_mu = self.log_loss(**inputs)
+        if not predictive:
+            return np.exp(log_mu)
         noisy = self.likelihood.draw(self.rng, log_mu, self.sigma[:, None], {k: v[:, None] for k, v in self.extra.items()})
-        return np.exp(noisy)
+        return np.exp(noisy + (self._scatter(C) if C is not None else 0.0))
 
     # ------------------------------------------------------------------ allocation
     def _require_nd(self, what: str) -> None:
@@ -248,7 +297,8 @@ class Forecaster:
         """
         C = np.atleast_1d(np.asarray(C, dtype=float))
         if self.law.inputs == ("C",):
-            return self.loss(C=C, predictive=predictive), {"allocation": "compute only"}
+            return self.loss(C=C, predictive=predictive), {"allocation": "compute only",
+                                                            "decades_beyond_data": self.decades_beyond_data(C)}
         self._require_nd("a compute budget")
         if allocation == "optimal":
             alloc = self.allocation(C)
@@ -268,10 +318,10 @@ class Forecaster:
             how = f"fixed N = {N:.3g}"
         else:
             raise InputError(f"allocation must be 'optimal', 'tokens_per_param' or 'fixed_n', not {allocation!r}")
-        log_mu = self._log_loss_per_draw(n, d)
+        log_mu = self._log_loss_per_draw(n, d) + self._drift(C)
         loss = np.exp(log_mu) if not predictive else np.exp(self.likelihood.draw(
-            self.rng, log_mu, self.sigma[:, None], {k: v[:, None] for k, v in self.extra.items()}))
-        return loss, {"allocation": how, "N": n, "D": d}
+            self.rng, log_mu, self.sigma[:, None], {k: v[:, None] for k, v in self.extra.items()}) + self._scatter(C))
+        return loss, {"allocation": how, "N": n, "D": d, "decades_beyond_data": self.decades_beyond_data(C)}
 
     def _log_loss_per_draw(self, n: np.ndarray, d: np.ndarray) -> np.ndarray:
         """log loss where N and D differ per draw (shape draws × budgets)."""
@@ -286,15 +336,17 @@ class Forecaster:
         return x
 
     def _optimal_log_loss(self, log_c: np.ndarray) -> np.ndarray:
-        """log loss at the compute-optimal allocation, for log C per draw (shape draws × k)."""
+        """Expected log loss at the compute-optimal allocation (structural drift included), for log C
+        per draw (shape draws × k)."""
+        drift = 0.0 if self._slopes is None else self._slopes[:, None] * self.structural.distance(np.exp(log_c))
         if self.law.inputs == ("C",):
-            return self.law.log_loss(NUMPY, {"C": log_c}, {k: v[:, None] for k, v in self.params.items()})
+            return self.law.log_loss(NUMPY, {"C": log_c}, {k: v[:, None] for k, v in self.params.items()}) + drift
         closed = self.law.compute_optimal(np.exp(log_c), {k: v[:, None] for k, v in self.params.items()})
         if closed is not None:
-            return self._log_loss_per_draw(*closed)
+            return self._log_loss_per_draw(*closed) + drift
         p = {k: v[:, None] for k, v in self.params.items()}
         log_n = self._argmin_log_n(log_c, p)
-        return self._log_loss_per_draw(np.exp(log_n), np.exp(log_c - log_n) / FLOP_PER_PARAM_TOKEN)
+        return self._log_loss_per_draw(np.exp(log_n), np.exp(log_c - log_n) / FLOP_PER_PARAM_TOKEN) + drift
 
     def compute_for_loss(self, target: float, *, predictive: bool = False) -> dict[str, Any]:
         """Draws of the compute (and N*, D*) at which the expected loss reaches ``target``.
@@ -354,7 +406,7 @@ def forecast_table(fc: Forecaster, budgets: Sequence[float], *, level: float = 0
     expected, info = fc.loss_at_compute(budgets, allocation=allocation, tokens_per_param=tokens_per_param, N=N)
     predictive, _ = fc.loss_at_compute(budgets, allocation=allocation, tokens_per_param=tokens_per_param, N=N,
                                        predictive=True)
-    cols: dict[str, Any] = {"C": budgets}
+    cols: dict[str, Any] = {"C": budgets, "decades_beyond_data": fc.decades_beyond_data(budgets)}
     if "N" in info:
         cols |= _interval_columns("N", np.broadcast_to(info["N"], expected.shape), level, kind)
         cols |= _interval_columns("D", np.broadcast_to(info["D"], expected.shape), level, kind)
@@ -363,7 +415,8 @@ def forecast_table(fc: Forecaster, budgets: Sequence[float], *, level: float = 0
     cols |= _interval_columns("loss", expected, level, kind)
     cols |= _interval_columns("loss_pred", predictive, level, kind)
     frame = pd.DataFrame(cols)
-    frame.attrs.update(level=level, interval=kind, allocation=info["allocation"])
+    frame.attrs.update(level=level, interval=kind, allocation=info["allocation"],
+                       structural_error="included" if fc.structural is not None else "none (the law taken as exact)")
     return frame
 
 

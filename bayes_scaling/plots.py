@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["style", "save_figure", "plot_trace", "plot_pair", "plot_ppc", "plot_loss_forecast", "plot_allocation",
+           "plot_coverage", "plot_coverage_by_distance",
            "plot_isoflop", "FIGURE_FORMATS"]
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -397,4 +398,66 @@ def plot_loo(table, *, ax=None):
     ax.invert_yaxis()
     ax.set_xlabel("ELPD-LOO on log loss (higher is better; bars: ±1 SE)")
     ax.set_title("Leave-one-out comparison with stacking weights")
+    return fig
+
+
+def plot_coverage(scored, *, ax=None, datasets: Sequence[str] | None = None):
+    """Coverage of the central predictive intervals against their nominal level, per dataset and mode.
+
+    ``scored``: per-run scores from :mod:`bayes_scaling.calibration` (columns ``dataset``,
+    ``mode`` and ``inside_50`` … ``inside_95``).  Law-only forecasts dashed, the default solid.
+    """
+    from .calibration import LEVELS
+
+    fig, ax = _axes(ax, figsize=(4.6, 4.0))
+    levels = np.array(LEVELS)
+    names = list(datasets or dict.fromkeys(scored["dataset"]))
+    cycle = [COLORS["data"], COLORS["fit"], COLORS["ref"], "#CC79A7", COLORS["band"], "#56B4E9", COLORS["grey"]]
+    styles = {"none": ("--", "law only"), "population": (":", "population"), "calibrated": ("-", "default")}
+    for i, name in enumerate(names):
+        rows = scored[scored["dataset"] == name]
+        for mode, (line, _) in styles.items():
+            sub = rows[rows["mode"] == mode]
+            if len(sub):
+                cover = [sub[f"inside_{int(level * 100)}"].mean() for level in levels]
+                ax.plot(levels, cover, line, marker="o", markersize=3, color=cycle[i % len(cycle)],
+                        label=name if mode == "calibrated" else None)
+    ax.plot([0.45, 1], [0.45, 1], color="black", linewidth=0.8, alpha=0.6)
+    for mode, (line, label) in styles.items():
+        if mode in set(scored["mode"]):
+            ax.plot([], [], line, color=COLORS["grey"], label=label)
+    ax.set_xlabel("nominal level of the central interval")
+    ax.set_ylabel("share of held-out runs inside")
+    ax.set_xlim(0.45, 1.0)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_title("Forecast calibration beyond the data")
+    ax.legend(loc="upper left", frameon=False, fontsize=7)
+    return fig
+
+
+def plot_coverage_by_distance(scored, *, ax=None, level: float = 0.9):
+    """Coverage of the ``level`` interval against distance beyond the data (pooled over datasets)."""
+    from .calibration import DISTANCE_BINS
+
+    fig, ax = _axes(ax, figsize=(4.6, 3.2))
+    bins = np.array(DISTANCE_BINS)
+    labels = ["0–0.5", "0.5–1", "1–2", ">2"]
+    column = f"inside_{int(level * 100)}"
+    for mode, color, label in (("none", COLORS["grey"], "law only"), ("calibrated", COLORS["fit"], "default")):
+        sub = scored[scored["mode"] == mode]
+        if not len(sub):
+            continue
+        which = np.digitize(sub["d"], bins[1:-1], right=True)
+        cover = [sub[column][which == k].mean() if np.any(which == k) else np.nan for k in range(len(labels))]
+        counts = [int(np.sum(which == k)) for k in range(len(labels))]
+        ax.plot(range(len(labels)), cover, marker="o", color=color, label=label)
+        if mode == "calibrated":
+            for k, n in enumerate(counts):
+                ax.annotate(f"n={n}", (k, 0.03), ha="center", fontsize=7, color=COLORS["grey"])
+    ax.axhline(level, color="black", linewidth=0.8, alpha=0.6)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xlabel("decades of compute beyond the training data")
+    ax.set_ylabel(f"coverage of the {level:.0%} interval")
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="lower left", frameon=False)
     return fig

@@ -14,7 +14,7 @@ from scipy.special import logsumexp
 
 __all__ = ["coverage", "crps", "log_predictive_density", "median_abs_error", "score", "LEVELS"]
 
-LEVELS = (0.5, 0.8, 0.95)
+LEVELS = (0.5, 0.8, 0.9, 0.95)
 
 
 def coverage(draws: np.ndarray, observed: np.ndarray, level: float) -> float:
@@ -48,7 +48,9 @@ def median_abs_error(draws: np.ndarray, observed: np.ndarray) -> float:
 
 def score(log_draws: np.ndarray, log_observed: np.ndarray, pointwise_loglik: np.ndarray,
           levels: Sequence[float] = LEVELS) -> dict[str, float]:
-    """All scores on the log-loss scale; ``mae_pct`` is the median absolute error in percent of loss."""
+    """All scores on the log-loss scale; ``mae_pct`` is the median absolute error in percent of loss,
+    ``width_90_pct`` the median width of the 90% intervals in percent of the predicted loss,
+    ``bias_pct`` the mean signed error (observed − predicted median) in percent."""
     out = {f"coverage_{int(round(level * 100))}": coverage(log_draws, log_observed, level) for level in levels}
     out["crps"] = float(np.mean(crps(log_draws, log_observed)))
     out["lpd"] = float(np.mean(log_predictive_density(pointwise_loglik)))
@@ -56,4 +58,7 @@ def score(log_draws: np.ndarray, log_observed: np.ndarray, pointwise_loglik: np.
     predicted = np.exp(np.median(log_draws, axis=0))
     observed = np.exp(log_observed)
     out["mae_pct"] = 100 * float(np.median(np.abs(predicted - observed))) / float(np.median(observed))
+    lo, hi = np.quantile(log_draws, [0.05, 0.95], axis=0)
+    out["width_90_pct"] = 100 * float(np.median((np.exp(hi) - np.exp(lo)) / predicted))
+    out["bias_pct"] = 100 * float(np.mean(log_observed - np.median(log_draws, axis=0)))
     return out

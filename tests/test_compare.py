@@ -33,7 +33,8 @@ def test_coverage_and_lpd_of_a_correct_predictive():
     loglik = stats.norm.logpdf(y[None, :], loc=0, scale=1) * np.ones((3, 1))
     np.testing.assert_allclose(log_predictive_density(loglik), stats.norm.logpdf(y))
     s = score(draws[:, :500], y[:500], loglik[:, :500])
-    assert set(s) == {"coverage_50", "coverage_80", "coverage_95", "crps", "lpd", "mae_pct"}
+    assert set(s) == {"coverage_50", "coverage_80", "coverage_90", "coverage_95", "crps", "lpd", "mae_pct",
+                      "width_90_pct", "bias_pct"}
 
 
 def test_classical_huber_fit_recovers_the_truth():

@@ -49,28 +49,34 @@ def test_intervals_widen_beyond_the_data(fitted):
     assert np.all(np.diff(width[1:]) > 0), width  # beyond the data (max C ~1.2e24), widths grow
 
 
-def test_target_loss_inversion_agrees_with_forecast(fitted):
-    fc = Forecaster(fitted[0])
+@pytest.mark.parametrize("discrepancy", ["fit", "none"])
+def test_target_loss_inversion_agrees_with_forecast(fitted, discrepancy):
+    fc = Forecaster(fitted[0], discrepancy=discrepancy)
+    assert (fc.structural is None) == (discrepancy == "none")
     target = 2.1
     result = fc.compute_for_loss(target)
     ok = np.isfinite(result["C"])
     assert result["p_reachable"] == pytest.approx(ok.mean())
     assert result["p_reachable"] > 0.9
-    # Evaluate each draw's optimal loss at its own returned compute: it is the target.
-    sub = Forecaster(fitted[0])
+    # Evaluate each draw's optimal loss (structural drift included) at its own returned compute: it is the target.
+    sub = Forecaster(fitted[0], discrepancy=discrepancy)
     sub.params = {k: v[ok] for k, v in fc.params.items()}
     sub.n_draws = int(ok.sum())
+    if fc.structural is not None:
+        sub.structural, sub._slopes = fc.structural.thinned(ok), fc._slopes[ok]
     at_c = np.exp(sub._optimal_log_loss(np.log(result["C"][ok])[:, None]))[:, 0]
     np.testing.assert_allclose(at_c, target, rtol=1e-9)
     np.testing.assert_allclose(6 * result["N"][ok] * result["D"][ok], result["C"][ok], rtol=1e-9)
 
 
 def test_target_below_irreducible_loss_is_unreachable(fitted):
-    fc = Forecaster(fitted[0])
+    fc = Forecaster(fitted[0], discrepancy="none")
     result = fc.compute_for_loss(1.0)  # E is about 1.69
     assert result["p_reachable"] == 0.0
     assert result["p_below_irreducible"] == 1.0
     assert np.isnan(result["C"]).all()
+    # With the structural error a drift sustained over 18 decades could reach it: rarely.
+    assert Forecaster(fitted[0]).compute_for_loss(1.0)["p_reachable"] < 0.05
 
 
 def test_fixed_allocations(fitted):

@@ -1,0 +1,50 @@
+"""Calibration of forecasts beyond the data: coverage against nominal level and against distance.
+
+    BAYES_SCALING_DATA_DIR=../shared/data/remote python analyses/04_calibration.py [--out DIR] [--force]
+
+Leave one dataset out (chinchilla, epoch-chinchilla, misfitting-final, gadre-c4, gadre-rpj,
+gadre-rw): the structural-error population is learned from the other datasets' back-tests,
+then the Chinchilla law (Student-t) is fitted below rolling compute cuts and its forecasts
+of the runs above are scored, law only and with the default structural error (population
+updated by back-tests inside the training runs).  Writes the per-run scores, the coverage
+tables (CSV, Markdown, LaTeX) and two figures: coverage against nominal level per dataset,
+and coverage of the 90% interval against decades beyond the data.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from bayes_scaling import load_dataset  # noqa: E402
+from bayes_scaling.calibration import by_distance, coverage_table, leave_one_dataset_out  # noqa: E402
+from bayes_scaling.plots import plot_coverage, plot_coverage_by_distance, save_figure, style  # noqa: E402
+from bayes_scaling.tables import write_table  # noqa: E402
+
+from _common import output_folder  # noqa: E402
+
+DATASETS = ("chinchilla", "epoch-chinchilla", "misfitting-final", "gadre-c4", "gadre-rpj", "gadre-rw")
+
+out, args = output_folder("04_calibration", __doc__.splitlines()[0])
+errors = load_dataset("extrapolation-errors")
+errors = errors[(errors["law"] == "chinchilla") & (errors["likelihood"] == "student-t")]
+settings = {"draws": min(args.draws, 500), "tune": 1000, "chains": 4, "seed": 0}
+scored = leave_one_dataset_out({name: load_dataset(name) for name in DATASETS}, errors, settings=settings,
+                               copies={"epoch-chinchilla": "chinchilla"}, progress=print)
+scored.to_csv(out / "scores.csv", index=False)
+write_table(coverage_table(scored).reset_index(), out / "coverage_by_dataset", index=False,
+            caption="Coverage of forecasts of held-out runs, leave one dataset out")
+write_table(coverage_table(scored, by=("mode",)).reset_index(), out / "coverage_pooled", index=False,
+            caption="Coverage pooled over datasets")
+write_table(by_distance(scored).reset_index(), out / "coverage_by_distance", index=False,
+            caption="Coverage by decades beyond the training data")
+with style():
+    for name, make in (("coverage", plot_coverage), ("coverage_by_distance", plot_coverage_by_distance)):
+        fig = make(scored)
+        save_figure(fig, out / name)
+        plt.close(fig)
+print(coverage_table(scored).round(3).to_string())
+print(f"wrote {out}")

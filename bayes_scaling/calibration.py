@@ -1,0 +1,116 @@
+"""Are the forecast intervals honest?  Calibration of the structural-error model on real runs.
+
+:func:`evaluate_dataset` reproduces, for one dataset, what a user's fit does — fit below a
+compute cut, learn the structural error from the population and from back-tests *inside*
+the training runs (refits below cuts of them), forecast the runs above the cut — and scores
+every held-out run under each ``discrepancy`` mode: whether it falls inside the 50/80/90/95%
+predictive intervals, the interval width, CRPS and the signed error, with its distance beyond
+the data.  :func:`leave_one_dataset_out` does it for several datasets, each time learning the
+population without the dataset scored (nor its copies), and :func:`coverage_table` sums up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .discrepancy import fit_population, update
+from .errors import InputError
+from .rolling import extrapolation_cuts, min_train_runs, rolling_backtest
+from .runs import RunTable
+from .scoring import crps
+
+__all__ = ["LEVELS", "score_runs", "evaluate_dataset", "leave_one_dataset_out", "coverage_table", "DISTANCE_BINS"]
+
+log = logging.getLogger(__name__)
+
+LEVELS = (0.5, 0.8, 0.9, 0.95)
+#: Bins of distance beyond the data (decades) for tables by extrapolation distance.
+DISTANCE_BINS = (0.0, 0.5, 1.0, 2.0, np.inf)
+
+
+def score_runs(log_draws: np.ndarray, log_loss: np.ndarray, distance: np.ndarray) -> pd.DataFrame:
+    """Per held-out run: inside each central interval, 90% width (% of loss), CRPS, signed log error."""
+    out = {"d": distance}
+    for level in LEVELS:
+        lo, hi = np.quantile(log_draws, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
+        out[f"inside_{int(level * 100)}"] = (log_loss >= lo) & (log_loss <= hi)
+    lo, hi = np.quantile(log_draws, [0.05, 0.95], axis=0)
+    median = np.median(log_draws, axis=0)
+    out["width_90_pct"] = 100 * (np.exp(hi) - np.exp(lo)) / np.exp(median)
+    out["crps"] = crps(log_draws, log_loss)
+    out["log_error"] = log_loss - median
+    return pd.DataFrame(out)
+
+
+def evaluate_dataset(runs: RunTable, *, population: pd.DataFrame, law: str = "chinchilla",
+                     likelihood: str = "student-t", settings: Mapping[str, Any] | None = None,
+                     modes: Sequence[str] = ("none", "population", "calibrated"),
+                     progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Rolling-origin evaluation of the forecasts of one dataset; one row per held-out run and mode."""
+    settings = dict(settings or {})
+    seed = int(settings.get("seed", 0))
+    outer = rolling_backtest(runs, law=law, likelihood=likelihood, settings=settings, progress=progress)
+    rows = []
+    for i, held in enumerate(outer):
+        train = runs.subset(runs.C <= held.cut, label=f"C <= {held.cut:.3g}")
+        internal = None
+        if "calibrated" in modes:
+            try:
+                cuts = extrapolation_cuts(train, min_train=min_train_runs(law))
+            except InputError:
+                cuts = []
+            if cuts:
+                inner = rolling_backtest(train, law=law, likelihood=likelihood, cuts=cuts, settings=settings)
+                internal = pd.concat([h.errors() for h in inner], ignore_index=True)
+        for mode in modes:
+            draws = held.log_draws
+            if mode != "none":
+                structural = update(population, internal if mode == "calibrated" else None,
+                                    draws=draws.shape[0], c_ref=held.c_ref, seed=seed + i)
+                draws = draws + structural.shift(held.runs.C, np.random.default_rng([seed, i, 29]))
+            scored = score_runs(draws, held.log_loss, held.distance)
+            rows.append(scored.assign(dataset=runs.source, mode=mode, cut=held.cut, n_train=held.n_train,
+                                      internal_backtests=0 if internal is None or mode != "calibrated"
+                                      else internal["cut"].nunique()))
+    return pd.concat(rows, ignore_index=True)
+
+
+def leave_one_dataset_out(datasets: Mapping[str, RunTable], errors: pd.DataFrame, *, law: str = "chinchilla",
+                          likelihood: str = "student-t", settings: Mapping[str, Any] | None = None,
+                          copies: Mapping[str, str] | None = None,
+                          progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """:func:`evaluate_dataset` for each dataset, with the population learned from the back-test
+    ``errors`` of the *other* datasets (``copies`` maps a dataset to the one it duplicates, e.g.
+    ``{"epoch-chinchilla": "chinchilla"}``: neither informs the other's population)."""
+    copies = dict(copies or {})
+    family = {name: copies.get(name, name) for name in set(datasets) | set(errors["dataset"])}
+    frames = []
+    for name, runs in datasets.items():
+        others = errors[errors["dataset"].map(family) != family[name]]
+        population = fit_population(others, seed=int((settings or {}).get("seed", 0)))
+        if progress:
+            progress(f"{name}: population from {', '.join(population.attrs['datasets'])}")
+        frames.append(evaluate_dataset(runs, population=population, law=law, likelihood=likelihood,
+                                       settings=settings, progress=progress))
+    return pd.concat(frames, ignore_index=True)
+
+
+def coverage_table(scored: pd.DataFrame, *, by: Sequence[str] = ("dataset", "mode")) -> pd.DataFrame:
+    """Coverage at each level, median 90% width, mean CRPS and mean signed error, per group."""
+    agg = {f"coverage_{int(level * 100)}": (f"inside_{int(level * 100)}", "mean") for level in LEVELS}
+    agg |= {"runs": ("crps", "size"), "width_90_pct": ("width_90_pct", "median"), "crps": ("crps", "mean"),
+            "bias_pct": ("log_error", "mean")}
+    table = scored.groupby(list(by), observed=True).agg(**agg)
+    table["bias_pct"] *= 100
+    return table
+
+
+def by_distance(scored: pd.DataFrame) -> pd.DataFrame:
+    """:func:`coverage_table` by mode and bin of distance beyond the data."""
+    bins = pd.cut(scored["d"], DISTANCE_BINS, labels=["0-0.5", "0.5-1", "1-2", ">2"])
+    return coverage_table(scored.assign(decades=bins), by=("mode", "decades"))

@@ -1,0 +1,247 @@
+"""Structural error: how far a fitted law's forecast drifts from real runs beyond the data.
+
+A law fitted below some compute forecasts the runs beyond it with errors that are
+systematic (on every real dataset studied, a drift that grows with the distance) and larger
+than the posterior says: the law is not exactly true.  This module models that error in
+log loss at a run ``d = log10(C / C_ref)`` decades beyond the largest training budget
+``C_ref`` (zero inside the data)::
+
+    δ = (b + τ·z)·d + ω·d·ε,      z, ε ~ N(0, 1)
+
+``b`` is the drift per decade, ``τ`` how much the drift of one fit varies (``z`` is shared
+by every run forecast from one posterior draw: a random slope), ``ω`` the extra run-to-run
+scatter per decade.  A dataset's (b, τ, ω) are drawn from a **population** learned from
+rolling back-tests of many published datasets (a hierarchical model, :func:`fit_population`;
+its draws ship as the ``extrapolation-population`` dataset, rebuilt by
+``datasets/build/extrapolation_errors.py``), then **updated by the dataset's own internal
+back-tests** (fits below cuts of its own runs, :func:`update`): importance weights of the
+population draws by the likelihood of the errors those back-tests made.
+
+The errors of one back-test are correlated through the shared slope; their likelihood is
+the multivariate normal ``N(b·d, diag(s² + ω²d²) + τ²·d·dᵀ)`` (``s``: the law's own
+predictive spread), evaluated in closed form (:func:`cut_loglik`, written once for numpy
+and PyTensor).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+__all__ = ["StructuralError", "cut_loglik", "fit_population", "load_population", "population_draws", "update",
+           "DISCREPANCIES", "slope_summary"]
+
+log = logging.getLogger(__name__)
+
+#: ``"calibrated"``: population updated by the dataset's own back-tests (the default);
+#: ``"population"``: the population alone; ``"none"``: the law is taken as exact.
+DISCREPANCIES = ("calibrated", "population", "none")
+PARAMS = ("b", "tau", "omega")
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+#: Importance sampling of the update: at least this effective sample size, proposals up to …
+_MIN_ESS = 1000
+_MAX_PROPOSALS = 640_000
+
+
+def cut_loglik(xp: Any, b, tau, omega, d, e, s):
+    """log N(e; b·d, diag(s² + ω²d²) + τ²·d·dᵀ) for the errors ``e`` of one back-test.
+
+    ``b, tau, omega`` broadcast against a leading axis (draws, shape (M, 1)); ``d, e, s``
+    are the held-out runs' distances, errors and law-only spreads (shape (1, n)).  The
+    rank-one covariance is inverted by Sherman–Morrison.  ``xp`` is numpy or
+    ``pytensor.tensor``.
+    """
+    r = e - b * d
+    diag = s * s + omega * omega * d * d
+    q = xp.sum(r * r / diag, axis=-1)
+    u = xp.sum(d * r / diag, axis=-1)
+    v = xp.sum(d * d / diag, axis=-1)
+    t2 = xp.squeeze(tau * tau, axis=-1) if getattr(tau, "ndim", 0) > 1 else tau * tau
+    one_plus = 1.0 + t2 * v
+    n = d.shape[-1]
+    return -0.5 * (q - t2 * u * u / one_plus + xp.sum(xp.log(diag), axis=-1) + xp.log(one_plus)) - n * _HALF_LOG_2PI
+
+
+def _cuts(errors: pd.DataFrame) -> Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    for _, g in errors.groupby("cut", sort=True):
+        yield g["d"].to_numpy(float), g["error"].to_numpy(float), g["spread"].to_numpy(float)
+
+
+@dataclass
+class StructuralError:
+    """Draws of (b, τ, ω) for one fit, and the training budget C_ref they are measured from.
+
+    ``shift(C, rng)`` gives draws of δ at budgets C, shape (draws, points).
+    """
+
+    b: np.ndarray
+    tau: np.ndarray
+    omega: np.ndarray
+    c_ref: float
+    source: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_draws(self) -> int:
+        return len(self.b)
+
+    def distance(self, C: np.ndarray) -> np.ndarray:
+        """Decades beyond the training data (0 inside it)."""
+        return np.maximum(np.log10(np.asarray(C, dtype=float) / self.c_ref), 0.0)
+
+    def slopes(self, rng: np.random.Generator) -> np.ndarray:
+        """One drift per decade per draw: b + τ·z."""
+        return self.b + self.tau * rng.standard_normal(self.n_draws)
+
+    def shift(self, C: np.ndarray, rng: np.random.Generator, *, slopes: np.ndarray | None = None) -> np.ndarray:
+        """Draws of δ in log loss at budgets ``C``: shape (draws, len(C))."""
+        d = self.distance(np.atleast_1d(C))
+        d = d if d.ndim == 2 else d[None, :]
+        kappa = self.slopes(rng) if slopes is None else slopes
+        noise = rng.standard_normal(np.broadcast_shapes((self.n_draws, 1), d.shape))
+        return kappa[:, None] * d + self.omega[:, None] * d * noise
+
+    def thinned(self, keep: np.ndarray) -> StructuralError:
+        return StructuralError(self.b[keep], self.tau[keep], self.omega[keep], self.c_ref, self.source, self.info)
+
+    def summary(self) -> pd.DataFrame:
+        rows = {name: getattr(self, name) for name in PARAMS}
+        return pd.DataFrame({k: {"median": np.median(v), "q5": np.quantile(v, 0.05), "q95": np.quantile(v, 0.95)}
+                             for k, v in rows.items()}).T
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"c_ref": self.c_ref, "source": self.source, "info": self.info}
+
+
+# --------------------------------------------------------------------------- the population
+def fit_population(errors: pd.DataFrame, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
+                   seed: int = 0) -> pd.DataFrame:
+    """Hierarchical model of (b, τ, ω) across datasets, from their back-test errors.
+
+    ``errors`` has one row per held-out run: ``dataset``, ``cut``, ``d``, ``error``,
+    ``spread``.  Each dataset k has b_k ~ N(μ_b, σ_b²), log τ_k ~ N(μ_τ, σ_τ²), log ω_k ~
+    N(μ_ω, σ_ω²) (non-centred); every back-test contributes :func:`cut_loglik`.  Returns
+    posterior draws of the six population parameters (one row per draw).
+    """
+    import nutpie
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    names = sorted(errors["dataset"].unique())
+    if len(names) < 2:
+        raise InputError("a population of structural errors needs back-tests of at least two datasets")
+    with pm.Model():
+        mu_b = pm.Normal("mu_b", 0.0, 0.02)
+        sigma_b = pm.HalfNormal("sigma_b", 0.02)
+        mu_tau = pm.Normal("mu_log_tau", math.log(0.005), 1.0)
+        sigma_tau = pm.HalfNormal("sigma_log_tau", 0.5)
+        mu_omega = pm.Normal("mu_log_omega", math.log(0.005), 1.0)
+        sigma_omega = pm.HalfNormal("sigma_log_omega", 0.5)
+        z = pm.Normal("z", 0.0, 1.0, shape=(len(names), 3))
+        b = mu_b + sigma_b * z[:, 0]
+        tau = pt.exp(mu_tau + sigma_tau * z[:, 1])
+        omega = pt.exp(mu_omega + sigma_omega * z[:, 2])
+        total = 0.0
+        for k, name in enumerate(names):
+            for d, e, s in _cuts(errors[errors["dataset"] == name]):
+                total = total + cut_loglik(pt, b[k], tau[k], omega[k], pt.as_tensor(d[None, :]),
+                                           pt.as_tensor(e[None, :]), pt.as_tensor(s[None, :]))[0]
+        pm.Potential("backtests", total)
+        compiled = nutpie.compile_pymc_model(pm.modelcontext(None))
+    tree = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed, progress_bar=False,
+                         target_accept=0.95)
+    post = tree["posterior"].to_dataset()
+    frame = pd.DataFrame({c: post[c].values.ravel() for c in POPULATION_COLUMNS})
+    divergent = int(tree["sample_stats"]["diverging"].values.sum())
+    frame.attrs.update(datasets=names, divergences=divergent)
+    if divergent:
+        log.warning("population of structural errors: %d divergent transitions", divergent)
+    return frame
+
+
+POPULATION_COLUMNS = ("mu_b", "sigma_b", "mu_log_tau", "sigma_log_tau", "mu_log_omega", "sigma_log_omega")
+
+
+def load_population(law: str, likelihood: str) -> pd.DataFrame:
+    """Population draws for ``law`` fitted with ``likelihood`` from the ``extrapolation-population``
+    dataset; a law without back-tests of its own falls back to the Chinchilla law's (logged)."""
+    from .datasets import load_dataset
+
+    table = load_dataset("extrapolation-population")
+    for want_law, want_lik in ((law, likelihood), (law, None), ("chinchilla", "student-t")):
+        rows = table[(table["law"] == want_law) & ((table["likelihood"] == want_lik) if want_lik else True)]
+        if len(rows):
+            break
+    if (want_law, want_lik) != (law, likelihood):
+        log.info("structural error: no population learned for %s / %s; using %s / %s", law, likelihood,
+                 want_law, rows["likelihood"].iloc[0])
+    frame = rows.loc[:, list(POPULATION_COLUMNS)].reset_index(drop=True)
+    frame.attrs["source"] = (f"extrapolation-population ({want_law} / {rows['likelihood'].iloc[0]}: back-tests of "
+                             f"{rows['datasets'].iloc[0]})")
+    return frame
+
+
+def population_draws(population: pd.DataFrame, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """(b, τ, ω) of a *new* dataset: the population's predictive, ``n`` draws."""
+    rows = population.iloc[rng.integers(0, len(population), n)]
+    z = rng.standard_normal((n, 3))
+    return {"b": rows["mu_b"].to_numpy() + rows["sigma_b"].to_numpy() * z[:, 0],
+            "tau": np.exp(rows["mu_log_tau"].to_numpy() + rows["sigma_log_tau"].to_numpy() * z[:, 1]),
+            "omega": np.exp(rows["mu_log_omega"].to_numpy() + rows["sigma_log_omega"].to_numpy() * z[:, 2])}
+
+
+def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int, c_ref: float, seed: int = 0,
+           proposals: int = 40_000, source: str = "") -> StructuralError:
+    """The structural error of one fit: the population, updated by its own back-test errors.
+
+    With ``errors`` (rows: ``cut``, ``d``, ``error``, ``spread``), ``proposals`` population
+    draws are weighted by the likelihood of those errors and ``draws`` resampled; the
+    effective sample size of the weights is reported in ``info``.  Without, the population's
+    predictive is used as is.
+    """
+    rng = np.random.default_rng([seed, 19])
+    info: dict[str, Any] = {}
+    if errors is None or not len(errors):
+        prop = population_draws(population, proposals, rng)
+        idx = rng.choice(proposals, size=draws)
+        info.update(proposals=proposals, internal_backtests=0, internal_runs=0)
+    else:
+        cuts = list(_cuts(errors))
+        while True:  # more proposals while the back-tests leave few effective draws (a dataset unlike most)
+            prop = population_draws(population, proposals, rng)
+            b, tau, omega = (prop[k][:, None] for k in PARAMS)
+            logw = sum(cut_loglik(np, b, tau, omega, d[None, :], e[None, :], s[None, :]) for d, e, s in cuts)
+            w = np.exp(logw - logw.max())
+            w /= w.sum()
+            ess = float(1.0 / np.sum(w * w))
+            if ess >= _MIN_ESS or proposals >= _MAX_PROPOSALS:
+                break
+            proposals *= 4
+        idx = rng.choice(proposals, size=draws, p=w)
+        info.update(proposals=proposals, internal_backtests=len(cuts), internal_runs=len(errors),
+                    importance_ess=ess)
+        if ess < _MIN_ESS:
+            log.warning("structural error: the internal back-tests leave only %.0f effective population draws "
+                        "(of %d); the update is imprecise", ess, proposals)
+    return StructuralError(prop["b"][idx], prop["tau"][idx], prop["omega"][idx], float(c_ref), source, info)
+
+
+def slope_summary(errors: pd.DataFrame) -> pd.DataFrame:
+    """Per back-test: the weighted least-squares drift per decade and its standard error."""
+    rows = []
+    for (name, cut), g in errors.groupby(["dataset", "cut"], sort=True):
+        d, e, s = g["d"].to_numpy(float), g["error"].to_numpy(float), g["spread"].to_numpy(float)
+        w = 1 / s**2
+        rows.append({"dataset": name, "cut": cut, "runs": len(g), "d_max": d.max(),
+                     "drift_per_decade": float((w * d * e).sum() / (w * d * d).sum()),
+                     "se": float(1 / np.sqrt((w * d * d).sum()))})
+    return pd.DataFrame(rows)
+

@@ -1,0 +1,134 @@
+"""Rolling-origin back-tests: fit below a compute cut, forecast the runs above it.
+
+This is how a forecast's honesty is measured here: a law fitted to the runs with
+C ≤ cut predicts the runs beyond it, whose distance from the data is
+d = log10(C_run / C_ref) decades, C_ref being the largest training budget.  The cuts are
+chosen by extrapolation distance (:func:`extrapolation_cuts`), so that every split leaves
+runs to fit and runs to score on any design (isoFLOP ladders included).
+
+:func:`rolling_backtest` returns, for every held-out run, the law-only predictive draws of
+its log loss (the fit's parameters and noise) and the summary the structural-error model
+learns from: the error of the predictive median and the predictive spread.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .diagnostics import SamplingWarning
+from .errors import InputError
+from .laws import get_law
+from .runs import RunTable
+
+__all__ = ["DISTANCES", "extrapolation_cuts", "HeldOut", "rolling_backtest", "robust_sd"]
+
+log = logging.getLogger(__name__)
+
+#: Where the cuts go: C_max / 10^d for these d (decades); the held-out runs of a cut lie
+#: between 0 and about d decades beyond its training data.
+DISTANCES = (2.0, 1.5, 1.0, 0.75, 0.5, 0.25)
+
+
+def robust_sd(draws: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Half the central 68% range: the sd of a normal, and finite for heavy-tailed draws."""
+    lo, hi = np.quantile(draws, [0.15865, 0.84135], axis=axis)
+    return (hi - lo) / 2
+
+
+def min_train_runs(law_name: str) -> int:
+    """Runs a training split needs: enough to identify the law (3 per parameter, at least 10)."""
+    return max(10, 3 * (get_law(law_name).n_params + 1))
+
+
+def extrapolation_cuts(runs: RunTable, *, distances: Sequence[float] = DISTANCES, min_train: int = 10,
+                       min_test: int = 2) -> list[float]:
+    """Compute cuts whose held-out runs reach about ``distances`` decades beyond the training data.
+
+    A cut at C_max / 10^d keeps the runs with C ≤ cut for fitting; splits that repeat another's
+    training set, or leave fewer than ``min_train`` runs to fit or ``min_test`` to score, are
+    skipped.  Raises :class:`InputError` when no split is possible.
+    """
+    log_c = np.log10(runs.C)
+    top = log_c.max()
+    cuts, seen = [], set()
+    for d in sorted(distances, reverse=True):
+        train = log_c <= top - d + 1e-12
+        key = int(train.sum())
+        if key in seen or key < min_train or (~train).sum() < min_test:
+            continue
+        seen.add(key)
+        cuts.append(float(10 ** log_c[train].max()))
+    if not cuts:
+        raise InputError(f"{runs.source}: no compute cut leaves ≥ {min_train} runs to fit and ≥ {min_test} to "
+                         f"score within {max(distances):g} decades (compute spans {np.ptp(log_c):.2f} decades)")
+    return sorted(cuts)
+
+
+@dataclass
+class HeldOut:
+    """One split of a rolling back-test: the runs beyond the cut and the law-only forecast of them."""
+
+    cut: float
+    c_ref: float
+    n_train: int
+    runs: RunTable
+    log_draws: np.ndarray  # (draws, runs): law-only predictive draws of log loss
+    diagnostics_ok: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def distance(self) -> np.ndarray:
+        """Decades of compute beyond the training data, per held-out run."""
+        return np.log10(self.runs.C / self.c_ref)
+
+    @property
+    def log_loss(self) -> np.ndarray:
+        return np.log(self.runs.loss)
+
+    def errors(self) -> pd.DataFrame:
+        """Per held-out run: distance d, error of the predictive median e = y − median, spread s."""
+        median = np.median(self.log_draws, axis=0)
+        return pd.DataFrame({"cut": self.cut, "c_ref": self.c_ref, "n_train": self.n_train, "C": self.runs.C,
+                             "d": self.distance, "log_loss": self.log_loss, "median": median,
+                             "error": self.log_loss - median, "spread": robust_sd(self.log_draws)})
+
+
+def rolling_backtest(runs: RunTable, *, law: str = "chinchilla", likelihood: str = "student-t",
+                     cuts: Sequence[float] | None = None, settings: dict[str, Any] | None = None,
+                     max_draws: int = 1000, progress: Callable[[str], None] | None = None) -> list[HeldOut]:
+    """Fit ``law`` below each cut and forecast the runs above it (law only, no structural error).
+
+    ``settings`` go to :func:`~bayes_scaling.fit.fit` (draws, tune, chains, seed …); the
+    compiled model is reused across cuts.  Returns one :class:`HeldOut` per cut.
+    """
+    from .fit import fit
+
+    settings = {**(settings or {}), "discrepancy": "none"}  # the law alone: that is what is measured
+    cuts = list(cuts) if cuts is not None else extrapolation_cuts(runs, min_train=min_train_runs(law))
+    out = []
+    for i, cut in enumerate(sorted(cuts)):
+        train_mask = runs.C <= cut
+        train = runs.subset(train_mask, label=f"C <= {cut:.3g}")
+        test = runs.subset(~train_mask, label=f"C > {cut:.3g}")
+        if len(test) == 0 or len(train) < min_train_runs(law):
+            raise InputError(f"{runs.source}: the cut C <= {cut:.3g} leaves {len(train)} runs to fit and "
+                             f"{len(test)} to score")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SamplingWarning)  # reported per split instead
+            result = fit(train, law=law, likelihood=likelihood, **settings)
+        draws = result.predictive_log_draws(test, seed=[int(settings.get("seed", 0)), i, 11])
+        if draws.shape[0] > max_draws:
+            draws = draws[np.linspace(0, draws.shape[0] - 1, max_draws).astype(int)]
+        out.append(HeldOut(cut=float(cut), c_ref=float(train.C.max()), n_train=len(train), runs=test,
+                           log_draws=draws, diagnostics_ok=result.diagnostics.ok))
+        if progress:
+            progress(f"[{i + 1}/{len(cuts)}] {runs.source}: {law} below C = {cut:.3g} ({len(train)} runs), "
+                     f"{len(test)} held out")
+    return out

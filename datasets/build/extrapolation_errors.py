@@ -1,0 +1,82 @@
+"""Rebuild the meta-analysis of extrapolation errors that bayes_scaling's structural-error
+model learns from (datasets ``extrapolation-errors`` and ``extrapolation-population``).
+
+Usage (remote datasets read from the dataset cache; offline, point it at shared/data/remote)::
+
+    BAYES_SCALING_DATA_DIR=../shared/data/remote python datasets/build/extrapolation_errors.py
+
+For every calibration dataset and law: rolling-origin back-tests (fit the law, law only, below
+compute cuts at C_max/10^d, d in bayes_scaling.rolling.DISTANCES; forecast the runs above),
+one row per held-out run with its distance d, the error of the predictive median and the
+predictive spread (datasets/extrapolation-errors.csv).  Then the hierarchical population of
+(b, τ, ω) across datasets (bayes_scaling.discrepancy.fit_population), 2,000 posterior draws
+per law (datasets/extrapolation-population.csv).
+
+``epoch-chinchilla`` is another extraction of the ``chinchilla`` runs: only ``chinchilla``
+enters the population (two copies of one dataset would count its evidence twice).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+import bayes_scaling as bs
+from bayes_scaling.discrepancy import fit_population
+from bayes_scaling.rolling import rolling_backtest
+
+DATASETS = ("chinchilla", "misfitting-final", "gadre-c4", "gadre-rpj", "gadre-rw")
+LAWS = (("chinchilla", "student-t"),)
+SETTINGS = {"draws": 500, "tune": 1000, "chains": 4, "seed": 0}
+HERE = Path(__file__).resolve().parent.parent
+
+
+def backtest_errors(datasets=DATASETS, laws=LAWS, settings=SETTINGS, progress=print) -> pd.DataFrame:
+    frames = []
+    for law, likelihood in laws:
+        for name in datasets:
+            held = rolling_backtest(bs.load_dataset(name), law=law, likelihood=likelihood,
+                                    settings={**settings, "discrepancy": "none"}, progress=progress)
+            for h in held:
+                frames.append(h.errors().assign(dataset=name, law=law, likelihood=likelihood,
+                                                diagnostics_ok=h.diagnostics_ok))
+    columns = ["law", "likelihood", "dataset", "cut", "c_ref", "n_train", "C", "d", "log_loss", "median", "error",
+               "spread", "diagnostics_ok"]
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def population_table(errors: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+    frames = []
+    for (law, likelihood), rows in errors.groupby(["law", "likelihood"]):
+        pop = fit_population(rows, draws=500, tune=1000, chains=4, seed=seed)
+        frames.append(pop.assign(law=law, likelihood=likelihood, datasets=" ".join(pop.attrs["datasets"]),
+                                 draw=range(len(pop))))
+    return pd.concat(frames, ignore_index=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=HERE, help="folder for the two CSV files (default datasets/)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    warnings.simplefilter("ignore")
+    start = time.perf_counter()
+    errors = backtest_errors()
+    population = population_table(errors)
+    for frame, name in ((errors, "extrapolation-errors.csv"), (population, "extrapolation-population.csv")):
+        tmp = args.out / f".{name}.tmp"
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+        tmp.replace(args.out / name)
+    print(f"{len(errors)} held-out runs from {errors.groupby(['dataset', 'cut']).ngroups} back-tests; "
+          f"{len(population)} population draws; {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

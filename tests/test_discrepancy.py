@@ -1,0 +1,97 @@
+"""Structural error: its likelihood, its update, its draws, and forecasts that include it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import bayes_scaling as bs
+from bayes_scaling.discrepancy import StructuralError, cut_loglik, load_population, population_draws, update
+from bayes_scaling.rolling import extrapolation_cuts
+
+POPULATION = pd.DataFrame({"mu_b": [-0.004], "sigma_b": [0.01], "mu_log_tau": [np.log(0.006)],
+                           "sigma_log_tau": [0.4], "mu_log_omega": [np.log(0.008)], "sigma_log_omega": [0.4]})
+
+
+def test_cut_loglik_is_the_multivariate_normal():
+    """Sherman–Morrison against scipy's dense multivariate normal."""
+    rng = np.random.default_rng(0)
+    d, s = rng.uniform(0.1, 2, 7), rng.uniform(0.005, 0.03, 7)
+    e = rng.normal(0, 0.02, 7)
+    for b, tau, omega in ((0.01, 0.005, 0.02), (-0.03, 0.0, 0.0), (0.0, 0.05, 0.001)):
+        cov = np.diag(s**2 + omega**2 * d**2) + tau**2 * np.outer(d, d)
+        expected = stats.multivariate_normal(b * d, cov).logpdf(e)
+        ours = cut_loglik(np, np.array([[b]]), np.array([[tau]]), np.array([[omega]]), d[None], e[None], s[None])
+        np.testing.assert_allclose(ours[0], expected, rtol=1e-10)
+
+
+def test_shift_has_the_stated_mean_and_variance():
+    n = 200_000
+    se = StructuralError(np.full(n, -0.01), np.full(n, 0.004), np.full(n, 0.006), c_ref=1e21, source="test")
+    shift = se.shift(np.array([1e20, 1e21, 1e23]), np.random.default_rng(1))
+    assert np.all(shift[:, :2] == 0)  # inside the data: no structural error
+    np.testing.assert_allclose(shift[:, 2].mean(), -0.02, atol=2e-4)
+    np.testing.assert_allclose(shift[:, 2].std(), 2 * np.hypot(0.004, 0.006), rtol=0.01)
+
+
+def _simulated_backtests(rng, b, tau, omega, cuts=3, runs=12):
+    rows = []
+    for c in range(cuts):
+        d = rng.uniform(0.05, 1.5, runs)
+        s = rng.uniform(0.004, 0.01, runs)
+        kappa = b + tau * rng.normal()
+        e = kappa * d + rng.normal(0, np.sqrt(s**2 + (omega * d) ** 2))
+        rows.append(pd.DataFrame({"cut": float(c), "d": d, "error": e, "spread": s}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_update_recovers_a_dataset_drift():
+    """Back-tests drifting by -0.03 per decade move the population (centred at -0.004) to it."""
+    errors = _simulated_backtests(np.random.default_rng(2), -0.03, 0.003, 0.005, cuts=5, runs=20)
+    se = update(POPULATION, errors, draws=4000, c_ref=1.0, seed=0)
+    lo, hi = np.quantile(se.b, [0.025, 0.975])
+    assert lo < -0.03 < hi and hi < -0.015
+    assert se.info["internal_backtests"] == 5 and se.info["importance_ess"] > 200
+    prior = update(POPULATION, None, draws=4000, c_ref=1.0, seed=0)
+    assert abs(np.median(prior.b) + 0.004) < 0.002
+
+
+def test_updated_forecasts_are_calibrated_when_the_model_holds():
+    """Datasets drawn from the population: 90% intervals of a new run's error hold it ~90% of the time."""
+    rng = np.random.default_rng(3)
+    truths = population_draws(POPULATION, 150, rng)
+    hits50 = hits90 = 0
+    for k in range(150):
+        b, tau, omega = (truths[p][k] for p in ("b", "tau", "omega"))
+        errors = _simulated_backtests(rng, b, tau, omega)
+        se = update(POPULATION, errors, draws=2000, c_ref=1.0, seed=k)
+        d = 1.0
+        actual = (b + tau * rng.normal()) * d + omega * d * rng.normal()
+        draws = se.shift(np.array([10.0**d]), rng)[:, 0]
+        hits90 += np.quantile(draws, 0.05) <= actual <= np.quantile(draws, 0.95)
+        hits50 += np.quantile(draws, 0.25) <= actual <= np.quantile(draws, 0.75)
+    # binomial 99% ranges for n = 150: 90% → [0.83, 0.95], 50% → [0.39, 0.61]
+    assert 0.83 <= hits90 / 150 <= 0.96 and 0.38 <= hits50 / 150 <= 0.62
+
+
+def test_the_shipped_population_and_its_fallback():
+    pop = load_population("chinchilla", "student-t")
+    assert len(pop) >= 1000 and "chinchilla" in pop.attrs["source"] and "gadre-c4" in pop.attrs["source"]
+    assert np.isfinite(pop.to_numpy()).all()
+    assert len(load_population("kaplan-nd", "normal")) == len(pop)  # no population of its own: chinchilla's
+
+
+def test_cuts_always_leave_runs_to_fit_and_to_score():
+    """An isoFLOP ladder whose top budget holds 15% of the runs: the old quantile cuts scored nothing."""
+    budgets = np.repeat(np.geomspace(1e18, 1e21, 7), [20, 20, 20, 15, 10, 8, 15])
+    n = np.concatenate([np.geomspace(np.sqrt(c / 6 / 80), np.sqrt(c / 6 / 5), k)
+                        for c, k in zip(*np.unique(budgets, return_counts=True), strict=True)])
+    runs = bs.read_runs(pd.DataFrame({"N": n, "C": budgets, "loss": 2 + 1e3 * budgets ** -0.15}), name="ladder")
+    cuts = extrapolation_cuts(runs, min_train=18)
+    assert len(cuts) >= 3
+    for cut in cuts:
+        assert (runs.C <= cut).sum() >= 18 and (runs.C > cut).sum() >= 2
+    with pytest.raises(bs.InputError, match="no compute cut leaves"):
+        extrapolation_cuts(runs.subset(runs.C <= 1e18 * 1.01, label="one budget"), min_train=18)
