@@ -1,0 +1,90 @@
+"""Benchmark: compile once, fit many (issue 12's figures), against the centred PyMC reference in the same run.
+
+    python benchmarks/bench_speed.py [--repeats 3] [--skip-backtest]
+
+Prints, as medians over ``--repeats``:
+
+1. ``bayes-scaling fit chinchilla`` in a fresh process (what a command-line user pays), with
+   ``--discrepancy none`` (the fit alone) and with the default structural error;
+2. a second ``bs.fit`` of the chinchilla runs in one process (the compiled model reused),
+   law alone and default, with its minimum bulk ESS over E, A, B, α, β;
+3. ``bayes-scaling compare chinchilla --backtest`` (one run);
+4. the reference: the same law written the straightforward way in PyMC, sampled with PyMC's
+   NUTS (benchmarks/bench_fit.py's baseline), one run — and every ratio against it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_fit import min_ess, run_baseline  # noqa: E402
+
+CLI = [sys.executable, "-m", "bayes_scaling.cli"]
+
+
+def timed_command(args: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env={**os.environ, "MPLBACKEND": "Agg"})
+    return time.perf_counter() - start
+
+
+def cli_fit(discrepancy: str, folder: Path) -> float:
+    out = folder / f"fit-{discrepancy}-{time.monotonic_ns()}"
+    return timed_command([*CLI, "fit", "chinchilla", "--out", str(out), "--discrepancy", discrepancy, "-q"])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-backtest", action="store_true")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    import bayes_scaling as bs
+
+    folder = Path(tempfile.mkdtemp(prefix="bench_speed_"))
+    try:
+        cli_fit("none", folder)  # fill the on-disk caches once (numba, PyTensor)
+        rows = {}
+        for mode in ("none", "calibrated"):
+            rows[f"CLI fit, fresh process, discrepancy={mode}"] = [cli_fit(mode, folder) for _ in range(args.repeats)]
+        bs.fit("chinchilla", seed=0, discrepancy="none")  # compile in this process
+        ess = []
+        for mode in ("none", "calibrated"):
+            walls = []
+            for seed in range(1, args.repeats + 1):
+                start = time.perf_counter()
+                result = bs.fit("chinchilla", seed=seed, discrepancy=mode)
+                walls.append(time.perf_counter() - start)
+                ess.append(min_ess(result.idata))
+            rows[f"second bs.fit in one process, discrepancy={mode}"] = walls
+        if not args.skip_backtest:
+            rows["CLI compare chinchilla --backtest"] = [timed_command(
+                [*CLI, "compare", "chinchilla", "--backtest", "--out", str(folder / "compare"), "-q"])]
+        reference = run_baseline(0)
+        print(f"reference (centred PyMC model, PyMC NUTS, 4 x 1000 + 1000): {reference['wall_s']:.1f} s, "
+              f"min ESS_bulk {reference['min_ess_bulk']:.0f}")
+        for label, walls in rows.items():
+            med = statistics.median(walls)
+            print(f"{label}: median {med:.2f} s over {len(walls)} ({', '.join(f'{w:.2f}' for w in walls)}); "
+                  f"reference / this = {reference['wall_s'] / med:.1f}x")
+        print(f"min ESS_bulk of the in-process fits: {min(ess):.0f} (median {statistics.median(ess):.0f})")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

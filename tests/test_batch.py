@@ -1,0 +1,44 @@
+"""Batches of fits: the same results in this process, on joblib workers and on a real Dask cluster."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+from bayes_scaling.batch import run_batch, tasks_for
+from bayes_scaling.errors import InputError
+
+from simulate import simulate
+
+SETTINGS = {"draws": 200, "tune": 300, "chains": 2, "discrepancy": "none"}
+
+
+def _tasks():
+    datasets = {"a": simulate("kaplan-n+e", seed=31)[0], "b": simulate("kaplan-n+e", seed=32)[0]}
+    return tasks_for(datasets, laws=["kaplan-n+e"], likelihoods=["normal"], seeds=[0, 1], settings=SETTINGS)
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_gives_the_local_results():
+    distributed = pytest.importorskip("distributed")
+    tasks = _tasks()
+    seen = []
+    local = run_batch(tasks, progress=lambda done, total, task: seen.append((done, total)))
+    assert seen[-1] == (4, 4) and (local["worker_pid"] == os.getpid()).all()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        remote = run_batch(tasks, executor=client)
+    assert (remote["worker_pid"] != os.getpid()).all() and remote["worker_pid"].nunique() == 2
+    columns = ["task", "draws_sha256", "E_median", "alpha_N_sd", "rhat_max"]
+    pd.testing.assert_frame_equal(local[columns], remote[columns])
+
+
+def test_bad_batches_are_refused():
+    with pytest.raises(InputError, match="no tasks"):
+        run_batch([])
+    with pytest.raises(InputError, match="seeds="):
+        tasks_for({}, settings={"seed": 3})
+    with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
+        run_batch(_tasks()[:1], executor="tcp://127.0.0.1:9")
