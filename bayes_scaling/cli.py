@@ -455,7 +455,8 @@ def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     datasets = [runs_from(d, **_run_table_kwargs(args)) for d in args.data]
     out = prepare_output_dir(args.out, force=args.force)
     cache = Path(args.cache) if args.cache else out / "cache"
-    settings = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed}
+    settings = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed,
+                "pooling": args.pooling}
     payload: dict[str, Any] = {"datasets": [r.source for r in datasets], "loo": [], "backtest": []}
     loos, tests = [], []
     total = len(datasets) * len(laws) * len(likelihoods)
@@ -692,6 +693,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", help="folder of cached fits (default OUT/cache)")
+    p.add_argument("--pooling", default="shared", choices=POOLING,
+                   help="with a group column: shared, partially pooled or separate exponents (default: shared)")
     _add_output_options(p, required=True)
     _add_run_table_options(p)
     p.set_defaults(handler=_cmd_compare)

@@ -194,19 +194,31 @@ def _published_chinchilla():
     return law, literature_values(law)
 
 
-def plot_loss_forecast(fc, budgets, *, ax=None, levels=(0.5, 0.8, 0.95), runs=None, published: bool = True):
-    """Fan chart: expected loss at the compute-optimal allocation against compute.
+def plot_loss_forecast(fc, budgets, *, ax=None, levels=(0.5, 0.8, 0.95), runs=None, published: bool = True,
+                       predictive_level: float = 0.95):
+    """Fan chart: loss at the compute-optimal allocation against compute.
 
-    Bands at ``levels``; the training runs and the published Hoffmann et al. (2022)
-    Approach 3 point fit are overlaid.
+    Bands of the expected loss at ``levels`` (structural error beyond the data included),
+    the ``predictive_level`` band of a single new run's loss (outlined), a line where the
+    training data end, the runs and the published Hoffmann et al. (2022) Approach 3 fit.
     """
-    fig, ax = _axes(ax, figsize=(5.2, 3.6))
-    budgets = np.asarray(budgets, dtype=float)
+    fig, ax = _axes(ax, figsize=(5.4, 3.8))
+    budgets = np.geomspace(min(budgets), max(budgets), 80) if len(budgets) < 40 else np.asarray(budgets, float)
     loss, _ = fc.loss_at_compute(budgets)
-    for level, alpha in zip(sorted(levels, reverse=True), (0.18, 0.3, 0.45), strict=False):
+    predictive, _ = fc.loss_at_compute(budgets, predictive=True)
+    for level, alpha in zip(sorted(levels, reverse=True), (0.25, 0.4, 0.6), strict=False):
         lo, hi = np.quantile(loss, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
-        ax.fill_between(budgets, lo, hi, color=COLORS["band"], alpha=alpha, linewidth=0, label=f"{level:.0%} interval")
+        ax.fill_between(budgets, lo, hi, color=COLORS["band"], alpha=alpha, linewidth=0,
+                        label=f"{level:.0%} interval, expected loss")
+    lo, hi = np.quantile(predictive, [(1 - predictive_level) / 2, 1 - (1 - predictive_level) / 2], axis=0)
+    ax.plot(budgets, lo, color=COLORS["fit"], linewidth=0.8, linestyle=":")
+    ax.plot(budgets, hi, color=COLORS["fit"], linewidth=0.8, linestyle=":",
+            label=f"{predictive_level:.0%} interval, a new run")
     ax.plot(budgets, np.median(loss, axis=0), color=COLORS["fit"], label=f"posterior median ({fc.law.name})")
+    data_end = float(fc.fit.runs.C.max())
+    ax.axvline(data_end, color=COLORS["grey"], linewidth=0.8, linestyle="--")
+    ax.annotate("data end", (data_end, 0.98), xycoords=("data", "axes fraction"), ha="right", va="top",
+                fontsize=7, color=COLORS["grey"], rotation=90)
     if runs is not None:
         ax.scatter(runs.C, runs.loss, s=6, color=COLORS["data"], alpha=0.6, label="training runs", zorder=3)
     if published:
@@ -219,8 +231,9 @@ def plot_loss_forecast(fc, budgets, *, ax=None, levels=(0.5, 0.8, 0.95), runs=No
     plain_log_axis(ax.yaxis)
     ax.set_xlabel("training compute C (FLOP)")
     ax.set_ylabel("loss at compute-optimal N, D (nats/token)")
-    ax.set_title("Loss forecast with credible intervals")
-    ax.legend(frameon=False, loc="upper right")
+    structural = "with structural error beyond the data" if fc.structural is not None else "law taken as exact"
+    ax.set_title(f"Loss forecast ({structural})", fontsize=9)
+    ax.legend(frameon=False, loc="upper right", fontsize=7)
     return fig
 
 
@@ -369,8 +382,8 @@ def plot_prior_predictive(check, *, ax=None, level: float = 0.95):
     """What the priors alone predict at each run (interval of replicated loss) against the observed loss."""
     fig, ax = _axes(ax, figsize=(5.0, 3.4))
     runs = check["runs"]
-    rep = np.exp(check["log_loss"])
-    lo, med, hi = np.nanquantile(rep, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2], axis=0)
+    # Quantiles on the log scale (exp is monotone): draws far out in the tails overflow exp.
+    lo, med, hi = np.exp(np.nanquantile(check["log_loss"], [(1 - level) / 2, 0.5, 1 - (1 - level) / 2], axis=0))
     order = np.argsort(runs.C)
     ax.fill_between(runs.C[order], lo[order], hi[order], color=COLORS["band"], alpha=0.35, linewidth=0,
                     label=f"{level:.0%} prior predictive")
@@ -431,7 +444,7 @@ def plot_coverage(scored, *, ax=None, datasets: Sequence[str] | None = None):
     ax.set_xlim(0.45, 1.0)
     ax.set_ylim(0.0, 1.02)
     ax.set_title("Forecast calibration beyond the data")
-    ax.legend(loc="upper left", frameon=False, fontsize=7)
+    ax.legend(loc="lower right", frameon=False, fontsize=7, ncols=2)
     return fig
 
 
@@ -459,5 +472,5 @@ def plot_coverage_by_distance(scored, *, ax=None, level: float = 0.9):
     ax.set_xlabel("decades of compute beyond the training data")
     ax.set_ylabel(f"coverage of the {level:.0%} interval")
     ax.set_ylim(0, 1.02)
-    ax.legend(loc="lower left", frameon=False)
+    ax.legend(loc="center left", frameon=False)
     return fig
