@@ -440,7 +440,7 @@ def _energy_figures(model, out: Path, calibration, level: float) -> None:
 def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
 
-    from .compare import backtest, cached_fit, loo_table
+    from .compare import backtest, cached_fit, lfo_table, loo_table
     from .outdir import prepare_output_dir
     from .tables import to_markdown, write_table
 
@@ -457,8 +457,8 @@ def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     cache = Path(args.cache) if args.cache else out / "cache"
     settings = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed,
                 "pooling": args.pooling}
-    payload: dict[str, Any] = {"datasets": [r.source for r in datasets], "loo": [], "backtest": []}
-    loos, tests = [], []
+    payload: dict[str, Any] = {"datasets": [r.source for r in datasets], "loo": [], "backtest": [], "lfo": []}
+    loos, tests, lfos = [], [], []
     total = len(datasets) * len(laws) * len(likelihoods)
     done = 0
     for runs in datasets:
@@ -472,6 +472,10 @@ def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
                 fits[f"{law} / {lik}"] = result
         if len(fits) > 1:
             loos.append(loo_table(fits).reset_index().assign(dataset=runs.source))
+        if args.lfo and len(laws) > 1:
+            for lik in likelihoods:
+                lfos.append(lfo_table(runs, laws=laws, likelihood=lik, settings=settings,
+                                      progress=log.info).reset_index().assign(dataset=runs.source))
         if args.backtest:
             tests.append(backtest(runs, laws=laws, likelihoods=likelihoods, cuts=args.cut or None,
                                   classical=not args.no_classical, bootstrap=args.bootstrap, cache_dir=cache,
@@ -487,9 +491,17 @@ def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
         payload["backtest"] = bt.to_dict(orient="records")
         if loo is None:
             _compare_figures(None, bt, out / "figures")
+    lfo = pd.concat(lfos, ignore_index=True) if lfos else None
+    if lfo is not None:
+        write_table(lfo, out / "lfo", index=False, caption="Leave-future-out comparison (forecasts beyond the cuts)")
+        payload["lfo"] = lfo.to_dict(orient="records")
     if not args.json:
+        if lfo is not None:
+            print("Leave-future-out comparison (forecasts of the runs beyond rolling compute cuts; "
+                  "ranks laws by extrapolation):")
+            print(to_markdown(lfo, digits=3, index=False))
         if loo is not None:
-            print("LOO comparison (ELPD on log loss, higher is better):")
+            print("LOO comparison (ELPD on log loss, higher is better; measures interpolation):")
             print(to_markdown(loo.drop(columns=["dse"]), digits=3, index=False))
             warned = [r.dataset for r in loo.itertuples() if r.n_pareto_k_bad]
             if warned:
@@ -685,6 +697,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--laws", default="chinchilla,kaplan-nd,compute", help="comma-separated laws")
     p.add_argument("--likelihoods", default="student-t", help="comma-separated likelihoods")
     p.add_argument("--backtest", action="store_true", help="also run extrapolation back-tests")
+    p.add_argument("--lfo", action="store_true",
+                   help="also rank the laws by leave-future-out forecasts with stacking weights (refits below "
+                        "rolling compute cuts)")
     p.add_argument("--cut", type=float, nargs="+", metavar="FLOP", help="compute cuts (default: 50/70/85%% quantiles)")
     p.add_argument("--no-classical", action="store_true", help="leave out the classical Huber baseline")
     p.add_argument("--bootstrap", type=int, default=50, help="bootstrap refits of the classical baseline")

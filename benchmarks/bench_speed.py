@@ -43,7 +43,7 @@ def timed_command(args: list[str]) -> float:
 
 def cli_fit(discrepancy: str, folder: Path) -> float:
     out = folder / f"fit-{discrepancy}-{time.monotonic_ns()}"
-    return timed_command([*CLI, "fit", "chinchilla", "--out", str(out), "--discrepancy", discrepancy, "-q"])
+    return timed_command([*CLI, "-q", "fit", "chinchilla", "--out", str(out), "--discrepancy", discrepancy])
 
 
 def main(argv=None) -> int:
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
             rows[f"second bs.fit in one process, discrepancy={mode}"] = walls
         if not args.skip_backtest:
             rows["CLI compare chinchilla --backtest"] = [timed_command(
-                [*CLI, "compare", "chinchilla", "--backtest", "--out", str(folder / "compare"), "-q"])]
+                [*CLI, "-q", "compare", "chinchilla", "--backtest", "--out", str(folder / "compare")])]
         reference = run_baseline(0)
         print(f"reference (centred PyMC model, PyMC NUTS, 4 x 1000 + 1000): {reference['wall_s']:.1f} s, "
               f"min ESS_bulk {reference['min_ess_bulk']:.0f}")

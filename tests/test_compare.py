@@ -110,3 +110,29 @@ def test_the_fit_cache_key_holds_priors_and_versions(tmp_path, monkeypatch):
     assert not cached_fit(runs, law="kaplan-n+e", likelihood="normal", cache_dir=tmp_path, settings=other_prior)[1]
     monkeypatch.setattr(compare, "package_versions", lambda: {"bayes-scaling": "99.0"})
     assert not cached_fit(runs, law="kaplan-n+e", likelihood="normal", cache_dir=tmp_path, settings=QUICK)[1]
+
+
+def test_kde_density_and_stacking_weights():
+    from bayes_scaling.compare import kde_log_density, stacking_weights
+
+    rng = np.random.default_rng(5)
+    y = rng.normal(0.0, 1.0, 400)
+    right = rng.normal(0.0, 1.0, (4000, 400))
+    wrong = rng.normal(1.5, 0.5, (4000, 400))
+    lp_right = kde_log_density(right, y)
+    np.testing.assert_allclose(lp_right.mean(), stats.norm.logpdf(y).mean(), atol=0.03)
+    weights = stacking_weights(np.column_stack([lp_right, kde_log_density(wrong, y)]))
+    assert weights[0] > 0.9 and weights.sum() == pytest.approx(1.0)
+    equal = stacking_weights(np.column_stack([lp_right, lp_right]))
+    np.testing.assert_allclose(equal, [0.5, 0.5], atol=0.05)
+
+
+@pytest.mark.slow
+def test_leave_future_out_prefers_the_law_that_forecasts():
+    from bayes_scaling.compare import lfo_table
+
+    runs, _ = simulate("chinchilla", seed=8, sigma=0.01)
+    table = lfo_table(runs, laws=["chinchilla", "kaplan-n+e"], likelihood="normal", settings=QUICK)
+    assert table.index[0] == "chinchilla / normal"
+    assert table.loc["chinchilla / normal", "stacking_weight"] > 0.8
+    assert table.loc["kaplan-n+e / normal", "elpd_diff"] < 0 and table["cuts"].iloc[0] >= 2
