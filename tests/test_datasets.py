@@ -207,3 +207,11 @@ def test_a_file_set_with_one_corrupted_file_is_refused(shared_data, tmp_path, mo
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     with pytest.raises(RemoteDataError, match=f"cached copy .*{victim.name}.* expected"):
         load_dataset("gadre-c4", download=False)
+
+
+def test_a_file_named_like_a_dataset_is_not_silently_taken(tmp_path, monkeypatch):
+    (tmp_path / "chinchilla").write_text("N,D,loss\n1e8,2e9,3.0\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match="both a file in .* and a registered dataset; write ./chinchilla"):
+        runs_from("chinchilla")
+    assert len(runs_from("./chinchilla")) == 1  # the explicit path is the file
