@@ -281,10 +281,10 @@ def runs_from(spec: str | os.PathLike | pd.DataFrame | RunTable, **read_options:
     A string that names an existing file is read as a file; otherwise it must be the name
     of a ``runs`` dataset.  ``read_options`` go to :func:`read_runs` for files and frames.
     """
-    if isinstance(spec, str) and spec in _registry() and Path(spec).exists():
+    if isinstance(spec, str) and spec in _registry() and Path(spec).is_file():
         raise InputError(f"{spec!r} is both a file in {Path.cwd()} and a registered dataset; write ./{spec} for "
                          f"the file, or rename it to use the dataset")
-    if isinstance(spec, str) and not Path(spec).exists() and spec in _registry():
+    if isinstance(spec, str) and not Path(spec).is_file() and spec in _registry():
         info = dataset_info(spec)
         if info.kind != "runs":
             raise InputError(f"dataset {spec!r} is a {info.kind}, not a table of training runs")
