@@ -48,6 +48,22 @@ def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+#: Environment variable naming the folder of cached fits (default: the user cache directory).
+FIT_CACHE_ENV = "BAYES_SCALING_FIT_CACHE"
+
+
+def default_fit_cache() -> Path:
+    """Where cached fits live unless a command is told otherwise: ``$BAYES_SCALING_FIT_CACHE``, or
+    ``fits/`` in the user cache directory (keys hold data, settings, priors and versions, so one
+    cache serves every report and comparison safely)."""
+    env = os.environ.get(FIT_CACHE_ENV)
+    if env:
+        return Path(env)
+    import pooch
+
+    return Path(pooch.os_cache("bayes_scaling")) / "fits"
+
+
 def cached_fit(runs: RunTable, *, law: str, likelihood: str, cache_dir: str | os.PathLike | None,
                settings: dict[str, Any]) -> tuple[Fit, bool]:
     """``fit(runs, …)``, or the same fit loaded from ``cache_dir``; returns (fit, was_cached).

@@ -152,7 +152,7 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
     import matplotlib.pyplot as plt
 
     from . import __version__
-    from .compare import backtest, cached_fit, loo_table
+    from .compare import backtest, cached_fit, default_fit_cache, loo_table
     from .datasets import bibtex_entries, load_dataset, runs_from
     from .energy import Carbon, EnergyModel, budget_table, calibrate, growth_scenario, target_loss_table
     from .fit import config_hash, package_versions, prior_predictive
@@ -187,7 +187,7 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
     runs = runs_from(config.data, columns=config.columns, scale=config.scale)
     tick("data_s")
     settings = {"draws": config.draws, "tune": config.tune, "chains": config.chains, "seed": config.seed}
-    cache = root / "cache"
+    cache = default_fit_cache()  # not in the report: a report stays small, the cache serves every run
     fits = {}
     for i, law in enumerate(config.compare_laws):
         what = "fitting" if i == 0 else "comparing laws: fitting"

@@ -23,3 +23,9 @@ def shared_data() -> Path:
             pytest.fail(f"CI must have the development data at {SHARED_DATA}")
         pytest.skip(f"development data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fit_cache_in_a_temporary_folder(tmp_path_factory):
+    """Reports cache fits in the user cache directory; tests keep theirs to themselves."""
+    os.environ["BAYES_SCALING_FIT_CACHE"] = str(tmp_path_factory.mktemp("fit-cache"))
