@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .discrepancy import fit_population, update
-from .errors import InputError
-from .rolling import extrapolation_cuts, min_train_runs, rolling_backtest
+from .rolling import internal_errors, rolling_backtest
 from .runs import RunTable
 from .scoring import crps
 
@@ -58,15 +57,8 @@ def evaluate_dataset(runs: RunTable, *, population: pd.DataFrame, law: str = "ch
     rows = []
     for i, held in enumerate(outer):
         train = runs.subset(runs.C <= held.cut, label=f"C <= {held.cut:.3g}")
-        internal = None
-        if "calibrated" in modes:
-            try:
-                cuts = extrapolation_cuts(train, min_train=min_train_runs(law))
-            except InputError:
-                cuts = []
-            if cuts:
-                inner = rolling_backtest(train, law=law, likelihood=likelihood, cuts=cuts, settings=settings)
-                internal = pd.concat([h.errors() for h in inner], ignore_index=True)
+        internal = (internal_errors(train, law=law, likelihood=likelihood, settings=settings)
+                    if "calibrated" in modes else None)
         for mode in modes:
             draws = held.log_draws
             if mode != "none":

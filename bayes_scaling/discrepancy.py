@@ -101,13 +101,23 @@ class StructuralError:
         """One drift per decade per draw: b + τ·z."""
         return self.b + self.tau * rng.standard_normal(self.n_draws)
 
-    def shift(self, C: np.ndarray, rng: np.random.Generator, *, slopes: np.ndarray | None = None) -> np.ndarray:
-        """Draws of δ in log loss at budgets ``C``: shape (draws, len(C))."""
+    def _distance_2d(self, C: np.ndarray) -> np.ndarray:
         d = self.distance(np.atleast_1d(C))
-        d = d if d.ndim == 2 else d[None, :]
+        return d if d.ndim == 2 else d[None, :]
+
+    def drift(self, C: np.ndarray, slopes: np.ndarray) -> np.ndarray:
+        """The drift κ·d of each draw's slope at budgets ``C`` (1-D, or one row per draw)."""
+        return slopes[:, None] * self._distance_2d(C)
+
+    def scatter(self, C: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A new run's extra scatter ω·d·ε at budgets ``C``: shape (draws, points)."""
+        d = self._distance_2d(C)
+        return self.omega[:, None] * d * rng.standard_normal(np.broadcast_shapes((self.n_draws, 1), d.shape))
+
+    def shift(self, C: np.ndarray, rng: np.random.Generator, *, slopes: np.ndarray | None = None) -> np.ndarray:
+        """Draws of δ = drift + scatter in log loss at budgets ``C``: shape (draws, len(C))."""
         kappa = self.slopes(rng) if slopes is None else slopes
-        noise = rng.standard_normal(np.broadcast_shapes((self.n_draws, 1), d.shape))
-        return kappa[:, None] * d + self.omega[:, None] * d * noise
+        return self.drift(C, kappa) + self.scatter(C, rng)
 
     def thinned(self, keep: np.ndarray) -> StructuralError:
         return StructuralError(self.b[keep], self.tau[keep], self.omega[keep], self.c_ref, self.source, self.info)

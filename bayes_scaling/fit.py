@@ -38,7 +38,7 @@ from .likelihoods import Likelihood, get_likelihood
 from .model import (POOLING, ModelSpec, build_model, group_index, log_inputs, model_data, raw_initial_points,
                     structure_key)
 from .priors import DataStats, resolve_priors
-from .rolling import extrapolation_cuts
+from .rolling import internal_errors
 from .runs import RunTable
 from .sampling import SamplerSettings, run_sampler
 
@@ -558,22 +558,14 @@ def structural_error_for(runs: RunTable, law: ScalingLaw, likelihood: Likelihood
                          settings: dict[str, Any], n_draws: int, grouped: bool = False) -> StructuralError:
     """The structural error of a fit to ``runs``: the population, updated (``mode="calibrated"``)
     by rolling back-tests of the same law on the runs themselves."""
-    from .rolling import min_train_runs, rolling_backtest
-
     population = load_population(law.name, likelihood.name)
     errors = None
     if mode == "calibrated" and grouped:
         log.warning("structural error of a grouped fit: the population alone (back-tests of groups are not "
                     "pooled yet)")
     elif mode == "calibrated":
-        try:
-            cuts = extrapolation_cuts(runs, min_train=min_train_runs(law.name))
-        except InputError as exc:
-            log.warning("structural error: no internal back-test possible (%s); using the population alone", exc)
-        else:
-            held = rolling_backtest(runs, law=law.name, likelihood=likelihood.name, cuts=cuts,
-                                    settings={k: v for k, v in settings.items() if v is not None})
-            errors = pd.concat([h.errors() for h in held], ignore_index=True)
+        errors = internal_errors(runs, law=law.name, likelihood=likelihood.name,
+                                 settings={k: v for k, v in settings.items() if v is not None})
     return update(population, errors, draws=n_draws, c_ref=float(runs.C.max()), seed=int(settings.get("seed", 0)),
                   source=population.attrs.get("source", ""))
 

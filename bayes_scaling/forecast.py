@@ -158,17 +158,11 @@ class Forecaster:
 
     def _drift(self, C: np.ndarray) -> np.ndarray | float:
         """The structural drift (b + τz)·d in log loss, shape (draws, points); 0 without one."""
-        if self._slopes is None:
-            return 0.0
-        return self._slopes[:, None] * self.structural.distance(C)
+        return 0.0 if self._slopes is None else self.structural.drift(C, self._slopes)
 
     def _scatter(self, C: np.ndarray) -> np.ndarray | float:
         """A new run's extra structural scatter ω·d·ε, shape (draws, points); 0 without one."""
-        if self.structural is None:
-            return 0.0
-        d = self.structural.distance(C)
-        return self.structural.omega[:, None] * d * self.rng.standard_normal(np.broadcast_shapes((self.n_draws, 1),
-                                                                                                 np.shape(d)))
+        return 0.0 if self.structural is None else self.structural.scatter(C, self.rng)
 
     @staticmethod
     def _compute_of(inputs: dict[str, Any]) -> np.ndarray | None:
@@ -338,7 +332,7 @@ class Forecaster:
     def _optimal_log_loss(self, log_c: np.ndarray) -> np.ndarray:
         """Expected log loss at the compute-optimal allocation (structural drift included), for log C
         per draw (shape draws × k)."""
-        drift = 0.0 if self._slopes is None else self._slopes[:, None] * self.structural.distance(np.exp(log_c))
+        drift = self._drift(np.exp(log_c))
         if self.law.inputs == ("C",):
             return self.law.log_loss(NUMPY, {"C": log_c}, {k: v[:, None] for k, v in self.params.items()}) + drift
         closed = self.law.compute_optimal(np.exp(log_c), {k: v[:, None] for k, v in self.params.items()})

@@ -27,7 +27,7 @@ from .errors import InputError
 from .laws import get_law
 from .runs import RunTable
 
-__all__ = ["DISTANCES", "extrapolation_cuts", "HeldOut", "rolling_backtest", "robust_sd"]
+__all__ = ["DISTANCES", "extrapolation_cuts", "HeldOut", "rolling_backtest", "internal_errors", "robust_sd"]
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +132,16 @@ def rolling_backtest(runs: RunTable, *, law: str = "chinchilla", likelihood: str
             progress(f"[{i + 1}/{len(cuts)}] {runs.source}: {law} below C = {cut:.3g} ({len(train)} runs), "
                      f"{len(test)} held out")
     return out
+
+
+def internal_errors(runs: RunTable, *, law: str, likelihood: str,
+                    settings: dict[str, Any] | None = None) -> pd.DataFrame | None:
+    """Errors of the law's back-tests *inside* ``runs`` (refits below its own cuts), one row per
+    held-out run; None when the runs allow no cut (logged)."""
+    try:
+        cuts = extrapolation_cuts(runs, min_train=min_train_runs(law))
+    except InputError as exc:
+        log.warning("structural error: no internal back-test possible (%s); using the population alone", exc)
+        return None
+    held = rolling_backtest(runs, law=law, likelihood=likelihood, cuts=cuts, settings=settings)
+    return pd.concat([h.errors() for h in held], ignore_index=True)
