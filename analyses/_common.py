@@ -7,7 +7,7 @@ import logging
 import warnings
 from pathlib import Path
 
-from bayes_scaling.outdir import prepare_output_dir
+from bayes_scaling.outputs import check_output_folder
 
 HERE = Path(__file__).resolve().parent
 
@@ -21,4 +21,7 @@ def output_folder(name: str, description: str) -> tuple[Path, argparse.Namespace
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     # pip-installed PyTensor cannot link BLAS; our models use none.
     warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-    return prepare_output_dir(args.out, force=args.force), args
+    out = Path(args.out)
+    check_output_folder(out, force=args.force)
+    out.mkdir(parents=True, exist_ok=True)
+    return out, args

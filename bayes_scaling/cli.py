@@ -11,7 +11,10 @@ import argparse
 import contextlib
 import json
 import logging
+import math
+import signal
 import sys
+import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -19,6 +22,7 @@ from typing import Any
 
 from . import __version__
 from .errors import BayesScalingError, InputError
+from .outputs import check_output_folder, free_folder, output_folder
 from .datasets import cite, dataset_info, export_dataset, list_datasets, load_dataset, runs_from
 from .laws import law_names
 from .likelihoods import LIKELIHOODS
@@ -48,8 +52,54 @@ def parse_pairs(items: Sequence[str] | None, *, option: str) -> dict[str, str]:
             key, sep, value = part.partition("=")
             if not sep or not key.strip() or not value.strip():
                 raise InputError(f"{option} expects KEY=VALUE, got {part!r}")
+            if key.strip() in out:
+                raise InputError(f"{option} {key.strip()} is given twice")
             out[key.strip()] = value.strip()
     return out
+
+
+def positive_number(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
+    return value
+
+
+def credible_level(text: str) -> float:
+    """argparse type: a probability strictly between 0 and 1 (e.g. 0.9)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a level such as 0.9, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a level strictly between 0 and 1 (e.g. 0.9), got {text!r}")
+    return value
+
+
+def finite_number(text: str) -> float:
+    """argparse type: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def _add_run_table_options(p: argparse.ArgumentParser) -> None:
@@ -162,6 +212,8 @@ def parse_priors(items: Sequence[str] | None) -> dict[str, str]:
         name, sep, spec = item.partition("=")
         if not sep or not name.strip() or not spec.strip():
             raise InputError(f"--prior expects NAME=DISTRIBUTION(...), got {item!r}")
+        if name.strip() in out:
+            raise InputError(f"--prior {name.strip()} is given twice; give each parameter's prior once")
         out[name.strip()] = spec.strip()
     return out
 
@@ -173,37 +225,37 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     import matplotlib.pyplot as plt
 
     from .fit import fit, prior_predictive
-    from .outdir import prepare_output_dir
     from .plots import plot_pair, plot_ppc, plot_prior_predictive, plot_trace, save_figure, style
     from .tables import to_markdown, write_table
 
     priors = parse_priors(args.prior)
     runs = runs_from(args.data, **_run_table_kwargs(args))
-    out = prepare_output_dir(args.out, force=args.force)
-    log.info("fitting %s (%s likelihood) to %d runs from %s: %d chains x (%d tune + %d draws)",
-             args.law, args.likelihood, len(runs), runs.source, args.chains, args.tune, args.draws)
-    result = fit(runs, law=args.law, likelihood=args.likelihood, priors=priors,
-                 prior_set=args.priors, pooling=args.pooling, draws=args.draws, tune=args.tune,
-                 chains=args.chains, seed=args.seed, sampler=args.sampler, target_accept=args.target_accept,
-                 strict=args.strict, progress=sys.stderr.isatty() and not args.quiet, huber_delta=args.huber_delta,
-                 discrepancy=args.discrepancy)
-    log.info("sampled in %.1f s (compile %.1f s); writing %s", result.timing["sample_s"],
-             result.timing["compile_s"], out)
-    written = [result.save(out / "fit.nc", overwrite=args.force)]
-    summary = result.summary(level=args.level)
-    written += write_table(summary, out / "summary", formats=("csv", "md"))
-    figures = out / "figures"
-    figures.mkdir(exist_ok=True)
-    with style():
-        for name, make in (("trace", plot_trace), ("pair", plot_pair), ("ppc", plot_ppc)):
-            fig = make(result)
-            written += save_figure(fig, figures / name)
+    out = Path(args.out)
+    with output_folder(out, force=args.force, command="bayes-scaling fit", inputs=[args.data]) as stage:
+        log.info("fitting %s (%s likelihood) to %d runs from %s: %d chains x (%d tune + %d draws)",
+                 args.law, args.likelihood, len(runs), runs.source, args.chains, args.tune, args.draws)
+        result = fit(runs, law=args.law, likelihood=args.likelihood, priors=priors,
+                     prior_set=args.priors, pooling=args.pooling, draws=args.draws, tune=args.tune,
+                     chains=args.chains, seed=args.seed, sampler=args.sampler, target_accept=args.target_accept,
+                     strict=args.strict, progress=sys.stderr.isatty() and not args.quiet,
+                     huber_delta=args.huber_delta, discrepancy=args.discrepancy)
+        log.info("sampled in %.1f s (compile %.1f s); writing %s", result.timing["sample_s"],
+                 result.timing["compile_s"], out)
+        written = [result.save(stage / "fit.nc")]
+        summary = result.summary(level=args.level)
+        written += write_table(summary, stage / "summary", formats=("csv", "md"))
+        (stage / "figures").mkdir()
+        with style():
+            for name, make in (("trace", plot_trace), ("pair", plot_pair), ("ppc", plot_ppc)):
+                fig = make(result)
+                written += save_figure(fig, stage / "figures" / name)
+                plt.close(fig)
+            check = prior_predictive(runs, law=args.law, likelihood=args.likelihood, priors=priors,
+                                     prior_set=args.priors, seed=args.seed)
+            fig = plot_prior_predictive(check)
+            written += save_figure(fig, stage / "figures" / "prior_predictive")
             plt.close(fig)
-        check = prior_predictive(runs, law=args.law, likelihood=args.likelihood, priors=priors,
-                                 prior_set=args.priors, seed=args.seed)
-        fig = plot_prior_predictive(check)
-        written += save_figure(fig, figures / "prior_predictive")
-        plt.close(fig)
+        written = _moved(written, stage, out)
     if not args.json:
         print(f"{result.law.title} fitted to {len(runs)} runs of {runs.source} ({result.likelihood.name} likelihood)")
         print(to_markdown(summary))
@@ -219,6 +271,11 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
             "summary": summary.reset_index().to_dict(orient="records"),
             "diagnostics": result.diagnostics.to_dict(), "timing": result.timing,
             "files": [str(p) for p in written]}
+
+
+def _moved(paths: Sequence[Path], stage: Path, out: Path) -> list[Path]:
+    """Where files written into a staging folder are once it has moved into place."""
+    return [out / Path(p).relative_to(stage) for p in paths]
 
 
 def _resolve_fit_path(path: str) -> Path:
@@ -239,51 +296,52 @@ def _cmd_forecast(args: argparse.Namespace) -> dict[str, Any]:
 
     from .fit import load_fit
     from .forecast import Forecaster, compact, forecast_table, target_table
-    from .outdir import prepare_output_dir
     from .plots import plot_allocation, plot_isoflop, plot_loss_forecast, save_figure, style
     from .tables import to_markdown, write_table
 
     source = _resolve_fit_path(args.fit)
     if args.tokens_per_param and args.n_params:
         raise InputError("give --tokens-per-param or --n-params, not both")
-    allocation = "tokens_per_param" if args.tokens_per_param else "fixed_n" if args.n_params else "optimal"
-    out = prepare_output_dir(args.out or source.parent / "forecast", force=args.force)
-    result = load_fit(source)
-    fc = Forecaster(result, group=args.group, seed=args.seed)
-    log.info("forecasting from %s (%d draws)", source, fc.n_draws)
-    budgets = table = None
-    payload: dict[str, Any] = {"fit": str(source), "level": args.level, "interval": args.interval}
-    written = []
-    if args.compute:
-        budgets = sorted(args.compute)
-        table = forecast_table(fc, budgets, level=args.level, kind=args.interval, allocation=allocation,
-                               tokens_per_param=args.tokens_per_param, N=args.n_params)
-        written += write_table(table, out / "forecast", index=False,
-                               caption=f"Loss forecasts ({table.attrs['allocation']}): medians and "
-                                       f"{args.level:.0%} {args.interval.upper()} intervals")
-        payload["allocation"] = table.attrs["allocation"]
-        payload["forecast"] = table.to_dict(orient="records")
-    if args.target_loss:
-        targets = target_table(fc, args.target_loss, level=args.level, kind=args.interval)
-        written += write_table(targets, out / "target_loss", index=False,
-                               caption=f"Compute needed to reach a target loss ({args.level:.0%} intervals)")
-        payload["targets"] = targets.to_dict(orient="records")
-    if table is None and not args.target_loss:
+    if not args.compute and not args.target_loss:
         raise InputError("nothing to forecast: give --compute BUDGET ... and/or --target-loss LOSS ...")
-    runs = result.runs
-    lo = min(runs.C.min(), *(budgets or [runs.C.min()])) / 3
-    hi = max(runs.C.max(), *(budgets or [runs.C.max()])) * 3
-    grid = np.geomspace(lo, hi, 60)
-    with style():
-        figures = [("loss_forecast", lambda: plot_loss_forecast(fc, grid, runs=runs))]
-        if {"N", "D"} <= set(fc.law.inputs):
-            figures += [("allocation", lambda: plot_allocation(fc, grid)),
-                        ("isoflop", lambda: plot_isoflop(fc, np.geomspace(runs.C.min(), hi / 3, 5)))]
-        (out / "figures").mkdir(exist_ok=True)
-        for name, make in figures:
-            fig = make()
-            written += save_figure(fig, out / "figures" / name)
-            plt.close(fig)
+    allocation = "tokens_per_param" if args.tokens_per_param else "fixed_n" if args.n_params else "optimal"
+    out = Path(args.out) if args.out else free_folder(source.parent / "forecast")
+    with output_folder(out, force=args.force, command="bayes-scaling forecast", inputs=[source]) as stage:
+        result = load_fit(source)
+        fc = Forecaster(result, group=args.group, seed=args.seed)
+        log.info("forecasting from %s (%d draws)", source, fc.n_draws)
+        budgets = table = None
+        payload: dict[str, Any] = {"fit": str(source), "level": args.level, "interval": args.interval}
+        written = []
+        if args.compute:
+            budgets = sorted(args.compute)
+            table = forecast_table(fc, budgets, level=args.level, kind=args.interval, allocation=allocation,
+                                   tokens_per_param=args.tokens_per_param, N=args.n_params)
+            written += write_table(table, stage / "forecast", index=False,
+                                   caption=f"Loss forecasts ({table.attrs['allocation']}): medians and "
+                                           f"{args.level:.0%} {args.interval.upper()} intervals")
+            payload["allocation"] = table.attrs["allocation"]
+            payload["forecast"] = table.to_dict(orient="records")
+        if args.target_loss:
+            targets = target_table(fc, args.target_loss, level=args.level, kind=args.interval)
+            written += write_table(targets, stage / "target_loss", index=False,
+                                   caption=f"Compute needed to reach a target loss ({args.level:.0%} intervals)")
+            payload["targets"] = targets.to_dict(orient="records")
+        runs = result.runs
+        lo = min(runs.C.min(), *(budgets or [runs.C.min()])) / 3
+        hi = max(runs.C.max(), *(budgets or [runs.C.max()])) * 3
+        grid = np.geomspace(lo, hi, 60)
+        with style():
+            figures = [("loss_forecast", lambda: plot_loss_forecast(fc, grid, runs=runs))]
+            if {"N", "D"} <= set(fc.law.inputs):
+                figures += [("allocation", lambda: plot_allocation(fc, grid)),
+                            ("isoflop", lambda: plot_isoflop(fc, np.geomspace(runs.C.min(), hi / 3, 5)))]
+            (stage / "figures").mkdir()
+            for name, make in figures:
+                fig = make()
+                written += save_figure(fig, stage / "figures" / name)
+                plt.close(fig)
+        written = _moved(written, stage, out)
     if not args.json:
         if table is not None:
             print(f"Forecast from {source} — {table.attrs['allocation']}; medians [{args.level:.0%} "
@@ -312,11 +370,10 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
     if args.tokens_served and not args.params:
         raise InputError("--tokens-served needs --params N (the model that serves them)")
     years = args.year or ([] if args.hardware else [2025])
-    out = None
-    if args.out:
-        from .outdir import prepare_output_dir
-
-        out = prepare_output_dir(args.out, force=args.force)
+    out = Path(args.out) if args.out else None
+    inputs = [_resolve_fit_path(args.fit)] if args.fit else []
+    if out is not None:
+        check_output_folder(out, force=args.force, inputs=inputs)
     model = EnergyModel.fit(draws=args.draws, seed=args.seed)
     h = model.trend.yearly_factor
     payload: dict[str, Any] = {
@@ -326,7 +383,7 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
                            "doubling_time_years": [float(v) for v in np.quantile(model.trend.doubling_time, [
                                0.5, (1 - args.level) / 2, (1 + args.level) / 2])]},
     }
-    payload["factors"] = energy_factor_summary(model, args.level)
+    payload["factors"] = energy_factor_summary(model, args.level, year=(years or [2025])[0])
     tables: dict[str, Any] = {}
     if args.flop:
         tables["energy_budgets"] = budget_table(model, args.flop, years=years, hardware=args.hardware,
@@ -335,7 +392,7 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
         from .fit import load_fit
         from .forecast import Forecaster
 
-        forecaster = Forecaster(load_fit(_resolve_fit_path(args.fit)))
+        forecaster = Forecaster(load_fit(inputs[0]))
         for y in (years or [None]):
             key = "energy_targets" + (f"_{y:g}" if y else "")
             tables[key] = target_loss_table(model, forecaster, args.target_loss, year=y, hardware=args.hardware,
@@ -358,10 +415,11 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
                                   "median_abs_log_error": tables["energy_calibration"].attrs["median_abs_log_error"]}
     for name, table in tables.items():
         payload[name] = table.to_dict(orient="records")
-        if out is not None:
-            write_table(table, out / name, index=False, caption=name.replace("_", " "))
     if out is not None:
-        _energy_figures(model, out, tables.get("energy_calibration"), args.level)
+        with output_folder(out, force=args.force, command="bayes-scaling energy", inputs=inputs) as stage:
+            for name, table in tables.items():
+                write_table(table, stage / name, index=False, caption=name.replace("_", " "))
+            _energy_figures(model, stage, tables.get("energy_calibration"), args.level)
     if not args.json:
         med, lo, hi = payload["hardware_trend"]["yearly_factor"]
         dmed, dlo, dhi = payload["hardware_trend"]["doubling_time_years"]
@@ -394,7 +452,7 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
     return payload
 
 
-def energy_factor_summary(model, level: float) -> dict[str, tuple[float, float, float, str]]:
+def energy_factor_summary(model, level: float, *, year: float = 2025) -> dict[str, tuple[float, float, float, str]]:
     """Median and interval of every energy factor, and whether it is a posterior or a prior."""
     import numpy as np
     from scipy import special
@@ -409,7 +467,7 @@ def energy_factor_summary(model, level: float) -> dict[str, tuple[float, float, 
         "PUE": (model.pue(rng), "prior"),
         "inference utilization": (special.expit(rng.normal(*INFERENCE_MFU, model.draws)), "prior"),
         "FP8 / BF16 peak ratio": (10 ** model.trend.fp8_ratio.predictive(rng), "posterior predictive"),
-        "FLOP/J of a new 2027 chip": (model.trend.new_chip(2027, rng), "posterior predictive"),
+        f"FLOP/J of a new {year:g} chip": (model.trend.new_chip(year, rng), "posterior predictive"),
     }
     return {k: (*(float(x) for x in np.quantile(v, q)), kind) for k, (v, kind) in factors.items()}
 
@@ -424,7 +482,7 @@ def _energy_figures(model, out: Path, calibration, level: float) -> None:
     from .datasets import load_dataset
     from .plots import plot_calibration, plot_efficiency_trend, plot_energy_vs_compute, save_figure, style
 
-    (out / "figures").mkdir(exist_ok=True)
+    (out / "figures").mkdir()
     with style():
         figures = [("energy_vs_compute", lambda: plot_energy_vs_compute(
                         model, np.geomspace(1e21, 1e27, 40), level=level, published=load_dataset("training-energy"))),
@@ -440,8 +498,7 @@ def _energy_figures(model, out: Path, calibration, level: float) -> None:
 def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
 
-    from .compare import backtest, cached_fit, lfo_table, loo_table
-    from .outdir import prepare_output_dir
+    from .compare import backtest, cached_fit, default_fit_cache, lfo_table, loo_table
     from .tables import to_markdown, write_table
 
     laws = [law.strip() for law in args.laws.split(",") if law.strip()]
@@ -453,8 +510,9 @@ def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
         if lik not in LIKELIHOODS:
             raise InputError(f"unknown likelihood {lik!r} in --likelihoods; choose from {', '.join(LIKELIHOODS)}")
     datasets = [runs_from(d, **_run_table_kwargs(args)) for d in args.data]
-    out = prepare_output_dir(args.out, force=args.force)
-    cache = Path(args.cache) if args.cache else out / "cache"
+    out = Path(args.out)
+    check_output_folder(out, force=args.force, inputs=args.data)
+    cache = Path(args.cache) if args.cache else default_fit_cache()
     settings = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed,
                 "pooling": args.pooling}
     payload: dict[str, Any] = {"datasets": [r.source for r in datasets], "loo": [], "backtest": [], "lfo": []}
@@ -482,19 +540,21 @@ def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
                                   settings=settings, progress=log.info).assign(dataset=runs.source))
     loo = pd.concat(loos, ignore_index=True) if loos else None
     bt = pd.concat(tests, ignore_index=True) if tests else None
-    if loo is not None:
-        write_table(loo, out / "loo", index=False, caption="PSIS-LOO comparison")
-        payload["loo"] = loo.to_dict(orient="records")
-        _compare_figures(loo, bt, out / "figures")
-    if bt is not None:
-        write_table(bt.drop(columns=["cached"]), out / "backtest", index=False, caption="Extrapolation back-tests")
-        payload["backtest"] = bt.to_dict(orient="records")
-        if loo is None:
-            _compare_figures(None, bt, out / "figures")
     lfo = pd.concat(lfos, ignore_index=True) if lfos else None
-    if lfo is not None:
-        write_table(lfo, out / "lfo", index=False, caption="Leave-future-out comparison (forecasts beyond the cuts)")
-        payload["lfo"] = lfo.to_dict(orient="records")
+    with output_folder(out, force=args.force, command="bayes-scaling compare", inputs=args.data) as stage:
+        if loo is not None:
+            write_table(loo, stage / "loo", index=False, caption="PSIS-LOO comparison")
+            payload["loo"] = loo.to_dict(orient="records")
+        if bt is not None:
+            write_table(bt.drop(columns=["cached"]), stage / "backtest", index=False,
+                        caption="Extrapolation back-tests")
+            payload["backtest"] = bt.to_dict(orient="records")
+        if loo is not None or bt is not None:
+            _compare_figures(loo, bt, stage / "figures")
+        if lfo is not None:
+            write_table(lfo, stage / "lfo", index=False,
+                        caption="Leave-future-out comparison (forecasts beyond the cuts)")
+            payload["lfo"] = lfo.to_dict(orient="records")
     if not args.json:
         if lfo is not None:
             print("Leave-future-out comparison (forecasts of the runs beyond rolling compute cuts; "
@@ -524,7 +584,7 @@ def _compare_figures(loo, bt, folder: Path) -> None:
 
     from .plots import plot_backtest, plot_loo, save_figure, style
 
-    folder.mkdir(exist_ok=True)
+    folder.mkdir()
     with style():
         frames = [] if loo is None else [("loo", name, part) for name, part in loo.groupby("dataset", sort=False)]
         frames += [] if bt is None else [("backtest", name, part) for name, part in bt.groupby("dataset", sort=False)]
@@ -631,18 +691,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data-scaled defaults or priors centred on the published fit (default: default)")
     p.add_argument("--prior", action="append", metavar="NAME=DIST",
                    help="override one prior, e.g. --prior 'alpha=LogNormal(mu=-1.08, sigma=0.2)' (repeatable)")
-    p.add_argument("--draws", type=int, default=1000, help="draws per chain after tuning (default: 1000)")
-    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default: 1000)")
-    p.add_argument("--chains", type=int, default=4, help="chains (default: 4)")
+    p.add_argument("--draws", type=positive_int, default=1000, help="draws per chain after tuning (default: 1000)")
+    p.add_argument("--tune", type=positive_int, default=1000, help="tuning steps per chain (default: 1000)")
+    p.add_argument("--chains", type=positive_int, default=4, help="chains (default: 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--sampler", default="auto", choices=SAMPLERS, help="NUTS implementation (default: auto)")
-    p.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (default: 0.9)")
-    p.add_argument("--huber-delta", type=float, default=1e-3, help="Huber threshold (default: 1e-3)")
+    p.add_argument("--target-accept", type=credible_level, default=0.9, help="NUTS target acceptance (default: 0.9)")
+    p.add_argument("--huber-delta", type=positive_number, default=1e-3, help="Huber threshold (default: 1e-3)")
     p.add_argument("--discrepancy", default="calibrated", choices=("calibrated", "population", "none"),
                    help="the law's structural error beyond the data: learned from published back-tests and "
                         "updated by back-tests of these runs (calibrated, default), the published population "
                         "alone, or none (the law taken as exact)")
-    p.add_argument("--level", type=float, default=0.95, help="credible level of the summary intervals")
+    p.add_argument("--level", type=credible_level, default=0.95, help="credible level of the summary intervals")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")
     _add_output_options(p, required=True)
     _add_run_table_options(p)
@@ -654,11 +714,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "N* and D*, and the compute needed to reach target losses. Writes tables "
                                    "(CSV, Markdown, LaTeX) and figures to OUT (default FIT_DIR/forecast).")
     p.add_argument("fit", help="folder written by 'bayes-scaling fit', or a fit.nc file")
-    p.add_argument("--compute", type=float, nargs="+", metavar="FLOP", help="compute budgets, e.g. 1e24 1e25 1e26")
-    p.add_argument("--target-loss", type=float, nargs="+", metavar="LOSS", help="target losses (nats/token)")
-    p.add_argument("--tokens-per-param", type=float, help="fixed tokens per parameter instead of compute-optimal")
-    p.add_argument("--n-params", type=float, help="fixed model size N instead of compute-optimal")
-    p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    p.add_argument("--compute", type=positive_number, nargs="+", metavar="FLOP", help="compute budgets, e.g. 1e24 1e25 1e26")
+    p.add_argument("--target-loss", type=positive_number, nargs="+", metavar="LOSS", help="target losses (nats/token)")
+    p.add_argument("--tokens-per-param", type=positive_number, help="fixed tokens per parameter instead of compute-optimal")
+    p.add_argument("--n-params", type=positive_number, help="fixed model size N instead of compute-optimal")
+    p.add_argument("--level", type=credible_level, default=0.95, help="interval level (default 0.95)")
     p.add_argument("--interval", choices=("eti", "hdi"), default="eti", help="equal-tailed (default) or HDI")
     p.add_argument("--group", help="group to forecast for (fits with several groups)")
     p.add_argument("--seed", type=int, default=0, help="seed of the predictive noise draws")
@@ -668,22 +728,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("energy", help="training and inference energy (MWh) and emissions, with intervals",
                        description="Energy = FLOP / (peak FLOP/J x utilization) x (power/TDP) x PUE, every factor "
                                    "uncertain (see bayes_scaling.energy for the priors and their sources).")
-    p.add_argument("--flop", type=float, nargs="+", help="training compute budgets (FLOP)")
-    p.add_argument("--year", type=float, nargs="+", help="year(s) of the hardware: a new chip of that year "
+    p.add_argument("--flop", type=positive_number, nargs="+", help="training compute budgets (FLOP)")
+    p.add_argument("--year", type=finite_number, nargs="+", help="year(s) of the hardware: a new chip of that year "
                                                            "(default 2025 unless --hardware)")
     p.add_argument("--hardware", help="a named chip from the accelerators dataset, e.g. 'H100 SXM5'")
     p.add_argument("--precision", choices=("bf16", "fp8", "both"), default="bf16", help="peak rate used")
     p.add_argument("--carbon-intensity", metavar="KG_PER_KWH[:SD]", help="e.g. 0.4 or 0.4:0.1 (kg CO2e/kWh)")
-    p.add_argument("--target-loss", type=float, nargs="+", help="energy to reach these losses (needs --fit)")
+    p.add_argument("--target-loss", type=positive_number, nargs="+", help="energy to reach these losses (needs --fit)")
     p.add_argument("--fit", help="fit folder or fit.nc for --target-loss")
-    p.add_argument("--params", type=float, help="model size N for inference (--tokens-served)")
-    p.add_argument("--tokens-served", type=float, nargs="+", help="tokens served, for inference energy")
+    p.add_argument("--params", type=positive_number, help="model size N for inference (--tokens-served)")
+    p.add_argument("--tokens-served", type=positive_number, nargs="+", help="tokens served, for inference energy")
     p.add_argument("--growth", action="store_true", help="yearly growth of frontier training energy")
-    p.add_argument("--compute-growth", type=float, nargs=2, default=(4.0, 5.0), metavar=("LOW", "HIGH"),
+    p.add_argument("--compute-growth", type=positive_number, nargs=2, default=(4.0, 5.0), metavar=("LOW", "HIGH"),
                    help="90%% interval of yearly training-compute growth (default 4 5)")
     p.add_argument("--calibration", action="store_true", help="leave-one-out check against published runs")
-    p.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9)")
-    p.add_argument("--draws", type=int, default=4000, help="Monte Carlo draws (default 4000)")
+    p.add_argument("--level", type=credible_level, default=0.9, help="interval level (default 0.9)")
+    p.add_argument("--draws", type=positive_int, default=4000, help="Monte Carlo draws (default 4000)")
     p.add_argument("--seed", type=int, default=0)
     _add_output_options(p, required=False, default="print only, write no files")
     p.set_defaults(handler=_cmd_energy)
@@ -700,14 +760,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lfo", action="store_true",
                    help="also rank the laws by leave-future-out forecasts with stacking weights (refits below "
                         "rolling compute cuts)")
-    p.add_argument("--cut", type=float, nargs="+", metavar="FLOP", help="compute cuts (default: 50/70/85%% quantiles)")
+    p.add_argument("--cut", type=positive_number, nargs="+", metavar="FLOP", help="compute cuts (default: 50/70/85%% quantiles)")
     p.add_argument("--no-classical", action="store_true", help="leave out the classical Huber baseline")
-    p.add_argument("--bootstrap", type=int, default=50, help="bootstrap refits of the classical baseline")
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--tune", type=int, default=1000)
-    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--bootstrap", type=positive_int, default=50, help="bootstrap refits of the classical baseline")
+    p.add_argument("--draws", type=positive_int, default=1000)
+    p.add_argument("--tune", type=positive_int, default=1000)
+    p.add_argument("--chains", type=positive_int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cache", help="folder of cached fits (default OUT/cache)")
+    p.add_argument("--cache", help="folder of cached fits (default: the user cache folder, "
+                                   "$BAYES_SCALING_FIT_CACHE to choose another)")
     p.add_argument("--pooling", default="shared", choices=POOLING,
                    help="with a group column: shared, partially pooled or separate exponents (default: shared)")
     _add_output_options(p, required=True)
@@ -743,6 +804,26 @@ def _logging_to_stderr(verbose: int, quiet: bool) -> Iterator[None]:
         root.handlers[:], root.level = saved
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that output folders are cleaned up (like Ctrl-C)."""
+
+
+@contextlib.contextmanager
+def _terminate_as_exception() -> Iterator[None]:
+    def raise_terminated(signum, frame):
+        raise _Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_terminated)
+    except ValueError:  # not the main thread (e.g. a test runner's worker): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the console script)."""
     parser = build_parser()
@@ -755,7 +836,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     handler: Callable[[argparse.Namespace], Any] = args.handler
-    with _logging_to_stderr(args.verbose, args.quiet), warnings.catch_warnings(record=True) as caught:
+    with _logging_to_stderr(args.verbose, args.quiet), warnings.catch_warnings(record=True) as caught, \
+            _terminate_as_exception():
         warnings.simplefilter("always")
         # pip-installed PyTensor cannot link BLAS; our models use none, so this is noise.
         warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
@@ -766,14 +848,46 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return exc.exit_code
         except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
+            print("interrupted: nothing was written (an earlier result folder is unchanged)", file=sys.stderr)
             return 130
+        except _Terminated:
+            print("terminated: nothing was written (an earlier result folder is unchanged)", file=sys.stderr)
+            return 143
+        except OSError as exc:  # a file the user named cannot be read or written
+            _report_warnings(caught, args)
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+            if args.verbose:
+                traceback.print_exc()
+            return EXIT_USAGE
+        except Exception as exc:  # a bug: say so plainly; -v shows where
+            _report_warnings(caught, args)
+            print(f"error: unexpected {type(exc).__name__}: {exc}\nThis is a bug in bayes-scaling "
+                  f"{__version__}; please report it with the command line "
+                  f"{'and the traceback above' if args.verbose else '(rerun with -v for the traceback)'}.",
+                  file=sys.stderr)
+            if args.verbose:
+                traceback.print_exc()
+            return EXIT_FAILED
     messages = _report_warnings(caught, args)
     if getattr(args, "json", False):
         payload = dict(result) if isinstance(result, dict) else {"result": result}
         payload["warnings"] = messages
-        print(json.dumps(payload, indent=2, default=str))
+        print(json.dumps(json_safe(payload), indent=2, default=str, allow_nan=False))
     return EXIT_OK
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by ``None`` (JSON has no such numbers)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _report_warnings(caught: list[warnings.WarningMessage], args: argparse.Namespace) -> list[str]:

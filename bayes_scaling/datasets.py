@@ -25,6 +25,7 @@ import pandas as pd
 
 from ._paths import data_dir
 from .errors import InputError
+from .outputs import atomic_file
 from .remote import fetch
 from .runs import FLOP_PER_PARAM_TOKEN, RunTable, read_runs
 
@@ -263,15 +264,16 @@ def export_dataset(name: str, out: str | os.PathLike, *, force: bool = False,
                    cache_dir: str | os.PathLike | None = None) -> Path:
     """Write a dataset (with derived columns) to CSV, atomically; never overwrite unless ``force``."""
     target = Path(out)
+    if target.is_dir():
+        raise InputError(f"{target} is a folder; give the CSV file to write, e.g. {target / (name + '.csv')}")
     if target.exists() and not force:
         raise InputError(f"{target} exists; pass force=True (command line: --force) to replace it")
     if not target.parent.is_dir():
         raise InputError(f"{target.parent} is not a folder")
     data = load_dataset(name, cache_dir=cache_dir)
     frame = data.to_frame() if isinstance(data, RunTable) else data
-    tmp = target.with_name(f".{target.name}.tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(target)
+    with atomic_file(target) as tmp:
+        frame.to_csv(tmp, index=False)
     return target
 
 

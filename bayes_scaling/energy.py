@@ -38,6 +38,7 @@ logit sd 0.7 (90% about 0.05–0.37); inference costs 2·N FLOP per token.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,13 +47,15 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from .errors import InputError
+from .errors import DataWarning, InputError
 
 __all__ = ["EnergyModel", "EfficiencyTrend", "Population", "calibrate", "HARDWARE_ALIASES", "growth_scenario",
            "Carbon", "JOULES_PER_MWH"]
 
 JOULES_PER_MWH = 3.6e9
 REFERENCE_YEAR = 2020.0
+#: Years past the newest chip after which a forecast warns, and after which it is refused.
+TREND_WARN_YEARS, TREND_MAX_YEARS = 5, 25
 
 #: How run tables name hardware → the accelerators table.
 HARDWARE_ALIASES = {
@@ -164,8 +167,33 @@ class EfficiencyTrend:
         """Draws of the doubling time in years."""
         return math.log10(2) / self.b
 
+    @property
+    def years(self) -> tuple[float, float]:
+        """Release years of the oldest and newest chip the trend is fitted to."""
+        released = self.chips["release_year"].dropna()
+        return float(released.min()), float(released.max())
+
+    def check_year(self, year: float) -> float:
+        """``year`` if the trend can speak for it: an error before the data or far beyond, a warning
+        more than :data:`TREND_WARN_YEARS` years past the newest chip."""
+        first, last = self.years
+        if not math.isfinite(year):
+            raise InputError(f"year must be a finite number, got {year!r}")
+        if year < first - 1:
+            raise InputError(f"year {year:g} is before the efficiency trend's data (chips released {first:.0f}–"
+                             f"{last:.0f}); for hardware of an earlier year name its chip (--hardware)")
+        if year > last + TREND_MAX_YEARS:
+            raise InputError(f"year {year:g} is {year - last:.0f} years beyond the newest chip ({last:.0f}); the "
+                             f"efficiency trend is not extrapolated more than {TREND_MAX_YEARS} years")
+        if year > last + TREND_WARN_YEARS:
+            warnings.warn(DataWarning(
+                f"year {year:g} extrapolates the efficiency trend {year - last:.0f} years beyond the newest chip "
+                f"({last:.0f}); its interval assumes that the exponential trend continues"), stacklevel=3)
+        return year
+
     def new_chip(self, year: float, rng: np.random.Generator, *, precision: str = "bf16") -> np.ndarray:
         """Predictive draws of peak FLOP/J of a new leading chip released in ``year``."""
+        year = self.check_year(float(year))
         log10_eff = self.a + self.b * (year - REFERENCE_YEAR) + self.sigma * rng.standard_normal(self.a.size)
         if precision == "fp8":
             log10_eff = log10_eff + self.fp8_ratio.predictive(rng)
@@ -323,7 +351,8 @@ class Carbon:
             values = [float(p) for p in parts]
         except ValueError:
             raise InputError(f"carbon intensity {text!r}: give kg CO2e/kWh, optionally ':sd', e.g. 0.4:0.1") from None
-        if len(values) > 2 or values[0] <= 0 or (len(values) == 2 and values[1] < 0):
+        if len(values) > 2 or not all(math.isfinite(v) for v in values) or values[0] <= 0 or (
+                len(values) == 2 and values[1] < 0):
             raise InputError(f"carbon intensity {text!r}: expected MEAN or MEAN:SD with MEAN > 0")
         return cls(*values)
 

@@ -32,11 +32,12 @@ import pandas as pd
 
 from .diagnostics import Diagnostics, check_sampling
 from .discrepancy import DISCREPANCIES, StructuralError, load_population, update
-from .errors import BayesScalingError, DataWarning, InputError
+from .errors import DataWarning, InputError
 from .laws import NUMPY, ScalingLaw, get_law
 from .likelihoods import Likelihood, get_likelihood
 from .model import (POOLING, ModelSpec, build_model, group_index, log_inputs, model_data, raw_initial_points,
                     structure_key)
+from .outputs import atomic_file
 from .priors import DataStats, resolve_priors
 from .rolling import internal_errors
 from .runs import RunTable
@@ -263,13 +264,8 @@ class Fit:
         attrs[_ATTR + "config_hash"] = self.config_hash
         attrs[_ATTR + "draws_hash"] = draws_hash(self.idata)
         attrs[_ATTR + "timing"] = json.dumps(self.timing)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
+        with atomic_file(target) as tmp:
             self.idata.to_netcdf(str(tmp))
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         log.info("saved fit to %s", target)
         return target
 
@@ -337,8 +333,27 @@ def load_fit(path: str | os.PathLike, *, law: str | None = None, likelihood: str
     attrs = dict(idata["posterior"].attrs) if "posterior" in idata.children else {}
     if _ATTR + "config" not in attrs:
         raise FitFileError(f"{source}: a netCDF file, but not one written by bayes_scaling (no configuration)")
-    fmt = int(attrs.get(_ATTR + "format", -1))
-    config = json.loads(attrs[_ATTR + "config"])
+    try:
+        fmt = int(attrs.get(_ATTR + "format", -1))
+    except (TypeError, ValueError):
+        raise FitFileError(f"{source}: its format attribute {attrs[_ATTR + 'format']!r} is not a format version; "
+                           f"the file was modified") from None
+    try:
+        config = json.loads(attrs[_ATTR + "config"])
+    except (TypeError, ValueError):
+        raise FitFileError(f"{source}: its stored configuration is not valid JSON; the file was modified") from None
+    if not isinstance(config, dict):
+        raise FitFileError(f"{source}: its stored configuration is not a table of settings; the file was modified")
+    try:
+        return _checked_fit(source, idata, attrs, fmt, config, law=law, likelihood=likelihood, pooling=pooling,
+                            fingerprint=fingerprint)
+    except KeyError as exc:
+        raise FitFileError(f"{source}: its stored configuration lacks {exc}; the file was modified or written by "
+                           f"an incompatible version") from None
+
+
+def _checked_fit(source: Path, idata, attrs: Mapping[str, Any], fmt: int, config: dict[str, Any], *,
+                 law: str | None, likelihood: str | None, pooling: str | None, fingerprint: str | None) -> Fit:
     if fmt != FORMAT_VERSION and fmt not in CONVERTIBLE_FORMATS:
         raise FitFileError(f"{source}: written in fit-file format {fmt} by bayes_scaling "
                            f"{config.get('versions', {}).get('bayes-scaling', '?')}; this version reads formats "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from .errors import DataWarning, InputError
 from .laws import NUMPY
 from .runs import FLOP_PER_PARAM_TOKEN
 
@@ -35,6 +36,10 @@ __all__ = ["Forecaster", "summarize", "hdi", "equal_tailed", "Allocation", "fore
 # Points per block when evaluating a law over (draws × points): blocks of a few MB stay
 # in cache and are shared across threads (numpy releases the GIL).
 _BLOCK_ELEMENTS = 1 << 19
+#: Forecasts further than this many decades of compute beyond the largest run warn.
+FAR_DECADES = 3.0
+#: Fewer posterior draws than this reaching a target loss: its compute interval warns.
+MIN_REACHING_DRAWS = 200
 # Search range of log C for the compute that reaches a target loss (1e10 to 1e40 FLOP).
 _LOG_C_RANGE = (math.log(1e10), math.log(1e40))
 
@@ -400,7 +405,14 @@ def forecast_table(fc: Forecaster, budgets: Sequence[float], *, level: float = 0
     expected, info = fc.loss_at_compute(budgets, allocation=allocation, tokens_per_param=tokens_per_param, N=N)
     predictive, _ = fc.loss_at_compute(budgets, allocation=allocation, tokens_per_param=tokens_per_param, N=N,
                                        predictive=True)
-    cols: dict[str, Any] = {"C": budgets, "decades_beyond_data": fc.decades_beyond_data(budgets)}
+    beyond = fc.decades_beyond_data(budgets)
+    far = budgets[beyond > FAR_DECADES]
+    if far.size:
+        warnings.warn(DataWarning(
+            f"{', '.join(f'{c:.3g}' for c in far)} FLOP: {beyond.max():.1f} decades beyond the largest run; the "
+            f"structural error was validated by back-tests of up to about one decade, so intervals this far out "
+            f"rest on the assumption that the law's drift continues as it did"), stacklevel=2)
+    cols: dict[str, Any] = {"C": budgets, "decades_beyond_data": beyond}
     if "N" in info:
         cols |= _interval_columns("N", np.broadcast_to(info["N"], expected.shape), level, kind)
         cols |= _interval_columns("D", np.broadcast_to(info["D"], expected.shape), level, kind)
@@ -420,6 +432,12 @@ def target_table(fc: Forecaster, targets: Sequence[float], *, level: float = 0.9
     for target in targets:
         res = fc.compute_for_loss(float(target))
         row: dict[str, Any] = {"target_loss": float(target), "p_reachable": res["p_reachable"]}
+        reaching = int(np.isfinite(res["C"]).sum())
+        if 0 < reaching < MIN_REACHING_DRAWS:
+            warnings.warn(DataWarning(
+                f"target loss {target:g}: only {reaching} of {res['C'].size} posterior draws reach it "
+                f"(p_reachable {res['p_reachable']:.3g}); its compute interval rests on too few draws to trust"),
+                stacklevel=2)
         if "p_below_irreducible" in res:
             row["p_below_E"] = res["p_below_irreducible"]
         for key in ("C", "N", "D"):

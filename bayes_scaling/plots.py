@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .outputs import atomic_file
+
 __all__ = ["style", "save_figure", "plot_trace", "plot_pair", "plot_ppc", "plot_loss_forecast", "plot_allocation",
            "plot_coverage", "plot_coverage_by_distance",
            "plot_isoflop", "FIGURE_FORMATS"]
@@ -75,9 +77,8 @@ def save_figure(fig, stem: str | os.PathLike, *, formats: Sequence[str] = FIGURE
     out = []
     for fmt in formats:
         target = stem.with_suffix(f".{fmt}")
-        tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.{fmt}")
-        fig.savefig(tmp, format=fmt)
-        os.replace(tmp, target)
+        with atomic_file(target) as tmp:
+            fig.savefig(tmp, format=fmt)
         out.append(target)
     return out
 
@@ -315,8 +316,12 @@ def plot_energy_vs_compute(model, budgets, *, years=(2020, 2025, 2030), ax=None,
     return fig
 
 
-def plot_efficiency_trend(model, *, ax=None, level: float = 0.9, until: float = 2031):
-    """Peak FLOP per joule of ML accelerators by release date, with the fitted trend."""
+def plot_efficiency_trend(model, *, ax=None, level: float = 0.9, until: float | None = None):
+    """Peak FLOP per joule of ML accelerators by release date, with the fitted trend
+    (extended ``until`` a year, by default as far as it is extrapolated without a warning)."""
+    from .energy import TREND_WARN_YEARS
+
+    until = model.trend.years[1] + TREND_WARN_YEARS if until is None else until
     fig, ax = _axes(ax, figsize=(5.2, 3.6))
     chips = model.trend.chips.dropna(subset=["bf16_flop_per_joule"])
     years = np.linspace(chips["release_year"].min() - 0.5, until, 80)

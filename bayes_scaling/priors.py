@@ -114,6 +114,9 @@ class Prior:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Prior:
         data = dict(data)
+        if not isinstance(data.get("dist"), str):
+            raise InputError(f"prior {data!r} needs its distribution, e.g. {{dist = \"LogNormal\", mu = -1.1, "
+                             f"sigma = 0.3}} or the text 'LogNormal(mu=-1.1, sigma=0.3)'")
         return cls(data.pop("dist"), **data)
 
     @classmethod
@@ -131,6 +134,8 @@ class Prior:
             key, sep, value = part.partition("=")
             if not sep:
                 raise InputError(f"prior {text!r}: parameters must be named, like sigma=0.5")
+            if key.strip() in params:
+                raise InputError(f"prior {text!r}: parameter {key.strip()} is given twice")
             params[key.strip()] = value.strip()
         return cls(match.group(1), **params)
 

@@ -73,6 +73,11 @@ def fetch(url: str, sha256: str, relative_path: str, *, cache: str | os.PathLike
                 f"it was changed or truncated. Delete it to download it again. " + _by_hand(url, target))
         log.debug("using cached %s", target)
         return target
+    blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None or target.is_dir():
+        where = f"{blocking} is a file where a folder is needed" if blocking else f"{target} is a folder"
+        raise RemoteDataError(f"the dataset cache cannot hold {relative_path}: {where}; remove it or set "
+                              f"{CACHE_ENV} to another folder")
     if not download:
         raise RemoteDataError(f"{url} is not in the dataset cache and downloading is off. " + _by_hand(url, target))
     import pooch

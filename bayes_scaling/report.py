@@ -21,6 +21,7 @@ import dataclasses
 import html
 import json
 import logging
+import math
 import os
 import platform
 import time
@@ -85,9 +86,68 @@ class ReportConfig:
     tune: int = 1000
     chains: int = 4
     seed: int = 0
+    pooling: str = "shared"
+    group: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def validate(self, source: str = "the report configuration") -> ReportConfig:
+        """Check every value (types of list and table elements too) before any work starts.
+
+        Raises :class:`InputError` naming the key, the value and what was expected.
+        """
+        from .energy import Carbon, EnergyModel
+        from .laws import law_names
+        from .likelihoods import LIKELIHOODS
+        from .model import POOLING
+        from .priors import Prior
+
+        def bad(key: str, expected: str) -> InputError:
+            return InputError(f"{source}: {key} = {getattr(self, key)!r}: expected {expected}")
+
+        def number(v: Any) -> bool:
+            return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+        for key in ("columns", "scale"):
+            if not all(isinstance(v, str) for v in getattr(self, key).values()):
+                raise bad(key, 'a table of text values, e.g. {N = "params"}')
+        for name, spec in self.priors.items():
+            try:
+                Prior.parse(spec)
+            except InputError as exc:
+                raise InputError(f"{source}: priors.{name}: {exc}") from None
+        choices = {"law": law_names(), "likelihood": list(LIKELIHOODS), "prior_set": ["default", "literature"],
+                   "pooling": list(POOLING)}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise bad(key, f"one of {', '.join(allowed)}")
+        if not self.compare_laws or not all(law in law_names() for law in self.compare_laws):
+            raise bad("compare_laws", f"a list of laws among {', '.join(law_names())}")
+        for key in ("budgets", "target_losses"):
+            if not all(number(v) and v > 0 for v in getattr(self, key)):
+                raise bad(key, "a list of positive numbers")
+        if not self.budgets:
+            raise bad("budgets", "at least one compute budget (FLOP)")
+        if not self.years and not self.hardware:
+            raise bad("years", "at least one year (or a named chip in hardware)")
+        if not all(number(v) for v in self.years):
+            raise bad("years", "a list of years, e.g. [2025, 2030]")
+        if not (number(self.level) and 0 < self.level < 1):
+            raise bad("level", "a credible level strictly between 0 and 1, e.g. 0.9")
+        for key in ("draws", "tune", "chains"):
+            if not (isinstance(getattr(self, key), int) and getattr(self, key) >= 1):
+                raise bad(key, "a whole number ≥ 1")
+        if self.seed < 0:
+            raise bad("seed", "a whole number ≥ 0")
+        if self.carbon_intensity:
+            Carbon.parse(self.carbon_intensity)
+        trend = EnergyModel.fit(draws=10, seed=0).trend
+        if self.hardware:
+            trend.named(self.hardware)
+        for year in self.years:
+            trend.check_year(float(year))
+        return self
 
 
 def load_config(path: str | os.PathLike | None) -> ReportConfig:
@@ -112,7 +172,7 @@ def load_config(path: str | os.PathLike | None) -> ReportConfig:
             expected is list and isinstance(value, list))
         if not ok or (isinstance(value, bool) and expected is not bool):
             raise InputError(f"{source}: key {key!r} should be a {expected.__name__}, got {value!r}")
-    return ReportConfig(**raw)
+    return ReportConfig(**raw).validate(str(source))
 
 
 def _figure_html(png: Path, caption: str) -> str:
@@ -145,7 +205,32 @@ code,pre{background:#f6f6f6;padding:.1rem .3rem;border-radius:3px}pre{padding:.6
 
 def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = False,
                config_path: str | None = None) -> dict[str, Any]:
-    """Run the analysis and write the report; returns the manifest."""
+    """Run the analysis and write the report into ``out``, all or nothing; returns the manifest.
+
+    The configuration, the runs and the output folder are checked before any fitting.  The
+    report is built in a staging folder and moved into place only when complete (see
+    :func:`bayes_scaling.outputs.output_folder`): an interrupted or failed run leaves ``out`` as it was.
+    """
+    from .datasets import runs_from
+    from .outputs import check_output_folder, output_folder
+
+    config.validate()
+    target = Path(out)
+    inputs = [p for p in (config_path, config.data) if p]
+    check_output_folder(target, force=force, inputs=inputs)
+    log.info("[1/6] reading %s", config.data)
+    runs = runs_from(config.data, columns=config.columns, scale=config.scale)
+    groups = [str(g) for g in runs.groups]
+    if groups and config.group not in groups:
+        raise InputError(f"{config.data} has groups ({', '.join(map(str, groups))}); set group = \"...\" in the "
+                         f"configuration to say which one the forecasts are for (and pooling, default shared)")
+    if config.group and not groups:
+        raise InputError(f"group = {config.group!r}, but {config.data} has no group column")
+    with output_folder(target, force=force, command="bayes-scaling report", inputs=inputs) as root:
+        return _build_report(config, runs, root, target, config_path)
+
+
+def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_path: str | None) -> dict[str, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -153,23 +238,20 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
 
     from . import __version__
     from .compare import backtest, cached_fit, default_fit_cache, loo_table
-    from .datasets import bibtex_entries, load_dataset, runs_from
+    from .datasets import bibtex_entries, load_dataset
     from .energy import Carbon, EnergyModel, budget_table, calibrate, growth_scenario, target_loss_table
     from .fit import config_hash, package_versions, prior_predictive
     from .forecast import Forecaster, compact, forecast_table, target_table
-    from .outdir import prepare_output_dir
     from .plots import (plot_allocation, plot_backtest, plot_calibration, plot_efficiency_trend,
                         plot_energy_vs_compute, plot_isoflop, plot_loo, plot_loss_forecast, plot_pair, plot_ppc,
                         plot_prior_predictive, plot_trace, save_figure, style)
-    from .tables import write_table
+    from .tables import write_table, write_text_atomic
 
-    if config.law not in config.compare_laws:
-        config.compare_laws = [config.law, *config.compare_laws]
+    laws = [config.law, *(law for law in config.compare_laws if law != config.law)]
     carbon = Carbon.parse(config.carbon_intensity) if config.carbon_intensity else None
-    root = prepare_output_dir(out, force=force)
     figures, tables = root / "figures", root / "tables"
-    figures.mkdir(exist_ok=True)
-    tables.mkdir(exist_ok=True)
+    figures.mkdir()
+    tables.mkdir()
     times: dict[str, float] = {}
     steps = 6
     clock = time.perf_counter()
@@ -183,13 +265,12 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
         times[name] = round(now - clock, 2)
         clock = now
 
-    step(1, f"reading {config.data}")
-    runs = runs_from(config.data, columns=config.columns, scale=config.scale)
     tick("data_s")
-    settings = {"draws": config.draws, "tune": config.tune, "chains": config.chains, "seed": config.seed}
+    settings = {"draws": config.draws, "tune": config.tune, "chains": config.chains, "seed": config.seed,
+                "pooling": config.pooling}
     cache = default_fit_cache()  # not in the report: a report stays small, the cache serves every run
     fits = {}
-    for i, law in enumerate(config.compare_laws):
+    for i, law in enumerate(laws):
         what = "fitting" if i == 0 else "comparing laws: fitting"
         step(2 if i == 0 else 3, f"{what} {law} / {config.likelihood} to {len(runs)} runs "
                                  f"({config.chains} chains x {config.draws} draws)")
@@ -200,7 +281,7 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
         if law == config.law:
             tick("fit_s")
     main = fits[config.law]
-    main.save(root / "fit.nc", overwrite=True)
+    main.save(root / "fit.nc")
     summary = main.summary(level=config.level)
     write_table(summary, tables / "parameters", caption=f"Posterior of the {main.law.title} law")
     loo = loo_table({f"{k} / {config.likelihood}": v for k, v in fits.items()}) if len(fits) > 1 else None
@@ -209,13 +290,13 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
     bt = None
     if config.backtest:
         step(3, "back-testing (fit below compute cuts, score the runs above)")
-        bt = backtest(runs, laws=config.compare_laws, likelihoods=[config.likelihood], cache_dir=cache,
+        bt = backtest(runs, laws=laws, likelihoods=[config.likelihood], cache_dir=cache,
                       settings=settings, bootstrap=30, progress=log.info)
         write_table(bt, tables / "backtest", index=False, caption="Extrapolation back-tests")
     tick("compare_s")
 
     step(4, "forecasting loss and allocation")
-    fc = Forecaster(main, seed=config.seed)
+    fc = Forecaster(main, group=config.group or None, seed=config.seed)
     forecast = forecast_table(fc, config.budgets, level=config.level)
     write_table(forecast, tables / "forecast", index=False,
                 caption=f"Loss forecasts at compute-optimal allocation ({config.level:.0%} intervals)")
@@ -287,15 +368,15 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
             "patterson2021carbon", "touvron2023llama", "luccioni2022bloom", "chowdhery2022palm",
             "narayanan2021megatron", "lescao2022bloom", "dubey2024llama3", "touvron2023llama2",
             "meta2024llama31card"}
-    for law in config.compare_laws:
+    for law in laws:
         keys |= set(fits[law].law.citation)
-    (root / "references.bib").write_text(bibtex_entries(sorted(keys)), encoding="utf-8")
+    write_text_atomic(root / "references.bib", bibtex_entries(sorted(keys)))
     tick("write_s")
 
     manifest = {
         "bayes_scaling": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": f"bayes-scaling report{' --config ' + config_path if config_path else ''} --out {root}",
+        "command": f"bayes-scaling report{' --config ' + config_path if config_path else ''} --out {target}",
         "config": config.to_dict(),
         "config_hash": config_hash(config.to_dict()),
         "data": {"source": runs.source, "rows": len(runs), "fingerprint": runs.fingerprint()},
@@ -305,7 +386,7 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
         "wall_times_s": times,
         "loo": None if loo is None else loo.reset_index().to_dict(orient="records"),
     }
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+    write_text_atomic(root / "manifest.json", json.dumps(manifest, indent=2, default=str))
     _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, energy_budgets, energy_targets,
                 calibration, growth, energy, captions, manifest, compact)
     return manifest
@@ -357,7 +438,7 @@ def _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, e
     if loo is not None:
         parts += ["<h2>Comparing laws</h2>", _table_html(loo, index=True), fig("loo"),
                   "<p>PSIS-LOO expected log predictive density on log loss (higher is better) and stacking weights. "
-                  f"Runs with Pareto k &gt; 0.7 make LOO unreliable for that model.</p>"]
+                  "Runs with Pareto k &gt; 0.7 make LOO unreliable for that model.</p>"]
         if "warning" in loo.attrs:
             parts.append(f"<p class=bad>{html.escape(loo.attrs['warning'])}</p>")
     if bt is not None:

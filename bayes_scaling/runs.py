@@ -67,6 +67,8 @@ UNIT_WORDS = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 
 # A final loss in nats per token outside this range is possible but usually a mistake
 # (a perplexity, an accuracy, a percentage): warn, do not refuse.
 PLAUSIBLE_LOSS = (0.1, 20.0)
+#: Bad cells listed one by one per column (the rest are counted).
+MAX_PROBLEMS_PER_COLUMN = 1000
 # C and 6·N·D that disagree by more than this factor suggest a unit mismatch.
 COMPUTE_RATIO_WARN = 3.0
 
@@ -303,10 +305,15 @@ def read_runs(
     else:
         path = Path(source)
         frame = _read_file(path, sep=sep)
-        label, is_file = name or str(path), True
+        # Parquet rows are rows, not lines; text files report the line of the file.
+        label, is_file = name or str(path), path.suffix.lower() not in (".parquet", ".pq")
     if len(frame.columns) == 0 or len(frame) == 0:
         raise InputError(f"{label}: no runs (the table has a header but no data rows)"
                          if len(frame.columns) else f"{label}: the table is empty")
+    repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if repeated:
+        raise InputError(f"{label}: column name(s) {', '.join(map(repr, repeated))} appear more than once in the "
+                         f"header; rename them so that each column is named once")
     if not is_file:
         # Report positions ("row 3") rather than whatever index the caller's frame had.
         frame.index = pd.RangeIndex(len(frame))
@@ -372,6 +379,11 @@ def _check_field_counts(path: Path, delimiter: str) -> None:
             header = next(reader, None)
             if header is None:
                 return
+            names = [h.strip() for h in header]
+            repeated = sorted({h for h in names if names.count(h) > 1 and h})
+            if repeated:
+                raise InputError(f"{path}: line 1: column name(s) {', '.join(map(repr, repeated))} appear more than "
+                                 f"once in the header; rename them so that each column is named once")
             for fields in reader:
                 if fields and len(fields) != len(header) and any(f.strip() for f in fields):
                     problems.append(f"line {reader.line_num} has {len(fields)} fields, the header has {len(header)}")
@@ -406,11 +418,17 @@ def _resolve_columns(frame: pd.DataFrame, columns: Mapping[str, str], label: str
     for canonical, aliases in ALIASES.items():
         if canonical in mapping:
             continue
+        matches = [c for c, n in normalized.items() if n in aliases and c not in taken]
         if canonical in frame.columns and canonical not in taken:
+            others = [c for c in matches if c != canonical and not _same_numbers(frame[c], frame[canonical])]
+            if others:
+                problems.append(Problem(
+                    f"both {canonical!r} and {', '.join(map(repr, others))} could be {canonical}, and their values "
+                    f"differ; say which with "
+                    f"columns={{'{canonical}': ...}} (command line: --map {canonical}=NAME)"))
             mapping[canonical] = canonical
             taken.add(canonical)
             continue
-        matches = [c for c, n in normalized.items() if n in aliases and c not in taken]
         if len(matches) == 1:
             mapping[canonical] = matches[0]
             taken.add(matches[0])
@@ -424,6 +442,10 @@ def _resolve_columns(frame: pd.DataFrame, columns: Mapping[str, str], label: str
             problems.append(Problem(
                 f"column {canonical!r} exists but {original!r} was chosen as {canonical}; "
                 f"rename one of them", column=canonical))
+    if "loss" in mapping and re.search(r"perplex|\bppl\b", str(mapping["loss"]), flags=re.IGNORECASE):
+        problems.append(Problem(
+            "is a perplexity; the loss must be in nats per token, the natural log of the perplexity "
+            "(convert the column, or map a loss column)", column=mapping["loss"]))
     if problems:
         raise RunTableError(label, problems, is_file=is_file)
     return mapping
@@ -470,27 +492,32 @@ def _validate(frame: pd.DataFrame, *, label: str, is_file: bool, columns: Mappin
         raise RunTableError(label, problems, is_file=is_file)
 
     derived: dict[str, str] = {}
-    if missing:
-        (gone,) = missing
-        if gone == "C":
-            numeric["C"] = FLOP_PER_PARAM_TOKEN * numeric["N"] * numeric["D"]
-            derived["C"] = "6*N*D"
-        elif gone == "D":
-            numeric["D"] = numeric["C"] / (FLOP_PER_PARAM_TOKEN * numeric["N"])
-            derived["D"] = "C/(6*N)"
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        if missing:
+            (gone,) = missing
+            if gone == "C":
+                numeric["C"] = FLOP_PER_PARAM_TOKEN * numeric["N"] * numeric["D"]
+                derived["C"] = "6*N*D"
+            elif gone == "D":
+                numeric["D"] = numeric["C"] / (FLOP_PER_PARAM_TOKEN * numeric["N"])
+                derived["D"] = "C/(6*N)"
+            else:
+                numeric["N"] = numeric["C"] / (FLOP_PER_PARAM_TOKEN * numeric["D"])
+                derived["N"] = "C/(6*D)"
+            log.info("%s: derived %s = %s", label, gone, derived[gone])
         else:
-            numeric["N"] = numeric["C"] / (FLOP_PER_PARAM_TOKEN * numeric["D"])
-            derived["N"] = "C/(6*D)"
-        log.info("%s: derived %s = %s", label, gone, derived[gone])
-    else:
-        ratio = numeric["C"] / (FLOP_PER_PARAM_TOKEN * numeric["N"] * numeric["D"])
-        off = np.flatnonzero(((ratio > COMPUTE_RATIO_WARN) | (ratio < 1 / COMPUTE_RATIO_WARN)).to_numpy())
-        if off.size:
-            where = _rows_text(frame.index[off], is_file)
-            warnings.warn(
-                f"{label}: C differs from 6·N·D by more than {COMPUTE_RATIO_WARN:g}x at {where} "
-                f"(C/(6ND) from {ratio.iloc[off].min():.3g} to {ratio.iloc[off].max():.3g}); "
-                f"check the units of N, D and C", DataWarning, stacklevel=3)
+            ratio = numeric["C"] / (FLOP_PER_PARAM_TOKEN * numeric["N"] * numeric["D"])
+            off = np.flatnonzero(((ratio > COMPUTE_RATIO_WARN) | (ratio < 1 / COMPUTE_RATIO_WARN)).to_numpy())
+            if off.size:
+                where = _rows_text(frame.index[off], is_file)
+                warnings.warn(
+                    f"{label}: C differs from 6·N·D by more than {COMPUTE_RATIO_WARN:g}x at {where} "
+                    f"(C/(6ND) from {ratio.iloc[off].min():.3g} to {ratio.iloc[off].max():.3g}); "
+                    f"check the units of N, D and C", DataWarning, stacklevel=3)
+
+    problems = _out_of_range(numeric, derived, mapping, frame.index)
+    if problems:
+        raise RunTableError(label, problems, is_file=is_file)
 
     if "unique_tokens" in numeric:
         over = np.flatnonzero((numeric["unique_tokens"] > numeric["D"] * (1 + 1e-9)).to_numpy())
@@ -538,30 +565,66 @@ def _validate(frame: pd.DataFrame, *, label: str, is_file: bool, columns: Mappin
 
 
 def _to_positive(raw: pd.Series, column: str) -> tuple[pd.Series, list[Problem]]:
-    """Parse one column to float, listing every cell that is not a positive finite number."""
-    problems: list[Problem] = []
+    """Parse one column to float, listing every cell that is not a positive finite number
+    (vectorized: only the bad cells are visited one by one, at most :data:`MAX_PROBLEMS_PER_COLUMN`)."""
+    if pd.api.types.is_bool_dtype(raw):
+        return raw.astype(float), [Problem("is a true/false column; expected positive numbers", column=column)]
     if raw.dtype == object or pd.api.types.is_string_dtype(raw):
         text = raw.astype(str).str.strip()
         blank = raw.isna() | text.isin(["", "nan", "NaN", "NA", "N/A", "null", "None"])
         values = pd.to_numeric(text.where(~blank), errors="coerce")
+        if any(isinstance(v, bool) for v in raw.iloc[:1000]):
+            return values.astype(float), [Problem("holds true/false values; expected positive numbers",
+                                                  column=column)]
     else:
         blank = raw.isna()
         values = pd.to_numeric(raw, errors="coerce")
     values = values.astype(float)
-    for pos, (row, value) in enumerate(values.items()):
-        cell = raw.iloc[pos]
+    v = values.to_numpy()
+    with np.errstate(invalid="ignore"):
+        bad = blank.to_numpy() | ~np.isfinite(v) | ~(v > 0)
+    problems: list[Problem] = []
+    positions = np.flatnonzero(bad)
+    for pos in positions[:MAX_PROBLEMS_PER_COLUMN]:
+        row, value, cell = int(values.index[pos]), v[pos], raw.iloc[pos]
         if blank.iloc[pos]:
-            problems.append(Problem("missing value (empty or NaN); expected a positive number",
-                                    row=int(row), column=column))
+            message = "missing value (empty or NaN); expected a positive number"
         elif math.isnan(value):
-            problems.append(Problem(f"{str(cell)!r} is not a number", row=int(row), column=column))
+            message = f"{str(cell)!r} is not a number"
         elif math.isinf(value):
-            problems.append(Problem(f"{str(cell)!r} is infinite; expected a finite positive number",
-                                    row=int(row), column=column))
-        elif value <= 0:
-            problems.append(Problem(f"{value:g} is not positive; expected a number > 0",
-                                    row=int(row), column=column))
+            message = f"{str(cell)!r} is infinite; expected a finite positive number"
+        else:
+            message = f"{value:g} is not positive; expected a number > 0"
+        problems.append(Problem(message, row=row, column=column))
+    if positions.size > MAX_PROBLEMS_PER_COLUMN:
+        problems.append(Problem(f"{positions.size - MAX_PROBLEMS_PER_COLUMN} more cells that are not positive "
+                                f"finite numbers", column=column))
     return values, problems
+
+
+def _out_of_range(numeric: Mapping[str, pd.Series], derived: Mapping[str, str], mapping: Mapping[str, str],
+                  index: pd.Index) -> list[Problem]:
+    """Values that overflowed or underflowed (after unit scaling or derivation): ±inf, 0, subnormal."""
+    problems: list[Problem] = []
+    tiny = np.finfo(float).tiny
+    for name, values in numeric.items():
+        v = values.to_numpy()
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(~np.isfinite(v) | ~(v >= tiny))
+        how = f"derived as {derived[name]}" if name in derived else "after unit scaling"
+        for pos in bad[:MAX_PROBLEMS_PER_COLUMN]:
+            problems.append(Problem(
+                f"{name} = {v[pos]:g} {how} is outside the range of double-precision numbers "
+                f"({tiny:.3g} to {np.finfo(float).max:.3g}); check the units",
+                row=int(index[pos]), column=None if name in derived else mapping[name]))
+    return problems
+
+
+def _same_numbers(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two columns hold the same numbers (so either may serve as a canonical column)."""
+    x = pd.to_numeric(a, errors="coerce").to_numpy(dtype=float)
+    y = pd.to_numeric(b, errors="coerce").to_numpy(dtype=float)
+    return bool(np.allclose(x, y, rtol=1e-9, atol=0.0, equal_nan=True))
 
 
 def _as_numbers_if_possible(column: pd.Series) -> pd.Series:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .outputs import write_text_atomic
+
 __all__ = ["format_number", "to_markdown", "to_latex", "write_table", "write_text_atomic"]
 
 
@@ -68,14 +70,6 @@ def to_latex(frame: pd.DataFrame, *, digits: int = 4, index: bool = True, captio
     lines += [" & ".join(map(_latex_escape, r)) + r" \\" for r in rows]
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
-    return target
 
 
 def write_table(frame: pd.DataFrame, stem: str | os.PathLike, *, formats=("csv", "md", "tex"),

@@ -140,7 +140,9 @@ def test_forecast_from_a_fit_folder(tmp_path, capsys):
     for name in ("forecast.csv", "forecast.tex", "target_loss.md", "figures/loss_forecast.png",
                  "figures/allocation.pdf", "figures/isoflop.svg"):
         assert (fit_dir / "forecast" / name).is_file(), name
-    assert main(args) == 2  # the forecast folder is not empty now
+    assert main(args) == 0  # the default folder is taken: a second forecast goes beside it
+    assert json.loads(capsys.readouterr().out)["files"][0].startswith(str(fit_dir / "forecast-2"))
+    assert main([*args, "--out", str(fit_dir / "forecast")]) == 2  # a named, non-empty folder needs --force
     assert "pass --force" in capsys.readouterr().err
     assert main(["forecast", str(tmp_path / "nofit"), "--compute", "1e22"]) == 2
     assert "no fit found" in capsys.readouterr().err
@@ -150,14 +152,15 @@ def test_forecast_from_a_fit_folder(tmp_path, capsys):
 def test_compare_writes_loo_table_and_reuses_cached_fits(tmp_path, capsys):
     out = tmp_path / "cmp"
     args = ["-q", "compare", str(SMALL), *SMALL_OPTIONS, "--laws", "chinchilla,compute", "--likelihoods", "normal",
-            "--draws", "200", "--tune", "300", "--chains", "2", "--out", str(out), "--json"]
+            "--draws", "200", "--tune", "300", "--chains", "2", "--out", str(out), "--cache", str(tmp_path / "cache"),
+            "--json"]
     assert main(args) == 0
     payload = json.loads(capsys.readouterr().out)
     assert {row["model"] for row in payload["loo"]} == {"chinchilla / normal", "compute / normal"}
     assert sum(row["stacking_weight"] for row in payload["loo"]) == pytest.approx(1.0)
     for name in ("loo.csv", "loo.md", "loo.tex", "figures/loo_runs_small.png"):
         assert (out / name).is_file()
-    cached = sorted((out / "cache").glob("*.nc"))
+    cached = sorted((tmp_path / "cache").glob("*.nc"))
     assert len(cached) == 2
     stamps = [p.stat().st_mtime_ns for p in cached]
     assert main([*args, "--force"]) == 0  # the re-run loads both fits instead of sampling again
