@@ -259,7 +259,9 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     if not args.json:
         print(f"{result.law.title} fitted to {len(runs)} runs of {runs.source} ({result.likelihood.name} likelihood)")
         print(to_markdown(summary))
-        print(f"diagnostics: {result.diagnostics}")
+        diag = result.diagnostics
+        print(f"diagnostics: {str(diag).splitlines()[0]}"
+              + ("" if diag.ok else " — PROBLEMS: see the warning above; these draws may be unreliable"))
         if result.structural is not None:
             se, info = result.structural.summary(), result.structural.info
             print(f"structural error beyond the data ({args.discrepancy}; {info['internal_backtests']} internal "
@@ -836,7 +838,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     handler: Callable[[argparse.Namespace], Any] = args.handler
-    with _logging_to_stderr(args.verbose, args.quiet), warnings.catch_warnings(record=True) as caught, \
+    with _logging_to_stderr(args.verbose, args.quiet), _warnings_to_stderr(args.quiet) as messages, \
             _terminate_as_exception():
         warnings.simplefilter("always")
         # pip-installed PyTensor cannot link BLAS; our models use none, so this is noise.
@@ -844,7 +846,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             result = handler(args)
         except BayesScalingError as exc:
-            _report_warnings(caught, args)
             print(f"error: {exc}", file=sys.stderr)
             return exc.exit_code
         except KeyboardInterrupt:
@@ -854,14 +855,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("terminated: nothing was written (an earlier result folder is unchanged)", file=sys.stderr)
             return 143
         except OSError as exc:  # a file the user named cannot be read or written
-            _report_warnings(caught, args)
             where = f"{exc.filename}: " if exc.filename else ""
             print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
             if args.verbose:
                 traceback.print_exc()
             return EXIT_USAGE
         except Exception as exc:  # a bug: say so plainly; -v shows where
-            _report_warnings(caught, args)
             print(f"error: unexpected {type(exc).__name__}: {exc}\nThis is a bug in bayes-scaling "
                   f"{__version__}; please report it with the command line "
                   f"{'and the traceback above' if args.verbose else '(rerun with -v for the traceback)'}.",
@@ -869,7 +868,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.verbose:
                 traceback.print_exc()
             return EXIT_FAILED
-    messages = _report_warnings(caught, args)
     if getattr(args, "json", False):
         payload = dict(result) if isinstance(result, dict) else {"result": result}
         payload["warnings"] = messages
@@ -890,13 +888,25 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _report_warnings(caught: list[warnings.WarningMessage], args: argparse.Namespace) -> list[str]:
+@contextlib.contextmanager
+def _warnings_to_stderr(quiet: bool) -> Iterator[list[str]]:
+    """Print each warning once, when it happens, as ``warning: …``; yield the list of messages
+    (for ``--json``).  Deprecation noise from dependencies is dropped."""
     noise = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
-    messages = [str(w.message) for w in caught if not issubclass(w.category, noise)]
-    if not args.quiet:
-        for message in messages:
-            print(f"warning: {message}", file=sys.stderr)
-    return messages
+    messages: list[str] = []
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        if issubclass(category, noise) or text in messages:
+            return
+        messages.append(text)
+        if not quiet:
+            print(f"warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        yield messages
 
 
 if __name__ == "__main__":  # pragma: no cover

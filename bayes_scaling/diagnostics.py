@@ -84,6 +84,10 @@ def check_sampling(tree, var_names: list[str], *, strict: bool = False, label: s
         r, b, t = (np.atleast_1d(np.asarray(d[name])) for d in (rhat, ess_bulk, ess_tail))
         per_param[name] = {"r_hat": float(np.nanmax(r)) if chains > 1 else float("nan"),
                            "ess_bulk": float(np.nanmin(b)), "ess_tail": float(np.nanmin(t))}
+        if r.size > 1:  # one value per group: keep each (the summary shows them), the worst above
+            per_param[name] |= {"r_hat_each": [float(x) if chains > 1 else float("nan") for x in r.ravel()],
+                                "ess_bulk_each": [float(x) for x in b.ravel()],
+                                "ess_tail_each": [float(x) for x in t.ravel()]}
     stats = tree["sample_stats"].to_dataset() if "sample_stats" in tree.children else None
     diverging = _stat(stats, "diverging")
     depth_hits = _stat(stats, "maxdepth_reached", "reached_max_treedepth")
@@ -126,7 +130,6 @@ def check_sampling(tree, var_names: list[str], *, strict: bool = False, label: s
         message = f"{label}: sampling problems:\n  " + "\n  ".join(diag.problems)
         if strict:
             raise SamplingError(message)
-        log.warning(message)
         warnings.warn(message, SamplingWarning, stacklevel=3)
     else:
         log.info("%s: diagnostics ok (%s)", label, diag)

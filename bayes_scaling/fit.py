@@ -225,10 +225,11 @@ class Fit:
         rows = []
         for name in (*self.law.param_names, *self.reported_noise()):
             values = self.draws(name)
-            columns = [(name, values)] if values.ndim == 1 else [
-                (f"{name}[{g}]", values[:, i]) for i, g in enumerate(self.groups)]
-            for label, v in columns:
-                d = self.diagnostics.per_param.get(label, {})
+            whole = self.diagnostics.per_param.get(name, {})
+            columns = [(name, values, whole)] if values.ndim == 1 else [
+                (f"{name}[{g}]", values[:, i], {k: whole[f"{k}_each"][i] for k in ("ess_bulk", "ess_tail", "r_hat")
+                                                if f"{k}_each" in whole}) for i, g in enumerate(self.groups)]
+            for label, v, d in columns:
                 rows.append({"parameter": label, "mean": v.mean(), "sd": v.std(ddof=1), "median": np.median(v),
                              f"q{lo_q * 100:g}": np.quantile(v, lo_q), f"q{hi_q * 100:g}": np.quantile(v, hi_q),
                              "ess_bulk": d.get("ess_bulk", np.nan), "ess_tail": d.get("ess_tail", np.nan),
@@ -266,7 +267,7 @@ class Fit:
         attrs[_ATTR + "timing"] = json.dumps(self.timing)
         with atomic_file(target) as tmp:
             self.idata.to_netcdf(str(tmp))
-        log.info("saved fit to %s", target)
+        log.debug("saved fit to %s", target)
         return target
 
 

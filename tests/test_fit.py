@@ -234,6 +234,10 @@ def test_grouped_runs_with_partial_pooling():
         row = summary.loc[f"alpha[{g}]"]
         assert row["q0.5"] <= truth["alpha"] <= row["q99.5"]
     assert "alpha_pop" in summary.index and "alpha_tau" in summary.index
+    # Each group's parameter has its own ESS and R-hat (the worst of them is the whole variable's).
+    per_group = summary.loc[["alpha[g0]", "alpha[g1]"], ["ess_bulk", "r_hat"]]
+    assert per_group.notna().all().all()
+    assert per_group["ess_bulk"].min() == pytest.approx(result.diagnostics.per_param["alpha"]["ess_bulk"])
 
 
 def test_literature_priors_centre_on_the_published_fit():

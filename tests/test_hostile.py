@@ -354,3 +354,25 @@ chains = 2
     assert done.returncode == 0, done.stderr
     assert (out / "index.html").is_file() and not (out / "energy_budgets.csv").exists()
     assert json.loads((out / "manifest.json").read_text())["command"].endswith(f"--out {out}")
+
+
+def test_a_warning_is_printed_once_when_it_happens(capsys, monkeypatch):
+    import warnings
+
+    import bayes_scaling.cli as cli
+
+    def warns_twice(args):
+        for _ in range(2):
+            warnings.warn("sampling problems: R-hat 1.3", UserWarning, stacklevel=1)
+            warnings.warn("old API", DeprecationWarning, stacklevel=1)
+        return {"ok": True}
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["datasets", "--json"])
+    args.handler = warns_twice
+    monkeypatch.setattr(parser, "parse_args", lambda argv: args)
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    code, out, err = run(capsys, "datasets")
+    assert code == 0
+    assert err.count("warning: sampling problems: R-hat 1.3") == 1 and "old API" not in err
+    assert json.loads(out)["warnings"] == ["sampling problems: R-hat 1.3"]
