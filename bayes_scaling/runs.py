@@ -339,7 +339,7 @@ def _read_file(path: Path, *, sep: str | None) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
     delimiter = sep if sep is not None else ("\t" if suffix == ".tsv" else ",")
-    _check_field_counts(path, delimiter)
+    first_lines = _check_field_counts(path, delimiter)
     try:
         # Blank lines are kept as empty rows so that reported line numbers match the file.
         frame = pd.read_csv(path, sep=delimiter, skip_blank_lines=False, dtype=str,
@@ -359,32 +359,41 @@ def _read_file(path: Path, *, sep: str | None) -> pd.DataFrame:
                     f"{other!r}-separated, not {delimiter!r}-separated. "
                     f"Pass sep={other!r} (command line: --sep {other!r})."
                 )
+    if first_lines is not None and len(first_lines) == len(frame):
+        # Row labels such that label + 2 is the file line where the row starts (quoted fields may
+        # span lines, so this is not the row's position + 2).
+        frame.index = pd.Index(np.asarray(first_lines, dtype=np.int64) - 2)
     # Drop lines that are entirely blank (e.g. trailing empty lines), keeping line numbers.
     blank = frame.apply(lambda col: col.astype(str).str.strip() == "").all(axis=1)
     return frame.loc[~blank]
 
 
-def _check_field_counts(path: Path, delimiter: str) -> None:
-    """Refuse rows with more or fewer fields than the header.
+def _check_field_counts(path: Path, delimiter: str) -> list[int] | None:
+    """Refuse rows with more or fewer fields than the header; return the file line on which each
+    data row starts (``None`` for regex delimiters).
 
     pandas would otherwise turn the first column into an index (extra fields) or pad
     the row (missing fields) without a word.
     """
     if len(delimiter) != 1:
-        return  # regex separators: leave the parsing to pandas
+        return None  # regex separators: leave the parsing to pandas
     problems: list[str] = []
+    first_lines: list[int] = []
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.reader(handle, delimiter=delimiter, skipinitialspace=True)
             header = next(reader, None)
             if header is None:
-                return
+                return None
             names = [h.strip() for h in header]
             repeated = sorted({h for h in names if names.count(h) > 1 and h})
             if repeated:
                 raise InputError(f"{path}: line 1: column name(s) {', '.join(map(repr, repeated))} appear more than "
                                  f"once in the header; rename them so that each column is named once")
+            previous_end = reader.line_num
             for fields in reader:
+                first_lines.append(previous_end + 1)
+                previous_end = reader.line_num
                 if fields and len(fields) != len(header) and any(f.strip() for f in fields):
                     problems.append(f"line {reader.line_num} has {len(fields)} fields, the header has {len(header)}")
     except UnicodeDecodeError as exc:
@@ -395,6 +404,7 @@ def _check_field_counts(path: Path, delimiter: str) -> None:
         shown = "; ".join(problems[:5]) + (f"; ... and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise InputError(f"{path}: rows do not match the header ({shown}); is {delimiter!r} the delimiter, "
                          f"and are fields containing it quoted?")
+    return first_lines
 
 
 def _resolve_columns(frame: pd.DataFrame, columns: Mapping[str, str], label: str,

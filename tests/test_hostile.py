@@ -376,3 +376,9 @@ def test_a_warning_is_printed_once_when_it_happens(capsys, monkeypatch):
     assert code == 0
     assert err.count("warning: sampling problems: R-hat 1.3") == 1 and "old API" not in err
     assert json.loads(out)["warnings"] == ["sampling problems: R-hat 1.3"]
+
+
+def test_a_quoted_field_over_two_lines_does_not_shift_the_reported_line(tmp_path, capsys):
+    path = write(tmp_path, "runs.csv", 'N,D,loss,note\n1e8,2e9,3.1,"a note\nover two lines"\n2e8,4e9,abc,plain\n')
+    code, _, err = run(capsys, "validate", str(path))
+    assert code == 2 and "line 4, column 'loss': 'abc' is not a number" in err
