@@ -369,8 +369,9 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
     precisions = ["bf16", "fp8"] if args.precision == "both" else [args.precision]
     if args.target_loss and not args.fit:
         raise InputError("--target-loss needs --fit FIT_DIR (the loss posterior that says how much compute)")
-    if args.tokens_served and not args.params:
-        raise InputError("--tokens-served needs --params N (the model that serves them)")
+    if args.tokens_served and not args.params and not (args.fit and args.target_loss):
+        raise InputError("--tokens-served needs --params N (the model that serves them), or --fit and "
+                         "--target-loss (the lifetime-optimal model that reaches that loss)")
     years = args.year or ([] if args.hardware else [2025])
     out = Path(args.out) if args.out else None
     inputs = [_resolve_fit_path(args.fit)] if args.fit else []
@@ -399,14 +400,8 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
             key = "energy_targets" + (f"_{y:g}" if y else "")
             tables[key] = target_loss_table(model, forecaster, args.target_loss, year=y, hardware=args.hardware,
                                             precision=precisions[0], carbon=carbon, level=args.level)
-    if args.tokens_served:
-        inf = inference_table(model, args.params, args.tokens_served, training_flop=(args.flop or [None])[0],
-                              year=(years or [None])[0], hardware=args.hardware, precision=precisions[0],
-                              level=args.level)
-        tables["energy_inference"] = inf
-        payload["joules_per_token"] = inf.attrs["joules_per_token"]
-        if "crossover_tokens" in inf.attrs:
-            payload["crossover_tokens"] = inf.attrs["crossover_tokens"]
+    if args.tokens_served or args.inference_calibration:
+        _inference_tables(args, model, years, precisions, inputs, tables, payload)
     if args.growth:
         g = growth_scenario(model, compute_growth=tuple(args.compute_growth), seed=args.seed)
         payload["growth"] = {k: [float(x) for x in np.quantile(v, [0.5, (1 - args.level) / 2, (1 + args.level) / 2])]
@@ -421,7 +416,8 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
         with output_folder(out, force=args.force, command="bayes-scaling energy", inputs=inputs) as stage:
             for name, table in tables.items():
                 write_table(table, stage / name, index=False, caption=name.replace("_", " "))
-            _energy_figures(model, stage, tables.get("energy_calibration"), args.level)
+            _energy_figures(model, stage, tables.get("energy_calibration"), args.level,
+                            inference=tables.get("inference_calibration"))
     if not args.json:
         med, lo, hi = payload["hardware_trend"]["yearly_factor"]
         dmed, dlo, dhi = payload["hardware_trend"]["doubling_time_years"]
@@ -431,6 +427,8 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
         for name, (fmed, flo, fhi, kind) in payload["factors"].items():
             print(f"  {name:<28} {fmed:.3g} [{flo:.3g}, {fhi:.3g}]  ({kind})")
         for name, table in tables.items():
+            if name == "inference_calibration":
+                continue  # one row per measured configuration: summarised below
             print(f"\n{name.replace('_', ' ')} (medians [{args.level:.0%} intervals]):")
             print(to_markdown(compact(table.drop(columns=[c for c in table.columns if c.startswith("inside_")])),
                               index=False))
@@ -446,12 +444,73 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
             cal = payload["calibration"]
             print(f"calibration: {cal['coverage']['0.9']:.0%} of reported energies inside the 90% interval, "
                   f"{cal['coverage']['0.5']:.0%} inside 50%; median |log error| {cal['median_abs_log_error']:.2f}")
+        if "inference_calibration_summary" in payload:
+            cal = payload["inference_calibration_summary"]
+            print("inference energy, leave-one-model-out (90% intervals of models the fit has not seen):")
+            for key, cov in cal["coverage"].items():
+                print(f"  {key:<36} {cov:.0%} inside; median |log error| {cal['median_abs_log_error'][key]:.2f}")
+        if "inference_basis" in payload:
+            print(f"serving energy per token: {payload['inference_basis']}")
         if out is None and not tables:
             print("ask for --flop, --target-loss (with --fit), --tokens-served (with --params), --growth or "
                   "--calibration; --out DIR writes tables and figures")
         elif out is not None:
             print(f"wrote tables and figures to {out}")
     return payload
+
+
+def _inference_tables(args: argparse.Namespace, model, years, precisions, inputs, tables: dict[str, Any],
+                      payload: dict[str, Any]) -> None:
+    """Serving energy of a model, the lifetime-optimal allocation, and the measured model's calibration."""
+    import numpy as np
+
+    from .energy import inference_table
+    from .inference import InferenceEnergy, leave_one_model_out
+
+    measured = None
+    if args.inference_basis == "measured" or args.objective == "energy":
+        log.info("fitting the inference-energy model to the ML.ENERGY measurements")
+        measured = InferenceEnergy.fit(draws=max(250, args.draws // 4), seed=args.seed)
+    rng = np.random.default_rng([args.seed, 5])
+    serving = {"gpu": args.gpu, "precision": precisions[0], "batch": args.batch, "scope": "facility",
+               "seed": args.seed}
+    if args.tokens_served and args.params:
+        per_token = basis = None
+        if measured is not None:
+            per_token = measured.joules_per_token(args.params, total_params=args.total_params, pue=model.pue(rng),
+                                                  **serving)
+            basis = (f"measured (ML.ENERGY, {args.gpu}, {precisions[0]}, batch {args.batch:g}) × host share × PUE")
+        inf = inference_table(model, args.params, args.tokens_served, training_flop=(args.flop or [None])[0],
+                              year=(years or [None])[0], hardware=args.hardware, precision=precisions[0],
+                              level=args.level, per_token=per_token,
+                              **({"basis": basis} if basis else {}))
+        tables["energy_inference"] = inf
+        payload["joules_per_token"] = inf.attrs["joules_per_token"]
+        payload["inference_basis"] = inf.attrs["basis"]
+        if "crossover_tokens" in inf.attrs:
+            payload["crossover_tokens"] = inf.attrs["crossover_tokens"]
+    if args.tokens_served and args.fit and args.target_loss:
+        from .fit import load_fit
+        from .forecast import Forecaster
+        from .lifetime import ServingCost, lifetime_table
+
+        cost = None
+        if args.objective == "energy":
+            n_ref = 70e9
+            cost = ServingCost(joules_per_flop=model.joules_per_flop(year=(years or [None])[0], hardware=args.hardware,
+                                                                     precision=precisions[0]),
+                               joules_per_token_ref=measured.joules_per_token(n_ref, pue=model.pue(rng), **serving),
+                               slope=measured.draws["b"][:, 0], n_ref=n_ref)
+        fc = Forecaster(load_fit(inputs[0]), max_draws=1000, seed=args.seed)
+        for target in args.target_loss:
+            key = f"lifetime_loss_{target:g}".replace(".", "_")
+            tables[key] = lifetime_table(fc, target_loss=target, tokens_served=args.tokens_served, cost=cost,
+                                         level=args.level)
+    if args.inference_calibration:
+        lomo = leave_one_model_out(draws=max(250, args.draws // 4), seed=args.seed, progress=log.info)
+        tables["inference_calibration"] = lomo
+        payload["inference_calibration_summary"] = {"coverage": lomo.attrs["coverage"],
+                                            "median_abs_log_error": lomo.attrs["median_abs_log_error"]}
 
 
 def energy_factor_summary(model, level: float, *, year: float = 2025) -> dict[str, tuple[float, float, float, str]]:
@@ -474,7 +533,7 @@ def energy_factor_summary(model, level: float, *, year: float = 2025) -> dict[st
     return {k: (*(float(x) for x in np.quantile(v, q)), kind) for k, (v, kind) in factors.items()}
 
 
-def _energy_figures(model, out: Path, calibration, level: float) -> None:
+def _energy_figures(model, out: Path, calibration, level: float, *, inference=None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -482,7 +541,8 @@ def _energy_figures(model, out: Path, calibration, level: float) -> None:
     import numpy as np
 
     from .datasets import load_dataset
-    from .plots import plot_calibration, plot_efficiency_trend, plot_energy_vs_compute, save_figure, style
+    from .plots import (plot_calibration, plot_efficiency_trend, plot_energy_vs_compute, plot_inference_calibration,
+                        save_figure, style)
 
     (out / "figures").mkdir()
     with style():
@@ -491,6 +551,8 @@ def _energy_figures(model, out: Path, calibration, level: float) -> None:
                    ("efficiency_trend", lambda: plot_efficiency_trend(model, level=level))]
         if calibration is not None:
             figures.append(("energy_calibration", lambda: plot_calibration(calibration)))
+        if inference is not None:
+            figures.append(("inference_calibration", lambda: plot_inference_calibration(inference)))
         for name, make in figures:
             fig = make()
             save_figure(fig, out / "figures" / name)
@@ -738,7 +800,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--carbon-intensity", metavar="KG_PER_KWH[:SD]", help="e.g. 0.4 or 0.4:0.1 (kg CO2e/kWh)")
     p.add_argument("--target-loss", type=positive_number, nargs="+", help="energy to reach these losses (needs --fit)")
     p.add_argument("--fit", help="fit folder or fit.nc for --target-loss")
-    p.add_argument("--params", type=positive_number, help="model size N for inference (--tokens-served)")
+    p.add_argument("--params", type=positive_number,
+                   help="active parameters of the serving model, for --tokens-served")
+    p.add_argument("--total-params", type=positive_number,
+                   help="total parameters of a mixture-of-experts serving model (default: --params)")
+    p.add_argument("--gpu", choices=("H100", "B200"), default="H100", help="serving GPU (default H100)")
+    p.add_argument("--batch", type=positive_number, default=64.0,
+                   help="sequences served together (default 64; measured 7-4000)")
+    p.add_argument("--inference-basis", choices=("measured", "prior"), default="measured",
+                   help="serving energy from the ML.ENERGY measurements (default) or the stated 2·N-FLOP prior")
+    p.add_argument("--objective", choices=("compute", "energy"), default="compute",
+                   help="with --fit, --target-loss and --tokens-served: the lifetime-optimal model minimises "
+                        "training + serving compute (default) or energy")
+    p.add_argument("--inference-calibration", action="store_true",
+                   help="leave-one-model-out check of the measured inference-energy model")
     p.add_argument("--tokens-served", type=positive_number, nargs="+", help="tokens served, for inference energy")
     p.add_argument("--growth", action="store_true", help="yearly growth of frontier training energy")
     p.add_argument("--compute-growth", type=positive_number, nargs=2, default=(4.0, 5.0), metavar=("LOW", "HIGH"),

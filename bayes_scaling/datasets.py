@@ -125,7 +125,7 @@ def load_dataset(name: str, *, cache_dir: str | os.PathLike | None = None,
         table = read_runs(source, name=name, **info.read)
         return RunTable(data=table.data, source=name, derived=table.derived, column_map=table.column_map,
                         scales=table.scales, provenance={**provenance, "derived": dict(table.derived)})
-    frame = pd.read_csv(source)
+    frame = source if isinstance(source, pd.DataFrame) else pd.read_csv(source)
     derived: dict[str, str] = {}
     if info.derive:
         frame, derived = _DERIVERS[info.derive](frame)
@@ -167,7 +167,31 @@ def _gadre2024_runs(paths: list[Path], select: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["N", "D"], ignore_index=True)  # C is derived as 6·N·D
 
 
-_READERS = {"gadre2024": _gadre2024_runs}
+def _mlenergy_llm(paths: list[Path], select: dict[str, Any]) -> pd.DataFrame:
+    """LLM serving configurations of the ML.ENERGY leaderboard, one row per task × configuration."""
+    columns = {"model_id": "model_id", "nickname": "nickname", "architecture": "architecture",
+               "total_params_billions": "total_params_b", "activated_params_billions": "active_params_b",
+               "weight_precision": "weight_precision", "gpu_model": "gpu", "num_gpus": "num_gpus",
+               "tensor_parallel": "tensor_parallel", "expert_parallel": "expert_parallel",
+               "data_parallel": "data_parallel", "max_num_seqs": "max_num_seqs", "avg_batch_size": "avg_batch_size",
+               "avg_output_len": "avg_output_len", "energy_per_token_joules": "energy_per_token_j",
+               "energy_per_request_joules": "energy_per_request_j",
+               "output_throughput_tokens_per_sec": "output_tokens_per_s", "avg_power_watts": "avg_power_w",
+               "median_itl_ms": "median_itl_ms"}
+    frames = []
+    for path in paths:
+        record = json.loads(path.read_text())
+        frame = pd.DataFrame(record["configurations"])
+        missing = sorted(set(columns) - set(frame.columns))
+        if missing:
+            raise InputError(f"{path}: configurations lack {', '.join(missing)}")
+        frames.append(frame[list(columns)].rename(columns=columns).assign(task=record["task"]))
+    out = pd.concat(frames, ignore_index=True)
+    out.insert(1, "family", out["model_id"].str.replace(r"-FP8$", "", regex=True))
+    return out
+
+
+_READERS = {"gadre2024": _gadre2024_runs, "mlenergy_llm": _mlenergy_llm}
 
 
 # --------------------------------------------------------------------------- derived columns

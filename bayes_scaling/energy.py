@@ -479,9 +479,18 @@ def target_loss_table(model: EnergyModel, forecaster, targets: Sequence[float], 
 
 def inference_table(model: EnergyModel, n_params: float, tokens_served: Sequence[float], *,
                     training_flop: float | None = None, year: float | None = None, hardware: str | None = None,
-                    precision: str = "bf16", level: float = 0.9) -> pd.DataFrame:
-    """Serving energy for token counts; with ``training_flop``, the tokens at which serving overtakes training."""
-    per_token = model.inference_energy_per_token(n_params, year=year, hardware=hardware, precision=precision)[:, 0]
+                    precision: str = "bf16", level: float = 0.9, per_token: np.ndarray | None = None,
+                    basis: str = "stated prior: 2·N FLOP per token at inference utilization") -> pd.DataFrame:
+    """Serving energy for token counts; with ``training_flop``, the tokens at which serving overtakes training.
+
+    ``per_token``: draws of facility energy per token (J), e.g. from the measured
+    :class:`~bayes_scaling.inference.InferenceEnergy`; by default the stated prior (2·N FLOP per
+    token at an inference utilization) on the hardware of ``year`` or ``hardware``.
+    """
+    if per_token is None:
+        per_token = model.inference_energy_per_token(n_params, year=year, hardware=hardware, precision=precision)[:, 0]
+    else:
+        per_token = np.resize(np.asarray(per_token, dtype=float), model.draws)
     rows = []
     train = None
     if training_flop:
@@ -494,6 +503,7 @@ def inference_table(model: EnergyModel, n_params: float, tokens_served: Sequence
         rows.append(row)
     table = pd.DataFrame(rows)
     table.attrs["joules_per_token"] = _summary(per_token, level)
+    table.attrs["basis"] = basis
     if train is not None:
         table.attrs["crossover_tokens"] = _summary(train * JOULES_PER_MWH / per_token, level)
     return table

@@ -16,7 +16,7 @@ import numpy as np
 from .outputs import atomic_file
 
 __all__ = ["style", "save_figure", "plot_trace", "plot_pair", "plot_ppc", "plot_loss_forecast", "plot_allocation",
-           "plot_coverage", "plot_coverage_by_distance",
+           "plot_coverage", "plot_coverage_by_distance", "plot_inference_calibration",
            "plot_isoflop", "FIGURE_FORMATS"]
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -364,6 +364,31 @@ def plot_calibration(table, *, ax=None):
     ax.set_title(f"Leave-one-out calibration: {cov.get('0.9', float('nan')):.0%} inside 90%, "
                  f"{cov.get('0.5', float('nan')):.0%} inside 50%")
     ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.4, -0.14), ncol=4)
+    return fig
+
+
+def plot_inference_calibration(table, *, ax=None):
+    """Leave-one-model-out: measured J per output token against the predictive median and interval,
+    coloured by architecture (a model the fit has not seen, on the measured hardware and batch)."""
+    fig, ax = _axes(ax, figsize=(5.2, 4.2))
+    colors = list(COLORS.values())
+    for i, (arch, rows) in enumerate(table.groupby("architecture", sort=True)):
+        color = colors[i % len(colors)]
+        ax.vlines(rows["energy_per_token_j"], rows["lower_j"], rows["upper_j"], color=color, alpha=0.25, linewidth=1)
+        inside = rows["inside"].mean()
+        ax.scatter(rows["energy_per_token_j"], rows["predicted_j"], s=8, color=color,
+                   label=f"{arch} ({inside:.0%} inside, {len(rows)} configs)")
+    lo = float(min(table["energy_per_token_j"].min(), table["lower_j"].min()))
+    hi = float(max(table["energy_per_token_j"].max(), table["upper_j"].max()))
+    ax.plot([lo, hi], [lo, hi], color="0.5", linewidth=0.8, linestyle="--", label="prediction = measurement")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("measured GPU energy per output token (J)")
+    ax.set_ylabel(f"predicted, model left out (J; {table.attrs.get('level', 0.9):.0%} interval)")
+    cov = table.attrs.get("coverage", {}).get("all", float("nan"))
+    ax.set_title(f"Inference energy, leave-one-model-out: {cov:.0%} inside the "
+                 f"{table.attrs.get('level', 0.9):.0%} interval")
+    ax.legend(frameon=False, fontsize=7, loc="upper left")
     return fig
 
 
