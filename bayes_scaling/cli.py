@@ -22,6 +22,7 @@ from typing import Any
 
 from . import __version__
 from .errors import BayesScalingError, InputError
+from .intervals import DEFAULT_LEVEL
 from .outputs import check_output_folder, free_folder, output_folder
 from .datasets import cite, dataset_info, export_dataset, list_datasets, load_dataset, runs_from
 from .laws import law_names
@@ -360,8 +361,7 @@ def _cmd_forecast(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
-    from .energy import Carbon, EnergyModel, budget_table, calibrate, growth_scenario, inference_table, \
-        target_loss_table
+    from .energy import Carbon, EnergyModel, budget_table, calibrate, growth_scenario, target_loss_table
     from .forecast import compact
     from .tables import to_markdown, write_table
 
@@ -766,7 +766,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the law's structural error beyond the data: learned from published back-tests and "
                         "updated by back-tests of these runs (calibrated, default), the published population "
                         "alone, or none (the law taken as exact)")
-    p.add_argument("--level", type=credible_level, default=0.95, help="credible level of the summary intervals")
+    p.add_argument("--level", type=credible_level, default=DEFAULT_LEVEL,
+                   help=f"credible level of the summary intervals (default {DEFAULT_LEVEL:g})")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")
     _add_output_options(p, required=True)
     _add_run_table_options(p)
@@ -782,7 +783,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-loss", type=positive_number, nargs="+", metavar="LOSS", help="target losses (nats/token)")
     p.add_argument("--tokens-per-param", type=positive_number, help="fixed tokens per parameter instead of compute-optimal")
     p.add_argument("--n-params", type=positive_number, help="fixed model size N instead of compute-optimal")
-    p.add_argument("--level", type=credible_level, default=0.95, help="interval level (default 0.95)")
+    p.add_argument("--level", type=credible_level, default=DEFAULT_LEVEL,
+                   help=f"interval level (default {DEFAULT_LEVEL:g})")
     p.add_argument("--interval", choices=("eti", "hdi"), default="eti", help="equal-tailed (default) or HDI")
     p.add_argument("--group", help="group to forecast for (fits with several groups)")
     p.add_argument("--seed", type=int, default=0, help="seed of the predictive noise draws")
@@ -819,7 +821,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compute-growth", type=positive_number, nargs=2, default=(4.0, 5.0), metavar=("LOW", "HIGH"),
                    help="90%% interval of yearly training-compute growth (default 4 5)")
     p.add_argument("--calibration", action="store_true", help="leave-one-out check against published runs")
-    p.add_argument("--level", type=credible_level, default=0.9, help="interval level (default 0.9)")
+    p.add_argument("--level", type=credible_level, default=DEFAULT_LEVEL,
+                   help=f"interval level (default {DEFAULT_LEVEL:g})")
     p.add_argument("--draws", type=positive_int, default=4000, help="Monte Carlo draws (default 4000)")
     p.add_argument("--seed", type=int, default=0)
     _add_output_options(p, required=False, default="print only, write no files")

@@ -48,6 +48,7 @@ import pandas as pd
 from scipy import special, stats
 
 from .errors import DataWarning, InputError
+from .intervals import DEFAULT_LEVEL
 
 __all__ = ["EnergyModel", "EfficiencyTrend", "Population", "calibrate", "HARDWARE_ALIASES", "growth_scenario",
            "Carbon", "JOULES_PER_MWH"]
@@ -388,22 +389,28 @@ def growth_scenario(model: EnergyModel, *, compute_growth: tuple[float, float] =
 def calibrate(*, draws: int = 4000, seed: int = 0, levels: Sequence[float] = (0.5, 0.9)) -> pd.DataFrame:
     """Leave-one-out predictive intervals for every run of ``training-energy`` with a reported energy.
 
-    For each run the utilization population is refitted without it; the prediction uses
-    the run's FLOP and hardware (not its device-hours), and includes PUE unless the
-    source reports device energy only.  Columns: reported energy, predictive median and
-    intervals, whether each interval holds the report, and the log error.
+    For each run the utilization population is refitted without it (without every report of
+    it); the prediction uses the run's FLOP and hardware (not its device-hours), and includes
+    PUE unless the source reports device energy only.  A run reported by several sources (BLOOM:
+    its own team's measurement and the LLaMA paper's estimate) is one point: the measured report
+    is kept, else the first.  Columns: reported energy, predictive median and intervals, whether
+    each interval holds the report, and the log error.
     """
     from .datasets import load_dataset
 
     runs = load_dataset("training-energy")
+    name = runs["run"].str.replace(r"\s*\(.*\)$", "", regex=True)
+    measured = runs["power_basis"].fillna("").str.contains("measured")
+    reported = runs[runs["reported_energy_mwh"].notna() & runs["flop"].notna()].assign(
+        run_name=name, is_measured=measured)
+    chosen = reported.sort_values("is_measured", ascending=False, kind="stable").drop_duplicates("run_name")
     rows = []
-    for r in runs.itertuples():
-        if not np.isfinite(r.reported_energy_mwh) or not np.isfinite(r.flop):
-            continue
-        model = EnergyModel.fit(draws=draws, seed=seed, training_energy=runs, exclude=[r.run])
+    for r in chosen.sort_index().itertuples():
+        others = runs.loc[name == r.run_name, "run"].tolist()
+        model = EnergyModel.fit(draws=draws, seed=seed, training_energy=runs, exclude=others)
         device_only = isinstance(r.power_basis, str) and "dynamic" in r.power_basis
         mwh = model.training_energy(r.flop, hardware=r.hardware, pue=not device_only)[:, 0]
-        row = {"run": r.run, "hardware": r.hardware, "flop": r.flop, "reported_mwh": r.reported_energy_mwh,
+        row = {"run": r.run_name, "report": r.source, "hardware": r.hardware, "flop": r.flop, "reported_mwh": r.reported_energy_mwh,
                "median_mwh": float(np.median(mwh)), "log_error": float(np.log(r.reported_energy_mwh / np.median(mwh))),
                "pue_included": not device_only}
         for level in levels:
@@ -433,7 +440,7 @@ def _row(prefix: str, draws: np.ndarray, level: float) -> dict[str, float]:
 
 def budget_table(model: EnergyModel, flops: Sequence[float], *, years: Sequence[float] = (),
                  hardware: str | None = None, precisions: Sequence[str] = ("bf16",), carbon: Carbon | None = None,
-                 level: float = 0.9) -> pd.DataFrame:
+                 level: float = DEFAULT_LEVEL) -> pd.DataFrame:
     """Training energy (MWh) and emissions for compute budgets, by year (or named chip) and precision."""
     if not years and not hardware:
         raise InputError("give years (the expected hardware of those years) or a named chip")
@@ -456,7 +463,7 @@ def budget_table(model: EnergyModel, flops: Sequence[float], *, years: Sequence[
 
 def target_loss_table(model: EnergyModel, forecaster, targets: Sequence[float], *, year: float | None = None,
                       hardware: str | None = None, precision: str = "bf16", carbon: Carbon | None = None,
-                      level: float = 0.9) -> pd.DataFrame:
+                      level: float = DEFAULT_LEVEL) -> pd.DataFrame:
     """Energy to reach target losses: the compute each loss-posterior draw needs, times an
     independent draw of energy per FLOP (Monte Carlo over both posteriors)."""
     rows = []
@@ -479,7 +486,7 @@ def target_loss_table(model: EnergyModel, forecaster, targets: Sequence[float], 
 
 def inference_table(model: EnergyModel, n_params: float, tokens_served: Sequence[float], *,
                     training_flop: float | None = None, year: float | None = None, hardware: str | None = None,
-                    precision: str = "bf16", level: float = 0.9, per_token: np.ndarray | None = None,
+                    precision: str = "bf16", level: float = DEFAULT_LEVEL, per_token: np.ndarray | None = None,
                     basis: str = "stated prior: 2·N FLOP per token at inference utilization") -> pd.DataFrame:
     """Serving energy for token counts; with ``training_flop``, the tokens at which serving overtakes training.
 

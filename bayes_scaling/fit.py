@@ -33,6 +33,7 @@ import pandas as pd
 from .diagnostics import Diagnostics, check_sampling
 from .discrepancy import DISCREPANCIES, StructuralError, load_population, update
 from .errors import DataWarning, InputError
+from .intervals import DEFAULT_LEVEL
 from .laws import NUMPY, ScalingLaw, get_law
 from .likelihoods import Likelihood, get_likelihood
 from .model import (POOLING, ModelSpec, build_model, group_index, log_inputs, model_data, raw_initial_points,
@@ -54,6 +55,8 @@ CONVERTIBLE_FORMATS = (1,)
 _ATTR = "bayes_scaling_"
 #: The DataTree group holding the draws of the structural error (b, τ, ω).
 STRUCTURAL_GROUP = "structural_error"
+#: Groups a fit file leaves out because they follow from the draws, the runs and the seed.
+DERIVED_GROUPS = ("log_likelihood", "posterior_predictive")
 
 # Which rows of the published-fits dataset inform which law's literature priors.
 _LITERATURE_SOURCES = {
@@ -217,7 +220,7 @@ class Fit:
         return draws
 
     # ------------------------------------------------------------------ summaries
-    def summary(self, *, level: float = 0.95) -> pd.DataFrame:
+    def summary(self, *, level: float = DEFAULT_LEVEL) -> pd.DataFrame:
         """Mean, sd, median, equal-tailed interval, ESS and R-hat of every reported parameter."""
         if not 0 < level < 1:
             raise InputError(f"level must be between 0 and 1, got {level}")
@@ -265,8 +268,14 @@ class Fit:
         attrs[_ATTR + "config_hash"] = self.config_hash
         attrs[_ATTR + "draws_hash"] = draws_hash(self.idata)
         attrs[_ATTR + "timing"] = json.dumps(self.timing)
+        # The pointwise log-likelihood and the posterior predictive are recomputed on loading
+        # (bit-identical: same draws, same runs, same seed), so a fit file stays small.
+        stored = self.idata.copy()
+        for group in DERIVED_GROUPS:
+            if group in stored.children:
+                del stored[group]
         with atomic_file(target) as tmp:
-            self.idata.to_netcdf(str(tmp))
+            stored.to_netcdf(str(tmp))
         log.debug("saved fit to %s", target)
         return target
 
@@ -376,6 +385,8 @@ def _checked_fit(source: Path, idata, attrs: Mapping[str, Any], fmt: int, config
     diagnostics = (check_sampling(idata, _diagnosed(idata, config), label=str(source))
                    if "sample_stats" in idata.children else None)
     result = Fit(idata=idata, config=config, diagnostics=diagnostics, timing=timing)
+    if not all(group in idata.children for group in DERIVED_GROUPS):
+        _derive_groups(result, result.runs, config["sampler"]["seed"])
     actual_fp = result.runs.fingerprint()
     if actual_fp != config["data"]["fingerprint"]:
         raise FitFileError(f"{source}: the stored runs do not match the configuration's data fingerprint")
@@ -551,23 +562,32 @@ def _complete_idata(result: Fit, runs: RunTable, seed: int) -> None:
     post = post.drop_vars([v for v in post.data_vars if v.endswith("__")])
     if "group" in post.dims:  # the model indexes groups 0…G−1: give them their names
         post = post.assign_coords(group=result.groups)
+    obs = np.arange(len(runs))
+    result.idata = xr.DataTree.from_dict({
+        "posterior": post,
+        "sample_stats": idata["sample_stats"].to_dataset(),
+        "observed_data": xr.Dataset({"log_loss": ("obs", np.log(runs.loss))}, coords={"obs": obs}),
+        "constant_data": _constant_data(runs, obs),
+    })
+    _derive_groups(result, runs, seed)
+
+
+def _derive_groups(result: Fit, runs: RunTable, seed: int) -> None:
+    """The log-likelihood and posterior-predictive groups: made after sampling, and again on loading
+    (fit files leave them out; the same draws, runs and seed give the same values)."""
+    import xarray as xr
+
+    post = result.idata["posterior"]
     chains, draws = post.sizes["chain"], post.sizes["draw"]
-    loglik = result.pointwise_log_likelihood(runs)
-    replicated = result.predictive_log_draws(runs, seed=[seed, 1])
     obs = np.arange(len(runs))
 
     def cube(values):
         return xr.DataArray(values.reshape(chains, draws, len(runs)), dims=("chain", "draw", "obs"),
-                            coords={"chain": post.chain, "draw": post.draw, "obs": obs})
+                            coords={"chain": post["chain"].values, "draw": post["draw"].values, "obs": obs})
 
-    result.idata = xr.DataTree.from_dict({
-        "posterior": post,
-        "sample_stats": idata["sample_stats"].to_dataset(),
-        "log_likelihood": xr.Dataset({"log_loss": cube(loglik)}),
-        "posterior_predictive": xr.Dataset({"log_loss": cube(replicated)}),
-        "observed_data": xr.Dataset({"log_loss": ("obs", np.log(runs.loss))}, coords={"obs": obs}),
-        "constant_data": _constant_data(runs, obs),
-    })
+    result.idata["log_likelihood"] = xr.DataTree(xr.Dataset({"log_loss": cube(result.pointwise_log_likelihood(runs))}))
+    result.idata["posterior_predictive"] = xr.DataTree(xr.Dataset({"log_loss": cube(
+        result.predictive_log_draws(runs, seed=[seed, 1]))}))
 
 
 def structural_error_for(runs: RunTable, law: ScalingLaw, likelihood: Likelihood, *, mode: str,

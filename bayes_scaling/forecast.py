@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataWarning, InputError
+from .intervals import DEFAULT_LEVEL, equal_tailed, hdi, interval_columns, summarize  # noqa: F401 (re-exported)
 from .laws import NUMPY
 from .runs import FLOP_PER_PARAM_TOKEN
 
@@ -42,55 +43,6 @@ FAR_DECADES = 3.0
 MIN_REACHING_DRAWS = 200
 # Search range of log C for the compute that reaches a target loss (1e10 to 1e40 FLOP).
 _LOG_C_RANGE = (math.log(1e10), math.log(1e40))
-
-
-def equal_tailed(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Equal-tailed interval of each column (NaN draws ignored)."""
-    _check_level(level)
-    lo, hi = np.nanquantile(draws, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
-    return lo, hi
-
-
-def hdi(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Highest-density interval of each column: the narrowest interval holding ``level`` of the draws."""
-    _check_level(level)
-    values = np.sort(np.asarray(draws, dtype=float), axis=0)
-    if values.ndim == 1:
-        values = values[:, None]
-    lo = np.full(values.shape[1], np.nan)
-    hi = np.full(values.shape[1], np.nan)
-    for j in range(values.shape[1]):
-        col = values[:, j][np.isfinite(values[:, j])]
-        n = col.size
-        if n == 0:
-            continue
-        k = max(int(math.floor(level * n)), 1)
-        widths = col[k:] - col[: n - k] if n > k else np.array([col[-1] - col[0]])
-        i = int(np.argmin(widths))
-        lo[j], hi[j] = col[i], col[min(i + k, n - 1)]
-    return lo, hi
-
-
-def _check_level(level: float) -> None:
-    if not 0 < level < 1:
-        raise InputError(f"interval level must be between 0 and 1 (e.g. 0.95), got {level}")
-
-
-def summarize(draws: np.ndarray, *, level: float = 0.95, kind: str = "eti",
-              quantiles: Sequence[float] = ()) -> pd.DataFrame:
-    """Median, interval (``kind`` = ``"eti"`` or ``"hdi"``) and extra quantiles of each column."""
-    draws = np.asarray(draws, dtype=float)
-    if draws.ndim == 1:
-        draws = draws[:, None]
-    if kind not in ("eti", "hdi"):
-        raise InputError(f"interval kind must be 'eti' (equal-tailed) or 'hdi', not {kind!r}")
-    lo, hi = (equal_tailed if kind == "eti" else hdi)(draws, level)
-    out = {"median": np.nanmedian(draws, axis=0), "lower": lo, "upper": hi}
-    for q in quantiles:
-        if not 0 <= q <= 1:
-            raise InputError(f"quantiles must be between 0 and 1, got {q}")
-        out[f"q{q:g}"] = np.nanquantile(draws, q, axis=0)
-    return pd.DataFrame(out)
 
 
 class Allocation(dict):
@@ -387,13 +339,7 @@ class Forecaster:
         return out
 
 
-def _interval_columns(prefix: str, draws: np.ndarray, level: float, kind: str) -> dict[str, np.ndarray]:
-    table = summarize(draws, level=level, kind=kind)
-    return {f"{prefix}": table["median"].to_numpy(), f"{prefix}_lower": table["lower"].to_numpy(),
-            f"{prefix}_upper": table["upper"].to_numpy()}
-
-
-def forecast_table(fc: Forecaster, budgets: Sequence[float], *, level: float = 0.95, kind: str = "eti",
+def forecast_table(fc: Forecaster, budgets: Sequence[float], *, level: float = DEFAULT_LEVEL, kind: str = "eti",
                    allocation: str = "optimal", tokens_per_param: float | None = None,
                    N: float | None = None) -> pd.DataFrame:
     """One row per compute budget: allocation and loss, medians with ``level`` intervals.
@@ -414,19 +360,19 @@ def forecast_table(fc: Forecaster, budgets: Sequence[float], *, level: float = 0
             f"rest on the assumption that the law's drift continues as it did"), stacklevel=2)
     cols: dict[str, Any] = {"C": budgets, "decades_beyond_data": beyond}
     if "N" in info:
-        cols |= _interval_columns("N", np.broadcast_to(info["N"], expected.shape), level, kind)
-        cols |= _interval_columns("D", np.broadcast_to(info["D"], expected.shape), level, kind)
-        cols |= _interval_columns("tokens_per_param", np.broadcast_to(info["D"] / info["N"], expected.shape),
+        cols |= interval_columns("N", np.broadcast_to(info["N"], expected.shape), level, kind)
+        cols |= interval_columns("D", np.broadcast_to(info["D"], expected.shape), level, kind)
+        cols |= interval_columns("tokens_per_param", np.broadcast_to(info["D"] / info["N"], expected.shape),
                                   level, kind)
-    cols |= _interval_columns("loss", expected, level, kind)
-    cols |= _interval_columns("loss_pred", predictive, level, kind)
+    cols |= interval_columns("loss", expected, level, kind)
+    cols |= interval_columns("loss_pred", predictive, level, kind)
     frame = pd.DataFrame(cols)
     frame.attrs.update(level=level, interval=kind, allocation=info["allocation"],
                        structural_error="included" if fc.structural is not None else "none (the law taken as exact)")
     return frame
 
 
-def target_table(fc: Forecaster, targets: Sequence[float], *, level: float = 0.95, kind: str = "eti") -> pd.DataFrame:
+def target_table(fc: Forecaster, targets: Sequence[float], *, level: float = DEFAULT_LEVEL, kind: str = "eti") -> pd.DataFrame:
     """One row per target loss: probability it is reachable, and the compute, N*, D* needed."""
     rows = []
     for target in targets:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .intervals import DEFAULT_LEVEL
 from .outputs import atomic_file
 
 __all__ = ["style", "save_figure", "plot_trace", "plot_pair", "plot_ppc", "plot_loss_forecast", "plot_allocation",
@@ -165,7 +166,7 @@ def plot_pair(fit, var_names: Sequence[str] | None = None, *, max_points: int = 
     return fig
 
 
-def plot_ppc(fit, *, ax=None, level: float = 0.95):
+def plot_ppc(fit, *, ax=None, level: float = DEFAULT_LEVEL):
     """Observed final loss against compute, with the posterior predictive interval at each run."""
     fig, ax = _axes(ax, figsize=(5.0, 3.4))
     runs = fit.runs
@@ -195,8 +196,8 @@ def _published_chinchilla():
     return law, literature_values(law)
 
 
-def plot_loss_forecast(fc, budgets, *, ax=None, levels=(0.5, 0.8, 0.95), runs=None, published: bool = True,
-                       predictive_level: float = 0.95):
+def plot_loss_forecast(fc, budgets, *, ax=None, levels=(0.5, DEFAULT_LEVEL), runs=None, published: bool = True,
+                       predictive_level: float = DEFAULT_LEVEL):
     """Fan chart: loss at the compute-optimal allocation against compute.
 
     Bands of the expected loss at ``levels`` (structural error beyond the data included),
@@ -207,7 +208,7 @@ def plot_loss_forecast(fc, budgets, *, ax=None, levels=(0.5, 0.8, 0.95), runs=No
     budgets = np.geomspace(min(budgets), max(budgets), 80) if len(budgets) < 40 else np.asarray(budgets, float)
     loss, _ = fc.loss_at_compute(budgets)
     predictive, _ = fc.loss_at_compute(budgets, predictive=True)
-    for level, alpha in zip(sorted(levels, reverse=True), (0.25, 0.4, 0.6), strict=False):
+    for level, alpha in zip(sorted(levels, reverse=True), (0.3, 0.55, 0.7), strict=False):
         lo, hi = np.quantile(loss, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
         ax.fill_between(budgets, lo, hi, color=COLORS["band"], alpha=alpha, linewidth=0,
                         label=f"{level:.0%} interval, expected loss")
@@ -238,7 +239,7 @@ def plot_loss_forecast(fc, budgets, *, ax=None, levels=(0.5, 0.8, 0.95), runs=No
     return fig
 
 
-def plot_allocation(fc, budgets, *, ax=None, level: float = 0.9, published: bool = True):
+def plot_allocation(fc, budgets, *, ax=None, level: float = DEFAULT_LEVEL, published: bool = True):
     """Compute-optimal parameters N*(C) and tokens D*(C), medians with ``level`` bands."""
     fig, ax = _axes(ax, figsize=(5.2, 3.6))
     budgets = np.asarray(budgets, dtype=float)
@@ -261,7 +262,7 @@ def plot_allocation(fc, budgets, *, ax=None, level: float = 0.9, published: bool
     return fig
 
 
-def plot_isoflop(fc, budgets, *, ax=None, level: float = 0.9, points: int = 60):
+def plot_isoflop(fc, budgets, *, ax=None, level: float = DEFAULT_LEVEL, points: int = 60):
     """IsoFLOP profiles: expected loss against N at fixed compute, with ``level`` bands."""
     import matplotlib as mpl
 
@@ -285,7 +286,7 @@ def plot_isoflop(fc, budgets, *, ax=None, level: float = 0.9, points: int = 60):
     return fig
 
 
-def plot_energy_vs_compute(model, budgets, *, years=(2020, 2025, 2030), ax=None, level: float = 0.9,
+def plot_energy_vs_compute(model, budgets, *, years=(2020, 2025, 2030), ax=None, level: float = DEFAULT_LEVEL,
                            published=None):
     """Training energy against compute for the expected hardware of some years, with the
     published runs' reported energies overlaid."""
@@ -316,7 +317,7 @@ def plot_energy_vs_compute(model, budgets, *, years=(2020, 2025, 2030), ax=None,
     return fig
 
 
-def plot_efficiency_trend(model, *, ax=None, level: float = 0.9, until: float | None = None):
+def plot_efficiency_trend(model, *, ax=None, level: float = DEFAULT_LEVEL, until: float | None = None):
     """Peak FLOP per joule of ML accelerators by release date, with the fitted trend
     (extended ``until`` a year, by default as far as it is extrapolated without a warning)."""
     from .energy import TREND_WARN_YEARS
@@ -408,7 +409,7 @@ def plot_backtest(table, *, metric: str = "crps", ax=None):
     return fig
 
 
-def plot_prior_predictive(check, *, ax=None, level: float = 0.95):
+def plot_prior_predictive(check, *, ax=None, level: float = DEFAULT_LEVEL):
     """What the priors alone predict at each run (interval of replicated loss) against the observed loss."""
     fig, ax = _axes(ax, figsize=(5.0, 3.4))
     runs = check["runs"]
@@ -478,7 +479,7 @@ def plot_coverage(scored, *, ax=None, datasets: Sequence[str] | None = None):
     return fig
 
 
-def plot_coverage_by_distance(scored, *, ax=None, level: float = 0.9):
+def plot_coverage_by_distance(scored, *, ax=None, level: float = DEFAULT_LEVEL):
     """Coverage of the ``level`` interval against distance beyond the data (pooled over datasets)."""
     from .calibration import DISTANCE_BINS
 

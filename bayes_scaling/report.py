@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .intervals import DEFAULT_LEVEL
 
 __all__ = ["ReportConfig", "run_report", "load_config"]
 
@@ -81,7 +82,7 @@ class ReportConfig:
     target_losses: list[float] = field(default_factory=lambda: [2.0, 1.95, 1.9])
     hardware: str = ""
     carbon_intensity: str = "0.4:0.1"
-    level: float = 0.9
+    level: float = DEFAULT_LEVEL
     draws: int = 1000
     tune: int = 1000
     chains: int = 4
@@ -335,9 +336,12 @@ def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_p
             "prior_predictive": (lambda: plot_prior_predictive(prior_predictive(
                 runs, law=config.law, likelihood=config.likelihood, priors=config.priors,
                 prior_set=config.prior_set, seed=config.seed)), "Prior predictive check"),
-            "loss_forecast": (lambda: plot_loss_forecast(fc, grid, runs=runs),
-                              "Loss at compute-optimal allocation: posterior median and 50/80/95% intervals, with "
-                              "the training runs and the published Approach 3 fit"),
+            "loss_forecast": (lambda: plot_loss_forecast(fc, grid, runs=runs, levels=(0.5, config.level),
+                                                         predictive_level=config.level),
+                              f"Loss at compute-optimal allocation: posterior median, 50% and {config.level:.0%} "
+                              f"intervals of the expected loss and the {config.level:.0%} interval of a new run "
+                              f"(structural error beyond the data included), with the training runs and the "
+                              f"published Approach 3 fit; the dashed line marks where the data end"),
             "energy_vs_compute": (lambda: plot_energy_vs_compute(energy, grid[grid >= 1e20],
                                                                  years=(2020, config.years[0], config.years[-1]),
                                                                  level=config.level,
@@ -363,7 +367,8 @@ def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_p
             save_figure(fig, figures / name)
             plt.close(fig)
             captions[name] = caption
-    keys = {*main.law.citation, *cite_keys_of(config.data), "hoffmann2022training", "abrilpla2023pymc",
+    keys = {*main.law.citation, *cite_keys_of(config.data), "hoffmann2022training", "besiroglu2024chinchilla",
+            "seyboldt2024nutpie", "abrilpla2023pymc",
             "kumar2019arviz", "hoffman2014nuts", "vehtari2017loo", "yao2018stacking", "epoch2024hardware",
             "patterson2021carbon", "touvron2023llama", "luccioni2022bloom", "chowdhery2022palm",
             "narayanan2021megatron", "lescao2022bloom", "dubey2024llama3", "touvron2023llama2",
@@ -390,6 +395,24 @@ def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_p
     _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, energy_budgets, energy_targets,
                 calibration, growth, energy, captions, manifest, compact)
     return manifest
+
+
+def _references_html(bib: Path) -> str:
+    """The references of ``references.bib`` as a list: authors, year, title, venue."""
+    import re
+
+    items = []
+    for entry in re.split(r"\n(?=@)", bib.read_text(encoding="utf-8").strip()):
+        fields = {k.lower(): " ".join(v.replace("{", "").replace("}", "").split())
+                  for k, v in re.findall(r"(\w+)\s*=\s*(\{(?:[^{}]|\{[^{}]*\})*\})", entry)}
+        authors = fields.get("author", "").split(" and ")
+        names = [a.split(",")[0].strip() for a in authors if a.strip()]
+        who = names[0] + (" et al." if len(names) > 2 else f" and {names[1]}" if len(names) == 2 else "") \
+            if names else ""
+        venue = fields.get("journal") or fields.get("booktitle") or fields.get("url") or ""
+        items.append(f"<li>{html.escape(who)} ({html.escape(fields.get('year', 'n.d.'))}). "
+                     f"<i>{html.escape(fields.get('title', ''))}</i>. {html.escape(venue)}</li>")
+    return "<ol>" + "".join(items) + "</ol>"
 
 
 def cite_keys_of(data: str) -> list[str]:
@@ -455,9 +478,11 @@ def _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, e
               f"<h3>Calibration</h3><p>Leaving each published run out in turn: {cov['0.9']:.0%} of reported energies "
               f"inside their 90% interval, {cov['0.5']:.0%} inside 50%; median absolute log error "
               f"{calibration.attrs['median_abs_log_error']:.2f}.</p>", fig("energy_calibration"),
+              "<h2>References</h2>", _references_html(root / "references.bib"),
               "<h2>Reproduce</h2>",
-              f"<pre>pip install bayes-scaling=={html.escape(manifest['bayes_scaling'])}\n"
-              f"{html.escape(manifest['command'])}</pre>",
+              f"<p>With bayes_scaling {html.escape(manifest['bayes_scaling'])} installed from its repository "
+              f"(<code>pip install .</code> in a clone; versions of every dependency are in "
+              f"<code>manifest.json</code>):</p><pre>{html.escape(manifest['command'])}</pre>",
               f"<p>Configuration hash <code>{manifest['config_hash'][:16]}</code>, data fingerprint "
               f"<code>{manifest['data']['fingerprint'][:16]}</code>; versions, seeds and wall times are in "
               "<code>manifest.json</code>. Tables are in <code>tables/</code> (CSV, Markdown, LaTeX), figures in "

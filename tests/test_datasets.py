@@ -23,7 +23,7 @@ from bayes_scaling.remote import CACHE_ENV, RemoteDataError, fetch
 EMBEDDED = ["chinchilla", "training-energy", "accelerators", "utilization", "published-fits"]
 DERIVED = ["extrapolation-errors", "extrapolation-population"]  # computed by datasets/build/ scripts
 REMOTE = {"epoch-chinchilla": 245, "misfitting-final": 240, "misfitting-curves": 4828, "gadre-c4": 34,
-          "gadre-rpj": 35, "gadre-rw": 35, "gadre-rpj-indist": 35, "gadre-rw-indist": 35}
+          "gadre-rpj": 35, "gadre-rw": 35, "gadre-rpj-indist": 35, "gadre-rw-indist": 35, "ml-energy-llm": 565}
 
 
 @pytest.fixture
@@ -115,13 +115,14 @@ def test_published_fits_derive_muennighoff_constants():
 
 @pytest.mark.parametrize("name,rows", sorted(REMOTE.items()))
 def test_remote_datasets_load_offline_from_the_cache(offline_cache, name, rows):
-    runs = load_dataset(name, download=False)
-    assert len(runs) == rows
+    data = load_dataset(name, download=False)
+    assert len(data) == rows
     info = dataset_info(name)
+    provenance = data.provenance if info.kind == "runs" else data.attrs["provenance"]
     if info.manifest:  # a set of files, each verified against the manifest's SHA-256
-        assert runs.provenance["manifest"] == info.manifest
+        assert provenance["manifest"] == info.manifest
     else:
-        assert runs.provenance["sha256"] == info.sha256
+        assert provenance["sha256"] == info.sha256
 
 
 def test_remote_chinchilla_matches_embedded_digitization(offline_cache):

@@ -1,0 +1,77 @@
+"""Summaries of posterior draws: the one home of credible intervals and their default level.
+
+Every table, figure and command summarises draws with these functions and, unless told
+otherwise, at :data:`DEFAULT_LEVEL` — the level at which the forecasts' calibration is checked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+__all__ = ["DEFAULT_LEVEL", "equal_tailed", "hdi", "summarize", "interval_columns"]
+
+#: The default credible level of every interval bayes_scaling reports (90%).
+DEFAULT_LEVEL = 0.9
+
+
+def equal_tailed(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed interval of each column (NaN draws ignored)."""
+    _check_level(level)
+    lo, hi = np.nanquantile(draws, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
+    return lo, hi
+
+
+def hdi(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Highest-density interval of each column: the narrowest interval holding ``level`` of the draws."""
+    _check_level(level)
+    values = np.sort(np.asarray(draws, dtype=float), axis=0)
+    if values.ndim == 1:
+        values = values[:, None]
+    lo = np.full(values.shape[1], np.nan)
+    hi = np.full(values.shape[1], np.nan)
+    for j in range(values.shape[1]):
+        col = values[:, j][np.isfinite(values[:, j])]
+        n = col.size
+        if n == 0:
+            continue
+        k = max(int(math.floor(level * n)), 1)
+        widths = col[k:] - col[: n - k] if n > k else np.array([col[-1] - col[0]])
+        i = int(np.argmin(widths))
+        lo[j], hi[j] = col[i], col[min(i + k, n - 1)]
+    return lo, hi
+
+
+def _check_level(level: float) -> None:
+    if not 0 < level < 1:
+        raise InputError(f"interval level must be between 0 and 1 (e.g. 0.9), got {level}")
+
+
+def summarize(draws: np.ndarray, *, level: float = DEFAULT_LEVEL, kind: str = "eti",
+              quantiles: Sequence[float] = ()) -> pd.DataFrame:
+    """Median, interval (``kind`` = ``"eti"`` or ``"hdi"``) and extra quantiles of each column."""
+    draws = np.asarray(draws, dtype=float)
+    if draws.ndim == 1:
+        draws = draws[:, None]
+    if kind not in ("eti", "hdi"):
+        raise InputError(f"interval kind must be 'eti' (equal-tailed) or 'hdi', not {kind!r}")
+    lo, hi = (equal_tailed if kind == "eti" else hdi)(draws, level)
+    out = {"median": np.nanmedian(draws, axis=0), "lower": lo, "upper": hi}
+    for q in quantiles:
+        if not 0 <= q <= 1:
+            raise InputError(f"quantiles must be between 0 and 1, got {q}")
+        out[f"q{q:g}"] = np.nanquantile(draws, q, axis=0)
+    return pd.DataFrame(out)
+
+
+def interval_columns(prefix: str, draws: np.ndarray, level: float = DEFAULT_LEVEL,
+                     kind: str = "eti") -> dict[str, np.ndarray]:
+    """``{prefix, prefix_lower, prefix_upper}``: median and interval of each column of ``draws``."""
+    table = summarize(draws, level=level, kind=kind)
+    return {f"{prefix}": table["median"].to_numpy(), f"{prefix}_lower": table["lower"].to_numpy(),
+            f"{prefix}_upper": table["upper"].to_numpy()}
