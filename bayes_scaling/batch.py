@@ -163,7 +163,7 @@ def _run_on_dask(tasks: list[FitTask], executor: Any, report) -> list[dict[str, 
         raise InputError("a Dask executor needs dask[distributed]: pip install 'bayes-scaling[dask]'") from None
     own = isinstance(executor, str)
     try:
-        client = Client(executor, timeout="20s") if own else executor
+        client = Client(executor, timeout="10s") if own else executor
     except OSError as exc:
         raise InputError(f"cannot reach the Dask scheduler at {executor}: {exc}") from None
     if not isinstance(client, Client):

@@ -565,14 +565,8 @@ def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     from .compare import backtest, cached_fit, default_fit_cache, lfo_table, loo_table
     from .tables import to_markdown, write_table
 
-    laws = [law.strip() for law in args.laws.split(",") if law.strip()]
-    likelihoods = [lik.strip() for lik in args.likelihoods.split(",") if lik.strip()]
-    for law in laws:
-        if law not in law_names():
-            raise InputError(f"unknown law {law!r} in --laws; choose from {', '.join(law_names())}")
-    for lik in likelihoods:
-        if lik not in LIKELIHOODS:
-            raise InputError(f"unknown likelihood {lik!r} in --likelihoods; choose from {', '.join(LIKELIHOODS)}")
+    laws = _listed(args.laws, law_names(), "--laws")
+    likelihoods = _listed(args.likelihoods, list(LIKELIHOODS), "--likelihoods")
     datasets = [runs_from(d, **_run_table_kwargs(args)) for d in args.data]
     out = Path(args.out)
     check_output_folder(out, force=args.force, inputs=args.data)
@@ -657,6 +651,50 @@ def _compare_figures(loo, bt, folder: Path) -> None:
             fig.axes[0].set_title(f"{fig.axes[0].get_title()}: {name}", fontsize=9)
             save_figure(fig, folder / f"{kind}_{Path(str(name)).stem}")
             plt.close(fig)
+
+
+def _listed(text: str, allowed: Sequence[str], option: str) -> list[str]:
+    """Comma-separated names, each one of ``allowed``."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if name not in allowed:
+            raise InputError(f"unknown {option.lstrip('-').rstrip('s')} {name!r} in {option}; choose from "
+                             f"{', '.join(allowed)}")
+    if not names:
+        raise InputError(f"{option} names nothing")
+    return names
+
+
+def _cmd_batch(args: argparse.Namespace) -> dict[str, Any]:
+    from .batch import run_batch, tasks_for
+    from .tables import to_markdown, write_table
+
+    laws = _listed(args.laws, law_names(), "--laws")
+    likelihoods = _listed(args.likelihoods, list(LIKELIHOODS), "--likelihoods")
+    datasets = {}
+    for spec in args.data:
+        runs = runs_from(spec, **_run_table_kwargs(args))
+        datasets[Path(spec).stem if Path(spec).is_file() else spec] = runs
+    out = Path(args.out)
+    check_output_folder(out, force=args.force, inputs=args.data)
+    executor = args.dask or args.executor
+    settings = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "discrepancy": args.discrepancy}
+    tasks = tasks_for(datasets, laws=laws, likelihoods=likelihoods, cuts=[None, *(args.cut or [])],
+                      seeds=args.seeds, settings=settings)
+    where = f"the Dask scheduler at {args.dask}" if args.dask else f"{args.executor} ({args.jobs} jobs)" \
+        if args.executor == "joblib" else "this process"
+    log.info("%d fits (%d datasets x %d laws x %d likelihoods x %d cuts x %d seeds) on %s", len(tasks),
+             len(datasets), len(laws), len(likelihoods), 1 + len(args.cut or []), len(args.seeds), where)
+    table = run_batch(tasks, executor=executor, jobs=args.jobs)
+    with output_folder(out, force=args.force, command="bayes-scaling batch", inputs=args.data) as stage:
+        written = _moved(write_table(table, stage / "batch", index=False,
+                                     caption="Batch of fits: posterior medians and diagnostics"), stage, out)
+    if not args.json:
+        columns = ["task", "runs", "rhat_max", "ess_bulk_min", "divergences", "wall_s"]
+        print(to_markdown(table[columns], digits=3, index=False))
+        bad = int((~table["diagnostics_ok"]).sum())
+        print(f"{len(table)} fits, {bad} with sampling problems; wrote {len(written)} files to {out}")
+    return {"batch": table.to_dict(orient="records"), "files": [str(p) for p in written]}
 
 
 def _cmd_report(args: argparse.Namespace) -> dict[str, Any]:
@@ -854,6 +892,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(p, required=True)
     _add_run_table_options(p)
     p.set_defaults(handler=_cmd_compare)
+
+    p = sub.add_parser("batch", help="many fits (datasets x laws x cuts x seeds) here, on joblib workers or on Dask",
+                       description="Fit every combination of datasets, laws, likelihoods, compute cuts and seeds "
+                                   "and write one table of posterior medians, sds and sampling diagnostics "
+                                   "(OUT/batch.csv, .md, .tex). Fits run in this process (the fastest on a small "
+                                   "machine: one compiled model per structure), on local worker processes "
+                                   "(--executor joblib) or on a Dask cluster (--dask tcp://HOST:8786; needs "
+                                   "pip install 'bayes-scaling[dask]'). The results are the same wherever they run.")
+    p.add_argument("data", nargs="+", help="dataset name(s) or file(s) of runs")
+    p.add_argument("--laws", default="chinchilla", help="comma-separated laws (default chinchilla)")
+    p.add_argument("--likelihoods", default="student-t", help="comma-separated likelihoods (default student-t)")
+    p.add_argument("--cut", type=positive_number, nargs="+", metavar="FLOP",
+                   help="also fit the runs with C <= each cut (back-test fits)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
+    p.add_argument("--draws", type=positive_int, default=1000)
+    p.add_argument("--tune", type=positive_int, default=1000)
+    p.add_argument("--chains", type=positive_int, default=4)
+    p.add_argument("--discrepancy", default="calibrated", choices=("calibrated", "population", "none"),
+                   help="structural error of each fit (default calibrated)")
+    p.add_argument("--executor", choices=("local", "joblib"), default="local",
+                   help="where the fits run without --dask (default: this process)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="worker processes for --executor joblib")
+    p.add_argument("--dask", metavar="SCHEDULER", help="run on the Dask cluster at this address, e.g. tcp://10.0.0.5:8786")
+    _add_output_options(p, required=True)
+    _add_run_table_options(p)
+    p.set_defaults(handler=_cmd_batch)
     return parser
 
 

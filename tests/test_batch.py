@@ -42,3 +42,23 @@ def test_bad_batches_are_refused():
         tasks_for({}, settings={"seed": 3})
     with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
         run_batch(_tasks()[:1], executor="tcp://127.0.0.1:9")
+
+
+@pytest.mark.slow
+def test_batch_command_writes_one_table_of_fits(tmp_path, capsys):
+    import json
+    from pathlib import Path
+
+    from bayes_scaling.cli import main
+
+    small = Path(__file__).parent / "data" / "runs_small.csv"
+    out = tmp_path / "batch"
+    argv = ["-q", "batch", str(small), "--map", "N=params_M", "--map", "D=tokens_B", "--scale", "N=M", "--scale",
+            "D=B", "--likelihoods", "normal", "--seeds", "0", "1", "--draws", "100", "--tune", "200", "--chains", "2",
+            "--discrepancy", "none", "--out", str(out), "--json"]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)["batch"]
+    assert [r["seed"] for r in rows] == [0, 1] and rows[0]["draws_sha256"] != rows[1]["draws_sha256"]
+    assert (out / "batch.csv").is_file() and (out / "batch.tex").is_file()
+    assert main(["batch", "chinchilla", "--laws", "chinchila", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown law 'chinchila' in --laws" in capsys.readouterr().err

@@ -56,11 +56,12 @@ def test_force_never_deletes_a_users_other_files(tmp_path, capsys):
 
 def test_energy_force_replaces_its_own_results(tmp_path, capsys):
     out = tmp_path / "energy"
-    assert run(capsys, "energy", "--flop", "1e24", "--calibration", "--draws", "200", "--out", str(out))[0] == 0
-    assert (out / "energy_calibration.csv").is_file()
+    assert run(capsys, "energy", "--flop", "1e24", "--params", "7e9", "--tokens-served", "1e12", "--inference-basis",
+               "prior", "--draws", "200", "--out", str(out))[0] == 0
+    assert (out / "energy_inference.csv").is_file()
     assert run(capsys, "energy", "--flop", "1e24", "--draws", "200", "--out", str(out))[0] == 2
     assert run(capsys, "energy", "--flop", "1e24", "--draws", "200", "--out", str(out), "--force")[0] == 0
-    assert not (out / "energy_calibration.csv").exists()  # nothing stale from the earlier run
+    assert not (out / "energy_inference.csv").exists()  # nothing stale from the earlier run
     assert (out / "energy_budgets.csv").is_file()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
