@@ -467,10 +467,16 @@ def _inference_tables(args: argparse.Namespace, model, years, precisions, inputs
     from .energy import inference_table
     from .inference import InferenceEnergy, leave_one_model_out
 
+    from .remote import RemoteDataError
+
     measured = None
     if args.inference_basis == "measured" or args.objective == "energy":
         log.info("fitting the inference-energy model to the ML.ENERGY measurements")
-        measured = InferenceEnergy.fit(draws=max(250, args.draws // 4), seed=args.seed)
+        try:
+            measured = InferenceEnergy.fit(draws=max(250, args.draws // 4), seed=args.seed)
+        except RemoteDataError as exc:
+            raise RemoteDataError(f"measured serving energy needs the ML.ENERGY measurements (dataset "
+                                  f"ml-energy-llm): {exc} Or use the stated prior: --inference-basis prior.") from None
     rng = np.random.default_rng([args.seed, 5])
     serving = {"gpu": args.gpu, "precision": precisions[0], "batch": args.batch, "scope": "facility",
                "seed": args.seed}

@@ -355,7 +355,7 @@ def forecast_table(fc: Forecaster, budgets: Sequence[float], *, level: float = D
     far = budgets[beyond > FAR_DECADES]
     if far.size:
         warnings.warn(DataWarning(
-            f"{', '.join(f'{c:.3g}' for c in far)} FLOP: {beyond.max():.1f} decades beyond the largest run; the "
+            f"{', '.join(f'{c:.3g}' for c in far)} FLOP: up to {beyond.max():.1f} decades beyond the largest run; the "
             f"structural error was validated by back-tests of up to about one decade, so intervals this far out "
             f"rest on the assumption that the law's drift continues as it did"), stacklevel=2)
     cols: dict[str, Any] = {"C": budgets, "decades_beyond_data": beyond}

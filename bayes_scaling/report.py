@@ -61,6 +61,9 @@ class ReportConfig:
         target_losses = [2.0, 1.95, 1.9]
         hardware = ""                  # a named chip instead of the expected chip of each year
         carbon_intensity = "0.4:0.1"   # kg CO2e/kWh (mean[:sd]); "" for none
+        tokens_served = [1e11, 1e12, 1e13, 1e14]  # lifetime-optimal model for the first target loss
+        pooling = "shared"             # with a group column: shared, partial or separate exponents
+        group = ""                     # … and the group the forecasts are for
         level = 0.9
         draws = 1000
         tune = 1000
@@ -89,6 +92,7 @@ class ReportConfig:
     seed: int = 0
     pooling: str = "shared"
     group: str = ""
+    tokens_served: list[float] = field(default_factory=lambda: [1e11, 1e12, 1e13, 1e14])
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -125,7 +129,7 @@ class ReportConfig:
                 raise bad(key, f"one of {', '.join(allowed)}")
         if not self.compare_laws or not all(law in law_names() for law in self.compare_laws):
             raise bad("compare_laws", f"a list of laws among {', '.join(law_names())}")
-        for key in ("budgets", "target_losses"):
+        for key in ("budgets", "target_losses", "tokens_served"):
             if not all(number(v) and v > 0 for v in getattr(self, key)):
                 raise bad(key, "a list of positive numbers")
         if not self.budgets:
@@ -324,9 +328,10 @@ def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_p
     write_table(calibration.drop(columns=[c for c in calibration.columns if c.startswith("inside_")]),
                 tables / "energy_calibration", index=False, caption="Leave-one-out energy calibration")
     growth = growth_scenario(energy, seed=config.seed)
+    serving_html = _serving_section(config, main, tables)
     tick("energy_s")
 
-    step(6, f"writing figures and the report to {root}")
+    step(6, f"writing figures and the report to {target}")
     grid = np.geomspace(min(runs.C.min(), min(config.budgets)) / 2, max(config.budgets) * 2, 60)
     with style():
         made = {
@@ -372,7 +377,7 @@ def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_p
             "kumar2019arviz", "hoffman2014nuts", "vehtari2017loo", "yao2018stacking", "epoch2024hardware",
             "patterson2021carbon", "touvron2023llama", "luccioni2022bloom", "chowdhery2022palm",
             "narayanan2021megatron", "lescao2022bloom", "dubey2024llama3", "touvron2023llama2",
-            "meta2024llama31card"}
+            "meta2024llama31card", "chung2025mlenergy", "sardana2024beyond"}
     for law in laws:
         keys |= set(fits[law].law.citation)
     write_text_atomic(root / "references.bib", bibtex_entries(sorted(keys)))
@@ -393,8 +398,53 @@ def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_p
     }
     write_text_atomic(root / "manifest.json", json.dumps(manifest, indent=2, default=str))
     _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, energy_budgets, energy_targets,
-                calibration, growth, energy, captions, manifest, compact)
+                calibration, growth, energy, captions, manifest, compact, serving_html)
     return manifest
+
+
+def _serving_section(config: ReportConfig, main, tables: Path) -> str:
+    """Measured serving energy and the lifetime-optimal allocation: tables written, HTML returned."""
+    import warnings
+
+    from .errors import DataWarning
+    from .forecast import Forecaster, compact
+    from .inference import InferenceEnergy
+    from .lifetime import lifetime_table
+    from .remote import RemoteDataError
+    from .tables import write_table
+
+    parts = ["<h2>Serving</h2>"]
+    log.info("serving: fitting the inference-energy model to the ML.ENERGY measurements")
+    try:
+        measured = InferenceEnergy.fit(draws=500, seed=config.seed)
+    except RemoteDataError as exc:  # offline, without the files: the section says so, the report goes on
+        warnings.warn(DataWarning(f"the report's serving section leaves out measured inference energy: {exc}"),
+                      stacklevel=2)
+        parts.append("<p class=bad>Measured inference energy is left out: the ML.ENERGY measurements (dataset "
+                     "<code>ml-energy-llm</code>) could not be obtained on this machine. "
+                     "<code>bayes-scaling datasets show ml-energy-llm</code> says how to provide them.</p>")
+    else:
+        coefficients = measured.summary(level=config.level)
+        write_table(coefficients, tables / "inference_energy",
+                    caption="Regression of GPU energy per output token (log J) on the ML.ENERGY measurements")
+        parts += ["<p>GPU energy per output token from a hierarchical regression of the 565 serving configurations "
+                  "of the ML.ENERGY leaderboard v3 (27 LLMs on H100 and B200; coefficients on log J per token). "
+                  "Left-out models are predicted with 87% of their configurations inside the 90% intervals "
+                  "(<code>bayes-scaling energy --inference-calibration</code>).</p>",
+                  _table_html(coefficients, index=True)]
+    if config.target_losses and config.tokens_served and {"N", "D"} <= set(main.law.inputs):
+        target = config.target_losses[0]
+        fc = Forecaster(main, group=config.group or None, max_draws=1000, seed=config.seed)
+        life = lifetime_table(fc, target_loss=target, tokens_served=config.tokens_served, level=config.level)
+        write_table(life, tables / "lifetime", index=False,
+                    caption=f"Lifetime-optimal model for loss {target:g}: training + serving compute")
+        columns = [c for c in life.columns if not c.startswith(("training_", "serving_", "D"))]
+        parts += [f"<h3>The model size that is optimal over a model's life (loss {target:g})</h3>",
+                  "<p>For every posterior draw, the N and D that reach the target loss at the least training "
+                  "(6·N·D) plus serving (2·N per token) compute; tokens served = 0 is Chinchilla-optimal. As serving "
+                  "grows the optimum moves to smaller models trained on more tokens (Sardana et al. 2024, with "
+                  "point estimates).</p>", _table_html(compact(life[columns]))]
+    return "".join(parts)
 
 
 def _references_html(bib: Path) -> str:
@@ -426,7 +476,7 @@ def cite_keys_of(data: str) -> list[str]:
 
 
 def _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, energy_budgets, energy_targets,
-                calibration, growth, energy, captions, manifest, compact) -> None:
+                calibration, growth, energy, captions, manifest, compact, serving_html="") -> None:
     from .tables import write_text_atomic
 
     def fig(name):
@@ -478,6 +528,7 @@ def _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, e
               f"<h3>Calibration</h3><p>Leaving each published run out in turn: {cov['0.9']:.0%} of reported energies "
               f"inside their 90% interval, {cov['0.5']:.0%} inside 50%; median absolute log error "
               f"{calibration.attrs['median_abs_log_error']:.2f}.</p>", fig("energy_calibration"),
+              serving_html,
               "<h2>References</h2>", _references_html(root / "references.bib"),
               "<h2>Reproduce</h2>",
               f"<p>With bayes_scaling {html.escape(manifest['bayes_scaling'])} installed from its repository "

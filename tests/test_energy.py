@@ -141,12 +141,20 @@ def test_carbon_lognormal_has_requested_mean_and_sd():
     assert stats.skew(draws) > 0
 
 
-def test_energy_cli(tmp_path, capsys):
+def test_energy_cli(tmp_path, capsys, monkeypatch):
     out = tmp_path / "energy"
     args = ["-q", "energy", "--flop", "1e25", "--year", "2026", "--precision", "both",
             "--carbon-intensity", "0.4", "--params", "7e10", "--tokens-served", "1e13", "--growth",
             "--draws", "2000", "--out", str(out), "--json"]
-    assert main(args) == 0
+    # Measured serving energy needs the ML.ENERGY files: without them, a clear error (a file where the
+    # cache folder should be makes fetching fail at once, network or not).
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "ml-energy").write_text("not a folder")
+    monkeypatch.setenv("BAYES_SCALING_DATA_DIR", str(tmp_path / "cache"))
+    assert main([*args[:-3], "--out", str(tmp_path / "no")]) in (1, 2)
+    err = capsys.readouterr().err
+    assert "ml-energy" in err and "--inference-basis prior" in err and not (tmp_path / "no").exists()
+    assert main([*args, "--inference-basis", "prior"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert len(payload["energy_budgets"]) == 2
     assert payload["growth"]["energy_growth"][0] > 1

@@ -15,9 +15,17 @@ TRUTH = {"a": -1.5, "b": [0.65, 0.1, -0.5, 0.25], "effect_gpu": [0.05], "effect_
          "effect_architecture": [0.7, 0.1], "effect_task": [0.25, 0.8], "tau": 0.2, "sigma": 0.25}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def offline_measurements(shared_data):
+    """The ML.ENERGY files from ../shared/data/remote: the tests run offline."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BAYES_SCALING_DATA_DIR", str(shared_data / "remote"))
+        yield
+
+
 @pytest.fixture(scope="module")
-def measured(shared_data):
-    return load_dataset("ml-energy-llm")
+def measured():
+    return load_dataset("ml-energy-llm", download=False)
 
 
 def simulated(table: pd.DataFrame, seed: int) -> pd.DataFrame:
