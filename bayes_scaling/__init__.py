@@ -13,7 +13,7 @@ from .datasets import cite, list_datasets, load_dataset
 from .diagnostics import SamplingError, SamplingWarning
 from .fit import Fit, fit, load_fit
 from .forecast import Forecaster, summarize
-from .laws import LAWS, get_law
+from .laws import LAWS, get_law, register_law
 from .priors import Prior
 from .runs import RunTable, read_runs
 
@@ -40,6 +40,7 @@ __all__ = [
     "cite",
     "fit",
     "get_law",
+    "register_law",
     "list_datasets",
     "load_fit",
     "load_dataset",

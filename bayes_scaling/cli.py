@@ -59,48 +59,28 @@ def parse_pairs(items: Sequence[str] | None, *, option: str) -> dict[str, str]:
     return out
 
 
-def positive_number(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
+def _argument_type(convert: Callable[[str], Any], accept: Callable[[Any], bool], expected: str,
+                   name: str) -> Callable[[str], Any]:
+    """An argparse type: ``convert`` the text, and refuse it unless ``accept`` says yes."""
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = parse.__qualname__ = name
+    return parse
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number ≥ 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
-    return value
-
-
-def credible_level(text: str) -> float:
-    """argparse type: a probability strictly between 0 and 1 (e.g. 0.9)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a level such as 0.9, got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a level strictly between 0 and 1 (e.g. 0.9), got {text!r}")
-    return value
-
-
-def finite_number(text: str) -> float:
-    """argparse type: a finite number."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
+positive_number = _argument_type(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0",
+                                 "positive_number")
+positive_int = _argument_type(int, lambda v: v >= 1, "a whole number ≥ 1", "positive_int")
+credible_level = _argument_type(float, lambda v: 0 < v < 1, "a level strictly between 0 and 1 (e.g. 0.9)",
+                                "credible_level")
+finite_number = _argument_type(float, math.isfinite, "a finite number", "finite_number")
 
 
 def _add_run_table_options(p: argparse.ArgumentParser) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 from .errors import InputError
 from .priors import DataStats, Prior
 
-__all__ = ["Ops", "NUMPY", "pytensor_ops", "Param", "ScalingLaw", "LAWS", "get_law", "law_names"]
+__all__ = ["Ops", "NUMPY", "pytensor_ops", "Param", "ScalingLaw", "LAWS", "get_law", "register_law", "law_names"]
 
 
 @dataclass(frozen=True)
@@ -443,11 +443,33 @@ def law_names() -> list[str]:
     return list(LAWS)
 
 
+def register_law(law: ScalingLaw, *, replace: bool = False) -> ScalingLaw:
+    """Make ``law`` known by its name, so fits of it can be saved, loaded and forecast.
+
+    A law defined outside the package is registered when it is first fitted; register it
+    yourself before loading a saved fit of it in a new process.
+    """
+    if not isinstance(law, ScalingLaw):
+        raise InputError(f"register_law needs a ScalingLaw instance, got {law!r}")
+    name = str(getattr(law, "name", "")).strip().lower()
+    if not name:
+        raise InputError(f"{type(law).__name__} has no name; set the class attribute name = '...'")
+    known = LAWS.get(name)
+    if known is not None and known is not law and not replace:
+        if type(known) is type(law) and vars(known) == vars(law):
+            return known
+        raise InputError(f"the law name {name!r} is taken by {known!r}; give {type(law).__name__} another name "
+                         f"(or register_law(..., replace=True))")
+    LAWS[name] = law
+    return law
+
+
 def get_law(law: str | ScalingLaw) -> ScalingLaw:
-    """A law by name (see :data:`LAWS`) or the law itself."""
+    """A law by name (see :data:`LAWS`) or the law itself (registered by its name if new)."""
     if isinstance(law, ScalingLaw):
-        return law
+        return register_law(law)
     key = str(law).strip().lower()
     if key not in LAWS:
-        raise InputError(f"unknown law {law!r}; choose one of {', '.join(LAWS)}")
+        raise InputError(f"unknown law {law!r}; choose one of {', '.join(LAWS)} (a law of your own: "
+                         f"bayes_scaling.laws.register_law(YourLaw()) first)")
     return LAWS[key]
