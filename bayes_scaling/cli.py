@@ -380,7 +380,7 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
             key = "energy_targets" + (f"_{y:g}" if y else "")
             tables[key] = target_loss_table(model, forecaster, args.target_loss, year=y, hardware=args.hardware,
                                             precision=precisions[0], carbon=carbon, level=args.level)
-    if args.tokens_served or args.inference_calibration:
+    if args.tokens_served or args.inference_calibration or args.outlook:
         _inference_tables(args, model, years, precisions, inputs, tables, payload)
     if args.growth:
         g = growth_scenario(model, compute_growth=tuple(args.compute_growth), seed=args.seed)
@@ -429,6 +429,15 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
             print("inference energy, leave-one-model-out (90% intervals of models the fit has not seen):")
             for key, cov in cal["coverage"].items():
                 print(f"  {key:<36} {cov:.0%} inside; median |log error| {cal['median_abs_log_error'][key]:.2f}")
+        if "outlook_crossover" in payload:
+            c, last = payload["outlook_crossover"], max(tables["outlook"]["year"])
+
+            def year(v):
+                return f"{v:.0f}" if math.isfinite(v) else f"after {last}"
+            print(f"serving a new frontier model outweighs training it from {year(c['median'])} "
+                  f"[{year(c['lower'])}, {year(c['upper'])}]; probability by {last}: {c[f'p_by_{last}']:.0%} "
+                  f"(a scenario: tokens served {args.outlook[0]:.3g}-{args.outlook[1]:.3g} in the first year, "
+                  f"90%; see bayes_scaling.outlook)")
         if "inference_basis" in payload:
             print(f"serving energy per token: {payload['inference_basis']}")
         if out is None and not tables:
@@ -492,6 +501,16 @@ def _inference_tables(args: argparse.Namespace, model, years, precisions, inputs
             key = f"lifetime_loss_{target:g}".replace(".", "_")
             tables[key] = lifetime_table(fc, target_loss=target, tokens_served=args.tokens_served, cost=cost,
                                          level=args.level)
+    if args.outlook:
+        from .outlook import serving_outlook
+
+        span = range(int(min(args.year)), int(max(args.year)) + 1) if args.year and len(args.year) > 1 else \
+            range(2025, 2031)
+        table = serving_outlook(model, measured, tokens_served=tuple(args.outlook), years=span,
+                                compute_growth=tuple(args.compute_growth), level=args.level, seed=args.seed)
+        tables["outlook"] = table
+        payload["outlook_crossover"] = table.attrs["crossover"]
+        payload["outlook_assumptions"] = table.attrs["assumptions"]
     if args.inference_calibration:
         lomo = leave_one_model_out(draws=max(250, args.draws // 4), seed=args.seed, progress=log.info)
         tables["inference_calibration"] = lomo
@@ -838,6 +857,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objective", choices=("compute", "energy"), default="compute",
                    help="with --fit, --target-loss and --tokens-served: the lifetime-optimal model minimises "
                         "training + serving compute (default) or energy")
+    p.add_argument("--outlook", type=positive_number, nargs=2, metavar=("LOW", "HIGH"),
+                   help="training vs serving energy of new frontier models by year (--year FIRST LAST, default "
+                        "2025-2030), given a 90%% interval of the tokens such a model serves in its first year "
+                        "(an assumption: there is no data for it)")
     p.add_argument("--inference-calibration", action="store_true",
                    help="leave-one-model-out check of the measured inference-energy model")
     p.add_argument("--tokens-served", type=positive_number, nargs="+", help="tokens served, for inference energy")

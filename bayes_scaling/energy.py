@@ -368,6 +368,15 @@ class Carbon:
         return mwh * self.draws(mwh.shape[0], rng).reshape(-1, *([1] * (mwh.ndim - 1)))
 
 
+def lognormal_from_interval(interval: tuple[float, float], size: int, rng: np.random.Generator) -> np.ndarray:
+    """Draws of a log-normal whose central 90% interval is ``interval`` (a stated assumption)."""
+    lo, hi = (float(v) for v in interval)
+    if not 0 < lo < hi or not math.isfinite(hi):
+        raise InputError(f"a 90% interval must be (low, high) with 0 < low < high, got {interval!r}")
+    mu, sd = (math.log(lo) + math.log(hi)) / 2, (math.log(hi) - math.log(lo)) / (2 * 1.645)
+    return np.exp(rng.normal(mu, sd, size))
+
+
 def growth_scenario(model: EnergyModel, *, compute_growth: tuple[float, float] = (4.0, 5.0),
                     seed: int = 0) -> dict[str, np.ndarray]:
     """Yearly growth of frontier training energy: compute growth g over efficiency growth h.
@@ -378,9 +387,7 @@ def growth_scenario(model: EnergyModel, *, compute_growth: tuple[float, float] =
     lo, hi = compute_growth
     if not 1 <= lo < hi:
         raise InputError("compute growth interval must be (low, high) with 1 <= low < high")
-    rng = np.random.default_rng([seed, 7])
-    mu, sd = (math.log(lo) + math.log(hi)) / 2, (math.log(hi) - math.log(lo)) / (2 * 1.645)
-    g = np.exp(rng.normal(mu, sd, model.draws))
+    g = lognormal_from_interval(compute_growth, model.draws, np.random.default_rng([seed, 7]))
     h = model.trend.yearly_factor
     return {"compute_growth": g, "efficiency_growth": h, "energy_growth": g / h}
 
