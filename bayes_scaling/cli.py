@@ -103,6 +103,16 @@ def _add_output_options(p: argparse.ArgumentParser, *, required: bool, default: 
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
 
 
+def _add_grid_options(p: argparse.ArgumentParser, *, laws: str) -> None:
+    """Datasets, laws and likelihoods to combine, and the sampler's size (compare, batch)."""
+    p.add_argument("data", nargs="+", help="dataset name(s) or file(s) of runs")
+    p.add_argument("--laws", default=laws, help=f"comma-separated laws (default {laws})")
+    p.add_argument("--likelihoods", default="student-t", help="comma-separated likelihoods (default student-t)")
+    p.add_argument("--draws", type=positive_int, default=1000, help="draws per chain (default 1000)")
+    p.add_argument("--tune", type=positive_int, default=1000, help="tuning steps per chain (default 1000)")
+    p.add_argument("--chains", type=positive_int, default=4, help="chains (default 4)")
+
+
 def _run_table_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "columns": parse_pairs(args.map, option="--map"),
@@ -880,9 +890,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(stacking weights, Pareto-k) and, with --backtest, by fitting below compute cuts "
                                    "and scoring the runs above (coverage, CRPS, log predictive density, error), "
                                    "next to the classical Huber fit. Fits are cached: re-running reuses them.")
-    p.add_argument("data", nargs="+", help="dataset name(s) or file(s) of runs: laws x datasets x cuts in one batch")
-    p.add_argument("--laws", default="chinchilla,kaplan-nd,compute", help="comma-separated laws")
-    p.add_argument("--likelihoods", default="student-t", help="comma-separated likelihoods")
+    _add_grid_options(p, laws="chinchilla,kaplan-nd,compute")
     p.add_argument("--backtest", action="store_true", help="also run extrapolation back-tests")
     p.add_argument("--lfo", action="store_true",
                    help="also rank the laws by leave-future-out forecasts with stacking weights (refits below "
@@ -890,9 +898,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cut", type=positive_number, nargs="+", metavar="FLOP", help="compute cuts (default: 50/70/85%% quantiles)")
     p.add_argument("--no-classical", action="store_true", help="leave out the classical Huber baseline")
     p.add_argument("--bootstrap", type=positive_int, default=50, help="bootstrap refits of the classical baseline")
-    p.add_argument("--draws", type=positive_int, default=1000)
-    p.add_argument("--tune", type=positive_int, default=1000)
-    p.add_argument("--chains", type=positive_int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", help="folder of cached fits (default: the user cache folder, "
                                    "$BAYES_SCALING_FIT_CACHE to choose another)")
@@ -909,15 +914,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "machine: one compiled model per structure), on local worker processes "
                                    "(--executor joblib) or on a Dask cluster (--dask tcp://HOST:8786; needs "
                                    "pip install 'bayes-scaling[dask]'). The results are the same wherever they run.")
-    p.add_argument("data", nargs="+", help="dataset name(s) or file(s) of runs")
-    p.add_argument("--laws", default="chinchilla", help="comma-separated laws (default chinchilla)")
-    p.add_argument("--likelihoods", default="student-t", help="comma-separated likelihoods (default student-t)")
+    _add_grid_options(p, laws="chinchilla")
     p.add_argument("--cut", type=positive_number, nargs="+", metavar="FLOP",
                    help="also fit the runs with C <= each cut (back-test fits)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
-    p.add_argument("--draws", type=positive_int, default=1000)
-    p.add_argument("--tune", type=positive_int, default=1000)
-    p.add_argument("--chains", type=positive_int, default=4)
     p.add_argument("--discrepancy", default="calibrated", choices=("calibrated", "population", "none"),
                    help="structural error of each fit (default calibrated)")
     p.add_argument("--executor", choices=("local", "joblib"), default="local",
