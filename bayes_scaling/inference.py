@@ -256,7 +256,7 @@ class InferenceEnergy:
         rows["model-to-model sd (tau)"] = self.draws["tau"]
         rows["configuration sd (sigma)"] = self.draws["sigma"]
         table = summarize(np.column_stack(list(rows.values())), level=level)
-        table.index = list(rows)
+        table.index = pd.Index(list(rows), name="coefficient (log J per token)")
         return table
 
 
