@@ -328,7 +328,7 @@ def _cmd_forecast(args: argparse.Namespace) -> dict[str, Any]:
             figures = [("loss_forecast", lambda: plot_loss_forecast(fc, grid, runs=runs))]
             if {"N", "D"} <= set(fc.law.inputs):
                 figures += [("allocation", lambda: plot_allocation(fc, grid)),
-                            ("isoflop", lambda: plot_isoflop(fc, np.geomspace(runs.C.min(), hi / 3, 5)))]
+                            ("isoflop", lambda: plot_isoflop(fc, runs=runs))]
             (stage / "figures").mkdir()
             for name, make in figures:
                 fig = make()

@@ -262,11 +262,36 @@ def plot_allocation(fc, budgets, *, ax=None, level: float = DEFAULT_LEVEL, publi
     return fig
 
 
-def plot_isoflop(fc, budgets, *, ax=None, level: float = DEFAULT_LEVEL, points: int = 60):
-    """IsoFLOP profiles: expected loss against N at fixed compute, with ``level`` bands."""
+def data_budgets(runs, *, most: int = 6, gap: float = 0.05) -> list[float]:
+    """The compute budgets an isoFLOP design shares: runs whose log10 C lie within ``gap`` of their
+    neighbours form one budget (its median C); the ``most`` most populated with ≥ 3 runs are kept.
+    Evenly spaced budgets of the data's range when the runs share none."""
+    c = np.sort(np.asarray(runs.C, dtype=float))
+    log_c = np.log10(c)
+    clusters = np.split(c, np.flatnonzero(np.diff(log_c) > gap) + 1)
+    shared = [cl for cl in clusters if cl.size >= 3]
+    if not shared:
+        return list(np.geomspace(c.min(), c.max(), min(most, 5)))
+    shared.sort(key=lambda cl: -cl.size)
+    return sorted(float(np.median(cl)) for cl in shared[:most])
+
+
+def _flop_label(c: float) -> str:
+    mantissa, exponent = f"{c:.1e}".split("e")
+    exponent = int(exponent)
+    return f"$10^{{{exponent}}}$" if mantissa == "1.0" else f"${mantissa}\\times10^{{{exponent}}}$"
+
+
+def plot_isoflop(fc, budgets=None, *, runs=None, ax=None, level: float = DEFAULT_LEVEL, points: int = 60):
+    """IsoFLOP profiles: expected loss against N at fixed compute, with ``level`` bands; with ``runs``,
+    the runs at each budget overlaid (budgets default to the ones the runs share)."""
     import matplotlib as mpl
 
-    fig, ax = _axes(ax, figsize=(5.2, 3.6))
+    if budgets is None:
+        if runs is None:
+            raise ValueError("give budgets, or runs to take the budgets from")
+        budgets = data_budgets(runs)
+    fig, ax = _axes(ax, figsize=(5.4, 3.8))
     cmap = mpl.colormaps["viridis"]
     budgets = sorted(float(c) for c in budgets)
     for i, c in enumerate(budgets):
@@ -274,14 +299,22 @@ def plot_isoflop(fc, budgets, *, ax=None, level: float = DEFAULT_LEVEL, points: 
         n = np.geomspace(n_opt / 30, n_opt * 30, points)
         loss = fc.loss(N=n, D=c / (6 * n))
         lo, med, hi = np.quantile(loss, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2], axis=0)
-        color = cmap(i / max(len(budgets) - 1, 1))
+        color = cmap(0.9 * i / max(len(budgets) - 1, 1))
         ax.fill_between(n, lo, hi, color=color, alpha=0.2, linewidth=0)
-        ax.plot(n, med, color=color, label=f"C = {c:.0e} FLOP")
+        ax.plot(n, med, color=color, label=f"C = {_flop_label(c)} FLOP")
         ax.plot([n_opt], [np.interp(n_opt, n, med)], marker="o", color=color, markersize=4)
+        if runs is not None:
+            at = np.abs(np.log10(np.asarray(runs.C, dtype=float) / c)) < 0.05
+            ax.scatter(np.asarray(runs.N)[at], np.asarray(runs.loss)[at], s=10, color=color, edgecolor="white",
+                       linewidth=0.4, zorder=3)
     ax.set_xscale("log")
+    ax.set_yscale("log")
+    plain_log_axis(ax.yaxis)
     ax.set_xlabel("parameters N")
-    ax.set_ylabel("expected loss (nats/token)")
-    ax.set_title(f"IsoFLOP profiles ({level:.0%} bands; dots: median optimum)")
+    ax.set_ylabel("loss (nats/token)")
+    runs_note = "; points: the training runs at that budget" if runs is not None else ""
+    ax.set_title(f"IsoFLOP profiles: expected loss, {level:.0%} bands; circles: median optimum{runs_note}",
+                 fontsize=8)
     ax.legend(frameon=False, fontsize=7)
     return fig
 

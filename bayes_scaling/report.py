@@ -360,7 +360,7 @@ def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_p
         if {"N", "D"} <= set(main.law.inputs):
             made["allocation"] = (lambda: plot_allocation(fc, grid, level=config.level),
                                   "Compute-optimal parameters and tokens")
-            made["isoflop"] = (lambda: plot_isoflop(fc, np.geomspace(runs.C.min(), max(config.budgets) / 10, 5),
+            made["isoflop"] = (lambda: plot_isoflop(fc, runs=runs,
                                                     level=config.level), "IsoFLOP profiles")
         if loo is not None:
             made["loo"] = (lambda: plot_loo(loo), "Leave-one-out comparison of the laws")

@@ -52,3 +52,17 @@ def test_latex_tables_compile_and_fit_the_text_width(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:]
     assert "Overfull \\hbox" not in done.stdout
+
+
+def test_isoflop_budgets_are_the_ones_the_runs_share():
+    from types import SimpleNamespace
+
+    from bayes_scaling.plots import data_budgets
+
+    rng = np.random.default_rng(0)
+    design = np.repeat([6e18, 1e19, 3e19, 1e20], [5, 6, 4, 2]) * np.exp(rng.normal(0, 0.01, 17))
+    budgets = data_budgets(SimpleNamespace(C=design))
+    assert len(budgets) == 3  # the 2-run budget is not an isoFLOP profile
+    np.testing.assert_allclose(budgets, [6e18, 1e19, 3e19], rtol=0.03)
+    spread = data_budgets(SimpleNamespace(C=np.geomspace(1e18, 1e21, 12)))  # no shared budgets
+    assert len(spread) == 5 and spread[0] == pytest.approx(1e18) and spread[-1] == pytest.approx(1e21)
