@@ -151,6 +151,10 @@ def check_output_folder(target: str | os.PathLike, *, force: bool = False,
     """Raise :class:`InputError` now if :func:`output_folder` would refuse ``target`` (so a long
     command fails before its work, not after)."""
     target = Path(target)
+    if not target.name or target.resolve() == Path.cwd().resolve() or Path.cwd().resolve().is_relative_to(
+            target.resolve()):
+        raise InputError(f"{target} is the current folder (or holds it); results go into a folder of their "
+                         f"own, e.g. --out results")
     if target.exists() and not target.is_dir():
         raise InputError(f"{target} exists and is not a folder; choose another output folder")
     for item in inputs:

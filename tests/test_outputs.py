@@ -150,3 +150,13 @@ def test_atomic_file_keeps_the_old_content_on_failure(tmp_path):
         assert tmp.suffix == ".csv"  # writers that pick a format by extension still work
         tmp.write_text("new")
     assert target.read_text() == "new" and sorted(os.listdir(tmp_path)) == ["table.csv"]
+
+
+@pytest.mark.parametrize("name", [".", "..", ""])
+def test_the_current_folder_is_never_an_output_folder(tmp_path, monkeypatch, name):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    with pytest.raises(InputError, match="is the current folder"):
+        check_output_folder(name, force=True)
+    assert work.is_dir() and list(tmp_path.iterdir()) == [work]
