@@ -274,6 +274,11 @@ class Forecaster:
             self.rng, log_mu, self.sigma[:, None], {k: v[:, None] for k, v in self.extra.items()}) + self._scatter(C))
         return loss, {"allocation": how, "N": n, "D": d, "decades_beyond_data": self.decades_beyond_data(C)}
 
+    def expected_log_loss_per_draw(self, n: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """log expected loss where N and D differ per draw (shape draws × k), structural drift included."""
+        self._require_nd("a loss at (N, D) per draw")
+        return self._log_loss_per_draw(n, d) + self._drift(FLOP_PER_PARAM_TOKEN * n * d)
+
     def _log_loss_per_draw(self, n: np.ndarray, d: np.ndarray) -> np.ndarray:
         """log loss where N and D differ per draw (shape draws × budgets)."""
         return self.law.log_loss(NUMPY, self._nd_inputs(np.log(n), np.log(d)),

@@ -72,9 +72,7 @@ def tokens_for_loss(fc, log_n: np.ndarray, target: float, *, iterations: int = 7
     log_t = math.log(target)
 
     def log_loss(log_d):
-        n, d = np.exp(log_n)[:, None], np.exp(log_d)[:, None]
-        drift = fc._drift(FLOP_PER_PARAM_TOKEN * n * d)  # one budget per draw: shape (draws, 1), or 0
-        return (fc._log_loss_per_draw(n, d) + drift)[:, 0]
+        return fc.expected_log_loss_per_draw(np.exp(log_n)[:, None], np.exp(log_d)[:, None])[:, 0]
 
     lo = np.full_like(log_n, _LOG_D[0])
     hi = np.full_like(log_n, _LOG_D[1])
@@ -93,7 +91,6 @@ def lifetime_optimum(fc, *, target_loss: float, tokens_served: float, cost: Serv
     Returns draws of ``N``, ``D``, ``training`` and ``serving`` cost (FLOP, or J with an energy
     ``cost``), ``total``; draws that cannot reach the target are NaN.
     """
-    fc._require_nd("a lifetime-optimal allocation")
     if not target_loss > 0 or not tokens_served >= 0:
         raise InputError("target_loss must be positive and tokens_served non-negative")
     cost = (cost or ServingCost()).resized(fc.n_draws)
