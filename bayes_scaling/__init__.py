@@ -13,6 +13,10 @@ from .datasets import cite, list_datasets, load_dataset
 from .diagnostics import SamplingError, SamplingWarning
 from .fit import Fit, fit, load_fit
 from .forecast import Forecaster, summarize
+from .averaging import LawAverage
+from .compare import backtest, lfo_table, lfo_weights, loo_table
+from .energy import EnergyModel
+from .report import ReportConfig, run_report
 from .laws import LAWS, get_law, register_law
 from .priors import Prior
 from .runs import RunTable, read_runs
@@ -30,6 +34,9 @@ __all__ = [
     "BayesScalingError",
     "Fit",
     "Forecaster",
+    "LawAverage",
+    "EnergyModel",
+    "ReportConfig",
     "Prior",
     "SamplingError",
     "SamplingWarning",
@@ -46,4 +53,9 @@ __all__ = [
     "load_dataset",
     "read_runs",
     "summarize",
+    "backtest",
+    "lfo_table",
+    "lfo_weights",
+    "loo_table",
+    "run_report",
 ]

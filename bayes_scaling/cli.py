@@ -280,6 +280,30 @@ def _resolve_fit_path(path: str) -> Path:
     return candidate
 
 
+def _forecaster_of(sources: list[Path], *, weights: str, group: str | None, seed: int):
+    """One fit's Forecaster, or the law average of several fits (of the same runs, one law each)."""
+    from .averaging import LawAverage
+    from .compare import lfo_weights
+    from .fit import load_fit
+    from .forecast import Forecaster
+
+    fits: dict[str, Any] = {}
+    for path in sources:
+        result = load_fit(path)
+        name = f"{result.law.name} / {result.likelihood.name}"
+        if name in fits:
+            raise InputError(f"{path}: a second fit of {name}; a law average takes one fit per law")
+        fits[name] = result
+    if len(fits) == 1:
+        return Forecaster(next(iter(fits.values())), group=group, seed=seed), None
+    table = lfo_weights(fits)
+    if weights == "equal":
+        table["stacking_weight"] = 1.0 / len(fits)
+        table.attrs["method"] = "equal weights (chosen with --weights equal)"
+    average = LawAverage.from_fits(fits, weights=table["stacking_weight"].to_dict(), group=group, seed=seed)
+    return average, table
+
+
 def _cmd_forecast(args: argparse.Namespace) -> dict[str, Any]:
     import matplotlib
 
@@ -287,25 +311,31 @@ def _cmd_forecast(args: argparse.Namespace) -> dict[str, Any]:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .fit import load_fit
-    from .forecast import Forecaster, compact, forecast_table, target_table
+    from .forecast import compact, forecast_table, target_table
     from .plots import plot_allocation, plot_isoflop, plot_loss_forecast, save_figure, style
     from .tables import to_markdown, write_table
 
-    source = _resolve_fit_path(args.fit)
+    sources = [_resolve_fit_path(path) for path in args.fit]
+    source = sources[0]
     if args.tokens_per_param and args.n_params:
         raise InputError("give --tokens-per-param or --n-params, not both")
     if not args.compute and not args.target_loss:
         raise InputError("nothing to forecast: give --compute BUDGET ... and/or --target-loss LOSS ...")
     allocation = "tokens_per_param" if args.tokens_per_param else "fixed_n" if args.n_params else "optimal"
     out = Path(args.out) if args.out else free_folder(source.parent / "forecast")
-    with output_folder(out, force=args.force, command="bayes-scaling forecast", inputs=[source]) as stage:
-        result = load_fit(source)
-        fc = Forecaster(result, group=args.group, seed=args.seed)
-        log.info("forecasting from %s (%d draws)", source, fc.n_draws)
+    with output_folder(out, force=args.force, command="bayes-scaling forecast", inputs=sources) as stage:
+        fc, weights = _forecaster_of(sources, weights=args.weights, group=args.group, seed=args.seed)
+        result = fc.fit
+        log.info("forecasting from %s (%d draws)", ", ".join(map(str, sources)), fc.n_draws)
         budgets = table = None
-        payload: dict[str, Any] = {"fit": str(source), "level": args.level, "interval": args.interval}
+        payload: dict[str, Any] = {"fit": str(source), "level": args.level, "interval": args.interval,
+                                   "by": fc.law.name}
         written = []
+        if weights is not None:
+            payload["fits"] = [str(p) for p in sources]
+            payload["law_weights"] = weights["stacking_weight"].to_dict()
+            written += write_table(weights, stage / "law_weights",
+                                   caption="Weights of the law average (" + weights.attrs["method"] + ")")
         if args.compute:
             budgets = sorted(args.compute)
             table = forecast_table(fc, budgets, level=args.level, kind=args.interval, allocation=allocation,
@@ -337,7 +367,11 @@ def _cmd_forecast(args: argparse.Namespace) -> dict[str, Any]:
         written = _moved(written, stage, out)
     if not args.json:
         if table is not None:
-            print(f"Forecast from {source} — {table.attrs['allocation']}; medians [{args.level:.0%} "
+            if weights is not None:
+                print(f"Law average of {len(sources)} fits ({weights.attrs['method']}):")
+                print(to_markdown(weights, index=True, digits=3))
+            print(f"Forecast from {fc.law.name if weights is not None else source} — {table.attrs['allocation']}; "
+                  f"medians [{args.level:.0%} "
                   f"{args.interval.upper()}]; loss = expected (mean) loss, loss_pred = a new run's loss")
             print(to_markdown(compact(table), index=False))
         if args.target_loss:
@@ -729,7 +763,8 @@ def _cmd_report(args: argparse.Namespace) -> dict[str, Any]:
         forecast = pd.read_csv(out / "tables" / "forecast.csv")
         columns = [c for c in forecast.columns if c.split("_")[0] in ("C", "N", "D", "tokens", "loss")
                    and not c.startswith("loss_pred")]
-        print(f"\nHeadline forecast ({config.law} law on {config.data}; medians [{config.level:.0%} intervals]):")
+        print(f"\nHeadline forecast ({manifest['forecast']['by']} on {config.data}; medians "
+              f"[{config.level:.0%} intervals]):")
         print(to_markdown(compact(forecast[columns]), index=False))
         energy = pd.read_csv(out / "tables" / "energy_budgets.csv")
         first, last = config.years[0], config.years[-1]
@@ -831,8 +866,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "fit.nc): loss at compute budgets under an allocation, the compute-optimal "
                                    "N* and D*, and the compute needed to reach target losses. Writes tables "
                                    "(CSV, Markdown, LaTeX) and figures to OUT (default FIT_DIR/forecast).")
-    p.add_argument("fit", help="folder written by 'bayes-scaling fit', or a fit.nc file")
+    p.add_argument("fit", nargs="+", help="folder written by 'bayes-scaling fit', or a fit.nc file; several fits of "
+                                         "the same runs (one law each) give a law-averaged forecast")
     p.add_argument("--compute", type=positive_number, nargs="+", metavar="FLOP", help="compute budgets, e.g. 1e24 1e25 1e26")
+    p.add_argument("--weights", choices=("lfo", "equal"), default="lfo",
+                   help="with several fits: weight the laws by leave-future-out stacking on their own back-tests "
+                        "(default) or equally")
     p.add_argument("--target-loss", type=positive_number, nargs="+", metavar="LOSS", help="target losses (nats/token)")
     p.add_argument("--tokens-per-param", type=positive_number, help="fixed tokens per parameter instead of compute-optimal")
     p.add_argument("--n-params", type=positive_number, help="fixed model size N instead of compute-optimal")

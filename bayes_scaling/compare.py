@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from .rolling import extrapolation_cuts, min_train_runs
 from .runs import RunTable
 from .scoring import score
 
-__all__ = ["loo_table", "lfo_table", "stacking_weights", "kde_log_density", "backtest", "cached_fit", "PARETO_K_BAD"]
+__all__ = ["loo_table", "lfo_table", "lfo_weights", "stacking_weights", "kde_log_density", "backtest", "cached_fit", "PARETO_K_BAD"]
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,11 @@ def cached_fit(runs: RunTable, *, law: str, likelihood: str, cache_dir: str | os
         name = f"{law}-{likelihood}-{_key(runs.fingerprint(), law, likelihood, settings, priors, package_versions())}.nc"
         path = Path(cache_dir) / name
         if path.is_file():
-            return load_fit(path, law=law, likelihood=likelihood, fingerprint=runs.fingerprint()), True
+            cached = load_fit(path, law=law, likelihood=likelihood, fingerprint=runs.fingerprint())
+            structural = cached.structural
+            if structural is None or structural.backtests is not None or not structural.info.get("internal_runs"):
+                return cached, True
+            log.info("refitting %s: the cached fit predates fits that keep their back-tests", path.name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)  # diagnostics are reported in the table
         result = fit(runs, law=law, likelihood=likelihood, **settings)
@@ -250,4 +254,50 @@ def lfo_table(runs: RunTable, *, laws: Sequence[str], likelihood: str = "student
     diff = matrix - matrix[:, [best]]
     table["elpd_diff"] = diff.sum(axis=0)
     table["dse"] = diff.std(axis=0, ddof=1) * np.sqrt(diff.shape[0])
+    return table.sort_values("elpd_lfo", ascending=False)
+
+
+def lfo_weights(fits: Mapping[str, Fit]) -> pd.DataFrame:
+    """Leave-future-out stacking weights of several laws from the back-tests their fits already ran.
+
+    A fit with ``discrepancy="calibrated"`` (the default) refits its law below compute cuts of
+    its own runs to learn its structural error, and keeps those back-tests.  Each run beyond a
+    cut is scored by the density of its forecast — the law-only predictive (as a normal: median,
+    robust sd) plus the population's structural error, *not* updated by these errors
+    (:func:`~bayes_scaling.discrepancy.predictive_log_density`) — on the runs and cuts that every
+    law was back-tested on; stacking weights (Yao et al. 2018) follow from those densities.
+    Approximate (one normal per law-only forecast) but free: no refit.  :func:`lfo_table` is the
+    exact version with new refits.  Best law first.
+    """
+    from .discrepancy import load_population, predictive_log_density
+
+    if len(fits) < 2:
+        raise InputError("weights of laws need at least two fits")
+    if len({f.runs.fingerprint() for f in fits.values()}) > 1:
+        raise InputError("law weights compare fits of the same runs; these fits were made on different data")
+    scored = {}
+    for name, result in fits.items():
+        structural = result.structural
+        if structural is None or structural.backtests is None or not len(structural.backtests):
+            raise InputError(f"fit {name!r} kept no back-tests of its own (it was fitted with discrepancy="
+                             f"{result.config.get('discrepancy', 'none')!r}, with groups, or on runs too few to "
+                             f"cut): refit it with discrepancy='calibrated' to weight laws by their forecasts")
+        errors = structural.backtests
+        density = predictive_log_density(load_population(result.law.name, result.likelihood.name), errors)
+        scored[name] = pd.Series(density, index=pd.MultiIndex.from_arrays([errors["cut"], errors["run"]]))
+    matrix = pd.concat(scored, axis=1, join="inner")
+    if matrix.empty:
+        raise InputError("the fits' back-tests share no held-out run: their laws were cut at different budgets")
+    values = matrix.to_numpy()
+    names = list(matrix.columns)
+    best = int(np.argmax(values.sum(axis=0)))
+    diff = values - values[:, [best]]
+    table = pd.DataFrame({"elpd_lfo": values.sum(axis=0),
+                          "se": values.std(axis=0, ddof=1) * np.sqrt(values.shape[0]),
+                          "elpd_diff": diff.sum(axis=0), "dse": diff.std(axis=0, ddof=1) * np.sqrt(values.shape[0]),
+                          "stacking_weight": stacking_weights(values),
+                          "held_out": values.shape[0],
+                          "cuts": matrix.index.get_level_values(0).nunique()}, index=pd.Index(names, name="model"))
+    table.attrs["method"] = ("approximate leave-future-out: the fits' own back-tests below compute cuts, scored "
+                             "with the population's structural error")
     return table.sort_values("elpd_lfo", ascending=False)

@@ -37,7 +37,7 @@ import pandas as pd
 from .errors import InputError
 
 __all__ = ["StructuralError", "cut_loglik", "fit_population", "load_population", "population_draws", "update",
-           "DISCREPANCIES", "slope_summary"]
+           "DISCREPANCIES", "slope_summary", "predictive_log_density", "BACKTEST_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,9 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 #: Importance sampling of the update: at least this effective sample size, proposals up to …
 _MIN_ESS = 1000
 _MAX_PROPOSALS = 640_000
+#: What a fit keeps of its internal back-tests: per held-out run, the cut, its position in the
+#: fitted runs, its compute, distance, the error of the law-only median and the law-only spread.
+BACKTEST_COLUMNS = ("cut", "run", "C", "d", "error", "spread")
 
 
 def cut_loglik(xp: Any, b, tau, omega, d, e, s):
@@ -79,7 +82,9 @@ def _cuts(errors: pd.DataFrame) -> Iterable[tuple[np.ndarray, np.ndarray, np.nda
 class StructuralError:
     """Draws of (b, τ, ω) for one fit, and the training budget C_ref they are measured from.
 
-    ``shift(C, rng)`` gives draws of δ at budgets C, shape (draws, points).
+    ``shift(C, rng)`` gives draws of δ at budgets C, shape (draws, points).  ``backtests``
+    holds the internal back-tests that updated the population (:data:`BACKTEST_COLUMNS`), or
+    None; they also rank laws by how they forecast (:func:`bayes_scaling.compare.lfo_weights`).
     """
 
     b: np.ndarray
@@ -88,6 +93,7 @@ class StructuralError:
     c_ref: float
     source: str
     info: dict[str, Any] = field(default_factory=dict)
+    backtests: pd.DataFrame | None = None
 
     @property
     def n_draws(self) -> int:
@@ -120,7 +126,8 @@ class StructuralError:
         return self.drift(C, kappa) + self.scatter(C, rng)
 
     def thinned(self, keep: np.ndarray) -> StructuralError:
-        return StructuralError(self.b[keep], self.tau[keep], self.omega[keep], self.c_ref, self.source, self.info)
+        return StructuralError(self.b[keep], self.tau[keep], self.omega[keep], self.c_ref, self.source, self.info,
+                               self.backtests)
 
     def summary(self) -> pd.DataFrame:
         rows = {name: getattr(self, name) for name in PARAMS}
@@ -241,7 +248,28 @@ def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int,
         if ess < _MIN_ESS:
             log.warning("structural error: the internal back-tests leave only %.0f effective population draws "
                         "(of %d); the update is imprecise", ess, proposals)
-    return StructuralError(prop["b"][idx], prop["tau"][idx], prop["omega"][idx], float(c_ref), source, info)
+    kept = None if errors is None or not len(errors) else \
+        errors.reindex(columns=list(BACKTEST_COLUMNS)).reset_index(drop=True)
+    return StructuralError(prop["b"][idx], prop["tau"][idx], prop["omega"][idx], float(c_ref), source, info, kept)
+
+
+def predictive_log_density(population: pd.DataFrame, errors: pd.DataFrame, *, draws: int = 4000,
+                           seed: int = 0) -> np.ndarray:
+    """log p(e) of each back-test error under a *new* dataset's structural error (the population's
+    predictive, not updated by these errors): the law-only median's error ``e`` at distance ``d``
+    with law-only spread ``s`` has density E[N(e; b·d, s² + (τ² + ω²)·d²)] over (b, τ, ω).
+
+    The pointwise density of a forecast of each run beyond a cut — what leave-future-out
+    comparison scores — with the law's predictive taken as normal (median, robust sd).
+    """
+    from scipy.special import logsumexp
+
+    p = population_draws(population, draws, np.random.default_rng([seed, 37]))
+    d, e, s = (errors[k].to_numpy(float)[None, :] for k in ("d", "error", "spread"))
+    var = s * s + (p["tau"][:, None] ** 2 + p["omega"][:, None] ** 2) * d * d
+    r = e - p["b"][:, None] * d
+    logpdf = -0.5 * (r * r / var + np.log(var)) - _HALF_LOG_2PI
+    return logsumexp(logpdf, axis=0) - math.log(draws)
 
 
 def slope_summary(errors: pd.DataFrame) -> pd.DataFrame:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .diagnostics import Diagnostics, check_sampling
-from .discrepancy import DISCREPANCIES, StructuralError, load_population, update
+from .discrepancy import BACKTEST_COLUMNS, DISCREPANCIES, StructuralError, load_population, update
 from .errors import DataWarning, InputError
 from .intervals import DEFAULT_LEVEL
 from .laws import NUMPY, ScalingLaw, get_law
@@ -162,8 +162,12 @@ class Fit:
             return None
         group = self.idata[STRUCTURAL_GROUP]
         meta = json.loads(group.attrs["meta"])
+        backtests = None
+        if "backtest_error" in group.data_vars:
+            backtests = pd.DataFrame({k: np.asarray(group[f"backtest_{k}"].values) for k in BACKTEST_COLUMNS})
         return StructuralError(*(np.asarray(group[k].values, dtype=float) for k in ("b", "tau", "omega")),
-                               c_ref=float(meta["c_ref"]), source=meta["source"], info=meta["info"])
+                               c_ref=float(meta["c_ref"]), source=meta["source"], info=meta["info"],
+                               backtests=backtests)
 
     # ------------------------------------------------------------------ draws
     def draws(self, name: str) -> np.ndarray:
@@ -610,7 +614,10 @@ def _attach_structural(result: Fit, structural: StructuralError) -> None:
     import xarray as xr
 
     meta = json.dumps(structural.to_dict(), sort_keys=True, default=float)
-    group = xr.Dataset({k: ("sample", getattr(structural, k)) for k in ("b", "tau", "omega")}, attrs={"meta": meta})
+    data = {k: ("sample", getattr(structural, k)) for k in ("b", "tau", "omega")}
+    if structural.backtests is not None:  # the internal back-tests, kept to weight laws by their forecasts
+        data |= {f"backtest_{k}": ("backtest_run", structural.backtests[k].to_numpy()) for k in BACKTEST_COLUMNS}
+    group = xr.Dataset(data, attrs={"meta": meta})
     groups = {name: result.idata[name].to_dataset() for name in result.idata.children}
     result.idata = xr.DataTree.from_dict({**groups, STRUCTURAL_GROUP: group})
     result.__dict__.pop("structural", None)

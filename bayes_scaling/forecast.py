@@ -107,6 +107,21 @@ class Forecaster:
         self._slopes = (self.structural.slopes(np.random.default_rng([seed, 23]))
                         if self.structural is not None else None)
 
+    def subset(self, keep: np.ndarray, *, seed: int | Sequence[int] = 0) -> Forecaster:
+        """The same forecasts over the posterior draws ``keep`` only (indices into this one's draws);
+        each draw keeps its structural slope.  A law average is made of such subsets."""
+        keep = np.asarray(keep, dtype=int)
+        sub = object.__new__(Forecaster)
+        sub.__dict__.update(self.__dict__)
+        sub.params = {k: np.ascontiguousarray(v[keep]) for k, v in self.params.items()}
+        sub.sigma = self.sigma[keep]
+        sub.extra = {k: v[keep] for k, v in self.extra.items()}
+        sub.n_draws = len(keep)
+        sub.rng = np.random.default_rng(seed)
+        sub.structural = self.structural.thinned(keep) if self.structural is not None else None
+        sub._slopes = self._slopes[keep] if self._slopes is not None else None
+        return sub
+
     # ------------------------------------------------------------------ structural error
     def decades_beyond_data(self, C: Any) -> np.ndarray:
         """Decades of compute beyond the fit's largest training run (0 inside the data)."""
@@ -178,7 +193,8 @@ class Forecaster:
         if not predictive:
             return np.exp(log_mu)
         noisy = self.likelihood.draw(self.rng, log_mu, self.sigma[:, None], {k: v[:, None] for k, v in self.extra.items()})
-        return np.exp(noisy + (self._scatter(C) if C is not None else 0.0))
+        with np.errstate(over="ignore"):  # a heavy-tailed new-run draw may be +inf
+            return np.exp(noisy + (self._scatter(C) if C is not None else 0.0))
 
     # ------------------------------------------------------------------ allocation
     def _require_nd(self, what: str) -> None:
@@ -270,14 +286,22 @@ class Forecaster:
         else:
             raise InputError(f"allocation must be 'optimal', 'tokens_per_param' or 'fixed_n', not {allocation!r}")
         log_mu = self._log_loss_per_draw(n, d) + self._drift(C)
-        loss = np.exp(log_mu) if not predictive else np.exp(self.likelihood.draw(
-            self.rng, log_mu, self.sigma[:, None], {k: v[:, None] for k, v in self.extra.items()}) + self._scatter(C))
+        with np.errstate(over="ignore"):  # a heavy-tailed (Student-t) new-run draw may be +inf: its true limit
+            loss = np.exp(log_mu) if not predictive else np.exp(self.likelihood.draw(
+                self.rng, log_mu, self.sigma[:, None], {k: v[:, None] for k, v in self.extra.items()})
+                + self._scatter(C))
         return loss, {"allocation": how, "N": n, "D": d, "decades_beyond_data": self.decades_beyond_data(C)}
 
     def expected_log_loss_per_draw(self, n: np.ndarray, d: np.ndarray) -> np.ndarray:
-        """log expected loss where N and D differ per draw (shape draws × k), structural drift included."""
+        """log expected loss where N and D differ per draw (shape draws × k), structural drift included.
+
+        A law of compute alone is evaluated at C = 6·N·D."""
+        C = FLOP_PER_PARAM_TOKEN * n * d
+        if self.law.inputs == ("C",):
+            return self.law.log_loss(NUMPY, {"C": np.log(C)}, {k: v[:, None] for k, v in self.params.items()}) + \
+                self._drift(C)
         self._require_nd("a loss at (N, D) per draw")
-        return self._log_loss_per_draw(n, d) + self._drift(FLOP_PER_PARAM_TOKEN * n * d)
+        return self._log_loss_per_draw(n, d) + self._drift(C)
 
     def _log_loss_per_draw(self, n: np.ndarray, d: np.ndarray) -> np.ndarray:
         """log loss where N and D differ per draw (shape draws × budgets)."""
@@ -364,11 +388,11 @@ def forecast_table(fc: Forecaster, budgets: Sequence[float], *, level: float = D
             f"structural error was validated by back-tests of up to about one decade, so intervals this far out "
             f"rest on the assumption that the law's drift continues as it did"), stacklevel=2)
     cols: dict[str, Any] = {"C": budgets, "decades_beyond_data": beyond}
-    if "N" in info:
-        cols |= interval_columns("N", np.broadcast_to(info["N"], expected.shape), level, kind)
-        cols |= interval_columns("D", np.broadcast_to(info["D"], expected.shape), level, kind)
-        cols |= interval_columns("tokens_per_param", np.broadcast_to(info["D"] / info["N"], expected.shape),
-                                  level, kind)
+    if "N" in info:  # (a law average allocates with the laws of N and D only: its own number of draws)
+        shape = (np.shape(info["N"])[0] if np.ndim(info["N"]) == 2 else expected.shape[0], len(budgets))
+        cols |= interval_columns("N", np.broadcast_to(info["N"], shape), level, kind)
+        cols |= interval_columns("D", np.broadcast_to(info["D"], shape), level, kind)
+        cols |= interval_columns("tokens_per_param", np.broadcast_to(info["D"] / info["N"], shape), level, kind)
     cols |= interval_columns("loss", expected, level, kind)
     cols |= interval_columns("loss_pred", predictive, level, kind)
     frame = pd.DataFrame(cols)

@@ -216,7 +216,7 @@ def plot_loss_forecast(fc, budgets, *, ax=None, levels=(0.5, DEFAULT_LEVEL), run
     ax.plot(budgets, lo, color=COLORS["fit"], linewidth=0.8, linestyle=":")
     ax.plot(budgets, hi, color=COLORS["fit"], linewidth=0.8, linestyle=":",
             label=f"{predictive_level:.0%} interval, a new run")
-    ax.plot(budgets, np.median(loss, axis=0), color=COLORS["fit"], label=f"posterior median ({fc.law.name})")
+    ax.plot(budgets, np.median(loss, axis=0), color=COLORS["fit"], label="posterior median")
     data_end = float(fc.fit.runs.C.max())
     ax.axvline(data_end, color=COLORS["grey"], linewidth=0.8, linestyle="--")
     ax.annotate("data end", (data_end, 0.98), xycoords=("data", "axes fraction"), ha="right", va="top",
@@ -234,8 +234,8 @@ def plot_loss_forecast(fc, budgets, *, ax=None, levels=(0.5, DEFAULT_LEVEL), run
     ax.set_xlabel("training compute C (FLOP)")
     ax.set_ylabel("loss at compute-optimal N, D (nats/token)")
     structural = "with structural error beyond the data" if fc.structural is not None else "law taken as exact"
-    ax.set_title(f"Loss forecast ({structural})", fontsize=9)
-    ax.legend(frameon=False, loc="upper right", fontsize=7)
+    ax.set_title(f"Loss forecast: {fc.law.name}\n({structural})", fontsize=8)
+    ax.legend(frameon=False, loc="lower left", fontsize=7)
     return fig
 
 

@@ -246,7 +246,8 @@ def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_p
     from .datasets import bibtex_entries, load_dataset
     from .energy import Carbon, EnergyModel, budget_table, calibrate, growth_scenario, target_loss_table
     from .fit import config_hash, package_versions, prior_predictive
-    from .forecast import Forecaster, compact, forecast_table, target_table
+    from .averaging import default_forecaster
+    from .forecast import compact, forecast_table, target_table
     from .plots import (plot_allocation, plot_backtest, plot_calibration, plot_efficiency_trend,
                         plot_energy_vs_compute, plot_isoflop, plot_loo, plot_loss_forecast, plot_pair, plot_ppc,
                         plot_prior_predictive, plot_trace, save_figure, style)
@@ -301,7 +302,11 @@ def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_p
     tick("compare_s")
 
     step(4, "forecasting loss and allocation")
-    fc = Forecaster(main, group=config.group or None, seed=config.seed)
+    fc, weights = default_forecaster(fits, main=config.law, group=config.group or None, seed=config.seed)
+    if weights is not None:
+        write_table(weights, tables / "law_weights",
+                    caption="Leave-future-out comparison of the laws: their forecasts of the runs beyond compute cuts "
+                            "(the weights of the law average)")
     forecast = forecast_table(fc, config.budgets, level=config.level)
     write_table(forecast, tables / "forecast", index=False,
                 caption=f"Loss forecasts at compute-optimal allocation ({config.level:.0%} intervals)")
@@ -343,7 +348,7 @@ def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_p
                 prior_set=config.prior_set, seed=config.seed)), "Prior predictive check"),
             "loss_forecast": (lambda: plot_loss_forecast(fc, grid, runs=runs, levels=(0.5, config.level),
                                                          predictive_level=config.level),
-                              f"Loss at compute-optimal allocation: posterior median, 50% and {config.level:.0%} "
+                              f"Loss at compute-optimal allocation ({_forecast_label(fc)}): posterior median, 50% and {config.level:.0%} "
                               f"intervals of the expected loss and the {config.level:.0%} interval of a new run "
                               f"(structural error beyond the data included), with the training runs and the "
                               f"published Approach 3 fit; the dashed line marks where the data end"),
@@ -395,10 +400,12 @@ def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_p
         "seeds": {"fit": config.seed, "energy": config.seed},
         "wall_times_s": times,
         "loo": None if loo is None else loo.reset_index().to_dict(orient="records"),
+        "forecast": {"by": _forecast_label(fc),
+                     "law_weights": None if weights is None else weights["stacking_weight"].to_dict()},
     }
     write_text_atomic(root / "manifest.json", json.dumps(manifest, indent=2, default=str))
     _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, energy_budgets, energy_targets,
-                calibration, growth, energy, captions, manifest, compact, serving_html)
+                calibration, growth, energy, captions, manifest, compact, serving_html, weights)
     return manifest
 
 
@@ -475,8 +482,23 @@ def cite_keys_of(data: str) -> list[str]:
         return []
 
 
+def _forecast_label(fc) -> str:
+    """Which law(s) a report's forecasts come from, in words."""
+    return fc.law.name if fc.law.name.startswith("law average") else f"{fc.law.name} law"
+
+
+def _weights_html(weights: pd.DataFrame | None, main_law: str) -> str:
+    if weights is None:
+        return f"<p>Forecasts are the {html.escape(main_law)} law's.</p>"
+    shares = ", ".join(f"{html.escape(k.split(' / ')[0])} {w:.2f}" for k, w in weights["stacking_weight"].items())
+    return (f"<p>Forecasts are a <b>law average</b>: each fitted law contributes posterior draws in proportion to "
+            f"its leave-future-out stacking weight ({shares}), learned from how well it forecast the runs beyond "
+            f"compute cuts of these data (the fits' own back-tests; table <code>law_weights</code>). "
+            f"<i>decades_beyond_data</i> says how far each forecast extrapolates past the largest run.</p>")
+
+
 def _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, energy_budgets, energy_targets,
-                calibration, growth, energy, captions, manifest, compact, serving_html="") -> None:
+                calibration, growth, energy, captions, manifest, compact, serving_html="", weights=None) -> None:
     from .tables import write_text_atomic
 
     def fig(name):
@@ -496,6 +518,7 @@ def _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, e
         f"{html.escape(main.likelihood.name)} likelihood on log loss; {diag.chains} chains × {diag.draws} draws "
         f"(NUTS). Intervals are {config.level:.0%} equal-tailed unless stated.</p>",
         "<h2>Headline forecast</h2>",
+        _weights_html(weights, main.law.name),
         _table_html(compact(forecast)),
         "<p><i>loss</i> is the expected loss at the compute-optimal allocation; <i>loss_pred</i> the loss of a "
         "single new run, including the fitted run-to-run scatter.</p>",
@@ -511,7 +534,13 @@ def _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, e
     if loo is not None:
         parts += ["<h2>Comparing laws</h2>", _table_html(loo, index=True), fig("loo"),
                   "<p>PSIS-LOO expected log predictive density on log loss (higher is better) and stacking weights. "
+                  "LOO measures how well a law predicts a run <i>inside</i> the data (interpolation); the forecasts "
+                  "use the leave-future-out weights below. "
                   "Runs with Pareto k &gt; 0.7 make LOO unreliable for that model.</p>"]
+        if weights is not None:
+            parts += ["<h3>Leave-future-out: how the laws forecast</h3>", _table_html(weights, index=True),
+                      f"<p>{html.escape(weights.attrs.get('method', ''))}; expected log predictive density of the "
+                      f"held-out runs (higher is better) and stacking weights.</p>"]
         if "warning" in loo.attrs:
             parts.append(f"<p class=bad>{html.escape(loo.attrs['warning'])}</p>")
     if bt is not None:

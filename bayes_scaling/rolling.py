@@ -82,6 +82,7 @@ class HeldOut:
     log_draws: np.ndarray  # (draws, runs): law-only predictive draws of log loss
     diagnostics_ok: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    run_index: np.ndarray | None = None  # positions of the held-out runs in the back-tested table
 
     @property
     def distance(self) -> np.ndarray:
@@ -93,9 +94,11 @@ class HeldOut:
         return np.log(self.runs.loss)
 
     def errors(self) -> pd.DataFrame:
-        """Per held-out run: distance d, error of the predictive median e = y − median, spread s."""
+        """Per held-out run: its position ``run`` in the back-tested table, distance d, error of the
+        predictive median e = y − median, spread s."""
         median = np.median(self.log_draws, axis=0)
-        return pd.DataFrame({"cut": self.cut, "c_ref": self.c_ref, "n_train": self.n_train, "C": self.runs.C,
+        run = self.run_index if self.run_index is not None else np.full(len(self.runs), -1)
+        return pd.DataFrame({"cut": self.cut, "c_ref": self.c_ref, "n_train": self.n_train, "run": run, "C": self.runs.C,
                              "d": self.distance, "log_loss": self.log_loss, "median": median,
                              "error": self.log_loss - median, "spread": robust_sd(self.log_draws)})
 
@@ -127,7 +130,8 @@ def rolling_backtest(runs: RunTable, *, law: str = "chinchilla", likelihood: str
         if draws.shape[0] > max_draws:
             draws = draws[np.linspace(0, draws.shape[0] - 1, max_draws).astype(int)]
         out.append(HeldOut(cut=float(cut), c_ref=float(train.C.max()), n_train=len(train), runs=test,
-                           log_draws=draws, diagnostics_ok=result.diagnostics.ok))
+                           log_draws=draws, diagnostics_ok=result.diagnostics.ok,
+                           run_index=np.flatnonzero(~train_mask)))
         if progress:
             progress(f"[{i + 1}/{len(cuts)}] {runs.source}: {law} below C = {cut:.3g} ({len(train)} runs), "
                      f"{len(test)} held out")
