@@ -89,7 +89,8 @@ def _sampled_from_truth(name, t, c):
         return {"L_mid": (tn + td) ** t["alpha_D"], "s_N": tn / (tn + td), "alpha_N": t["alpha_N"],
                 "alpha_D": t["alpha_D"]}
     if name == "compute":
-        return {"E": t["E"], "alpha": t["alpha"], "L_mid": e(t["alpha"] * (math.log(t["C0"]) - c["C"]))}
+        term = e(t["alpha"] * (math.log(t["C0"]) - c["C"]))
+        return {"L_mid": t["E"] + term, "s": term / (t["E"] + term), "alpha": t["alpha"]}
     return {"E": t["E"], "B_mid": t["b"] * e(-t["c0"] * c["C"]), "c0": t["c0"], "c1": t["c1"], "d1": t["d1"],
             "f1": t["f1"]}
 
