@@ -499,33 +499,14 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
     table = runs_from(runs)
     law_obj = get_law(law)
     lik = get_likelihood(likelihood, **({"delta": huber_delta} if str(likelihood) == "huber" else {}))
-    if pooling not in POOLING:
-        raise InputError(f"pooling must be one of {', '.join(POOLING)}, not {pooling!r}")
-    if discrepancy not in DISCREPANCIES:
-        raise InputError(f"discrepancy must be one of {', '.join(DISCREPANCIES)}, not {discrepancy!r}")
+    groups = _checked_inputs(table, law_obj, pooling=pooling, discrepancy=discrepancy)
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                                target_accept=target_accept, progress=progress)
-    log_inputs(law_obj, table)  # clear error for a missing column, before anything else
-    groups = tuple(table.groups) if table.has_groups else ()
-    table.require(law_obj.n_params + 1, why=f"law {law_obj.name} has {law_obj.n_params} parameters plus noise")
-    if len(groups) > 1:
-        counts = table.data["group"].value_counts()
-        small = counts[counts < 2]
-        if len(small):
-            raise InputError(f"{table.source}: group(s) {', '.join(map(str, small.index))} have fewer than 2 runs")
-
     spec = model_spec(table, law_obj, lik, priors=priors, prior_set=prior_set, pooling=pooling, groups=groups)
     stats, resolved = spec.stats, spec.priors
 
-    initial_points = None
-    if law_obj.multimodal and len(groups) <= 1:
-        from .classical import sampled_optimum
-
-        optimum = sampled_optimum(table, law_obj, resolved, stats.centre, seed=seed)
-        log.info("%s is multimodal: chains start at the multi-start optimum %s", law_obj.name, optimum)
-        initial_points = raw_initial_points(spec, optimum)
     idata, timing = run_sampler(lambda: build_model(spec, table), settings, key=structure_key(spec),
-                                data=model_data(spec, table), initial_points=initial_points)
+                                data=model_data(spec, table), initial_points=_initial_points(spec, table, seed))
     config = {
         "law": law_obj.name,
         "formula": law_obj.formula,
@@ -541,18 +522,57 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
         "versions": package_versions(),
         "discrepancy": discrepancy,
     }
-    result = Fit(idata=idata, config=config, diagnostics=None, timing=timing)
+    return _finished(Fit(idata=idata, config=config, diagnostics=None, timing=timing), table, law_obj, lik,
+                     seed=seed, strict=strict, start=start, n_draws=chains * draws,
+                     internal={"draws": min(draws, 500), "tune": tune, "chains": chains, "seed": seed,
+                               "sampler": sampler, "target_accept": target_accept, "priors": priors,
+                               "prior_set": prior_set, "huber_delta": huber_delta})
+
+
+def _initial_points(spec, table: RunTable, seed: int):
+    """Where chains start: at the multi-start optimum for a multimodal law (one group), else NUTS's default."""
+    if not spec.law.multimodal or len(spec.groups) > 1:
+        return None
+    from .classical import sampled_optimum
+
+    optimum = sampled_optimum(table, spec.law, spec.priors, spec.stats.centre, seed=seed)
+    log.info("%s is multimodal: chains start at the multi-start optimum %s", spec.law.name, optimum)
+    return raw_initial_points(spec, optimum)
+
+
+def _checked_inputs(table: RunTable, law_obj: ScalingLaw, *, pooling: str, discrepancy: str) -> tuple[str, ...]:
+    """Refuse what cannot be fitted, before any work; returns the groups."""
+    if pooling not in POOLING:
+        raise InputError(f"pooling must be one of {', '.join(POOLING)}, not {pooling!r}")
+    if discrepancy not in DISCREPANCIES:
+        raise InputError(f"discrepancy must be one of {', '.join(DISCREPANCIES)}, not {discrepancy!r}")
+    log_inputs(law_obj, table)  # clear error for a missing column, before anything else
+    groups = tuple(table.groups) if table.has_groups else ()
+    table.require(law_obj.n_params + 1, why=f"law {law_obj.name} has {law_obj.n_params} parameters plus noise")
+    if len(groups) > 1:
+        counts = table.data["group"].value_counts()
+        small = counts[counts < 2]
+        if len(small):
+            raise InputError(f"{table.source}: group(s) {', '.join(map(str, small.index))} have fewer than 2 runs")
+    return groups
+
+
+def _finished(result: Fit, table: RunTable, law: ScalingLaw, likelihood: Likelihood, *, seed: int, strict: bool,
+              start: float, n_draws: int, internal: dict[str, Any]) -> Fit:
+    """Log-likelihood and predictive draws, the structural error (from refits with ``internal``
+    settings) and the sampling diagnostics, added to a freshly sampled fit."""
+    import time
+
+    config, timing = result.config, result.timing
     _complete_idata(result, table, seed)
-    if discrepancy != "none":
-        internal = {"draws": min(draws, 500), "tune": tune, "chains": chains, "seed": seed, "sampler": sampler,
-                    "target_accept": target_accept, "priors": priors, "prior_set": prior_set,
-                    "huber_delta": huber_delta}
+    if config["discrepancy"] != "none":
         start_se = time.perf_counter()
-        _attach_structural(result, structural_error_for(table, law_obj, lik, mode=discrepancy, settings=internal,
-                                                        n_draws=chains * draws, grouped=len(groups) > 1))
+        _attach_structural(result, structural_error_for(table, law, likelihood, mode=config["discrepancy"],
+                                                        settings=internal, n_draws=n_draws,
+                                                        grouped=len(config["groups"]) > 1))
         timing["structural_error_s"] = time.perf_counter() - start_se
     result.diagnostics = check_sampling(result.idata, _diagnosed(result.idata, config), strict=strict,
-                                        label=f"{law_obj.name} fit to {table.source}")
+                                        label=f"{law.name} fit to {table.source}")
     timing["total_s"] = time.perf_counter() - start
     return result
 

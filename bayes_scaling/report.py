@@ -235,177 +235,230 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
         return _build_report(config, runs, root, target, config_path)
 
 
+class _Build:
+    """What the report's steps share: the configuration, the runs, the folders and each step's results."""
+
+    def __init__(self, config: ReportConfig, runs, root: Path, target: Path, config_path: str | None):
+        self.config, self.runs, self.root, self.target, self.config_path = config, runs, root, target, config_path
+        self.laws = [config.law, *(law for law in config.compare_laws if law != config.law)]
+        self.figures, self.tables = root / "figures", root / "tables"
+        self.figures.mkdir()
+        self.tables.mkdir()
+        self.times: dict[str, float] = {}
+        self._clock = time.perf_counter()
+        self.settings = {"draws": config.draws, "tune": config.tune, "chains": config.chains, "seed": config.seed,
+                         "pooling": config.pooling}
+
+    def step(self, i: int, text: str) -> None:
+        log.info("[%d/%d] %s", i, _STEPS, text)
+
+    def tick(self, name: str) -> None:
+        now = time.perf_counter()
+        self.times[name] = round(now - self._clock, 2)
+        self._clock = now
+
+    def table(self, frame: pd.DataFrame, name: str, caption: str, *, index: bool = False) -> None:
+        from .tables import write_table
+
+        write_table(frame, self.tables / name, index=index, caption=caption)
+
+
+_STEPS = 6
+
+
 def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_path: str | None) -> dict[str, Any]:
+    b = _Build(config, runs, root, target, config_path)
+    b.tick("data_s")
+    _fit_and_compare(b)
+    _forecasts(b)
+    _energy(b)
+    b.step(6, f"writing figures and the report to {target}")
+    _figures(b)
+    _references(b)
+    b.tick("write_s")
+    manifest = _manifest(b)
+    _write_html(b, manifest)
+    return manifest
+
+
+def _fit_and_compare(b: _Build) -> None:
+    """Fit every law (the main one first), compare them by LOO and, if asked, by back-tests."""
+    from .compare import backtest, cached_fit, default_fit_cache, loo_table
+
+    config = b.config
+    cache = default_fit_cache()  # not in the report: a report stays small, the cache serves every run
+    b.fits = {}
+    for i, law in enumerate(b.laws):
+        what = "fitting" if i == 0 else "comparing laws: fitting"
+        b.step(2 if i == 0 else 3, f"{what} {law} / {config.likelihood} to {len(b.runs)} runs "
+                                   f"({config.chains} chains x {config.draws} draws)")
+        extra = {"prior_set": config.prior_set, "priors": config.priors} if law == config.law else {}
+        b.fits[law], _ = cached_fit(b.runs, law=law, likelihood=config.likelihood, cache_dir=cache,
+                                    settings={**b.settings, **extra})
+        if law == config.law:
+            b.tick("fit_s")
+    b.main = b.fits[config.law]
+    b.main.save(b.root / "fit.nc")
+    b.summary = b.main.summary(level=config.level)
+    b.table(b.summary, "parameters", f"Posterior of the {b.main.law.title} law", index=True)
+    b.loo = loo_table({f"{k} / {config.likelihood}": v for k, v in b.fits.items()}) if len(b.fits) > 1 else None
+    if b.loo is not None:
+        b.table(b.loo, "loo", "PSIS-LOO comparison of the laws", index=True)
+    b.bt = None
+    if config.backtest:
+        b.step(3, "back-testing (fit below compute cuts, score the runs above)")
+        b.bt = backtest(b.runs, laws=b.laws, likelihoods=[config.likelihood], cache_dir=cache, settings=b.settings,
+                        bootstrap=30, progress=log.info)
+        b.table(b.bt, "backtest", "Extrapolation back-tests")
+    b.tick("compare_s")
+
+
+def _forecasts(b: _Build) -> None:
+    """Loss, allocation and compute for the targets, from the law average (or the main law)."""
+    from .averaging import default_forecaster
+    from .forecast import forecast_table, target_table
+
+    config = b.config
+    b.step(4, "forecasting loss and allocation")
+    b.fc, b.weights = default_forecaster(b.fits, main=config.law, group=config.group or None, seed=config.seed)
+    if b.weights is not None:
+        b.table(b.weights, "law_weights", "Leave-future-out comparison of the laws: their forecasts of the runs "
+                                          "beyond compute cuts (the weights of the law average)", index=True)
+    b.forecast = forecast_table(b.fc, config.budgets, level=config.level)
+    b.table(b.forecast, "forecast", f"Loss forecasts at compute-optimal allocation ({config.level:.0%} intervals)")
+    b.targets = target_table(b.fc, config.target_losses, level=config.level) if config.target_losses else None
+    if b.targets is not None:
+        b.table(b.targets, "target_loss", "Compute to reach target losses")
+    b.tick("forecast_s")
+
+
+def _energy(b: _Build) -> None:
+    """Training energy of the budgets and of the targets, its calibration, growth and serving."""
+    from .energy import Carbon, EnergyModel, budget_table, calibrate, growth_scenario, target_loss_table
+
+    config = b.config
+    b.step(5, "energy")
+    carbon = Carbon.parse(config.carbon_intensity) if config.carbon_intensity else None
+    b.energy = EnergyModel.fit(draws=4000, seed=config.seed)
+    hw = config.hardware or None
+    b.energy_budgets = budget_table(b.energy, config.budgets, years=[] if hw else config.years, hardware=hw,
+                                    carbon=carbon, level=config.level)
+    b.table(b.energy_budgets, "energy_budgets",
+            f"Training energy of the compute budgets ({config.level:.0%} intervals)")
+    b.energy_targets = None
+    if config.target_losses:
+        b.energy_targets = target_loss_table(b.energy, b.fc, config.target_losses, year=None if hw else config.years[0],
+                                             hardware=hw, carbon=carbon, level=config.level)
+        b.table(b.energy_targets, "energy_targets", "Energy to reach target losses")
+    b.calibration = calibrate(seed=config.seed)
+    b.table(b.calibration.drop(columns=[c for c in b.calibration.columns if c.startswith("inside_")]),
+            "energy_calibration", "Leave-one-out energy calibration")
+    b.growth = growth_scenario(b.energy, seed=config.seed)
+    b.serving_html = _serving_section(config, b.main, b.tables)
+    b.tick("energy_s")
+
+
+def _figure_makers(b: _Build) -> dict[str, tuple[Any, str]]:
+    """Name → (a function drawing the figure, its caption)."""
+    from .datasets import load_dataset
+    from .fit import prior_predictive
+    from .plots import (plot_allocation, plot_backtest, plot_calibration, plot_efficiency_trend,
+                        plot_energy_vs_compute, plot_isoflop, plot_loo, plot_loss_forecast, plot_pair, plot_ppc,
+                        plot_prior_predictive, plot_trace)
+
+    config, runs, main, fc = b.config, b.runs, b.main, b.fc
+    grid = np.geomspace(min(runs.C.min(), min(config.budgets)) / 2, max(config.budgets) * 2, 60)
+    made = {
+        "ppc": (lambda: plot_ppc(main), "Posterior predictive check of the fitted runs"),
+        "trace": (lambda: plot_trace(main), "Traces of the posterior draws"),
+        "pair": (lambda: plot_pair(main), "Joint posterior of the law's parameters"),
+        "prior_predictive": (lambda: plot_prior_predictive(prior_predictive(
+            runs, law=config.law, likelihood=config.likelihood, priors=config.priors,
+            prior_set=config.prior_set, seed=config.seed)), "Prior predictive check"),
+        "loss_forecast": (lambda: plot_loss_forecast(fc, grid, runs=runs, levels=(0.5, config.level),
+                                                     predictive_level=config.level),
+                          f"Loss at compute-optimal allocation ({_forecast_label(fc)}): posterior median, 50% and "
+                          f"{config.level:.0%} intervals of the expected loss and the {config.level:.0%} interval of "
+                          f"a new run (structural error beyond the data included), with the training runs and the "
+                          f"published Approach 3 fit; the dashed line marks where the data end"),
+        "energy_vs_compute": (lambda: plot_energy_vs_compute(b.energy, grid[grid >= 1e20],
+                                                             years=(2020, config.years[0], config.years[-1]),
+                                                             level=config.level,
+                                                             published=load_dataset("training-energy")),
+                              "Training energy against compute, with published runs"),
+        "efficiency_trend": (lambda: plot_efficiency_trend(b.energy, level=config.level),
+                             "Peak FLOP per joule of ML accelerators and the fitted trend"),
+        "energy_calibration": (lambda: plot_calibration(b.calibration),
+                               "Leave-one-out predictive intervals against reported training energy"),
+    }
+    if {"N", "D"} <= set(fc.law.inputs):
+        made["allocation"] = (lambda: plot_allocation(fc, grid, level=config.level),
+                              "Compute-optimal parameters and tokens")
+        made["isoflop"] = (lambda: plot_isoflop(fc, runs=runs, level=config.level), "IsoFLOP profiles")
+    if b.loo is not None:
+        made["loo"] = (lambda: plot_loo(b.loo), "Leave-one-out comparison of the laws")
+    if b.bt is not None:
+        made["backtest"] = (lambda: plot_backtest(b.bt), "Back-test CRPS against extrapolation distance")
+    return made
+
+
+def _figures(b: _Build) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from . import __version__
-    from .compare import backtest, cached_fit, default_fit_cache, loo_table
-    from .datasets import bibtex_entries, load_dataset
-    from .energy import Carbon, EnergyModel, budget_table, calibrate, growth_scenario, target_loss_table
-    from .fit import config_hash, package_versions, prior_predictive
-    from .averaging import default_forecaster
-    from .forecast import compact, forecast_table, target_table
-    from .plots import (plot_allocation, plot_backtest, plot_calibration, plot_efficiency_trend,
-                        plot_energy_vs_compute, plot_isoflop, plot_loo, plot_loss_forecast, plot_pair, plot_ppc,
-                        plot_prior_predictive, plot_trace, save_figure, style)
-    from .tables import write_table, write_text_atomic
+    from .plots import save_figure, style
 
-    laws = [config.law, *(law for law in config.compare_laws if law != config.law)]
-    carbon = Carbon.parse(config.carbon_intensity) if config.carbon_intensity else None
-    figures, tables = root / "figures", root / "tables"
-    figures.mkdir()
-    tables.mkdir()
-    times: dict[str, float] = {}
-    steps = 6
-    clock = time.perf_counter()
-
-    def step(i: int, text: str) -> None:
-        log.info("[%d/%d] %s", i, steps, text)
-
-    def tick(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        times[name] = round(now - clock, 2)
-        clock = now
-
-    tick("data_s")
-    settings = {"draws": config.draws, "tune": config.tune, "chains": config.chains, "seed": config.seed,
-                "pooling": config.pooling}
-    cache = default_fit_cache()  # not in the report: a report stays small, the cache serves every run
-    fits = {}
-    for i, law in enumerate(laws):
-        what = "fitting" if i == 0 else "comparing laws: fitting"
-        step(2 if i == 0 else 3, f"{what} {law} / {config.likelihood} to {len(runs)} runs "
-                                 f"({config.chains} chains x {config.draws} draws)")
-        extra = {"prior_set": config.prior_set, "priors": config.priors} if law == config.law else {}
-        result, _ = cached_fit(runs, law=law, likelihood=config.likelihood, cache_dir=cache,
-                               settings={**settings, **extra})
-        fits[law] = result
-        if law == config.law:
-            tick("fit_s")
-    main = fits[config.law]
-    main.save(root / "fit.nc")
-    summary = main.summary(level=config.level)
-    write_table(summary, tables / "parameters", caption=f"Posterior of the {main.law.title} law")
-    loo = loo_table({f"{k} / {config.likelihood}": v for k, v in fits.items()}) if len(fits) > 1 else None
-    if loo is not None:
-        write_table(loo, tables / "loo", caption="PSIS-LOO comparison of the laws")
-    bt = None
-    if config.backtest:
-        step(3, "back-testing (fit below compute cuts, score the runs above)")
-        bt = backtest(runs, laws=laws, likelihoods=[config.likelihood], cache_dir=cache,
-                      settings=settings, bootstrap=30, progress=log.info)
-        write_table(bt, tables / "backtest", index=False, caption="Extrapolation back-tests")
-    tick("compare_s")
-
-    step(4, "forecasting loss and allocation")
-    fc, weights = default_forecaster(fits, main=config.law, group=config.group or None, seed=config.seed)
-    if weights is not None:
-        write_table(weights, tables / "law_weights",
-                    caption="Leave-future-out comparison of the laws: their forecasts of the runs beyond compute cuts "
-                            "(the weights of the law average)")
-    forecast = forecast_table(fc, config.budgets, level=config.level)
-    write_table(forecast, tables / "forecast", index=False,
-                caption=f"Loss forecasts at compute-optimal allocation ({config.level:.0%} intervals)")
-    targets = target_table(fc, config.target_losses, level=config.level) if config.target_losses else None
-    if targets is not None:
-        write_table(targets, tables / "target_loss", index=False, caption="Compute to reach target losses")
-    tick("forecast_s")
-
-    step(5, "energy")
-    energy = EnergyModel.fit(draws=4000, seed=config.seed)
-    hw = config.hardware or None
-    energy_budgets = budget_table(energy, config.budgets, years=[] if hw else config.years, hardware=hw,
-                                  carbon=carbon, level=config.level)
-    write_table(energy_budgets, tables / "energy_budgets", index=False,
-                caption=f"Training energy of the compute budgets ({config.level:.0%} intervals)")
-    energy_targets = None
-    if config.target_losses:
-        year = None if hw else config.years[0]
-        energy_targets = target_loss_table(energy, fc, config.target_losses, year=year, hardware=hw, carbon=carbon,
-                                           level=config.level)
-        write_table(energy_targets, tables / "energy_targets", index=False,
-                    caption="Energy to reach target losses")
-    calibration = calibrate(seed=config.seed)
-    write_table(calibration.drop(columns=[c for c in calibration.columns if c.startswith("inside_")]),
-                tables / "energy_calibration", index=False, caption="Leave-one-out energy calibration")
-    growth = growth_scenario(energy, seed=config.seed)
-    serving_html = _serving_section(config, main, tables)
-    tick("energy_s")
-
-    step(6, f"writing figures and the report to {target}")
-    grid = np.geomspace(min(runs.C.min(), min(config.budgets)) / 2, max(config.budgets) * 2, 60)
+    b.captions = {}
     with style():
-        made = {
-            "ppc": (lambda: plot_ppc(main), "Posterior predictive check of the fitted runs"),
-            "trace": (lambda: plot_trace(main), "Traces of the posterior draws"),
-            "pair": (lambda: plot_pair(main), "Joint posterior of the law's parameters"),
-            "prior_predictive": (lambda: plot_prior_predictive(prior_predictive(
-                runs, law=config.law, likelihood=config.likelihood, priors=config.priors,
-                prior_set=config.prior_set, seed=config.seed)), "Prior predictive check"),
-            "loss_forecast": (lambda: plot_loss_forecast(fc, grid, runs=runs, levels=(0.5, config.level),
-                                                         predictive_level=config.level),
-                              f"Loss at compute-optimal allocation ({_forecast_label(fc)}): posterior median, 50% and {config.level:.0%} "
-                              f"intervals of the expected loss and the {config.level:.0%} interval of a new run "
-                              f"(structural error beyond the data included), with the training runs and the "
-                              f"published Approach 3 fit; the dashed line marks where the data end"),
-            "energy_vs_compute": (lambda: plot_energy_vs_compute(energy, grid[grid >= 1e20],
-                                                                 years=(2020, config.years[0], config.years[-1]),
-                                                                 level=config.level,
-                                                                 published=load_dataset("training-energy")),
-                                  "Training energy against compute, with published runs"),
-            "efficiency_trend": (lambda: plot_efficiency_trend(energy, level=config.level),
-                                 "Peak FLOP per joule of ML accelerators and the fitted trend"),
-            "energy_calibration": (lambda: plot_calibration(calibration),
-                                   "Leave-one-out predictive intervals against reported training energy"),
-        }
-        if {"N", "D"} <= set(main.law.inputs):
-            made["allocation"] = (lambda: plot_allocation(fc, grid, level=config.level),
-                                  "Compute-optimal parameters and tokens")
-            made["isoflop"] = (lambda: plot_isoflop(fc, runs=runs,
-                                                    level=config.level), "IsoFLOP profiles")
-        if loo is not None:
-            made["loo"] = (lambda: plot_loo(loo), "Leave-one-out comparison of the laws")
-        if bt is not None:
-            made["backtest"] = (lambda: plot_backtest(bt), "Back-test CRPS against extrapolation distance")
-        captions = {}
-        for name, (make, caption) in made.items():
+        for name, (make, caption) in _figure_makers(b).items():
             fig = make()
-            save_figure(fig, figures / name)
+            save_figure(fig, b.figures / name)
             plt.close(fig)
-            captions[name] = caption
-    keys = {*main.law.citation, *cite_keys_of(config.data), "hoffmann2022training", "besiroglu2024chinchilla",
-            "seyboldt2024nutpie", "abrilpla2023pymc",
-            "kumar2019arviz", "hoffman2014nuts", "vehtari2017loo", "yao2018stacking", "epoch2024hardware",
-            "patterson2021carbon", "touvron2023llama", "luccioni2022bloom", "chowdhery2022palm",
-            "narayanan2021megatron", "lescao2022bloom", "dubey2024llama3", "touvron2023llama2",
-            "meta2024llama31card", "chung2025mlenergy", "sardana2024beyond"}
-    for law in laws:
-        keys |= set(fits[law].law.citation)
-    write_text_atomic(root / "references.bib", bibtex_entries(sorted(keys)))
-    tick("write_s")
+            b.captions[name] = caption
 
+
+#: Works every report cites (the law's own and the data's are added).
+_CITED = ("hoffmann2022training", "besiroglu2024chinchilla", "seyboldt2024nutpie", "abrilpla2023pymc",
+          "kumar2019arviz", "hoffman2014nuts", "vehtari2017loo", "yao2018stacking", "epoch2024hardware",
+          "patterson2021carbon", "touvron2023llama", "luccioni2022bloom", "chowdhery2022palm", "narayanan2021megatron",
+          "lescao2022bloom", "dubey2024llama3", "touvron2023llama2", "meta2024llama31card", "chung2025mlenergy",
+          "sardana2024beyond")
+
+
+def _references(b: _Build) -> None:
+    from .datasets import bibtex_entries
+    from .tables import write_text_atomic
+
+    keys = {*b.main.law.citation, *cite_keys_of(b.config.data), *_CITED}
+    for result in b.fits.values():
+        keys |= set(result.law.citation)
+    write_text_atomic(b.root / "references.bib", bibtex_entries(sorted(keys)))
+
+
+def _manifest(b: _Build) -> dict[str, Any]:
+    from . import __version__
+    from .fit import config_hash, package_versions
+    from .tables import write_text_atomic
+
+    config = b.config
     manifest = {
         "bayes_scaling": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": f"bayes-scaling report{' --config ' + config_path if config_path else ''} --out {target}",
+        "command": f"bayes-scaling report{' --config ' + b.config_path if b.config_path else ''} --out {b.target}",
         "config": config.to_dict(),
         "config_hash": config_hash(config.to_dict()),
-        "data": {"source": runs.source, "rows": len(runs), "fingerprint": runs.fingerprint()},
-        "fit": {"config_hash": main.config_hash, "diagnostics": main.diagnostics.to_dict()},
+        "data": {"source": b.runs.source, "rows": len(b.runs), "fingerprint": b.runs.fingerprint()},
+        "fit": {"config_hash": b.main.config_hash, "diagnostics": b.main.diagnostics.to_dict()},
         "versions": {**package_versions(), "python": platform.python_version()},
         "seeds": {"fit": config.seed, "energy": config.seed},
-        "wall_times_s": times,
-        "loo": None if loo is None else loo.reset_index().to_dict(orient="records"),
-        "forecast": {"by": _forecast_label(fc),
-                     "law_weights": None if weights is None else weights["stacking_weight"].to_dict()},
+        "wall_times_s": b.times,
+        "loo": None if b.loo is None else b.loo.reset_index().to_dict(orient="records"),
+        "forecast": {"by": _forecast_label(b.fc),
+                     "law_weights": None if b.weights is None else b.weights["stacking_weight"].to_dict()},
     }
-    write_text_atomic(root / "manifest.json", json.dumps(manifest, indent=2, default=str))
-    _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, energy_budgets, energy_targets,
-                calibration, growth, energy, captions, manifest, compact, serving_html, weights)
+    write_text_atomic(b.root / "manifest.json", json.dumps(manifest, indent=2, default=str))
     return manifest
 
 
@@ -497,19 +550,23 @@ def _weights_html(weights: pd.DataFrame | None, main_law: str) -> str:
             f"<i>decades_beyond_data</i> says how far each forecast extrapolates past the largest run.</p>")
 
 
-def _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, energy_budgets, energy_targets,
-                calibration, growth, energy, captions, manifest, compact, serving_html="", weights=None) -> None:
+def _write_html(b: _Build, manifest: dict[str, Any]) -> None:
+    """index.html: every section in order, figures embedded."""
     from .tables import write_text_atomic
 
-    def fig(name):
-        return _figure_html(root / "figures" / f"{name}.png", captions[name]) if name in captions else ""
+    parts = [*_html_forecast(b), *_html_fit_and_comparison(b), *_html_energy(b), b.serving_html,
+             *_html_references_and_reproduce(b, manifest)]
+    write_text_atomic(b.root / "index.html", "\n".join(p for p in parts if p))
 
-    diag = main.diagnostics
-    status = '<span class="ok">all checks passed</span>' if diag.ok else \
-        '<span class="bad">problems: ' + html.escape("; ".join(diag.problems)) + "</span>"
-    h = np.quantile(energy.trend.yearly_factor, [0.5, 0.05, 0.95])
-    g = np.quantile(growth["energy_growth"], [0.5, 0.05, 0.95])
-    cov = calibration.attrs["coverage"]
+
+def _fig(b: _Build, name: str) -> str:
+    return _figure_html(b.figures / f"{name}.png", b.captions[name]) if name in b.captions else ""
+
+
+def _html_forecast(b: _Build) -> list[str]:
+    from .forecast import compact
+
+    config, runs, main, diag = b.config, b.runs, b.main, b.main.diagnostics
     parts = [
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>bayes_scaling report: {html.escape(runs.source)}"
         f"</title><style>{_CSS}</style></head><body>",
@@ -518,56 +575,74 @@ def _write_html(root, config, runs, main, summary, loo, bt, forecast, targets, e
         f"{html.escape(main.likelihood.name)} likelihood on log loss; {diag.chains} chains × {diag.draws} draws "
         f"(NUTS). Intervals are {config.level:.0%} equal-tailed unless stated.</p>",
         "<h2>Headline forecast</h2>",
-        _weights_html(weights, main.law.name),
-        _table_html(compact(forecast)),
+        _weights_html(b.weights, main.law.name),
+        _table_html(compact(b.forecast)),
         "<p><i>loss</i> is the expected loss at the compute-optimal allocation; <i>loss_pred</i> the loss of a "
         "single new run, including the fitted run-to-run scatter.</p>",
-        fig("loss_forecast"), fig("allocation"),
+        _fig(b, "loss_forecast"), _fig(b, "allocation"),
     ]
-    if targets is not None:
-        parts += ["<h2>Compute to reach a target loss</h2>", _table_html(compact(targets)),
+    if b.targets is not None:
+        parts += ["<h2>Compute to reach a target loss</h2>", _table_html(compact(b.targets)),
                   "<p>Intervals are over the posterior draws for which the target is reachable; "
                   "<i>p_reachable</i> is the probability that it is reachable at all.</p>"]
-    parts += ["<h2>Fit</h2>", f"<p>Diagnostics: {html.escape(str(diag).splitlines()[0])} — {status}</p>",
-              _table_html(summary, index=True, digits=4), fig("ppc"), fig("prior_predictive"), fig("pair"), fig("trace"),
-              fig("isoflop")]
-    if loo is not None:
-        parts += ["<h2>Comparing laws</h2>", _table_html(loo, index=True), fig("loo"),
+    return parts
+
+
+def _html_fit_and_comparison(b: _Build) -> list[str]:
+    diag = b.main.diagnostics
+    status = '<span class="ok">all checks passed</span>' if diag.ok else \
+        '<span class="bad">problems: ' + html.escape("; ".join(diag.problems)) + "</span>"
+    parts = ["<h2>Fit</h2>", f"<p>Diagnostics: {html.escape(str(diag).splitlines()[0])} — {status}</p>",
+             _table_html(b.summary, index=True, digits=4), _fig(b, "ppc"), _fig(b, "prior_predictive"),
+             _fig(b, "pair"), _fig(b, "trace"), _fig(b, "isoflop")]
+    if b.loo is not None:
+        parts += ["<h2>Comparing laws</h2>", _table_html(b.loo, index=True), _fig(b, "loo"),
                   "<p>PSIS-LOO expected log predictive density on log loss (higher is better) and stacking weights. "
                   "LOO measures how well a law predicts a run <i>inside</i> the data (interpolation); the forecasts "
                   "use the leave-future-out weights below. "
                   "Runs with Pareto k &gt; 0.7 make LOO unreliable for that model.</p>"]
-        if weights is not None:
-            parts += ["<h3>Leave-future-out: how the laws forecast</h3>", _table_html(weights, index=True),
-                      f"<p>{html.escape(weights.attrs.get('method', ''))}; expected log predictive density of the "
-                      f"held-out runs (higher is better) and stacking weights.</p>"]
-        if "warning" in loo.attrs:
-            parts.append(f"<p class=bad>{html.escape(loo.attrs['warning'])}</p>")
-    if bt is not None:
-        parts += ["<h3>Back-tests</h3>", _table_html(bt.drop(columns=["cached"])), fig("backtest")]
-    parts += [
+        if b.weights is not None:
+            parts += ["<h3>Leave-future-out: how the laws forecast</h3>", _table_html(b.weights, index=True),
+                      f"<p>{html.escape(b.weights.attrs.get('method', ''))}; expected log predictive density of "
+                      f"the held-out runs (higher is better) and stacking weights.</p>"]
+        if "warning" in b.loo.attrs:
+            parts.append(f"<p class=bad>{html.escape(b.loo.attrs['warning'])}</p>")
+    if b.bt is not None:
+        parts += ["<h3>Back-tests</h3>", _table_html(b.bt.drop(columns=["cached"])), _fig(b, "backtest")]
+    return parts
+
+
+def _html_energy(b: _Build) -> list[str]:
+    from .forecast import compact
+
+    h = np.quantile(b.energy.trend.yearly_factor, [0.5, 0.05, 0.95])
+    g = np.quantile(b.growth["energy_growth"], [0.5, 0.05, 0.95])
+    cov = b.calibration.attrs["coverage"]
+    parts = [
         "<h2>Energy</h2>",
-        f"<p>Hardware efficiency improves ×{h[0]:.2f} per year [{h[1]:.2f}, {h[2]:.2f}] (90%). With training "
-        f"compute growing 4–5× per year, frontier training energy grows ×{g[0]:.2f} per year [{g[1]:.2f}, {g[2]:.2f}].</p>",
-        _table_html(compact(energy_budgets)),
+        (f"<p>Hardware efficiency improves ×{h[0]:.2f} per year [{h[1]:.2f}, {h[2]:.2f}] (90%). With training "
+         f"compute growing 4–5× per year, frontier training energy grows ×{g[0]:.2f} per year "
+         f"[{g[1]:.2f}, {g[2]:.2f}].</p>"),
+        _table_html(compact(b.energy_budgets)),
     ]
-    if energy_targets is not None:
-        parts += ["<h3>Energy to reach the target losses</h3>", _table_html(compact(energy_targets))]
-    parts += [fig("energy_vs_compute"), fig("efficiency_trend"),
-              f"<h3>Calibration</h3><p>Leaving each published run out in turn: {cov['0.9']:.0%} of reported energies "
-              f"inside their 90% interval, {cov['0.5']:.0%} inside 50%; median absolute log error "
-              f"{calibration.attrs['median_abs_log_error']:.2f}.</p>", fig("energy_calibration"),
-              serving_html,
-              "<h2>References</h2>", _references_html(root / "references.bib"),
-              "<h2>Reproduce</h2>",
-              f"<p>With bayes_scaling {html.escape(manifest['bayes_scaling'])} installed from its repository "
-              f"(<code>pip install .</code> in a clone; versions of every dependency are in "
-              f"<code>manifest.json</code>):</p><pre>{html.escape(manifest['command'])}</pre>",
-              f"<p>Configuration hash <code>{manifest['config_hash'][:16]}</code>, data fingerprint "
-              f"<code>{manifest['data']['fingerprint'][:16]}</code>; versions, seeds and wall times are in "
-              "<code>manifest.json</code>. Tables are in <code>tables/</code> (CSV, Markdown, LaTeX), figures in "
-              "<code>figures/</code> (PNG, PDF, SVG), references in <code>references.bib</code>, the fit in "
-              "<code>fit.nc</code>.</p>",
-              "<pre>" + html.escape(json.dumps(config.to_dict(), indent=2)) + "</pre>",
-              "</body></html>"]
-    write_text_atomic(root / "index.html", "\n".join(p for p in parts if p))
+    if b.energy_targets is not None:
+        parts += ["<h3>Energy to reach the target losses</h3>", _table_html(compact(b.energy_targets))]
+    return [*parts, _fig(b, "energy_vs_compute"), _fig(b, "efficiency_trend"),
+            (f"<h3>Calibration</h3><p>Leaving each published run out in turn: {cov['0.9']:.0%} of reported energies "
+             f"inside their 90% interval, {cov['0.5']:.0%} inside 50%; median absolute log error "
+             f"{b.calibration.attrs['median_abs_log_error']:.2f}.</p>"), _fig(b, "energy_calibration")]
+
+
+def _html_references_and_reproduce(b: _Build, manifest: dict[str, Any]) -> list[str]:
+    return ["<h2>References</h2>", _references_html(b.root / "references.bib"),
+            "<h2>Reproduce</h2>",
+            (f"<p>With bayes_scaling {html.escape(manifest['bayes_scaling'])} installed from its repository "
+             f"(<code>pip install .</code> in a clone; versions of every dependency are in "
+             f"<code>manifest.json</code>):</p><pre>{html.escape(manifest['command'])}</pre>"),
+            (f"<p>Configuration hash <code>{manifest['config_hash'][:16]}</code>, data fingerprint "
+             f"<code>{manifest['data']['fingerprint'][:16]}</code>; versions, seeds and wall times are in "
+             "<code>manifest.json</code>. Tables are in <code>tables/</code> (CSV, Markdown, LaTeX), figures in "
+             "<code>figures/</code> (PNG, PDF, SVG), references in <code>references.bib</code>, the fit in "
+             "<code>fit.nc</code>.</p>"),
+            "<pre>" + html.escape(json.dumps(b.config.to_dict(), indent=2)) + "</pre>",
+            "</body></html>"]

@@ -299,6 +299,13 @@ def read_runs(
         return source
     if duplicates not in ("error", "drop", "keep"):
         raise InputError(f"duplicates must be 'error', 'drop' or 'keep', not {duplicates!r}")
+    frame, label, is_file = _frame_of(source, sep=sep, name=name)
+    return _validate(frame, label=label, is_file=is_file, columns=columns or {},
+                     scale=scale or {}, duplicates=duplicates, min_runs=min_runs)
+
+
+def _frame_of(source: str | Path | pd.DataFrame, *, sep: str | None, name: str | None) -> tuple[pd.DataFrame, str, bool]:
+    """The table to validate (a copy), its label in messages, and whether its rows are file lines."""
     if isinstance(source, pd.DataFrame):
         frame = source.copy(deep=True)
         label, is_file = name or "DataFrame", False
@@ -317,8 +324,7 @@ def read_runs(
     if not is_file:
         # Report positions ("row 3") rather than whatever index the caller's frame had.
         frame.index = pd.RangeIndex(len(frame))
-    return _validate(frame, label=label, is_file=is_file, columns=columns or {},
-                     scale=scale or {}, duplicates=duplicates, min_runs=min_runs)
+    return frame, label, is_file
 
 
 def _read_file(path: Path, *, sep: str | None) -> pd.DataFrame:
@@ -464,6 +470,31 @@ def _resolve_columns(frame: pd.DataFrame, columns: Mapping[str, str], label: str
 def _validate(frame: pd.DataFrame, *, label: str, is_file: bool, columns: Mapping[str, str],
               scale: Mapping[str, float | str], duplicates: str, min_runs: int | None) -> RunTable:
     mapping = _resolve_columns(frame, columns, label, is_file)
+    missing = _missing_columns(frame, mapping, label, is_file)
+    scales: dict[str, float] = {}
+    for key, value in scale.items():
+        if key not in NUMERIC_COLUMNS:
+            raise InputError(f"unit scale given for {key!r}; scales apply to {', '.join(NUMERIC_COLUMNS)}")
+        scales[key] = parse_scale(value)
+    numeric, group = _parsed_columns(frame, mapping, scales, label, is_file)
+    derived = _derived_column(numeric, missing, frame.index, label, is_file)
+    _check_values(numeric, derived, mapping, frame.index, label, is_file)
+    ordered = [c for c in (*REQUIRED, "group", "unique_tokens") if c in numeric or (c == "group" and group is not None)]
+    out = pd.DataFrame({c: (group if c == "group" else numeric[c]) for c in ordered})
+    used = set(mapping.values())
+    for col in frame.columns:
+        if col not in used and col not in out.columns:
+            out[col] = _as_numbers_if_possible(frame[col]) if is_file else frame[col]
+    out = _without_duplicates(out, duplicates, label, is_file)
+    table = RunTable(data=out, source=label, derived=derived,
+                     column_map={c: mapping.get(c, c) for c in ordered}, scales=scales)
+    if min_runs is not None:
+        table.require(min_runs)
+    return table
+
+
+def _missing_columns(frame: pd.DataFrame, mapping: Mapping[str, str], label: str, is_file: bool) -> list[str]:
+    """The required columns not found; an error unless only one of N, D, C is missing (it is derived)."""
     missing = [c for c in REQUIRED if c not in mapping]
     size_missing = [c for c in missing if c != "loss"]
     blocking = (["loss"] if "loss" in missing else []) + (size_missing if len(size_missing) > 1 else [])
@@ -473,13 +504,12 @@ def _validate(frame: pd.DataFrame, *, label: str, is_file: bool, columns: Mappin
             f"missing required column(s) {', '.join(blocking)} (found {', '.join(map(repr, frame.columns))}). "
             f"Need loss and at least two of N, D, C; recognised names are {hints}; "
             f"or map yours with columns={{...}} (command line: --map N=NAME)")], is_file=is_file)
+    return missing
 
-    scales: dict[str, float] = {}
-    for key, value in scale.items():
-        if key not in NUMERIC_COLUMNS:
-            raise InputError(f"unit scale given for {key!r}; scales apply to {', '.join(NUMERIC_COLUMNS)}")
-        scales[key] = parse_scale(value)
 
+def _parsed_columns(frame: pd.DataFrame, mapping: Mapping[str, str], scales: Mapping[str, float], label: str,
+                    is_file: bool) -> tuple[dict[str, pd.Series], pd.Series | None]:
+    """The numeric columns in their units, and the group labels; every bad cell is one problem."""
     problems: list[Problem] = []
     numeric: dict[str, pd.Series] = {}
     for canonical in NUMERIC_COLUMNS:
@@ -489,7 +519,6 @@ def _validate(frame: pd.DataFrame, *, label: str, is_file: bool, columns: Mappin
         values, col_problems = _to_positive(frame[original], original)
         problems.extend(col_problems)
         numeric[canonical] = values * scales.get(canonical, 1.0)
-
     group = None
     if "group" in mapping:
         raw = frame[mapping["group"]]
@@ -497,10 +526,14 @@ def _validate(frame: pd.DataFrame, *, label: str, is_file: bool, columns: Mappin
         for row in np.flatnonzero(empty.to_numpy()):
             problems.append(Problem("missing group label", row=int(frame.index[row]), column=mapping["group"]))
         group = raw.astype(str).str.strip()
-
     if problems:
         raise RunTableError(label, problems, is_file=is_file)
+    return numeric, group
 
+
+def _derived_column(numeric: dict[str, pd.Series], missing: list[str], index: pd.Index, label: str,
+                    is_file: bool) -> dict[str, str]:
+    """Derive the one missing of N, D, C from C = 6ND (in place); or warn where the given C is far from it."""
     derived: dict[str, str] = {}
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         if missing:
@@ -519,40 +552,39 @@ def _validate(frame: pd.DataFrame, *, label: str, is_file: bool, columns: Mappin
             ratio = numeric["C"] / (FLOP_PER_PARAM_TOKEN * numeric["N"] * numeric["D"])
             off = np.flatnonzero(((ratio > COMPUTE_RATIO_WARN) | (ratio < 1 / COMPUTE_RATIO_WARN)).to_numpy())
             if off.size:
-                where = _rows_text(frame.index[off], is_file)
+                where = _rows_text(index[off], is_file)
                 warnings.warn(
                     f"{label}: C differs from 6·N·D by more than {COMPUTE_RATIO_WARN:g}x at {where} "
                     f"(C/(6ND) from {ratio.iloc[off].min():.3g} to {ratio.iloc[off].max():.3g}); "
-                    f"check the units of N, D and C", DataWarning, stacklevel=3)
+                    f"check the units of N, D and C", DataWarning, stacklevel=4)
+    return derived
 
-    problems = _out_of_range(numeric, derived, mapping, frame.index)
+
+def _check_values(numeric: dict[str, pd.Series], derived: dict[str, str], mapping: Mapping[str, str],
+                  index: pd.Index, label: str, is_file: bool) -> None:
+    """Overflow and underflow, unique tokens above D (errors); losses that do not look like nats (a warning)."""
+    problems = _out_of_range(numeric, derived, mapping, index)
     if problems:
         raise RunTableError(label, problems, is_file=is_file)
-
     if "unique_tokens" in numeric:
         over = np.flatnonzero((numeric["unique_tokens"] > numeric["D"] * (1 + 1e-9)).to_numpy())
         for row in over:
             problems.append(Problem(
                 f"unique tokens {numeric['unique_tokens'].iloc[row]:.6g} exceed training tokens "
-                f"D = {numeric['D'].iloc[row]:.6g}", row=int(frame.index[row]), column=mapping["unique_tokens"]))
+                f"D = {numeric['D'].iloc[row]:.6g}", row=int(index[row]), column=mapping["unique_tokens"]))
         if problems:
             raise RunTableError(label, problems, is_file=is_file)
-
     loss = numeric["loss"]
     odd = np.flatnonzero(((loss < PLAUSIBLE_LOSS[0]) | (loss > PLAUSIBLE_LOSS[1])).to_numpy())
     if odd.size:
         warnings.warn(
             f"{label}: column {mapping['loss']!r} has values that do not look like a loss in nats per "
-            f"token (outside {PLAUSIBLE_LOSS[0]}–{PLAUSIBLE_LOSS[1]}) at {_rows_text(frame.index[odd], is_file)}; "
-            f"a perplexity or a percentage? Fits model log(loss).", DataWarning, stacklevel=3)
+            f"token (outside {PLAUSIBLE_LOSS[0]}–{PLAUSIBLE_LOSS[1]}) at {_rows_text(index[odd], is_file)}; "
+            f"a perplexity or a percentage? Fits model log(loss).", DataWarning, stacklevel=4)
 
-    ordered = [c for c in (*REQUIRED, "group", "unique_tokens") if c in numeric or (c == "group" and group is not None)]
-    out = pd.DataFrame({c: (group if c == "group" else numeric[c]) for c in ordered})
-    used = set(mapping.values())
-    for col in frame.columns:
-        if col not in used and col not in out.columns:
-            out[col] = _as_numbers_if_possible(frame[col]) if is_file else frame[col]
 
+def _without_duplicates(out: pd.DataFrame, duplicates: str, label: str, is_file: bool) -> pd.DataFrame:
+    """Runs repeating another's N, D, C, loss (and group): an error, dropped or kept."""
     key = [c for c in (*REQUIRED, "group", "unique_tokens") if c in out.columns]
     dup = out.duplicated(subset=key, keep="first").to_numpy()
     if dup.any() and duplicates != "keep":
@@ -565,13 +597,7 @@ def _validate(frame: pd.DataFrame, *, label: str, is_file: bool, columns: Mappin
             raise RunTableError(label, problems, is_file=is_file)
         log.info("%s: dropped %d duplicated runs", label, int(dup.sum()))
         out = out.loc[~dup]
-    out = out.reset_index(drop=True)
-
-    table = RunTable(data=out, source=label, derived=derived,
-                     column_map={c: mapping.get(c, c) for c in ordered}, scales=scales)
-    if min_runs is not None:
-        table.require(min_runs)
-    return table
+    return out.reset_index(drop=True)
 
 
 def _to_positive(raw: pd.Series, column: str) -> tuple[pd.Series, list[Problem]]:

@@ -19,6 +19,9 @@ QUICK = {"draws": 300, "tune": 400, "chains": 2}
 
 
 def _quiet_fit(*args, **kwargs):
+    """A fit without sampling warnings; the law alone unless a test asks for the structural error
+    (recovery tests check the posterior: the structural error's refits would only cost time)."""
+    kwargs.setdefault("discrepancy", "none")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
         return fit(*args, **kwargs)
@@ -79,13 +82,15 @@ def test_interval_coverage_over_seeds():
 @pytest.fixture(scope="module")
 def chinchilla_fit():
     runs, _ = simulate("chinchilla", seed=3)
-    return runs, _quiet_fit(runs, law="chinchilla", likelihood="student-t", seed=42, **QUICK)
+    return runs, _quiet_fit(runs, law="chinchilla", likelihood="student-t", seed=42, discrepancy="calibrated",
+                            **QUICK)
 
 
 def test_same_seed_same_draws(chinchilla_fit):
     runs, first = chinchilla_fit
-    again = _quiet_fit(runs, law="chinchilla", likelihood="student-t", seed=42, **QUICK)
+    again = _quiet_fit(runs, law="chinchilla", likelihood="student-t", seed=42, discrepancy="calibrated", **QUICK)
     np.testing.assert_array_equal(first.draws("alpha"), again.draws("alpha"))
+    np.testing.assert_array_equal(first.structural.b, again.structural.b)
     other = _quiet_fit(runs, law="chinchilla", likelihood="student-t", seed=43, **QUICK)
     assert not np.array_equal(first.draws("alpha"), other.draws("alpha"))
 
@@ -207,11 +212,13 @@ def test_a_bad_model_triggers_the_diagnostics():
     converge: R-hat/ESS problems are reported, and strict mode raises."""
     runs, _ = simulate("chinchilla", seed=4)
     with pytest.warns(SamplingWarning, match="sampling problems"):
-        result = fit(runs, law="kaplan-n", likelihood="normal", draws=30, tune=30, chains=2, seed=1)
+        result = fit(runs, law="kaplan-n", likelihood="normal", draws=30, tune=30, chains=2, seed=1,
+                     discrepancy="none")
     assert not result.diagnostics.ok
     assert any("ESS" in p for p in result.diagnostics.problems)
     with pytest.raises(SamplingError, match="sampling problems"):
-        fit(runs, law="kaplan-n", likelihood="normal", draws=30, tune=30, chains=2, seed=1, strict=True)
+        fit(runs, law="kaplan-n", likelihood="normal", draws=30, tune=30, chains=2, seed=1, strict=True,
+            discrepancy="none")
 
 
 def test_bad_options_are_clear_errors():

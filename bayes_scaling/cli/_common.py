@@ -1,0 +1,139 @@
+"""What every subcommand shares: argument types, option groups, exit codes, paths."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+log = logging.getLogger("bayes_scaling.cli")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors raise instead of exiting, so main() owns exit codes."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def parse_pairs(items: Sequence[str] | None, *, option: str) -> dict[str, str]:
+    """Parse ``KEY=VALUE`` items (each may hold several, comma-separated) into a dict."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        for part in item.split(",") if item.count("=") > 1 else [item]:
+            key, sep, value = part.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise InputError(f"{option} expects KEY=VALUE, got {part!r}")
+            if key.strip() in out:
+                raise InputError(f"{option} {key.strip()} is given twice")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _argument_type(convert: Callable[[str], Any], accept: Callable[[Any], bool], expected: str,
+                   name: str) -> Callable[[str], Any]:
+    """An argparse type: ``convert`` the text, and refuse it unless ``accept`` says yes."""
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = parse.__qualname__ = name
+    return parse
+
+
+positive_number = _argument_type(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0",
+                                 "positive_number")
+positive_int = _argument_type(int, lambda v: v >= 1, "a whole number ≥ 1", "positive_int")
+credible_level = _argument_type(float, lambda v: 0 < v < 1, "a level strictly between 0 and 1 (e.g. 0.9)",
+                                "credible_level")
+finite_number = _argument_type(float, math.isfinite, "a finite number", "finite_number")
+
+
+def _add_run_table_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--map", action="append", metavar="COL=NAME",
+                   help="which of your columns is N, D, C, loss, group or unique_tokens, "
+                        "e.g. --map N=n_params --map 'loss=Final loss' (repeatable)")
+    p.add_argument("--scale", action="append", metavar="COL=FACTOR",
+                   help="unit factor for a column, a number or k/M/B/T, e.g. --scale N=M when "
+                        "parameters are in millions (repeatable)")
+    p.add_argument("--sep", default=None, help="field delimiter of a text file (default ',')")
+    p.add_argument("--duplicates", choices=("error", "drop", "keep"), default="error",
+                   help="what to do with repeated runs (default: error)")
+
+
+def _add_output_options(p: argparse.ArgumentParser, *, required: bool, default: str = "") -> None:
+    where = f" (default: {default})" if default else ""
+    p.add_argument("--out", required=required,
+                   help=f"output folder{where}; it must be empty unless --force")
+    p.add_argument("--force", action="store_true", help="replace results in a non-empty output folder")
+    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+
+
+def _add_grid_options(p: argparse.ArgumentParser, *, laws: str) -> None:
+    """Datasets, laws and likelihoods to combine, and the sampler's size (compare, batch)."""
+    p.add_argument("data", nargs="+", help="dataset name(s) or file(s) of runs")
+    p.add_argument("--laws", default=laws, help=f"comma-separated laws (default {laws})")
+    p.add_argument("--likelihoods", default="student-t", help="comma-separated likelihoods (default student-t)")
+    p.add_argument("--draws", type=positive_int, default=1000, help="draws per chain (default 1000)")
+    p.add_argument("--tune", type=positive_int, default=1000, help="tuning steps per chain (default 1000)")
+    p.add_argument("--chains", type=positive_int, default=4, help="chains (default 4)")
+
+
+def _run_table_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "columns": parse_pairs(args.map, option="--map"),
+        "scale": parse_pairs(args.scale, option="--scale"),
+        "sep": args.sep,
+        "duplicates": args.duplicates,
+    }
+
+
+def parse_priors(items: Sequence[str] | None) -> dict[str, str]:
+    """``--prior alpha='LogNormal(mu=-1.1, sigma=0.3)'`` items into {name: spec}."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, spec = item.partition("=")
+        if not sep or not name.strip() or not spec.strip():
+            raise InputError(f"--prior expects NAME=DISTRIBUTION(...), got {item!r}")
+        if name.strip() in out:
+            raise InputError(f"--prior {name.strip()} is given twice; give each parameter's prior once")
+        out[name.strip()] = spec.strip()
+    return out
+
+
+def _moved(paths: Sequence[Path], stage: Path, out: Path) -> list[Path]:
+    """Where files written into a staging folder are once it has moved into place."""
+    return [out / Path(p).relative_to(stage) for p in paths]
+
+
+def _resolve_fit_path(path: str) -> Path:
+    candidate = Path(path)
+    if candidate.is_dir():
+        candidate = candidate / "fit.nc"
+    if not candidate.is_file():
+        raise InputError(f"{path}: no fit found (expected a fit.nc file or a folder written by 'bayes-scaling fit')")
+    return candidate
+
+
+def _listed(text: str, allowed: Sequence[str], option: str) -> list[str]:
+    """Comma-separated names, each one of ``allowed``."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if name not in allowed:
+            raise InputError(f"unknown {option.lstrip('-').rstrip('s')} {name!r} in {option}; choose from "
+                             f"{', '.join(allowed)}")
+    if not names:
+        raise InputError(f"{option} names nothing")
+    return names

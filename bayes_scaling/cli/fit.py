@@ -1,0 +1,126 @@
+"""``bayes-scaling fit``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..datasets import runs_from
+from ..intervals import DEFAULT_LEVEL
+from ..laws import law_names
+from ..likelihoods import LIKELIHOODS
+from ..model import POOLING
+from ..outputs import output_folder
+from ..sampling import SAMPLERS
+from ._common import (
+    _add_output_options,
+    _add_run_table_options,
+    _moved,
+    _run_table_kwargs,
+    credible_level,
+    log,
+    parse_priors,
+    positive_int,
+    positive_number,
+)
+
+
+def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..fit import fit, prior_predictive
+    from ..plots import (
+        plot_pair,
+        plot_ppc,
+        plot_prior_predictive,
+        plot_trace,
+        save_figure,
+        style,
+    )
+    from ..tables import to_markdown, write_table
+
+    priors = parse_priors(args.prior)
+    runs = runs_from(args.data, **_run_table_kwargs(args))
+    out = Path(args.out)
+    with output_folder(out, force=args.force, command="bayes-scaling fit", inputs=[args.data]) as stage:
+        log.info("fitting %s (%s likelihood) to %d runs from %s: %d chains x (%d tune + %d draws)",
+                 args.law, args.likelihood, len(runs), runs.source, args.chains, args.tune, args.draws)
+        result = fit(runs, law=args.law, likelihood=args.likelihood, priors=priors,
+                     prior_set=args.priors, pooling=args.pooling, draws=args.draws, tune=args.tune,
+                     chains=args.chains, seed=args.seed, sampler=args.sampler, target_accept=args.target_accept,
+                     strict=args.strict, progress=sys.stderr.isatty() and not args.quiet,
+                     huber_delta=args.huber_delta, discrepancy=args.discrepancy)
+        log.info("sampled in %.1f s (compile %.1f s); writing %s", result.timing["sample_s"],
+                 result.timing["compile_s"], out)
+        written = [result.save(stage / "fit.nc")]
+        summary = result.summary(level=args.level)
+        written += write_table(summary, stage / "summary", formats=("csv", "md"))
+        (stage / "figures").mkdir()
+        with style():
+            for name, make in (("trace", plot_trace), ("pair", plot_pair), ("ppc", plot_ppc)):
+                fig = make(result)
+                written += save_figure(fig, stage / "figures" / name)
+                plt.close(fig)
+            check = prior_predictive(runs, law=args.law, likelihood=args.likelihood, priors=priors,
+                                     prior_set=args.priors, seed=args.seed)
+            fig = plot_prior_predictive(check)
+            written += save_figure(fig, stage / "figures" / "prior_predictive")
+            plt.close(fig)
+        written = _moved(written, stage, out)
+    if not args.json:
+        print(f"{result.law.title} fitted to {len(runs)} runs of {runs.source} ({result.likelihood.name} likelihood)")
+        print(to_markdown(summary))
+        diag = result.diagnostics
+        print(f"diagnostics: {str(diag).splitlines()[0]}"
+              + ("" if diag.ok else " — PROBLEMS: see the warning above; these draws may be unreliable"))
+        if result.structural is not None:
+            se, info = result.structural.summary(), result.structural.info
+            print(f"structural error beyond the data ({args.discrepancy}; {info['internal_backtests']} internal "
+                  f"back-tests): drift {se.loc['b', 'median']:+.4f} log loss per decade "
+                  f"[{se.loc['b', 'q5']:+.4f}, {se.loc['b', 'q95']:+.4f}], spread of the drift "
+                  f"{se.loc['tau', 'median']:.4f}, extra scatter {se.loc['omega', 'median']:.4f} per decade")
+        print(f"wrote {len(written)} files to {out}")
+    return {"fit": str(out / "fit.nc"), "law": result.law.name, "likelihood": result.likelihood.name,
+            "summary": summary.reset_index().to_dict(orient="records"),
+            "diagnostics": result.diagnostics.to_dict(), "timing": result.timing,
+            "files": [str(p) for p in written]}
+
+
+def add_parser(sub) -> None:
+    """Add this subcommand's arguments, next to its handler."""
+    p = sub.add_parser("fit", help="fit a scaling law to runs by NUTS and write the fit, summary and figures",
+                       description="Fit a scaling law to a dataset (by name) or a CSV/Parquet file of runs. "
+                                   "Writes OUT/fit.nc, OUT/summary.csv and .md, and OUT/figures/ "
+                                   "(trace, pair, ppc as PNG, PDF, SVG).")
+    p.add_argument("data", help="dataset name (see 'bayes-scaling datasets') or a file of runs")
+    p.add_argument("--law", default="chinchilla", choices=law_names(), help="scaling law (default: chinchilla)")
+    p.add_argument("--likelihood", default="student-t", choices=list(LIKELIHOODS),
+                   help="noise model on log loss (default: student-t)")
+    p.add_argument("--pooling", default="shared", choices=POOLING,
+                   help="with a group column: shared, partially pooled or separate exponents (default: shared)")
+    p.add_argument("--priors", default="default", choices=("default", "literature"),
+                   help="data-scaled defaults or priors centred on the published fit (default: default)")
+    p.add_argument("--prior", action="append", metavar="NAME=DIST",
+                   help="override one prior, e.g. --prior 'alpha=LogNormal(mu=-1.08, sigma=0.2)' (repeatable)")
+    p.add_argument("--draws", type=positive_int, default=1000, help="draws per chain after tuning (default: 1000)")
+    p.add_argument("--tune", type=positive_int, default=1000, help="tuning steps per chain (default: 1000)")
+    p.add_argument("--chains", type=positive_int, default=4, help="chains (default: 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--sampler", default="auto", choices=SAMPLERS, help="NUTS implementation (default: auto)")
+    p.add_argument("--target-accept", type=credible_level, default=0.9, help="NUTS target acceptance (default: 0.9)")
+    p.add_argument("--huber-delta", type=positive_number, default=1e-3, help="Huber threshold (default: 1e-3)")
+    p.add_argument("--discrepancy", default="calibrated", choices=("calibrated", "population", "none"),
+                   help="the law's structural error beyond the data: learned from published back-tests and "
+                        "updated by back-tests of these runs (calibrated, default), the published population "
+                        "alone, or none (the law taken as exact)")
+    p.add_argument("--level", type=credible_level, default=DEFAULT_LEVEL,
+                   help=f"credible level of the summary intervals (default {DEFAULT_LEVEL:g})")
+    p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")
+    _add_output_options(p, required=True)
+    _add_run_table_options(p)
+    p.set_defaults(handler=_cmd_fit)
