@@ -5,8 +5,9 @@
 Leave one dataset out (chinchilla, epoch-chinchilla, misfitting-final, gadre-c4, gadre-rpj,
 gadre-rw): the structural-error population is learned from the other datasets' back-tests,
 then the Chinchilla law (Student-t) is fitted below rolling compute cuts and its forecasts
-of the runs above are scored, law only and with the default structural error (population
-updated by back-tests inside the training runs).  Writes the per-run scores, the coverage
+of the runs above are scored: law only, with the default structural error (the population
+alone) and calibrated (the population updated by back-tests inside the training runs).
+Writes the per-run scores, the coverage
 tables (CSV, Markdown, LaTeX) and two figures: coverage against nominal level per dataset,
 and coverage of the 90% interval against decades beyond the data.
 """

@@ -83,7 +83,7 @@ def cached_fit(runs: RunTable, *, law: str, likelihood: str, cache_dir: str | os
         if path.is_file():
             cached = load_fit(path, law=law, likelihood=likelihood, fingerprint=runs.fingerprint())
             structural = cached.structural
-            if structural is None or structural.backtests is not None or not structural.info.get("internal_runs"):
+            if structural is None or structural.backtests is not None or "mode" in structural.info:
                 return cached, True
             log.info("refitting %s: the cached fit predates fits that keep their back-tests", path.name)
     with warnings.catch_warnings():
@@ -260,8 +260,8 @@ def lfo_table(runs: RunTable, *, laws: Sequence[str], likelihood: str = "student
 def lfo_weights(fits: Mapping[str, Fit]) -> pd.DataFrame:
     """Leave-future-out stacking weights of several laws from the back-tests their fits already ran.
 
-    A fit with ``discrepancy="calibrated"`` (the default) refits its law below compute cuts of
-    its own runs to learn its structural error, and keeps those back-tests.  Each run beyond a
+    A fit with a structural error (the default) refits its law below compute cuts of its own
+    runs and keeps those back-tests.  Each run beyond a
     cut is scored by the density of its forecast — the law-only predictive (as a normal: median,
     robust sd) plus the population's structural error, *not* updated by these errors
     (:func:`~bayes_scaling.discrepancy.predictive_log_density`) — on the runs and cuts that every
@@ -279,9 +279,10 @@ def lfo_weights(fits: Mapping[str, Fit]) -> pd.DataFrame:
     for name, result in fits.items():
         structural = result.structural
         if structural is None or structural.backtests is None or not len(structural.backtests):
-            raise InputError(f"fit {name!r} kept no back-tests of its own (it was fitted with discrepancy="
-                             f"{result.config.get('discrepancy', 'none')!r}, with groups, or on runs too few to "
-                             f"cut): refit it with discrepancy='calibrated' to weight laws by their forecasts")
+            raise InputError(f"fit {name!r} kept no back-tests of its own (fitted with discrepancy="
+                             f"{result.config.get('discrepancy', 'none')!r}, without back-tests, with groups, or on "
+                             f"runs too few to cut): refit it with back-tests (the default) to weight laws by their "
+                             f"forecasts")
         errors = structural.backtests
         density = predictive_log_density(load_population(result.law.name, result.likelihood.name), errors)
         scored[name] = pd.Series(density, index=pd.MultiIndex.from_arrays([errors["cut"], errors["run"]]))

@@ -13,9 +13,13 @@ by every run forecast from one posterior draw: a random slope), ``ω`` the extra
 scatter per decade.  A dataset's (b, τ, ω) are drawn from a **population** learned from
 rolling back-tests of many published datasets (a hierarchical model, :func:`fit_population`;
 its draws ship as the ``extrapolation-population`` dataset, rebuilt by
-``datasets/build/extrapolation_errors.py``), then **updated by the dataset's own internal
-back-tests** (fits below cuts of its own runs, :func:`update`): importance weights of the
-population draws by the likelihood of the errors those back-tests made.
+``datasets/build/extrapolation_errors.py``).  By default a fit takes the population's
+predictive for a new dataset; ``discrepancy="calibrated"`` also **updates it by the
+dataset's own internal back-tests** (fits below cuts of its own runs, :func:`update`):
+importance weights of the population draws by the likelihood of the errors those back-tests
+made.  Leaving one dataset out, the update made forecasts worse (mean CRPS 0.0121 against
+0.0112 for the population alone): a law's drift below a cut says little about its drift
+above it (on chinchilla, +0.009 per decade at 1e20 FLOP, -0.034 beyond 3e21).
 
 The errors of one back-test are correlated through the shared slope; their likelihood is
 the multivariate normal ``N(b·d, diag(s² + ω²d²) + τ²·d·dᵀ)`` (``s``: the law's own
@@ -37,13 +41,14 @@ import pandas as pd
 from .errors import InputError
 
 __all__ = ["StructuralError", "cut_loglik", "fit_population", "load_population", "population_draws", "update",
-           "DISCREPANCIES", "slope_summary", "predictive_log_density", "BACKTEST_COLUMNS"]
+           "DISCREPANCIES", "slope_summary", "predictive_log_density", "BACKTEST_COLUMNS", "kept_backtests"]
 
 log = logging.getLogger(__name__)
 
-#: ``"calibrated"``: population updated by the dataset's own back-tests (the default);
-#: ``"population"``: the population alone; ``"none"``: the law is taken as exact.
-DISCREPANCIES = ("calibrated", "population", "none")
+#: ``"population"``: the population's predictive for a new dataset (the default);
+#: ``"calibrated"``: the population updated by the dataset's own back-tests;
+#: ``"none"``: the law is taken as exact.
+DISCREPANCIES = ("population", "calibrated", "none")
 PARAMS = ("b", "tau", "omega")
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 #: Importance sampling of the update: at least this effective sample size, proposals up to …
@@ -83,8 +88,9 @@ class StructuralError:
     """Draws of (b, τ, ω) for one fit, and the training budget C_ref they are measured from.
 
     ``shift(C, rng)`` gives draws of δ at budgets C, shape (draws, points).  ``backtests``
-    holds the internal back-tests that updated the population (:data:`BACKTEST_COLUMNS`), or
-    None; they also rank laws by how they forecast (:func:`bayes_scaling.compare.lfo_weights`).
+    holds the fit's internal back-tests (:data:`BACKTEST_COLUMNS`), or None: they rank laws by
+    how they forecast (:func:`bayes_scaling.compare.lfo_weights`) and, for ``"calibrated"``,
+    updated the population.
     """
 
     b: np.ndarray
@@ -256,9 +262,13 @@ def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int,
         if ess < _MIN_ESS:
             log.warning("structural error: the internal back-tests leave only %.0f effective population draws "
                         "(of %d); the update is imprecise", ess, proposals)
-    kept = None if errors is None or not len(errors) else \
-        errors.reindex(columns=list(BACKTEST_COLUMNS)).reset_index(drop=True)
+    kept = None if errors is None or not len(errors) else kept_backtests(errors)
     return StructuralError(prop["b"][idx], prop["tau"][idx], prop["omega"][idx], float(c_ref), source, info, kept)
+
+
+def kept_backtests(errors: pd.DataFrame) -> pd.DataFrame:
+    """What a fit keeps of its internal back-tests (:data:`BACKTEST_COLUMNS`)."""
+    return errors.reindex(columns=list(BACKTEST_COLUMNS)).reset_index(drop=True)
 
 
 def predictive_log_density(population: pd.DataFrame, errors: pd.DataFrame, *, draws: int = 4000,

@@ -57,7 +57,7 @@ def test_target_loss_inversion_agrees_with_forecast(fitted, discrepancy):
     result = fc.compute_for_loss(target)
     ok = np.isfinite(result["C"])
     assert result["p_reachable"] == pytest.approx(ok.mean())
-    assert result["p_reachable"] > 0.9
+    assert result["p_reachable"] > 0.5  # (draws whose drift rises faster than the law falls never reach it)
     # Evaluate each draw's optimal loss (structural drift included) at its own returned compute: it is the target.
     sub = Forecaster(fitted[0], discrepancy=discrepancy)
     sub.params = {k: v[ok] for k, v in fc.params.items()}

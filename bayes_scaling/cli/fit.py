@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..datasets import runs_from
+from ..discrepancy import DISCREPANCIES
 from ..intervals import DEFAULT_LEVEL
 from ..laws import law_names
 from ..likelihoods import LIKELIHOODS
@@ -54,7 +55,7 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
                      prior_set=args.priors, pooling=args.pooling, draws=args.draws, tune=args.tune,
                      chains=args.chains, seed=args.seed, sampler=args.sampler, target_accept=args.target_accept,
                      strict=args.strict, progress=sys.stderr.isatty() and not args.quiet,
-                     huber_delta=args.huber_delta, discrepancy=args.discrepancy)
+                     huber_delta=args.huber_delta, discrepancy=args.discrepancy, backtests=not args.no_backtests)
         log.info("sampled in %.1f s (compile %.1f s); writing %s", result.timing["sample_s"],
                  result.timing["compile_s"], out)
         written = [result.save(stage / "fit.nc")]
@@ -80,8 +81,11 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
               + ("" if diag.ok else " — PROBLEMS: see the warning above; these draws may be unreliable"))
         if result.structural is not None:
             se, info = result.structural.summary(), result.structural.info
-            print(f"structural error beyond the data ({args.discrepancy}; {info['internal_backtests']} internal "
-                  f"back-tests): drift {se.loc['b', 'median']:+.4f} log loss per decade "
+            how = "the population of published back-tests" if args.discrepancy == "population" else \
+                f"the population updated by {info.get('internal_backtests', 0)} back-tests of these runs"
+            kept = (f"; {info['backtest_cuts']} back-tests of these runs kept to weight laws"
+                    if info.get("backtest_cuts") else "")
+            print(f"structural error beyond the data ({how}{kept}): drift {se.loc['b', 'median']:+.4f} log loss per decade "
                   f"[{se.loc['b', 'q5']:+.4f}, {se.loc['b', 'q95']:+.4f}], spread of the drift "
                   f"{se.loc['tau', 'median']:.4f}, extra scatter {se.loc['omega', 'median']:.4f} per decade")
         print(f"wrote {len(written)} files to {out}")
@@ -114,10 +118,13 @@ def add_parser(sub) -> None:
     p.add_argument("--sampler", default="auto", choices=SAMPLERS, help="NUTS implementation (default: auto)")
     p.add_argument("--target-accept", type=credible_level, default=0.9, help="NUTS target acceptance (default: 0.9)")
     p.add_argument("--huber-delta", type=positive_number, default=1e-3, help="Huber threshold (default: 1e-3)")
-    p.add_argument("--discrepancy", default="calibrated", choices=("calibrated", "population", "none"),
-                   help="the law's structural error beyond the data: learned from published back-tests and "
-                        "updated by back-tests of these runs (calibrated, default), the published population "
-                        "alone, or none (the law taken as exact)")
+    p.add_argument("--discrepancy", default="population", choices=DISCREPANCIES,
+                   help="the law's structural error beyond the data: drawn from the population learned from "
+                        "published back-tests (population, default), that population updated by back-tests of "
+                        "these runs (calibrated), or none (the law taken as exact)")
+    p.add_argument("--no-backtests", action="store_true",
+                   help="skip the refits below compute cuts of the runs (faster; the fit can then not be "
+                        "weighted against other laws in a law-averaged forecast)")
     p.add_argument("--level", type=credible_level, default=DEFAULT_LEVEL,
                    help=f"credible level of the summary intervals (default {DEFAULT_LEVEL:g})")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")

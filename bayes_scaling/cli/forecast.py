@@ -109,7 +109,13 @@ def _forecast_figures(fc, runs, budgets, folder: Path) -> list[Path]:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from ..plots import plot_allocation, plot_isoflop, plot_loss_forecast, save_figure, style
+    from ..plots import (
+        plot_allocation,
+        plot_isoflop,
+        plot_loss_forecast,
+        save_figure,
+        style,
+    )
 
     lo = min(runs.C.min(), *(budgets or [runs.C.min()])) / 3
     hi = max(runs.C.max(), *(budgets or [runs.C.max()])) * 3
