@@ -107,6 +107,14 @@ class LawAverage:
     def __repr__(self) -> str:
         return f"<LawAverage of {len(self.components)} laws, {self.n_draws} draws: {self.law.name}>"
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the laws, their weights and their share of the draws."""
+        table = pd.DataFrame({"weight": self.weights,
+                              "draws": [self.components[k].n_draws if k in self.components else 0
+                                        for k in self.weights.index]})
+        return (f"<p><b>Law average</b> of {len(self.weights)} laws, {self.n_draws} posterior draws</p>"
+                + table.to_html(float_format=lambda v: f"{v:.3g}"))
+
     # ------------------------------------------------------------------ the mixture
     def _require_nd(self, what: str) -> None:
         if not self._nd:

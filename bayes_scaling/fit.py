@@ -254,6 +254,17 @@ class Fit:
                 f"{self.diagnostics.chains}×{self.diagnostics.draws} draws, "
                 f"{'ok' if self.diagnostics.ok else 'PROBLEMS'})")
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the law, the data, the diagnostics and the posterior summary."""
+        import html
+
+        diag = self.diagnostics
+        head = (f"<p><b>{html.escape(self.law.title)}</b> ({html.escape(self.law.formula)}), "
+                f"{html.escape(self.likelihood.name)} likelihood, fitted to {len(self.runs)} runs of "
+                f"{html.escape(self.runs.source)}; {diag.chains} chains × {diag.draws} draws; diagnostics "
+                f"{'ok' if diag.ok else '<b>PROBLEMS</b>: ' + html.escape('; '.join(diag.problems))}</p>")
+        return head + self.summary().to_html(float_format=lambda v: f"{v:.4g}")
+
     # ------------------------------------------------------------------ persistence
     @property
     def config_hash(self) -> str:

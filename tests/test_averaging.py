@@ -94,6 +94,10 @@ def test_a_law_average_is_a_mixture_of_the_laws_draws(fits):
                                            np.full((half.n_draws, 1), 2e10)).shape == (half.n_draws, 1)
     with pytest.raises(bs.InputError, match="weights are for"):
         LawAverage({"chinchilla": alone}, {"other": 1.0})
+    shown = half._repr_html_()  # Jupyter
+    assert "Law average" in shown and "compute" in shown and "<table" in shown
+    shown = fits["chinchilla"]._repr_html_()
+    assert "Chinchilla" in shown and "diagnostics" in shown and "alpha" in shown and "<table" in shown
 
 
 def test_forecast_command_averages_several_fits(fits, tmp_path, capsys):
