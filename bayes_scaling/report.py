@@ -56,6 +56,7 @@ class ReportConfig:
         priors = { alpha = "LogNormal(mu=-1.08, sigma=0.3)" }
         compare_laws = ["chinchilla", "kaplan-nd", "compute"]
         backtest = false
+        sensitivity = true             # the headline forecast under other likelihoods and priors
         budgets = [1e22, 1e23, 1e24, 1e25, 1e26, 1e27]
         years = [2025, 2026, 2027, 2028, 2029, 2030]
         target_losses = [2.0, 1.95, 1.9]
@@ -80,6 +81,7 @@ class ReportConfig:
     priors: dict[str, str] = field(default_factory=dict)
     compare_laws: list[str] = field(default_factory=lambda: ["chinchilla", "kaplan-nd", "compute"])
     backtest: bool = False
+    sensitivity: bool = True
     budgets: list[float] = field(default_factory=lambda: [1e22, 1e23, 1e24, 1e25, 1e26, 1e27])
     years: list[float] = field(default_factory=lambda: [2025, 2026, 2027, 2028, 2029, 2030])
     target_losses: list[float] = field(default_factory=lambda: [2.0, 1.95, 1.9])
@@ -271,6 +273,7 @@ def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_p
     b.tick("data_s")
     _fit_and_compare(b)
     _forecasts(b)
+    _sensitivity(b)
     _energy(b)
     b.step(6, f"writing figures and the report to {target}")
     _figures(b)
@@ -330,6 +333,46 @@ def _forecasts(b: _Build) -> None:
     if b.targets is not None:
         b.table(b.targets, "target_loss", "Compute to reach target losses")
     b.tick("forecast_s")
+
+
+def _sensitivity(b: _Build) -> None:
+    """The headline forecast at two budgets under the other likelihoods and the literature priors:
+    one row per variant of the main law (fitted without back-tests: the default structural error
+    does not use them), beside the headline and the main law alone."""
+    from .compare import cached_fit, default_fit_cache
+    from .forecast import Forecaster, forecast_table
+    from .likelihoods import LIKELIHOODS
+
+    b.sensitivity = None
+    if not b.config.sensitivity:
+        return
+    config = b.config
+    budgets = sorted({config.budgets[len(config.budgets) // 2], config.budgets[-1]})
+    variants: dict[str, Any] = {f"headline ({_forecast_label(b.fc)})": b.fc,
+                                f"{config.law} law alone": Forecaster(b.main, group=config.group or None,
+                                                                      seed=config.seed)}
+    options = [(f"{lik} likelihood", {"likelihood": lik}) for lik in LIKELIHOODS if lik != config.likelihood]
+    if config.prior_set != "literature":
+        options.append(("literature priors", {"prior_set": "literature"}))
+    for label, change in options:
+        settings = {**b.settings, "backtests": False, "prior_set": config.prior_set, "priors": config.priors}
+        settings.update({k: v for k, v in change.items() if k != "likelihood"})
+        log.info("sensitivity: %s", label)
+        try:
+            result, _ = cached_fit(b.runs, law=config.law, likelihood=change.get("likelihood", config.likelihood),
+                                   cache_dir=default_fit_cache(), settings=settings)
+        except InputError as exc:  # e.g. a law without published fits has no literature priors
+            log.info("sensitivity: %s left out: %s", label, exc)
+            continue
+        variants[f"{config.law} law, {label}"] = Forecaster(result, group=config.group or None, seed=config.seed)
+    rows = []
+    for label, fc in variants.items():
+        table = forecast_table(fc, budgets, level=config.level)
+        rows.append({"variant": label, **{f"loss_{c:.0e}{suffix}": table[f"loss{suffix}"].iloc[i]
+                                          for i, c in enumerate(budgets) for suffix in ("", "_lower", "_upper")}})
+    b.sensitivity = pd.DataFrame(rows)
+    b.table(b.sensitivity, "sensitivity", f"The expected loss at {', '.join(f'{c:.0e}' for c in budgets)} FLOP under "
+                                          f"other likelihoods and priors ({config.level:.0%} intervals)")
 
 
 def _energy(b: _Build) -> None:
@@ -581,6 +624,10 @@ def _html_forecast(b: _Build) -> list[str]:
         "single new run, including the fitted run-to-run scatter.</p>",
         _fig(b, "loss_forecast"), _fig(b, "allocation"),
     ]
+    if b.sensitivity is not None:
+        parts += ["<h3>How much the forecast depends on the choices</h3>", _table_html(compact(b.sensitivity)),
+                  "<p>The expected loss under the other likelihoods and the literature-centred priors (the main law, "
+                  "refitted), beside the headline forecast.</p>"]
     if b.targets is not None:
         parts += ["<h2>Compute to reach a target loss</h2>", _table_html(compact(b.targets)),
                   "<p>Intervals are over the posterior draws for which the target is reachable; "

@@ -327,6 +327,7 @@ compare_laws = ["chinchilla"]
 budgets = [1e21, 1e22]
 years = [2025]
 target_losses = []
+sensitivity = false
 draws = 100
 tune = 200
 chains = 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bayes_scaling import InputError
@@ -64,8 +65,12 @@ chains = 2
     assert "Headline forecast" in printed and "Training energy" in printed
     for name in ("index.html", "manifest.json", "references.bib", "fit.nc", "tables/forecast.tex",
                  "tables/loo.md", "tables/energy_budgets.csv", "figures/loss_forecast.pdf", "figures/ppc.svg",
-                 "figures/energy_calibration.png"):
+                 "figures/energy_calibration.png", "tables/sensitivity.csv"):
         assert (out / name).is_file(), name
+    sensitivity = pd.read_csv(out / "tables" / "sensitivity.csv")
+    variants = " | ".join(sensitivity["variant"])
+    assert "student-t likelihood" in variants and "huber likelihood" in variants and "literature priors" in variants
+    assert (sensitivity["loss_1e+23_lower"] < sensitivity["loss_1e+23"]).all()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["draws"] == 200 and len(manifest["config_hash"]) == 64
     assert manifest["data"]["rows"] == 12
