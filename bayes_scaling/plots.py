@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
 from .intervals import DEFAULT_LEVEL
 from .outputs import atomic_file
 
-__all__ = ["style", "save_figure", "plot_trace", "plot_pair", "plot_ppc", "plot_loss_forecast", "plot_allocation",
+__all__ = ["style", "save_figure", "plot_trace", "plot_pair", "plot_ppc", "plot_residuals", "plot_posterior_vs_published", "plot_loss_forecast", "plot_allocation",
            "plot_coverage", "plot_coverage_by_distance", "plot_inference_calibration",
            "plot_isoflop", "FIGURE_FORMATS"]
 
@@ -185,6 +186,70 @@ def plot_ppc(fit, *, ax=None, level: float = DEFAULT_LEVEL):
     plain_log_axis(ax.yaxis)
     ax.set_title(f"{fit.law.title}: {inside:.0%} of {len(runs)} runs inside the {level:.0%} interval")
     ax.legend(loc="upper right", frameon=False)
+    return fig
+
+
+def plot_residuals(fit, *, level: float = DEFAULT_LEVEL):
+    """Residuals of log loss (observed − posterior median of the law) against N, D and C.
+
+    A law that is right leaves residuals without a trend in any input; a curve says where the
+    form misses (e.g. the smallest models, or the most over-trained runs).  The band is the
+    ``level`` interval of the fitted run-to-run scatter.
+    """
+    import matplotlib.pyplot as plt
+
+    runs = fit.runs
+    residual = np.log(runs.loss) - np.median(fit.log_mu(runs, group=fit.groups[0] if fit.grouped else None), axis=0)
+    scatter = np.quantile(fit.predictive_log_draws(runs) - np.median(fit.log_mu(
+        runs, group=fit.groups[0] if fit.grouped else None), axis=0), [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
+    inputs = [(k, label) for k, label in (("N", "parameters N"), ("D", "training tokens D"),
+                                          ("C", "training compute C (FLOP)")) if k in runs.data.columns]
+    fig, axes = plt.subplots(1, len(inputs), figsize=(2.6 * len(inputs) + 0.6, 2.8), layout="constrained",
+                             sharey=True, squeeze=False)
+    lo, hi = np.median(scatter[0]), np.median(scatter[1])
+    for ax, (key, label) in zip(axes[0], inputs, strict=True):
+        ax.axhspan(100 * lo, 100 * hi, color=COLORS["band"], alpha=0.35, linewidth=0,
+                   label=f"{level:.0%} run scatter (fitted)")
+        ax.axhline(0, color=COLORS["grey"], linewidth=0.8)
+        ax.scatter(runs.column(key), 100 * residual, s=6, color=COLORS["data"], alpha=0.7)
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+    axes[0, 0].set_ylabel("residual of log loss (%)")
+    axes[0, 0].legend(loc="upper right", frameon=False, fontsize=7)
+    fig.suptitle(f"{fit.law.title}: residuals (observed − posterior median)", fontsize=9)
+    return fig
+
+
+def plot_posterior_vs_published(fit, *, ax=None, level: float = DEFAULT_LEVEL):
+    """Each parameter's posterior (median and ``level`` interval) against the published fit of the
+    same law from the ``published-fits`` dataset, on a scale relative to the published value."""
+    from .fit import literature_values
+
+    published = literature_values(fit.law)
+    names = [k for k in fit.law.param_names if k in published]
+    if not names:
+        raise InputError(f"no published fit of the {fit.law.name} law in the published-fits dataset")
+    fig, ax = _axes(ax, figsize=(4.6, 0.45 * len(names) + 1.2))
+    for i, name in enumerate(names):
+        draws = fit.draws(name)
+        draws = draws if draws.ndim == 1 else draws[:, 0]
+        lo, med, hi = np.quantile(draws, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2]) / published[name]
+        ax.plot([lo, hi], [i, i], color=COLORS["fit"], linewidth=2.5, solid_capstyle="butt",
+                label=f"posterior, {level:.0%} interval" if i == 0 else None)
+        ax.plot(med, i, "o", color=COLORS["fit"], markersize=4)
+        ax.annotate(f"{med * published[name]:.3g} vs {published[name]:.3g}", (max(hi, 1.0), i), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize=7, color=COLORS["grey"])
+    ax.axvline(1.0, color=COLORS["ref"], linestyle="--", label="published fit")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_ylim(-0.7, len(names) - 0.3)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("value relative to the published fit")
+    from .fit import _LITERATURE_SOURCES
+
+    ax.set_title(f"{fit.law.title}: posterior against {_LITERATURE_SOURCES[fit.law.name][1]}", fontsize=9)
+    ax.legend(loc="lower right", frameon=False, fontsize=7)
+    ax.margins(x=0.25)
     return fig
 
 

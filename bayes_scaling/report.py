@@ -404,10 +404,10 @@ def _energy(b: _Build) -> None:
 def _figure_makers(b: _Build) -> dict[str, tuple[Any, str]]:
     """Name → (a function drawing the figure, its caption)."""
     from .datasets import load_dataset
-    from .fit import prior_predictive
+    from .fit import literature_values, prior_predictive
     from .plots import (plot_allocation, plot_backtest, plot_calibration, plot_efficiency_trend,
-                        plot_energy_vs_compute, plot_isoflop, plot_loo, plot_loss_forecast, plot_pair, plot_ppc,
-                        plot_prior_predictive, plot_trace)
+                        plot_energy_vs_compute, plot_isoflop, plot_loo, plot_loss_forecast, plot_pair,
+                        plot_posterior_vs_published, plot_ppc, plot_prior_predictive, plot_residuals, plot_trace)
 
     config, runs, main, fc = b.config, b.runs, b.main, b.fc
     grid = np.geomspace(min(runs.C.min(), min(config.budgets)) / 2, max(config.budgets) * 2, 60)
@@ -415,6 +415,8 @@ def _figure_makers(b: _Build) -> dict[str, tuple[Any, str]]:
         "ppc": (lambda: plot_ppc(main), "Posterior predictive check of the fitted runs"),
         "trace": (lambda: plot_trace(main), "Traces of the posterior draws"),
         "pair": (lambda: plot_pair(main), "Joint posterior of the law's parameters"),
+        "residuals": (lambda: plot_residuals(main, level=config.level),
+                      "Residuals of log loss against N, D and C: a trend says where the law's form misses"),
         "prior_predictive": (lambda: plot_prior_predictive(prior_predictive(
             runs, law=config.law, likelihood=config.likelihood, priors=config.priors,
             prior_set=config.prior_set, seed=config.seed)), "Prior predictive check"),
@@ -434,6 +436,9 @@ def _figure_makers(b: _Build) -> dict[str, tuple[Any, str]]:
         "energy_calibration": (lambda: plot_calibration(b.calibration),
                                "Leave-one-out predictive intervals against reported training energy"),
     }
+    if literature_values(main.law):
+        made["published"] = (lambda: plot_posterior_vs_published(main, level=config.level),
+                             "The posterior of each parameter against the published fit of the same law")
     if {"N", "D"} <= set(fc.law.inputs):
         made["allocation"] = (lambda: plot_allocation(fc, grid, level=config.level),
                               "Compute-optimal parameters and tokens")
@@ -640,8 +645,8 @@ def _html_fit_and_comparison(b: _Build) -> list[str]:
     status = '<span class="ok">all checks passed</span>' if diag.ok else \
         '<span class="bad">problems: ' + html.escape("; ".join(diag.problems)) + "</span>"
     parts = ["<h2>Fit</h2>", f"<p>Diagnostics: {html.escape(str(diag).splitlines()[0])} — {status}</p>",
-             _table_html(b.summary, index=True, digits=4), _fig(b, "ppc"), _fig(b, "prior_predictive"),
-             _fig(b, "pair"), _fig(b, "trace"), _fig(b, "isoflop")]
+             _table_html(b.summary, index=True, digits=4), _fig(b, "published"), _fig(b, "ppc"), _fig(b, "residuals"),
+             _fig(b, "prior_predictive"), _fig(b, "pair"), _fig(b, "trace"), _fig(b, "isoflop")]
     if b.loo is not None:
         parts += ["<h2>Comparing laws</h2>", _table_html(b.loo, index=True), _fig(b, "loo"),
                   "<p>PSIS-LOO expected log predictive density on log loss (higher is better) and stacking weights. "

@@ -98,7 +98,8 @@ def test_fit_writes_fit_summary_and_figures(tmp_path, capsys):
     assert main(["-q", *args, "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert {row["parameter"] for row in payload["summary"]} >= {"E", "C0", "alpha", "sigma"}
-    for name in ("fit.nc", "summary.csv", "summary.md", "figures/ppc.png", "figures/trace.pdf", "figures/pair.svg"):
+    for name in ("fit.nc", "summary.csv", "summary.md", "figures/ppc.png", "figures/trace.pdf", "figures/pair.svg",
+                 "figures/residuals.png"):
         assert (out / name).is_file(), name
     from bayes_scaling.fit import load_fit
 

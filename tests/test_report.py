@@ -65,7 +65,8 @@ chains = 2
     assert "Headline forecast" in printed and "Training energy" in printed
     for name in ("index.html", "manifest.json", "references.bib", "fit.nc", "tables/forecast.tex",
                  "tables/loo.md", "tables/energy_budgets.csv", "figures/loss_forecast.pdf", "figures/ppc.svg",
-                 "figures/energy_calibration.png", "tables/sensitivity.csv"):
+                 "figures/energy_calibration.png", "tables/sensitivity.csv", "figures/residuals.png",
+                 "figures/published.png"):
         assert (out / name).is_file(), name
     sensitivity = pd.read_csv(out / "tables" / "sensitivity.csv")
     variants = " | ".join(sensitivity["variant"])

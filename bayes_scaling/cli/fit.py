@@ -39,6 +39,7 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
         plot_pair,
         plot_ppc,
         plot_prior_predictive,
+        plot_residuals,
         plot_trace,
         save_figure,
         style,
@@ -63,7 +64,8 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
         written += write_table(summary, stage / "summary", formats=("csv", "md"))
         (stage / "figures").mkdir()
         with style():
-            for name, make in (("trace", plot_trace), ("pair", plot_pair), ("ppc", plot_ppc)):
+            for name, make in (("trace", plot_trace), ("pair", plot_pair), ("ppc", plot_ppc),
+                               ("residuals", plot_residuals)):
                 fig = make(result)
                 written += save_figure(fig, stage / "figures" / name)
                 plt.close(fig)
