@@ -68,9 +68,10 @@ def cached_fit(runs: RunTable, *, law: str, likelihood: str, cache_dir: str | os
                settings: dict[str, Any]) -> tuple[Fit, bool]:
     """``fit(runs, …)``, or the same fit loaded from ``cache_dir``; returns (fit, was_cached).
 
-    The cache key holds the data fingerprint, law, likelihood, sampler settings, the resolved
-    priors and the package versions: a fit is not reused after an upgrade or a change of
-    default priors.
+    The cache key holds the data fingerprint, law, likelihood, the settings with fit()'s
+    defaults filled in (so a change of a default, e.g. of the structural error, is a new key),
+    the resolved priors and the package versions: a fit is not reused after an upgrade or a
+    change of default priors.
     """
     path = None
     if cache_dir is not None:
@@ -78,7 +79,8 @@ def cached_fit(runs: RunTable, *, law: str, likelihood: str, cache_dir: str | os
         spec = model_spec(runs, get_law(law), lik, priors=settings.get("priors"),
                           prior_set=settings.get("prior_set", "default"))
         priors = {k: v.to_dict() for k, v in spec.priors.items()}
-        name = f"{law}-{likelihood}-{_key(runs.fingerprint(), law, likelihood, settings, priors, package_versions())}.nc"
+        resolved = {**_fit_defaults(), **settings}  # a change of fit()'s defaults changes the key
+        name = f"{law}-{likelihood}-{_key(runs.fingerprint(), law, likelihood, resolved, priors, package_versions())}.nc"
         path = Path(cache_dir) / name
         if path.is_file():
             cached = load_fit(path, law=law, likelihood=likelihood, fingerprint=runs.fingerprint())
@@ -93,6 +95,14 @@ def cached_fit(runs: RunTable, *, law: str, likelihood: str, cache_dir: str | os
         path.parent.mkdir(parents=True, exist_ok=True)
         result.save(path, overwrite=True)
     return result, False
+
+
+def _fit_defaults() -> dict[str, Any]:
+    """fit()'s keyword defaults (structural error, back-tests, sampler …) except the display-only ones."""
+    import inspect
+
+    return {k: p.default for k, p in inspect.signature(fit).parameters.items()
+            if p.default is not inspect.Parameter.empty and k not in ("progress", "strict")}
 
 
 def loo_table(fits: dict[str, Fit]) -> pd.DataFrame:
