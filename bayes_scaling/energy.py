@@ -51,6 +51,7 @@ from .errors import DataWarning, InputError
 from .intervals import DEFAULT_LEVEL
 
 __all__ = ["EnergyModel", "EfficiencyTrend", "Population", "calibrate", "HARDWARE_ALIASES", "growth_scenario",
+           "energy_grid",
            "Carbon", "JOULES_PER_MWH"]
 
 JOULES_PER_MWH = 3.6e9
@@ -466,6 +467,22 @@ def budget_table(model: EnergyModel, flops: Sequence[float], *, years: Sequence[
     table = pd.DataFrame(rows)
     table.attrs["level"] = level
     return table
+
+
+def energy_grid(table: pd.DataFrame, *, value: str = "energy_mwh") -> pd.DataFrame:
+    """:func:`budget_table` as a paper table: one row per compute budget, one column per chip
+    (and precision, when there are several): ``value`` with its ``_lower``/``_upper`` bounds."""
+    label = table["hardware"] if table["precision"].nunique() == 1 else table["hardware"] + " " + table["precision"]
+    wide = table.assign(column=label.str.replace("new chip, ", "", regex=False)).pivot(
+        index="flop", columns="column", values=[value, f"{value}_lower", f"{value}_upper"])
+    order = list(dict.fromkeys(label.str.replace("new chip, ", "", regex=False)))
+    out = pd.DataFrame({"flop": wide.index.to_numpy()})
+    for column in order:
+        out[column] = wide[(value, column)].to_numpy()
+        out[f"{column}_lower"] = wide[(f"{value}_lower", column)].to_numpy()
+        out[f"{column}_upper"] = wide[(f"{value}_upper", column)].to_numpy()
+    out.attrs.update(table.attrs)
+    return out
 
 
 def target_loss_table(model: EnergyModel, forecaster, targets: Sequence[float], *, year: float | None = None,

@@ -377,7 +377,7 @@ def _sensitivity(b: _Build) -> None:
 
 def _energy(b: _Build) -> None:
     """Training energy of the budgets and of the targets, its calibration, growth and serving."""
-    from .energy import Carbon, EnergyModel, budget_table, calibrate, growth_scenario, target_loss_table
+    from .energy import Carbon, EnergyModel, budget_table, calibrate, energy_grid, growth_scenario, target_loss_table
 
     config = b.config
     b.step(5, "energy")
@@ -388,6 +388,9 @@ def _energy(b: _Build) -> None:
                                     carbon=carbon, level=config.level)
     b.table(b.energy_budgets, "energy_budgets",
             f"Training energy of the compute budgets ({config.level:.0%} intervals)")
+    b.energy_grid = energy_grid(b.energy_budgets)
+    b.table(b.energy_grid, "energy_grid", "Training energy (MWh) of each compute budget (FLOP) on "
+                                          + ("the expected new chip of each year" if not hw else hw))
     b.energy_targets = None
     if config.target_losses:
         b.energy_targets = target_loss_table(b.energy, b.fc, config.target_losses, year=None if hw else config.years[0],
@@ -675,7 +678,9 @@ def _html_energy(b: _Build) -> list[str]:
         (f"<p>Hardware efficiency improves ×{h[0]:.2f} per year [{h[1]:.2f}, {h[2]:.2f}] (90%). With training "
          f"compute growing 4–5× per year, frontier training energy grows ×{g[0]:.2f} per year "
          f"[{g[1]:.2f}, {g[2]:.2f}].</p>"),
-        _table_html(compact(b.energy_budgets)),
+        "<p>Training energy (MWh) of each compute budget (FLOP, rows) on the expected new chip of each year "
+        "(columns):</p>",
+        _table_html(compact(b.energy_grid)),
     ]
     if b.energy_targets is not None:
         parts += ["<h3>Energy to reach the target losses</h3>", _table_html(compact(b.energy_targets))]

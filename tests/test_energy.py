@@ -20,6 +20,7 @@ from bayes_scaling.energy import (
     Population,
     budget_table,
     calibrate,
+    energy_grid,
     growth_scenario,
     implied_mfu,
     inference_table,
@@ -127,6 +128,16 @@ def test_budget_table_and_carbon(model):
     assert np.all((ratio > 0.3) & (ratio < 0.5))
     with pytest.raises(InputError, match="give years"):
         budget_table(model, [1e25])
+    long = budget_table(model, [1e24, 1e25, 1e26], years=[2025, 2030])
+    grid = energy_grid(long)  # one row per budget, one column (with bounds) per year: the same numbers
+    assert list(grid.columns) == ["flop", "2025", "2025_lower", "2025_upper", "2030", "2030_lower", "2030_upper"]
+    assert list(grid["flop"]) == [1e24, 1e25, 1e26]
+    for year in ("2025", "2030"):
+        rows = long[long["hardware"] == f"new chip, {year}"]
+        np.testing.assert_array_equal(grid[year], rows["energy_mwh"])
+        np.testing.assert_array_equal(grid[f"{year}_upper"], rows["energy_mwh_upper"])
+    both = energy_grid(table)
+    assert list(both.columns[1::3]) == ["2026 bf16", "2026 fp8"]
     with pytest.raises(InputError, match="MEAN or MEAN:SD"):
         Carbon.parse("-1")
     with pytest.raises(InputError, match="unknown hardware 'Z80'"):

@@ -137,3 +137,12 @@ def _listed(text: str, allowed: Sequence[str], option: str) -> list[str]:
     if not names:
         raise InputError(f"{option} names nothing")
     return names
+
+
+def _grid_of(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The laws and likelihoods of ``--laws`` and ``--likelihoods`` (see :func:`_add_grid_options`)."""
+    from ..laws import law_names
+    from ..likelihoods import LIKELIHOODS
+
+    return (_listed(args.laws, law_names(), "--laws"),
+            _listed(args.likelihoods, list(LIKELIHOODS), "--likelihoods"))

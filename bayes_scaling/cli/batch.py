@@ -8,14 +8,12 @@ from typing import Any
 
 from ..datasets import runs_from
 from ..discrepancy import DISCREPANCIES
-from ..laws import law_names
-from ..likelihoods import LIKELIHOODS
 from ..outputs import check_output_folder, output_folder
 from ._common import (
     _add_grid_options,
     _add_output_options,
     _add_run_table_options,
-    _listed,
+    _grid_of,
     _moved,
     _run_table_kwargs,
     log,
@@ -28,8 +26,7 @@ def _cmd_batch(args: argparse.Namespace) -> dict[str, Any]:
     from ..batch import run_batch, tasks_for
     from ..tables import to_markdown, write_table
 
-    laws = _listed(args.laws, law_names(), "--laws")
-    likelihoods = _listed(args.likelihoods, list(LIKELIHOODS), "--likelihoods")
+    laws, likelihoods = _grid_of(args)
     datasets = {}
     for spec in args.data:
         runs = runs_from(spec, **_run_table_kwargs(args))

@@ -7,15 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from ..datasets import runs_from
-from ..laws import law_names
-from ..likelihoods import LIKELIHOODS
 from ..model import POOLING
 from ..outputs import check_output_folder, output_folder
 from ._common import (
     _add_grid_options,
     _add_output_options,
     _add_run_table_options,
-    _listed,
+    _grid_of,
     _run_table_kwargs,
     log,
     positive_int,
@@ -29,8 +27,7 @@ def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     from ..compare import backtest, cached_fit, default_fit_cache, lfo_table, loo_table
     from ..tables import to_markdown, write_table
 
-    laws = _listed(args.laws, law_names(), "--laws")
-    likelihoods = _listed(args.likelihoods, list(LIKELIHOODS), "--likelihoods")
+    laws, likelihoods = _grid_of(args)
     datasets = [runs_from(d, **_run_table_kwargs(args)) for d in args.data]
     out = Path(args.out)
     check_output_folder(out, force=args.force, inputs=args.data)
