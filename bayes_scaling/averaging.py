@@ -27,7 +27,6 @@ import pandas as pd
 
 from .errors import InputError
 from .forecast import Allocation, Forecaster
-from .runs import FLOP_PER_PARAM_TOKEN
 
 __all__ = ["LawAverage", "default_forecaster", "draw_counts"]
 
@@ -143,13 +142,7 @@ class LawAverage:
     def loss(self, *, predictive: bool = False, **inputs: Any) -> np.ndarray:
         """Draws of the expected (or predictive) loss at the inputs; laws of compute alone are
         evaluated at C = 6·N·D."""
-        parts = []
-        for f in self.components.values():
-            given = dict(inputs)
-            if f.law.inputs == ("C",) and "C" not in given and {"N", "D"} <= set(given):
-                given = {"C": FLOP_PER_PARAM_TOKEN * np.asarray(given["N"], float) * np.asarray(given["D"], float)}
-            parts.append(f.loss(predictive=predictive, **given))
-        return np.concatenate(parts)
+        return np.concatenate([f.loss(predictive=predictive, **inputs) for f in self.components.values()])
 
     def allocation(self, C: Any, *, method: str = "auto") -> Allocation:
         """Compute-optimal N*, D* from the laws of N and D in the mixture."""

@@ -30,6 +30,7 @@ import pandas as pd
 from .errors import DataWarning, InputError
 from .intervals import DEFAULT_LEVEL, equal_tailed, hdi, interval_columns, summarize  # noqa: F401 (re-exported)
 from .laws import NUMPY
+from .protocols import Forecasts
 from .runs import FLOP_PER_PARAM_TOKEN
 
 __all__ = ["Forecaster", "summarize", "hdi", "equal_tailed", "Allocation", "forecast_table", "target_table", "compact"]
@@ -178,14 +179,22 @@ class Forecaster:
             work(0)
         return out
 
+    def _law_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """A law of compute alone is evaluated at C = 6·N·D when given N and D."""
+        if self.law.inputs == ("C",) and "C" not in inputs and {"N", "D"} <= set(inputs):
+            return {"C": FLOP_PER_PARAM_TOKEN * np.asarray(inputs["N"], float) * np.asarray(inputs["D"], float)}
+        return inputs
+
     def log_loss(self, **inputs: Any) -> np.ndarray:
         """log expected loss, shape (draws, points), for raw inputs (N=…, D=… or C=…)."""
+        inputs = self._law_inputs(inputs)
         log_mu = self._evaluate(inputs, lambda x, p: self.law.log_loss(NUMPY, x, p))
         C = self._compute_of(inputs)
         return log_mu + self._drift(C) if C is not None else log_mu
 
     def loss(self, *, predictive: bool = False, **inputs: Any) -> np.ndarray:
         """Draws of the expected loss (or, ``predictive=True``, of a new run's loss) at the inputs."""
+        inputs = self._law_inputs(inputs)
         C = self._compute_of(inputs)
         if not predictive and (self.structural is None or C is None):
             return self._evaluate(inputs, self.law.loss_values)
@@ -368,7 +377,7 @@ class Forecaster:
         return out
 
 
-def forecast_table(fc: Forecaster, budgets: Sequence[float], *, level: float = DEFAULT_LEVEL, kind: str = "eti",
+def forecast_table(fc: Forecasts, budgets: Sequence[float], *, level: float = DEFAULT_LEVEL, kind: str = "eti",
                    allocation: str = "optimal", tokens_per_param: float | None = None,
                    N: float | None = None) -> pd.DataFrame:
     """One row per compute budget: allocation and loss, medians with ``level`` intervals.
@@ -401,7 +410,7 @@ def forecast_table(fc: Forecaster, budgets: Sequence[float], *, level: float = D
     return frame
 
 
-def target_table(fc: Forecaster, targets: Sequence[float], *, level: float = DEFAULT_LEVEL, kind: str = "eti") -> pd.DataFrame:
+def target_table(fc: Forecasts, targets: Sequence[float], *, level: float = DEFAULT_LEVEL, kind: str = "eti") -> pd.DataFrame:
     """One row per target loss: probability it is reachable, and the compute, N*, D* needed."""
     rows = []
     for target in targets:
