@@ -132,6 +132,7 @@ def test_chinchilla_allocation_exponents():
 def test_laws_without_closed_form_allocation_say_so():
     assert get_law("compute").compute_optimal(1e22, TRUTH["compute"]) is None
     assert not get_law("kaplan-n").has_allocation and get_law("chinchilla").has_allocation
+    assert not get_law("data-constrained").has_allocation  # its optimum is found numerically
 
 
 def test_unknown_law():
