@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -15,9 +16,9 @@ import pytest  # noqa: E402
 
 from bayes_scaling import InputError  # noqa: E402
 from bayes_scaling.datasets import load_dataset  # noqa: E402
-from bayes_scaling.svgplot import AxisScale, Colorbar, SvgFigure, is_power_of_ten, parse_label_value  # noqa: E402
-
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "datasets" / "build"))  # the digitizer's SVG reader lives beside it
+from svgplot import AxisScale, Colorbar, SvgFigure, is_power_of_ten, parse_label_value  # noqa: E402
 
 
 def _digitizer():

@@ -41,7 +41,8 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.errors import InputError
-from bayes_scaling.svgplot import (
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # svgplot.py, beside this script
+from svgplot import (  # noqa: E402
     AxisScale,
     Colorbar,
     SvgFigure,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from bayes_scaling.errors import InputError
 
 __all__ = ["SvgFigure", "SvgImage", "Text", "Path2D", "Marker", "AxisScale", "Colorbar", "parse_label_value",
            "mathtext_width"]
