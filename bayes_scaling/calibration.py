@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .discrepancy import fit_population, update
+from .intervals import equal_tailed
 from .rolling import internal_errors, rolling_backtest
 from .runs import RunTable
 from .scoring import crps
@@ -36,9 +37,9 @@ def score_runs(log_draws: np.ndarray, log_loss: np.ndarray, distance: np.ndarray
     """Per held-out run: inside each central interval, 90% width (% of loss), CRPS, signed log error."""
     out = {"d": distance}
     for level in LEVELS:
-        lo, hi = np.quantile(log_draws, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
+        lo, hi = equal_tailed(log_draws, level)
         out[f"inside_{int(level * 100)}"] = (log_loss >= lo) & (log_loss <= hi)
-    lo, hi = np.quantile(log_draws, [0.05, 0.95], axis=0)
+    lo, hi = equal_tailed(log_draws, 0.9)
     median = np.median(log_draws, axis=0)
     out["width_90_pct"] = 100 * (np.exp(hi) - np.exp(lo)) / np.exp(median)
     out["crps"] = crps(log_draws, log_loss)

@@ -48,7 +48,7 @@ import pandas as pd
 from scipy import special, stats
 
 from .errors import DataWarning, InputError
-from .intervals import DEFAULT_LEVEL
+from .intervals import DEFAULT_LEVEL, central, equal_tailed
 
 __all__ = ["EnergyModel", "EfficiencyTrend", "Population", "calibrate", "HARDWARE_ALIASES", "growth_scenario",
            "energy_grid",
@@ -422,7 +422,7 @@ def calibrate(*, draws: int = 4000, seed: int = 0, levels: Sequence[float] = (0.
                "median_mwh": float(np.median(mwh)), "log_error": float(np.log(r.reported_energy_mwh / np.median(mwh))),
                "pue_included": not device_only}
         for level in levels:
-            lo, hi = np.quantile(mwh, [(1 - level) / 2, 1 - (1 - level) / 2])
+            lo, hi = equal_tailed(mwh, level)
             row |= {f"lower_{level:g}": lo, f"upper_{level:g}": hi,
                     f"inside_{level:g}": bool(lo <= r.reported_energy_mwh <= hi)}
         rows.append(row)
@@ -437,7 +437,7 @@ def _summary(draws: np.ndarray, level: float) -> tuple[float, float, float]:
     finite = draws[np.isfinite(draws)]
     if finite.size == 0:
         return (math.nan, math.nan, math.nan)
-    lo, med, hi = np.quantile(finite, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2])
+    lo, med, hi = central(finite, level)
     return float(med), float(lo), float(hi)
 
 

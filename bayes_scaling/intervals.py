@@ -14,7 +14,7 @@ import pandas as pd
 
 from .errors import InputError
 
-__all__ = ["DEFAULT_LEVEL", "equal_tailed", "hdi", "summarize", "interval_columns"]
+__all__ = ["DEFAULT_LEVEL", "central", "equal_tailed", "hdi", "summarize", "interval_columns"]
 
 #: The default credible level of every interval bayes_scaling reports (90%).
 DEFAULT_LEVEL = 0.9
@@ -25,6 +25,13 @@ def equal_tailed(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarra
     _check_level(level)
     lo, hi = np.nanquantile(draws, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
     return lo, hi
+
+
+def central(draws: np.ndarray, level: float = DEFAULT_LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lower, median, upper) of each column: the median with its equal-tailed interval."""
+    _check_level(level)
+    lo, med, hi = np.nanquantile(draws, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2], axis=0)
+    return lo, med, hi
 
 
 def hdi(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .intervals import DEFAULT_LEVEL
+from .intervals import DEFAULT_LEVEL, central, equal_tailed
 from .outputs import atomic_file
 
 __all__ = ["style", "save_figure", "plot_trace", "plot_pair", "plot_ppc", "plot_residuals", "plot_posterior_vs_published", "plot_loss_forecast", "plot_allocation",
@@ -172,7 +172,7 @@ def plot_ppc(fit, *, ax=None, level: float = DEFAULT_LEVEL):
     fig, ax = _axes(ax, figsize=(5.0, 3.4))
     runs = fit.runs
     rep = np.exp(fit.idata["posterior_predictive"]["log_loss"].values.reshape(-1, len(runs)))
-    lo, med, hi = np.quantile(rep, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2], axis=0)
+    lo, med, hi = central(rep, level)
     order = np.argsort(runs.C)
     inside = np.mean((runs.loss >= lo) & (runs.loss <= hi))
     ax.vlines(runs.C[order], lo[order], hi[order], color=COLORS["band"], alpha=0.6, linewidth=2,
@@ -233,7 +233,7 @@ def plot_posterior_vs_published(fit, *, ax=None, level: float = DEFAULT_LEVEL):
     for i, name in enumerate(names):
         draws = fit.draws(name)
         draws = draws if draws.ndim == 1 else draws[:, 0]
-        lo, med, hi = np.quantile(draws, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2]) / published[name]
+        lo, med, hi = np.array(central(draws, level)) / published[name]
         ax.plot([lo, hi], [i, i], color=COLORS["fit"], linewidth=2.5, solid_capstyle="butt",
                 label=f"posterior, {level:.0%} interval" if i == 0 else None)
         ax.plot(med, i, "o", color=COLORS["fit"], markersize=4)
@@ -274,10 +274,10 @@ def plot_loss_forecast(fc, budgets, *, ax=None, levels=(0.5, DEFAULT_LEVEL), run
     loss, _ = fc.loss_at_compute(budgets)
     predictive, _ = fc.loss_at_compute(budgets, predictive=True)
     for level, alpha in zip(sorted(levels, reverse=True), (0.3, 0.55, 0.7), strict=False):
-        lo, hi = np.quantile(loss, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
+        lo, hi = equal_tailed(loss, level)
         ax.fill_between(budgets, lo, hi, color=COLORS["band"], alpha=alpha, linewidth=0,
                         label=f"{level:.0%} interval, expected loss")
-    lo, hi = np.quantile(predictive, [(1 - predictive_level) / 2, 1 - (1 - predictive_level) / 2], axis=0)
+    lo, hi = equal_tailed(predictive, predictive_level)
     ax.plot(budgets, lo, color=COLORS["fit"], linewidth=0.8, linestyle=":")
     ax.plot(budgets, hi, color=COLORS["fit"], linewidth=0.8, linestyle=":",
             label=f"{predictive_level:.0%} interval, a new run")
@@ -310,7 +310,7 @@ def plot_allocation(fc, budgets, *, ax=None, level: float = DEFAULT_LEVEL, publi
     budgets = np.asarray(budgets, dtype=float)
     alloc = fc.allocation(budgets)
     for key, color, label in (("N", COLORS["fit"], "parameters N*"), ("D", COLORS["data"], "tokens D*")):
-        lo, med, hi = np.quantile(alloc[key], [(1 - level) / 2, 0.5, 1 - (1 - level) / 2], axis=0)
+        lo, med, hi = central(alloc[key], level)
         ax.fill_between(budgets, lo, hi, color=color, alpha=0.25, linewidth=0)
         ax.plot(budgets, med, color=color, label=f"{label} (median, {level:.0%} band)")
     if published:
@@ -363,7 +363,7 @@ def plot_isoflop(fc, budgets=None, *, runs=None, ax=None, level: float = DEFAULT
         n_opt = np.median(fc.allocation([c])["N"])
         n = np.geomspace(n_opt / 30, n_opt * 30, points)
         loss = fc.loss(N=n, D=c / (6 * n))
-        lo, med, hi = np.quantile(loss, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2], axis=0)
+        lo, med, hi = central(loss, level)
         color = cmap(0.9 * i / max(len(budgets) - 1, 1))
         ax.fill_between(n, lo, hi, color=color, alpha=0.2, linewidth=0)
         ax.plot(n, med, color=color, label=f"C = {_flop_label(c)} FLOP")
@@ -395,7 +395,7 @@ def plot_energy_vs_compute(model, budgets, *, years=(2020, 2025, 2030), ax=None,
     cmap = mpl.colormaps["plasma"]
     for i, year in enumerate(years):
         mwh = model.training_energy(budgets, year=year)
-        lo, med, hi = np.quantile(mwh, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2], axis=0)
+        lo, med, hi = central(mwh, level)
         color = cmap(0.15 + 0.7 * i / max(len(years) - 1, 1))
         ax.fill_between(budgets, lo, hi, color=color, alpha=0.2, linewidth=0)
         ax.plot(budgets, med, color=color, label=f"new hardware of {year} (median, {level:.0%} band)")

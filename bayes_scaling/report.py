@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .intervals import DEFAULT_LEVEL
+from .intervals import DEFAULT_LEVEL, central
 
 __all__ = ["ReportConfig", "run_report", "load_config"]
 
@@ -670,8 +670,8 @@ def _html_fit_and_comparison(b: _Build) -> list[str]:
 def _html_energy(b: _Build) -> list[str]:
     from .forecast import compact
 
-    h = np.quantile(b.energy.trend.yearly_factor, [0.5, 0.05, 0.95])
-    g = np.quantile(b.growth["energy_growth"], [0.5, 0.05, 0.95])
+    h = np.array(central(b.energy.trend.yearly_factor, 0.9))[[1, 0, 2]]  # median, lower, upper
+    g = np.array(central(b.growth["energy_growth"], 0.9))[[1, 0, 2]]
     cov = b.calibration.attrs["coverage"]
     parts = [
         "<h2>Energy</h2>",

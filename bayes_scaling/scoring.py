@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import logsumexp
 
+from .intervals import equal_tailed
+
 __all__ = ["coverage", "crps", "log_predictive_density", "median_abs_error", "score", "LEVELS"]
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
@@ -19,7 +21,7 @@ LEVELS = (0.5, 0.8, 0.9, 0.95)
 
 def coverage(draws: np.ndarray, observed: np.ndarray, level: float) -> float:
     """Share of observations inside the equal-tailed ``level`` predictive interval."""
-    lo, hi = np.quantile(draws, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
+    lo, hi = equal_tailed(draws, level)
     return float(np.mean((observed >= lo) & (observed <= hi)))
 
 
@@ -58,7 +60,7 @@ def score(log_draws: np.ndarray, log_observed: np.ndarray, pointwise_loglik: np.
     predicted = np.exp(np.median(log_draws, axis=0))
     observed = np.exp(log_observed)
     out["mae_pct"] = 100 * float(np.median(np.abs(predicted - observed))) / float(np.median(observed))
-    lo, hi = np.quantile(log_draws, [0.05, 0.95], axis=0)
+    lo, hi = equal_tailed(log_draws, 0.9)
     out["width_90_pct"] = 100 * float(np.median((np.exp(hi) - np.exp(lo)) / predicted))
     out["bias_pct"] = 100 * float(np.mean(log_observed - np.median(log_draws, axis=0)))
     return out

@@ -22,7 +22,6 @@ from ._common import (
 
 
 def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
-    import numpy as np
 
     from ..energy import (
         Carbon,
@@ -50,10 +49,8 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
     h = model.trend.yearly_factor
     payload: dict[str, Any] = {
         "level": args.level,
-        "hardware_trend": {"yearly_factor": [float(v) for v in np.quantile(h, [0.5, (1 - args.level) / 2,
-                                                                               (1 + args.level) / 2])],
-                           "doubling_time_years": [float(v) for v in np.quantile(model.trend.doubling_time, [
-                               0.5, (1 - args.level) / 2, (1 + args.level) / 2])]},
+        "hardware_trend": {"yearly_factor": _median_lower_upper(h, args.level),
+                           "doubling_time_years": _median_lower_upper(model.trend.doubling_time, args.level)},
     }
     payload["factors"] = energy_factor_summary(model, args.level, year=(years or [2025])[0])
     tables: dict[str, Any] = {}
@@ -73,8 +70,7 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
         _inference_tables(args, model, years, precisions, inputs, tables, payload)
     if args.growth:
         g = growth_scenario(model, compute_growth=tuple(args.compute_growth), seed=args.seed)
-        payload["growth"] = {k: [float(x) for x in np.quantile(v, [0.5, (1 - args.level) / 2, (1 + args.level) / 2])]
-                             for k, v in g.items()}
+        payload["growth"] = {k: _median_lower_upper(v, args.level) for k, v in g.items()}
     if args.calibration:
         tables["energy_calibration"] = calibrate(draws=args.draws, seed=args.seed)
         payload["calibration"] = {"coverage": tables["energy_calibration"].attrs["coverage"],
@@ -222,7 +218,6 @@ def energy_factor_summary(model, level: float, *, year: float = 2025) -> dict[st
     from ..energy import INFERENCE_MFU
 
     rng = np.random.default_rng(0)
-    q = [0.5, (1 - level) / 2, (1 + level) / 2]
     factors = {
         "training utilization (MFU)": (model.utilization(rng), "posterior predictive"),
         "power / TDP": (model.power_ratio(rng), "prior"),
@@ -231,7 +226,15 @@ def energy_factor_summary(model, level: float, *, year: float = 2025) -> dict[st
         "FP8 / BF16 peak ratio": (10 ** model.trend.fp8_ratio.predictive(rng), "posterior predictive"),
         f"FLOP/J of a new {year:g} chip": (model.trend.new_chip(year, rng), "posterior predictive"),
     }
-    return {k: (*(float(x) for x in np.quantile(v, q)), kind) for k, (v, kind) in factors.items()}
+    return {k: (*_median_lower_upper(v, level), kind) for k, (v, kind) in factors.items()}
+
+
+def _median_lower_upper(draws, level: float) -> list[float]:
+    """[median, lower, upper] of the equal-tailed ``level`` interval, as the JSON payload lists them."""
+    from ..intervals import central
+
+    lo, med, hi = central(draws, level)
+    return [float(med), float(lo), float(hi)]
 
 
 def _energy_figures(model, out: Path, calibration, level: float, *, inference=None) -> None:
