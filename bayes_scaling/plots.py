@@ -403,16 +403,58 @@ def plot_energy_vs_compute(model, budgets, *, years=(2020, 2025, 2030), ax=None,
         rows = published.dropna(subset=["flop", "reported_energy_mwh"])
         ax.scatter(rows["flop"], rows["reported_energy_mwh"], s=14, color=COLORS["data"], zorder=3,
                    label="published runs (reported)")
-        for r in rows.itertuples():
-            ax.annotate(r.run.split(" (")[0], (r.flop, r.reported_energy_mwh), fontsize=6, xytext=(3, -3),
-                        textcoords="offset points", color=COLORS["grey"])
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("training compute C (FLOP)")
     ax.set_ylabel("training energy (MWh, incl. PUE)")
     ax.set_title("Training energy with credible intervals")
     ax.legend(frameon=False, loc="upper left")
+    if published is not None:
+        short = [r.split(" (")[0] for r in rows["run"]]
+        label_points(ax, rows["flop"].to_numpy(), rows["reported_energy_mwh"].to_numpy(),
+                     [r if short.count(s) > 1 else s for r, s in zip(rows["run"], short, strict=True)])
     return fig
+
+
+def label_points(ax, xs, ys, labels, *, fontsize: float = 6, color: str | None = None) -> None:
+    """Label scattered points without overlaps: each label tries offsets around its point (right,
+    left, above, below, then further out with a thin leader line) and takes the first whose box
+    overlaps no label placed before it nor another point.  Call after the axes' scales and limits
+    are set."""
+    fig = ax.figure
+    ax.set_xlim(ax.get_xlim())  # fixed before measuring: the labels must not move the axes
+    ax.set_ylim(ax.get_ylim())
+    fig.draw_without_rendering()  # settle the (constrained) layout first
+    renderer = fig.canvas.get_renderer()
+    points = ax.transData.transform(np.column_stack([xs, ys]))
+    placed: list = []
+    from matplotlib.text import Text
+
+    steps = [(4, 2), (4, -8), (-4, 2), (-4, -8), (0, 9), (0, -13)] + [
+        (round(r * np.cos(a)), round(r * np.sin(a))) for r in (16, 26, 38) for a in np.linspace(0, 2 * np.pi, 12,
+                                                                                                  endpoint=False)]
+    for i, (x, y, text) in enumerate(zip(xs, ys, labels, strict=True)):
+        best = None  # (clash score, annotation, box): overlapping a label costs more than covering a point
+        for dx, dy in steps:
+            far = abs(dx) > 4 or abs(dy) > 13
+            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
+                              color=color or COLORS["grey"], ha="left" if dx >= 0 else "right", va="bottom",
+                              arrowprops={"arrowstyle": "-", "color": COLORS["grey"], "linewidth": 0.4,
+                                          "shrinkA": 0, "shrinkB": 2} if far else None)
+            ann.set_in_layout(False)
+            ann.update_positions(renderer)
+            box = Text.get_window_extent(ann, renderer).expanded(1.05, 1.1)  # the text, not its leader line
+            score = 10 * sum(box.overlaps(other) for other in placed) + sum(
+                box.contains(px, py) for j, (px, py) in enumerate(points) if j != i)
+            if best is None or score < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (score, ann, box)
+            else:
+                ann.remove()
+            if score == 0:
+                break
+        placed.append(best[2])
 
 
 def plot_efficiency_trend(model, *, ax=None, level: float = DEFAULT_LEVEL, until: float | None = None):
@@ -435,15 +477,14 @@ def plot_efficiency_trend(model, *, ax=None, level: float = DEFAULT_LEVEL, until
     ax.plot(years, med, color=COLORS["fit"], label="trend (median)")
     ax.scatter(chips["release_year"], chips["bf16_flop_per_joule"], s=14, color=COLORS["data"], zorder=3,
                label="accelerators (BF16/FP16 peak ÷ TDP)")
-    for r in chips.itertuples():
-        ax.annotate(r.accelerator.replace("NVIDIA ", "").replace("Google ", ""), (r.release_year, r.bf16_flop_per_joule),
-                    fontsize=6, xytext=(3, 2), textcoords="offset points", color=COLORS["grey"])
     h = np.median(model.trend.yearly_factor)
     ax.set_yscale("log")
     ax.set_xlabel("release date (year)")
     ax.set_ylabel("peak FLOP per joule at TDP")
     ax.set_title(f"Hardware efficiency: ×{h:.2f} per year (median)")
     ax.legend(frameon=False, loc="upper left", fontsize=7)
+    label_points(ax, chips["release_year"].to_numpy(), chips["bf16_flop_per_joule"].to_numpy(),
+                 [a.replace("NVIDIA ", "").replace("Google ", "") for a in chips["accelerator"]])
     return fig
 
 
