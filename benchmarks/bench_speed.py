@@ -58,11 +58,11 @@ def main(argv=None) -> int:
     try:
         cli_fit("none", folder)  # fill the on-disk caches once (numba, PyTensor)
         rows = {}
-        for mode in ("none", "calibrated"):
+        for mode in ("none", "population"):
             rows[f"CLI fit, fresh process, discrepancy={mode}"] = [cli_fit(mode, folder) for _ in range(args.repeats)]
         bs.fit("chinchilla", seed=0, discrepancy="none")  # compile in this process
         ess = []
-        for mode in ("none", "calibrated"):
+        for mode in ("none", "population"):
             walls = []
             for seed in range(1, args.repeats + 1):
                 start = time.perf_counter()
