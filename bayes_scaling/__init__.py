@@ -14,7 +14,7 @@ from .diagnostics import SamplingError, SamplingWarning
 from .fit import Fit, fit, load_fit
 from .forecast import Forecaster, summarize
 from .averaging import LawAverage
-from .compare import backtest, lfo_table, lfo_weights, loo_table
+from .compare import backtest, backtest_check, lfo_table, lfo_weights, loo_table
 from .energy import EnergyModel
 from .report import ReportConfig, run_report
 from .laws import LAWS, get_law, register_law
@@ -54,6 +54,7 @@ __all__ = [
     "read_runs",
     "summarize",
     "backtest",
+    "backtest_check",
     "lfo_table",
     "lfo_weights",
     "loo_table",

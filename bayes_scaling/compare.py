@@ -36,7 +36,7 @@ from .rolling import extrapolation_cuts, min_train_runs
 from .runs import RunTable
 from .scoring import score
 
-__all__ = ["loo_table", "lfo_table", "lfo_weights", "stacking_weights", "kde_log_density", "backtest", "cached_fit", "PARETO_K_BAD"]
+__all__ = ["loo_table", "lfo_table", "lfo_weights", "backtest_check", "stacking_weights", "kde_log_density", "backtest", "cached_fit", "PARETO_K_BAD"]
 
 log = logging.getLogger(__name__)
 
@@ -312,3 +312,39 @@ def lfo_weights(fits: Mapping[str, Fit]) -> pd.DataFrame:
     table.attrs["method"] = ("approximate leave-future-out: the fits' own back-tests below compute cuts, scored "
                              "with the population's structural error")
     return table.sort_values("elpd_lfo", ascending=False)
+
+
+def backtest_check(fits: Mapping[str, Fit], *, draws: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """How each law's forecasts held up on these runs: the back-tests its fit kept (refits below
+    compute cuts, forecasts of the runs above), scored with the default structural error (the
+    population's predictive, as for a new dataset).  The law-only predictive of each held-out run
+    is taken as normal (median, robust sd); one row per law: held-out runs and cuts, the farthest
+    distance, coverage of the 50% and 90% intervals, median 90% width and mean signed error (% of
+    loss), mean CRPS.  Fits without kept back-tests are left out."""
+    from .discrepancy import load_population, population_draws
+    from .scoring import coverage, crps
+
+    rows = []
+    for name, result in fits.items():
+        structural = result.structural
+        kept = None if structural is None else structural.backtests
+        if kept is None or not len(kept):
+            continue
+        p = population_draws(load_population(result.law.name, result.likelihood.name), draws,
+                             np.random.default_rng([seed, 53]))
+        rng = np.random.default_rng([seed, 59])
+        d, e, s = (kept[k].to_numpy(float)[None, :] for k in ("d", "error", "spread"))
+        # draws of the error of the law-only median: drift, the law's own spread and the extra scatter
+        sd = np.sqrt(s * s + p["omega"][:, None] ** 2 * d * d)
+        sim = (p["b"] + p["tau"] * rng.standard_normal(draws))[:, None] * d + sd * rng.standard_normal(sd.shape)
+        observed = e[0]
+        lo, hi = np.quantile(sim, [0.05, 0.95], axis=0)
+        rows.append({"model": name, "held_out": int(kept.shape[0]), "cuts": int(kept["cut"].nunique()),
+                     "max_decades": float(kept["d"].max()),
+                     "coverage_50": coverage(sim, observed, 0.5), "coverage_90": coverage(sim, observed, 0.9),
+                     "width_90_pct": 100 * float(np.median(np.exp(hi) - np.exp(lo))),
+                     "bias_pct": 100 * float(np.mean(observed)), "crps": float(np.mean(crps(sim, observed)))})
+    table = pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
+    table.attrs["method"] = ("each fit's own back-tests (fit below compute cuts of these runs, forecast the runs "
+                             "above), scored with the default structural error")
+    return table

@@ -319,6 +319,7 @@ def _fit_and_compare(b: _Build) -> None:
 def _forecasts(b: _Build) -> None:
     """Loss, allocation and compute for the targets, from the law average (or the main law)."""
     from .averaging import default_forecaster
+    from .compare import backtest_check
     from .forecast import forecast_table, target_table
 
     config = b.config
@@ -327,6 +328,10 @@ def _forecasts(b: _Build) -> None:
     if b.weights is not None:
         b.table(b.weights, "law_weights", "Leave-future-out comparison of the laws: their forecasts of the runs "
                                           "beyond compute cuts (the weights of the law average)", index=True)
+    b.check = backtest_check(b.fits)
+    if len(b.check):
+        b.table(b.check, "backtest_check", "How each law's forecasts held up on these runs: its fit's back-tests "
+                                           "below compute cuts, scored with the default structural error", index=True)
     b.forecast = forecast_table(b.fc, config.budgets, level=config.level)
     b.table(b.forecast, "forecast", f"Loss forecasts at compute-optimal allocation ({config.level:.0%} intervals)")
     b.targets = target_table(b.fc, config.target_losses, level=config.level) if config.target_losses else None
@@ -601,6 +606,20 @@ def _weights_html(weights: pd.DataFrame | None, main_law: str) -> str:
             f"<i>decades_beyond_data</i> says how far each forecast extrapolates past the largest run.</p>")
 
 
+def _check_html(b: _Build) -> str:
+    """The extrapolation check beside the headline forecast: how the main law's forecasts held up
+    on these runs' own back-tests."""
+    if not len(b.check) or b.config.law not in b.check.index:
+        return ("<p>No back-test of these runs was possible (too few runs to cut, or runs with groups): "
+                "nothing here checks the intervals beyond the data on this dataset.</p>")
+    r = b.check.loc[b.config.law]
+    return (f"<p><b>Checked on these runs:</b> fitted below compute cuts and forecasting the {r['held_out']:.0f} "
+            f"runs above ({r['cuts']:.0f} cuts, up to {r['max_decades']:.1f} decades out), the {b.config.law} "
+            f"law's 90% intervals held {r['coverage_90']:.0%} of them and its 50% intervals {r['coverage_50']:.0%} "
+            f"(median 90% width {r['width_90_pct']:.1f}% of loss, mean error {r['bias_pct']:+.2f}%). Every "
+            f"law's check is in the table <code>backtest_check</code>.</p>")
+
+
 def _write_html(b: _Build, manifest: dict[str, Any]) -> None:
     """index.html: every section in order, figures embedded."""
     from .tables import write_text_atomic
@@ -628,6 +647,7 @@ def _html_forecast(b: _Build) -> list[str]:
         "<h2>Headline forecast</h2>",
         _weights_html(b.weights, main.law.name),
         _table_html(compact(b.forecast)),
+        _check_html(b),
         "<p><i>loss</i> is the expected loss at the compute-optimal allocation; <i>loss_pred</i> the loss of a "
         "single new run, including the fitted run-to-run scatter.</p>",
         _fig(b, "loss_forecast"), _fig(b, "allocation"),

@@ -57,6 +57,9 @@ def test_fits_keep_their_back_tests_and_the_weights_prefer_the_true_law(fits, tm
     assert kept["run"].between(0, len(fits["chinchilla"].runs) - 1).all()
     path = fits["chinchilla"].save(tmp_path / "fit.nc")
     pd.testing.assert_frame_equal(bs.load_fit(path).structural.backtests, kept)
+    check = bs.backtest_check(fits)  # the same back-tests, scored as coverage of the default intervals
+    assert set(check.index) == {"chinchilla", "compute"} and (check["held_out"] == len(kept)).all()
+    assert check.loc["chinchilla", "coverage_90"] >= 0.8 and check.loc["chinchilla", "crps"] < check.loc["compute", "crps"]
     table = bs.lfo_weights(fits)
     assert table.index[0] == "chinchilla" and table.loc["chinchilla", "stacking_weight"] > 0.8
     assert table.loc["compute", "elpd_diff"] < 0 and table["held_out"].iloc[0] >= 10
