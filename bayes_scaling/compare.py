@@ -83,11 +83,7 @@ def cached_fit(runs: RunTable, *, law: str, likelihood: str, cache_dir: str | os
         name = f"{law}-{likelihood}-{_key(runs.fingerprint(), law, likelihood, resolved, priors, package_versions())}.nc"
         path = Path(cache_dir) / name
         if path.is_file():
-            cached = load_fit(path, law=law, likelihood=likelihood, fingerprint=runs.fingerprint())
-            structural = cached.structural
-            if structural is None or structural.backtests is not None or "mode" in structural.info:
-                return cached, True
-            log.info("refitting %s: the cached fit predates fits that keep their back-tests", path.name)
+            return load_fit(path, law=law, likelihood=likelihood, fingerprint=runs.fingerprint()), True
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)  # diagnostics are reported in the table
         result = fit(runs, law=law, likelihood=likelihood, **settings)
@@ -321,7 +317,7 @@ def backtest_check(fits: Mapping[str, Fit], *, draws: int = 2000, seed: int = 0)
     is taken as normal (median, robust sd); one row per law: held-out runs and cuts, the farthest
     distance, coverage of the 50% and 90% intervals, median 90% width and mean signed error (% of
     loss), mean CRPS.  Fits without kept back-tests are left out."""
-    from .discrepancy import load_population, population_draws
+    from .discrepancy import load_population, predictive_error_draws
     from .scoring import coverage, crps
 
     rows = []
@@ -330,14 +326,9 @@ def backtest_check(fits: Mapping[str, Fit], *, draws: int = 2000, seed: int = 0)
         kept = None if structural is None else structural.backtests
         if kept is None or not len(kept):
             continue
-        p = population_draws(load_population(result.law.name, result.likelihood.name), draws,
-                             np.random.default_rng([seed, 53]))
-        rng = np.random.default_rng([seed, 59])
-        d, e, s = (kept[k].to_numpy(float)[None, :] for k in ("d", "error", "spread"))
-        # draws of the error of the law-only median: drift, the law's own spread and the extra scatter
-        sd = np.sqrt(s * s + p["omega"][:, None] ** 2 * d * d)
-        sim = (p["b"] + p["tau"] * rng.standard_normal(draws))[:, None] * d + sd * rng.standard_normal(sd.shape)
-        observed = e[0]
+        sim = predictive_error_draws(load_population(result.law.name, result.likelihood.name), kept, draws=draws,
+                                     seed=seed)
+        observed = kept["error"].to_numpy(float)
         lo, hi = np.quantile(sim, [0.05, 0.95], axis=0)
         rows.append({"model": name, "held_out": int(kept.shape[0]), "cuts": int(kept["cut"].nunique()),
                      "max_decades": float(kept["d"].max()),

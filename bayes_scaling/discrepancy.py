@@ -41,7 +41,7 @@ import pandas as pd
 from .errors import InputError
 
 __all__ = ["StructuralError", "cut_loglik", "fit_population", "load_population", "population_draws", "update",
-           "DISCREPANCIES", "slope_summary", "predictive_log_density", "BACKTEST_COLUMNS", "kept_backtests"]
+           "DISCREPANCIES", "slope_summary", "predictive_log_density", "predictive_error_draws", "BACKTEST_COLUMNS", "kept_backtests"]
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +269,18 @@ def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int,
 def kept_backtests(errors: pd.DataFrame) -> pd.DataFrame:
     """What a fit keeps of its internal back-tests (:data:`BACKTEST_COLUMNS`)."""
     return errors.reindex(columns=list(BACKTEST_COLUMNS)).reset_index(drop=True)
+
+
+def predictive_error_draws(population: pd.DataFrame, errors: pd.DataFrame, *, draws: int = 2000,
+                           seed: int = 0) -> np.ndarray:
+    """Draws (draws, runs) of the error of each back-test's law-only median under a *new* dataset's
+    structural error: (b + τz)·d + √(s² + ω²d²)·ε — the distribution whose density
+    :func:`predictive_log_density` gives."""
+    rng = np.random.default_rng([seed, 59])
+    p = population_draws(population, draws, np.random.default_rng([seed, 53]))
+    d, s = (errors[k].to_numpy(float)[None, :] for k in ("d", "spread"))
+    sd = np.sqrt(s * s + p["omega"][:, None] ** 2 * d * d)
+    return (p["b"] + p["tau"] * rng.standard_normal(draws))[:, None] * d + sd * rng.standard_normal(sd.shape)
 
 
 def predictive_log_density(population: pd.DataFrame, errors: pd.DataFrame, *, draws: int = 4000,

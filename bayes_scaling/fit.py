@@ -650,8 +650,10 @@ def structural_error_for(runs: RunTable, law: ScalingLaw, likelihood: Likelihood
     population = load_population(law.name, likelihood.name)
     errors = None
     if grouped and (backtests or mode == "calibrated"):
-        log.warning("structural error of a grouped fit: the population alone, no back-tests (back-tests of "
-                    "groups are not pooled yet)")
+        # only "calibrated" loses something the user asked for; otherwise the fit just keeps no back-tests
+        (log.warning if mode == "calibrated" else log.info)(
+            "structural error of a grouped fit: the population alone, no back-tests (back-tests of groups are "
+            "not pooled yet)")
     elif backtests or mode == "calibrated":
         errors = internal_errors(runs, law=law.name, likelihood=likelihood.name,
                                  settings={k: v for k, v in settings.items() if v is not None})

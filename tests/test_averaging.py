@@ -14,7 +14,7 @@ import bayes_scaling as bs
 from bayes_scaling.averaging import LawAverage, default_forecaster, draw_counts
 from bayes_scaling.cli import main
 from bayes_scaling.diagnostics import SamplingWarning
-from bayes_scaling.discrepancy import predictive_log_density
+from bayes_scaling.discrepancy import predictive_error_draws, predictive_log_density
 from bayes_scaling.forecast import Forecaster, forecast_table, target_table
 
 from simulate import simulate
@@ -49,6 +49,9 @@ def test_predictive_log_density_is_the_normal_of_a_fixed_population():
     sd = np.sqrt(errors["spread"] ** 2 + (0.004**2 + 0.006**2) * errors["d"] ** 2)
     expected = stats.norm.logpdf(errors["error"], -0.01 * errors["d"], sd)
     np.testing.assert_allclose(predictive_log_density(population, errors, draws=50), expected, rtol=1e-12)
+    sim = predictive_error_draws(population, errors, draws=200_000)  # the same distribution, as draws
+    np.testing.assert_allclose(sim.mean(axis=0), -0.01 * errors["d"], atol=3e-4)
+    np.testing.assert_allclose(sim.std(axis=0), sd, rtol=0.01)
 
 
 def test_fits_keep_their_back_tests_and_the_weights_prefer_the_true_law(fits, tmp_path):
