@@ -88,8 +88,14 @@ def clear_compiled_models() -> None:
 
 def _compiled_nutpie_model(build: Callable[[], Any], key: str | None, data: dict[str, Any] | None,
                            initial_points: dict[str, float] | None):
-    """A compiled nutpie model: reused from the process-wide cache with the new data, or compiled."""
+    """A compiled nutpie model: reused from the process-wide cache with the new data, or compiled.
+
+    A fresh compile loads its C callbacks from PyTensor's compile directory when an earlier
+    process built them (:mod:`bayes_scaling.compiled`), else builds and stores them there.
+    """
     import nutpie
+
+    from .compiled import CacheUnavailable, compile_cached
 
     if key is not None and initial_points is None and key in _COMPILED:
         log.debug("reusing the compiled model for %s", key)
@@ -99,8 +105,15 @@ def _compiled_nutpie_model(build: Callable[[], Any], key: str | None, data: dict
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
         model = build()
-        compiled = (nutpie.compile_pymc_model(model) if initial_points is None else
-                    nutpie.compile_pymc_model(model, initial_points=initial_points, jitter_rvs=set()))
+        start = {} if initial_points is None else {"initial_points": initial_points, "jitter_rvs": set()}
+        try:
+            compiled = compile_cached(model, **start)
+        except CacheUnavailable as exc:
+            log.info("compiling without the disk cache: %s", exc)
+            compiled = nutpie.compile_pymc_model(model, **start)
+        except Exception as exc:  # noqa: BLE001 - nutpie's own compile is always a correct fallback
+            log.warning("the disk-cached compile failed (%s: %s); compiling with nutpie", type(exc).__name__, exc)
+            compiled = nutpie.compile_pymc_model(model, **start)
     if key is not None and initial_points is None:
         _COMPILED[key] = compiled
     return compiled, False

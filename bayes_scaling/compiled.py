@@ -1,0 +1,233 @@
+"""Compile a PyMC model for nutpie so that the next process loads it from disk.
+
+``nutpie.compile_pymc_model`` spends most of a fresh process's compile time (5-6 s of 8 s
+on the Chinchilla law) building two small numba C callbacks around PyTensor's compiled
+log density and its "expand" function.  Those callbacks close over run-time objects, so
+numba cannot cache them, and every process builds them again; PyTensor's own numba
+functions *are* cached on disk.
+
+This module builds the same two C callbacks from generated source whose only free
+objects are PyTensor's cached functions, and registers them with PyTensor's numba cache
+locator under a key made of that source and PyTensor's own cache keys.  A later process
+then loads them from PyTensor's compile directory (``pytensor.config.base_compiledir``,
+which is per worker in :mod:`bayes_scaling.batch`) instead of compiling.  The result is a
+``nutpie`` ``CompiledPyMCModel`` like the one nutpie builds: the same log density, the same
+initial points, the same ``with_data``, so the draws are bit-identical for a seed (tested).
+
+It relies on nutpie internals (``_make_functions``, ``CompiledPyMCModel``, the layout of the
+user-data record).  Anything unexpected raises :class:`CacheUnavailable`, and the caller
+falls back to ``nutpie.compile_pymc_model``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from functools import wraps
+from typing import Any
+
+import numpy as np
+
+__all__ = ["compile_cached", "CacheUnavailable"]
+
+log = logging.getLogger(__name__)
+
+
+class CacheUnavailable(RuntimeError):
+    """The disk-cached path cannot build this model; use nutpie's own compile."""
+
+
+_ADDRESS = None
+
+
+def _address_intrinsic():
+    """A numba intrinsic turning an integer address into a ``void*`` (defined once, lazily)."""
+    global _ADDRESS
+    if _ADDRESS is None:
+        from numba.core import cgutils, types
+        from numba.extending import intrinsic
+
+        @intrinsic
+        def address_as_pointer(typingctx, address):
+            def codegen(context, builder, signature, args):
+                return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+            return types.voidptr(address), codegen
+
+        _ADDRESS = address_as_pointer
+    return _ADDRESS
+
+
+def _unpack_lines(ndims: list[int], read: list[tuple[int, str]]) -> tuple[list[str], int]:
+    """Source lines viewing the shared arrays a function reads; and the number of user-data words.
+
+    nutpie's user-data record holds, for n shared arrays, n data addresses, n sizes, then
+    each array's shape: all 8-byte unsigned words, packed.  ``ndims`` are the ranks of all n
+    arrays; ``read`` the (position among them, dtype name) of those the function reads, in order.
+    """
+    n = len(ndims)
+    starts = np.cumsum([2 * n, *ndims]).tolist()
+    lines = []
+    for k, (i, dtype) in enumerate(read):
+        shape = ", ".join(f"np.intp(words[{starts[i] + j}])" for j in range(ndims[i]))
+        shape = f"({shape}{',' if ndims[i] == 1 else ''})"
+        lines.append(f"        s{k} = numba.carray(as_pointer(words[{i}]), {shape}, np.{dtype})")
+    return lines, starts[-1]
+
+
+_LOGP_SOURCE = """
+def {name}(dim, x_, out_, logp_, user_data_):
+    if dim != {n_dim}:
+        return -1
+    try:
+        words = numba.carray(user_data_, ({n_words},), np.uint64)
+{unpack}
+        x = numba.carray(x_, ({n_dim},))
+        out = numba.carray(out_, ({n_dim},))
+        logp = numba.carray(logp_, ())
+        value, grad = inner(x{args})
+        logp[()] = value
+        out[...] = grad
+        if not np.all(np.isfinite(out)):
+            return 3
+        if not np.isfinite(value):
+            return 4
+    except Exception:
+        return 1
+    return 0
+"""
+
+_EXPAND_SOURCE = """
+def {name}(dim, expanded, x_, out_, user_data_):
+    if dim != {n_dim}:
+        return -1
+    if expanded != {n_expanded}:
+        return -1
+    try:
+        words = numba.carray(user_data_, ({n_words},), np.uint64)
+{unpack}
+        x = numba.carray(x_, ({n_dim},))
+        out = numba.carray(out_, ({n_expanded},))
+        (values,) = inner(x{args})
+        out[...] = values
+    except Exception:
+        return -2
+    return 0
+"""
+
+
+def _cached_cfunc(template: str, kind: str, pytensor_fn, shared_vars: list, signature, **fields):
+    """A numba C callback around a PyTensor numba function, cached in PyTensor's numba cache."""
+    import numba
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
+
+    inner = pytensor_fn.vm.jit_fn
+    inner_key = CACHED_SRC_FUNCTIONS.get(getattr(inner, "py_func", None))
+    if inner_key is None:
+        raise CacheUnavailable(f"PyTensor gave no cache key for the {kind} function")
+    read = [(shared_vars.index(var), np.dtype(var.type.dtype).name) for var in pytensor_fn.get_shared()]
+    unpack, n_words = _unpack_lines([var.type.ndim for var in shared_vars], read)
+    args = "".join(f", s{k}" for k in range(len(read)))
+    body = template.format(name=f"bayes_scaling_{kind}", n_words=n_words, unpack="\n".join(unpack),
+                           args=args, **fields)
+    key = hashlib.sha256(f"{body}\n{inner_key}\n{signature}\nv1".encode()).hexdigest()
+    py_func = compile_numba_function_src(
+        body, f"bayes_scaling_{kind}",
+        global_env={"__name__": __name__, "numba": numba, "np": np, "inner": inner,
+                    "as_pointer": _address_intrinsic()},
+        cache_key=f"bayes_scaling_{kind}_{key}")
+    return numba.cfunc(signature, cache=True)(py_func)
+
+
+def _check_callback(logp_c, logp_fn, point: np.ndarray, user_data: np.ndarray, shared: list) -> None:
+    """The C callback must give PyTensor's log density and gradient at a point, bit for bit."""
+    import ctypes
+
+    x = np.ascontiguousarray(point, dtype=np.float64)
+    grad, value = np.empty_like(x), np.empty((), dtype=np.float64)
+    as_double = ctypes.POINTER(ctypes.c_double)
+    code = logp_c.ctypes(x.size, x.ctypes.data_as(as_double), grad.ctypes.data_as(as_double),
+                         value.ctypes.data_as(as_double), ctypes.c_void_p(user_data.ctypes.data))
+    expected_value, expected_grad = logp_fn.vm.jit_fn(x, *shared)
+    if code != 0 or not (np.array_equal(value, expected_value) and np.array_equal(grad, expected_grad)):
+        raise CacheUnavailable(f"the cached log density disagrees with PyTensor's (code {code})")
+
+
+def _with_lock(func):
+    lock = threading.Lock()
+
+    @wraps(func)
+    def locked(*args, **kwargs):
+        with lock:
+            return func(*args, **kwargs)
+
+    return locked
+
+
+def compile_cached(model, *, initial_points: dict[str, float] | None = None,
+                   jitter_rvs: set | None = None) -> Any:
+    """Compile ``model`` for ``nutpie.sample`` with C callbacks cached on disk.
+
+    Parameters
+    ----------
+    model
+        A PyMC model.
+    initial_points, jitter_rvs
+        As ``nutpie.compile_pymc_model``: values of free variables to start at, and the
+        variables whose start is jittered (default: all free variables).
+
+    Returns
+    -------
+    nutpie.compile_pymc.CompiledPyMCModel
+
+    Raises
+    ------
+    CacheUnavailable
+        When this nutpie or PyTensor does not offer what the cached path needs.
+    """
+    try:
+        import numba
+        from nutpie.compile_pymc import (
+            CompiledPyMCModel,
+            _make_functions,
+            _prepare_dims_and_coords,
+            make_user_data,
+        )
+        from pymc.initial_point import make_initial_point_fn
+    except ImportError as exc:  # a nutpie without these internals
+        raise CacheUnavailable(str(exc)) from exc
+
+    initial_point_fn = _with_lock(make_initial_point_fn(
+        model=model, overrides=initial_points, default_strategy="support_point",
+        jitter_rvs=set(model.free_RVs) if jitter_rvs is None else jitter_rvs, return_transformed=True))
+    n_dim, n_expanded, logp_fn, expand_fn, point_fn, shape_info, reparameterized = _make_functions(
+        model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=initial_point_fn)
+
+    shared_vars = list(dict.fromkeys([*logp_fn.get_shared(), *expand_fn.get_shared()]))
+    keys = {var: f"shared{i}" for i, var in enumerate(shared_vars)}
+    shared_data = {}
+    for var in shared_vars:
+        value = np.array(var.get_value(), order="C", copy=True)
+        value.flags.writeable = False
+        shared_data[keys[var]] = value
+    user_data = make_user_data(keys, shared_data)
+    words = 2 * len(shared_vars) + sum(v.ndim for v in shared_data.values())
+    if user_data.dtype.itemsize != 8 * words:
+        raise CacheUnavailable("nutpie's user-data layout is not the one this module reads")
+
+    c = numba.types
+    logp_sig = c.int64(c.uint64, c.CPointer(c.double), c.CPointer(c.double), c.CPointer(c.double), c.voidptr)
+    expand_sig = c.int64(c.uint64, c.uint64, c.CPointer(c.double), c.CPointer(c.double), c.voidptr)
+    logp_c = _cached_cfunc(_LOGP_SOURCE, "logp", logp_fn, shared_vars, logp_sig, n_dim=n_dim)
+    expand_c = _cached_cfunc(_EXPAND_SOURCE, "expand", expand_fn, shared_vars, expand_sig,
+                             n_dim=n_dim, n_expanded=n_expanded)
+    _check_callback(logp_c, logp_fn, point_fn(0), user_data, [shared_data[keys[v]] for v in logp_fn.get_shared()])
+    dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized)
+    return CompiledPyMCModel(
+        _n_dim=n_dim, dims=dims, _coords=coords,
+        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
+        compiled_logp_func=logp_c, compiled_expand_func=expand_c, initial_point_func=point_fn,
+        shared_data=shared_data, shared_var_keys=keys, user_data=user_data, n_expanded=n_expanded,
+        shape_info=shape_info, logp_func=logp_fn, expand_func=expand_fn,
+        reparameterized_names=reparameterized)

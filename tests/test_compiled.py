@@ -1,0 +1,105 @@
+"""The disk-cached nutpie compile: the same draws as nutpie's own compile, and a second process loads it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bayes_scaling.compiled import _unpack_lines, compile_cached
+from bayes_scaling.fit import model_spec
+from bayes_scaling.laws import get_law
+from bayes_scaling.likelihoods import get_likelihood
+from bayes_scaling.model import build_model, model_data
+from simulate import simulate
+
+nutpie = pytest.importorskip("nutpie")
+
+SAMPLE = {"draws": 60, "tune": 60, "chains": 2, "seed": 5, "cores": 1, "progress_bar": False,
+          "adaptation": "low_rank", "save_warmup": False}
+
+
+def _model(seed: int, groups: int = 0, pooling: str = "shared", n_sizes: int = 6):
+    runs, _ = simulate("chinchilla", seed=seed, groups=max(groups, 1), sizes=np.geomspace(3e7, 1e10, n_sizes))
+    names = tuple(runs.groups) if groups else ()
+    spec = model_spec(runs, get_law("chinchilla"), get_likelihood("student-t"), priors=None,
+                      prior_set="default", pooling=pooling, groups=names)
+    return spec, runs
+
+
+def _posterior(tree):
+    post = tree["posterior"].to_dataset()
+    return {name: post[name].values for name in post.data_vars}
+
+
+def test_cached_compile_draws_equal_nutpies_own():
+    """Same log density, same starts: a seed gives bit-identical draws, also after with_data.
+
+    Partially pooled groups: float and integer shared arrays, vector parameters.
+    """
+    groups, pooling = 3, "partial"
+    spec, runs = _model(31, groups, pooling)
+    model = build_model(spec, runs)
+    ours = _posterior(nutpie.sample(compile_cached(model), **SAMPLE))
+    theirs = _posterior(nutpie.sample(nutpie.compile_pymc_model(model), **SAMPLE))
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        np.testing.assert_array_equal(ours[name], theirs[name])
+
+    other_spec, other_runs = _model(32, groups, pooling, n_sizes=4)  # fewer runs: other shapes
+    compiled = compile_cached(model)
+    used = {var.name for var in compiled.shared_var_keys}
+    swapped = compiled.with_data(**{k: v for k, v in model_data(other_spec, other_runs).items() if k in used})
+    fresh = compile_cached(build_model(other_spec, other_runs))  # compiled with that data in the graph
+    a, b = _posterior(nutpie.sample(swapped, **SAMPLE)), _posterior(nutpie.sample(fresh, **SAMPLE))
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_unpack_lines_read_each_array_from_its_words():
+    """Addresses, then sizes, then every shape: the words of array i are where nutpie's record puts them."""
+    lines, words = _unpack_lines([1, 2, 0], [(0, "float64"), (1, "float64"), (2, "int64")])
+    assert words == 2 * 3 + 1 + 2 + 0
+    assert "words[0]), (np.intp(words[6]),)" in lines[0]
+    assert "words[1]), (np.intp(words[7]), np.intp(words[8]))" in lines[1]
+    assert "words[2]), (), np.int64)" in lines[2]
+
+
+_CHILD = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from test_compiled import _model
+from bayes_scaling.compiled import compile_cached
+from bayes_scaling.model import build_model
+spec, runs = _model(33)
+compiled = compile_cached(build_model(spec, runs))
+print(json.dumps([compiled.compiled_logp_func._cache_hits, compiled.compiled_expand_func._cache_hits]))
+"""
+
+
+def test_a_new_process_loads_the_callbacks_from_disk():
+    """What makes a command-line fit cheap: the C callbacks come from the compile cache, not numba."""
+    spec, runs = _model(33)
+    compile_cached(build_model(spec, runs))  # fills the cache (or finds it filled)
+    child = subprocess.run([sys.executable, "-c", _CHILD.format(tests=os.path.dirname(__file__))],
+                           capture_output=True, text=True, timeout=300, check=True)
+    assert json.loads(child.stdout.strip().splitlines()[-1]) == [1, 1]
+
+
+def test_a_callback_reading_the_wrong_data_is_refused():
+    """The self-check at compile time: a callback that disagrees with PyTensor is never used."""
+    from bayes_scaling.compiled import CacheUnavailable, _check_callback
+
+    spec, runs = _model(34)
+    compiled = compile_cached(build_model(spec, runs))
+    logp_fn = compiled.logp_func
+    shared = [compiled.shared_data[compiled.shared_var_keys[v]] for v in logp_fn.get_shared()]
+    point = compiled.initial_point_func(0)
+    _check_callback(compiled.compiled_logp_func, logp_fn, point, compiled.user_data, shared)
+    other = _model(35, n_sizes=4)  # the callback reads other runs than PyTensor is given
+    swapped = compiled.with_data(**{k: v for k, v in model_data(*other).items()
+                                    if k in {var.name for var in compiled.shared_var_keys}})
+    with pytest.raises(CacheUnavailable, match="disagrees"):
+        _check_callback(compiled.compiled_logp_func, logp_fn, point, swapped.user_data, shared)
