@@ -153,6 +153,10 @@ def backtest(runs: RunTable, *, laws: Sequence[str], likelihoods: Sequence[str] 
     largest training C: how far beyond the data the predictions go.
     """
     settings = dict(settings or {})
+    if settings.get("discrepancy", "population") != "calibrated":
+        # A back-test fit is scored with its structural error; only "calibrated" learns that
+        # from back-tests of its own, so the others skip those refits (5 per fit).
+        settings.setdefault("backtests", False)
     if split_column is not None:
         if split_column not in runs.data.columns:
             raise InputError(f"{runs.source} has no column {split_column!r} to split on")

@@ -94,7 +94,8 @@ def test_warnings_reach_json_and_stderr(tmp_path, capsys):
 def test_fit_writes_fit_summary_and_figures(tmp_path, capsys):
     out = tmp_path / "fit"
     args = ["fit", str(SMALL), *SMALL_OPTIONS, "--law", "compute", "--likelihood", "normal",
-            "--draws", "200", "--tune", "300", "--chains", "2", "--seed", "3", "--out", str(out)]
+            "--draws", "200", "--tune", "300", "--chains", "2", "--seed", "3", "--out", str(out),
+            "--figures", "png,pdf,svg"]
     assert main(["-q", *args, "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert {row["parameter"] for row in payload["summary"]} >= {"E", "C0", "alpha", "sigma"}
@@ -117,6 +118,9 @@ def test_fit_bad_prior_is_usage_error(tmp_path, capsys):
     assert "--prior expects NAME=DISTRIBUTION(...)" in capsys.readouterr().err
     assert main(["fit", "nope-dataset", "--out", str(tmp_path / "y")]) == 2
     assert "neither a file nor a known dataset" in capsys.readouterr().err
+    assert main(["fit", str(SMALL), *SMALL_OPTIONS, "--figures", "png,gif", "--out", str(tmp_path / "z")]) == 2
+    assert "unknown figure 'gif' in --figures; choose from png, pdf, svg" in capsys.readouterr().err
+    assert not (tmp_path / "z").exists()
 
 
 @pytest.mark.slow

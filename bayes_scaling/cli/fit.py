@@ -14,10 +14,12 @@ from ..laws import law_names
 from ..likelihoods import LIKELIHOODS
 from ..model import POOLING
 from ..outputs import output_folder
+from ..plots import FIGURE_FORMATS
 from ..sampling import SAMPLERS
 from ._common import (
     _add_output_options,
     _add_run_table_options,
+    _listed,
     _moved,
     _run_table_kwargs,
     credible_level,
@@ -32,21 +34,11 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..fit import fit, prior_predictive
-    from ..plots import (
-        plot_pair,
-        plot_ppc,
-        plot_prior_predictive,
-        plot_residuals,
-        plot_trace,
-        save_figure,
-        style,
-    )
+    from ..fit import fit
     from ..tables import to_markdown, write_table
 
     priors = parse_priors(args.prior)
+    formats = [] if args.figures.strip() == "none" else _listed(args.figures, FIGURE_FORMATS, "--figures")
     runs = runs_from(args.data, **_run_table_kwargs(args))
     out = Path(args.out)
     with output_folder(out, force=args.force, command="bayes-scaling fit", inputs=[args.data]) as stage:
@@ -62,18 +54,8 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
         written = [result.save(stage / "fit.nc")]
         summary = result.summary(level=args.level)
         written += write_table(summary, stage / "summary", formats=("csv", "md"))
-        (stage / "figures").mkdir()
-        with style():
-            for name, make in (("trace", plot_trace), ("pair", plot_pair), ("ppc", plot_ppc),
-                               ("residuals", plot_residuals)):
-                fig = make(result)
-                written += save_figure(fig, stage / "figures" / name)
-                plt.close(fig)
-            check = prior_predictive(runs, law=args.law, likelihood=args.likelihood, priors=priors,
-                                     prior_set=args.priors, seed=args.seed)
-            fig = plot_prior_predictive(check)
-            written += save_figure(fig, stage / "figures" / "prior_predictive")
-            plt.close(fig)
+        if formats:
+            written += _fit_figures(result, runs, args, priors, stage / "figures", formats)
         written = _moved(written, stage, out)
     if not args.json:
         print(f"{result.law.title} fitted to {len(runs)} runs of {runs.source} ({result.likelihood.name} likelihood)")
@@ -97,12 +79,44 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
             "files": [str(p) for p in written]}
 
 
+def _fit_figures(result, runs, args: argparse.Namespace, priors, folder: Path, formats) -> list[Path]:
+    """Trace, pair, posterior predictive, residuals and prior predictive figures of a fit."""
+    import matplotlib.pyplot as plt
+
+    from ..fit import prior_predictive
+    from ..plots import (
+        plot_pair,
+        plot_ppc,
+        plot_prior_predictive,
+        plot_residuals,
+        plot_trace,
+        save_figure,
+        style,
+    )
+
+    folder.mkdir()
+    written = []
+    with style():
+        for name, make in (("trace", plot_trace), ("pair", plot_pair), ("ppc", plot_ppc),
+                           ("residuals", plot_residuals)):
+            fig = make(result)
+            written += save_figure(fig, folder / name, formats=formats)
+            plt.close(fig)
+        check = prior_predictive(runs, law=args.law, likelihood=args.likelihood, priors=priors,
+                                 prior_set=args.priors, seed=args.seed)
+        fig = plot_prior_predictive(check)
+        written += save_figure(fig, folder / "prior_predictive", formats=formats)
+        plt.close(fig)
+    return written
+
+
 def add_parser(sub) -> None:
     """Add this subcommand's arguments, next to its handler."""
     p = sub.add_parser("fit", help="fit a scaling law to runs by NUTS and write the fit, summary and figures",
                        description="Fit a scaling law to a dataset (by name) or a CSV/Parquet file of runs. "
                                    "Writes OUT/fit.nc, OUT/summary.csv and .md, and OUT/figures/ "
-                                   "(trace, pair, ppc as PNG, PDF, SVG).")
+                                   "(trace, pair, posterior predictive, residuals and prior predictive; PNG "
+                                   "unless --figures asks for more).")
     p.add_argument("data", help="dataset name (see 'bayes-scaling datasets') or a file of runs")
     p.add_argument("--law", default="chinchilla", choices=law_names(), help="scaling law (default: chinchilla)")
     p.add_argument("--likelihood", default="student-t", choices=list(LIKELIHOODS),
@@ -130,6 +144,9 @@ def add_parser(sub) -> None:
     p.add_argument("--level", type=credible_level, default=DEFAULT_LEVEL,
                    help=f"credible level of the summary intervals (default {DEFAULT_LEVEL:g})")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")
+    p.add_argument("--figures", default="png", metavar="FORMATS",
+                   help="figure formats, comma-separated from png, pdf, svg, or 'none' (default: png; PDF and "
+                        "SVG take about 7 s more)")
     _add_output_options(p, required=True)
     _add_run_table_options(p)
     p.set_defaults(handler=_cmd_fit)
