@@ -101,9 +101,9 @@ def _objective(theta, names, transforms, law, x, y, centre, delta):
     return value if math.isfinite(value) else 1e10
 
 
-def _fit_once(runs: RunTable, law: ScalingLaw, starts: np.ndarray, names, transforms, centre, delta):
-    x = log_inputs(law, runs)
-    y = np.log(runs.loss)
+def _fit_once(x: dict[str, np.ndarray], y: np.ndarray, law: ScalingLaw, starts: np.ndarray, names, transforms,
+              centre, delta):
+    """The best L-BFGS fit from ``starts`` to log inputs ``x`` and log losses ``y``."""
     best = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -123,7 +123,7 @@ def _multistart(runs: RunTable, law: ScalingLaw, priors: dict, centre: dict, *, 
     starts_u = np.column_stack([transforms[n][0](draws[n]) for n in names])
     medians = np.array([transforms[n][0](np.median(priors[n].sample(rng, 4001))) for n in names])
     starts_u = np.vstack([medians, starts_u])
-    best = _fit_once(runs, law, starts_u, names, transforms, centre, delta)
+    best = _fit_once(log_inputs(law, runs), np.log(runs.loss), law, starts_u, names, transforms, centre, delta)
     if best is None or not np.all(np.isfinite(best.x)):
         raise BayesScalingError(f"the Huber fit of {law.name} did not converge from any of {starts + 1} starts")
     return best, names, transforms, starts_u
@@ -163,10 +163,11 @@ def huber_fit(runs: RunTable, *, law: str | ScalingLaw = "chinchilla", delta: fl
     scale = _huber_scale(resid, delta)
     boot = {k: np.empty(bootstrap) for k in params}
     local = [best.x, *starts_u[rng.choice(len(starts_u), size=3, replace=False)]]
+    y = np.log(runs.loss)
     for b in range(bootstrap):
-        idx = rng.integers(0, len(runs), len(runs))
-        sub = RunTable(runs.data.iloc[idx].reset_index(drop=True), source=f"{runs.source} [bootstrap {b}]")
-        res = _fit_once(sub, law, np.array(local), names, transforms, stats.centre, delta)
+        idx = rng.integers(0, len(runs), len(runs))  # a resample of the runs, as index arrays
+        res = _fit_once({k: v[idx] for k, v in x.items()}, y[idx], law, np.array(local), names, transforms,
+                        stats.centre, delta)
         for k, v in natural(res.x).items():
             boot[k][b] = v
     log.info("Huber fit of %s: objective %.4g, residual scale %.4g, %d bootstrap refits", law.name, best.fun,

@@ -63,6 +63,7 @@ class ReportConfig:
         hardware = ""                  # a named chip instead of the expected chip of each year
         carbon_intensity = "0.4:0.1"   # kg CO2e/kWh (mean[:sd]); "" for none
         tokens_served = [1e11, 1e12, 1e13, 1e14]  # lifetime-optimal model for the first target loss
+        figure_formats = ["png", "pdf"]  # "svg" too on request; the page shows the PNGs
         pooling = "shared"             # with a group column: shared, partial or separate exponents
         group = ""                     # … and the group the forecasts are for
         level = 0.9
@@ -95,6 +96,7 @@ class ReportConfig:
     pooling: str = "shared"
     group: str = ""
     tokens_served: list[float] = field(default_factory=lambda: [1e11, 1e12, 1e13, 1e14])
+    figure_formats: list[str] = field(default_factory=lambda: ["png", "pdf"])
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -147,6 +149,11 @@ class ReportConfig:
                 raise bad(key, "a whole number ≥ 1")
         if self.seed < 0:
             raise bad("seed", "a whole number ≥ 0")
+        from .plots import FIGURE_FORMATS
+
+        if "png" not in self.figure_formats or not set(self.figure_formats) <= set(FIGURE_FORMATS):
+            raise bad("figure_formats", f"a list of formats among {', '.join(FIGURE_FORMATS)}, with png "
+                                        "(the page shows the PNGs)")
         if self.carbon_intensity:
             Carbon.parse(self.carbon_intensity)
         trend = EnergyModel.fit(draws=10, seed=0).trend
@@ -470,7 +477,7 @@ def _figures(b: _Build) -> None:
     with style():
         for name, (make, caption) in _figure_makers(b).items():
             fig = make()
-            save_figure(fig, b.figures / name)
+            save_figure(fig, b.figures / name, formats=b.config.figure_formats)
             plt.close(fig)
             b.captions[name] = caption
 

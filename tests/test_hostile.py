@@ -245,6 +245,9 @@ def test_broken_fit_files_are_refused_cleanly(tmp_path, capsys, change, message)
     ('chains = 0\n', "chains = 0: expected a whole number ≥ 1"),
     ('pooling = "some"\n', "pooling = 'some': expected one of shared, partial, separate"),
     ('carbon_intensity = "lots"\n', "carbon intensity 'lots'"),
+    ('figure_formats = ["pdf"]\n', "figure_formats = ['pdf']: expected a list of formats among png, pdf, svg, "
+                                   "with png"),
+    ('figure_formats = ["png", "gif"]\n', "expected a list of formats among png, pdf, svg"),
 ])
 def test_report_configuration_is_checked_before_any_fit(tmp_path, capsys, text, message):
     config = write(tmp_path, "r.toml", text)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -55,6 +57,7 @@ compare_laws = ["chinchilla", "compute"]
 budgets = [1e21, 1e23]
 years = [2025, 2030]
 target_losses = [2.2]
+figure_formats = ["png", "pdf", "svg"]
 draws = 200
 tune = 300
 chains = 2
@@ -81,3 +84,18 @@ chains = 2
     assert "@inproceedings{hoffmann2022training," in (out / "references.bib").read_text()
     assert main(["report", "--config", str(config), "--out", str(out)]) == 2  # never overwrites silently
     assert "pass --force" in capsys.readouterr().err
+    if shutil.which("pdflatex"):  # every table of the report compiles into a paper and fits its text width
+        tables = sorted((out / "tables").glob("*.tex"))
+        assert len(tables) >= 8
+        _compiles_without_overflow(tmp_path / "latex", tables)
+
+
+def _compiles_without_overflow(folder: Path, tables: list[Path]) -> None:
+    folder.mkdir()
+    body = "\n\\clearpage\n".join(f"\\input{{{t.as_posix()}}}" for t in tables)
+    (folder / "paper.tex").write_text("\\documentclass{article}\\usepackage{booktabs}\\usepackage{adjustbox}\n"
+                                      "\\begin{document}\n" + body + "\n\\end{document}\n")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "paper.tex"], cwd=folder,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "Overfull \\hbox" not in done.stdout, done.stdout[-3000:]

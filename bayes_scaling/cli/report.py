@@ -28,10 +28,13 @@ def _cmd_report(args: argparse.Namespace) -> dict[str, Any]:
               f"[{config.level:.0%} intervals]):")
         print(to_markdown(compact(forecast[columns]), index=False))
         energy = pd.read_csv(out / "tables" / "energy_budgets.csv")
-        first, last = config.years[0], config.years[-1]
-        keep = energy[energy["hardware"].isin([f"new chip, {first:g}", f"new chip, {last:g}"])] if not config.hardware \
-            else energy
-        print(f"Training energy (MWh) on the expected hardware of {first:g} and {last:g}:")
+        if config.hardware:
+            keep, on = energy, f"on {config.hardware}"
+        else:
+            first, last = config.years[0], config.years[-1]
+            keep = energy[energy["hardware"].isin([f"new chip, {first:g}", f"new chip, {last:g}"])]
+            on = f"on the expected hardware of {first:g}" + ("" if first == last else f" and {last:g}")
+        print(f"Training energy (MWh) {on}:")
         print(to_markdown(compact(keep[["flop", "hardware", "energy_mwh", "energy_mwh_lower", "energy_mwh_upper"]]),
                           index=False))
         print(f"report written to {out / 'index.html'} in {time.perf_counter() - start:.0f} s")
