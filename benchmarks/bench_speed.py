@@ -5,7 +5,8 @@
 Prints, as medians over ``--repeats``:
 
 1. ``bayes-scaling fit chinchilla`` in a fresh process (what a command-line user pays), with
-   ``--discrepancy none`` (the fit alone) and with the default structural error;
+   ``--discrepancy none``, with the default structural error (its back-test refits and PNG
+   figures included), and with ``--no-backtests --figures none`` (the fit and its files alone);
 2. a second ``bs.fit`` of the chinchilla runs in one process (the compiled model reused),
    law alone and default, with its minimum bulk ESS over E, A, B, α, β;
 3. ``bayes-scaling compare chinchilla --backtest`` (one run);
@@ -41,9 +42,9 @@ def timed_command(args: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def cli_fit(discrepancy: str, folder: Path) -> float:
+def cli_fit(discrepancy: str, folder: Path, *extra: str) -> float:
     out = folder / f"fit-{discrepancy}-{time.monotonic_ns()}"
-    return timed_command([*CLI, "-q", "fit", "chinchilla", "--out", str(out), "--discrepancy", discrepancy])
+    return timed_command([*CLI, "-q", "fit", "chinchilla", "--out", str(out), "--discrepancy", discrepancy, *extra])
 
 
 def main(argv=None) -> int:
@@ -60,6 +61,8 @@ def main(argv=None) -> int:
         rows = {}
         for mode in ("none", "population"):
             rows[f"CLI fit, fresh process, discrepancy={mode}"] = [cli_fit(mode, folder) for _ in range(args.repeats)]
+        rows["CLI fit, fresh process, default discrepancy, --no-backtests --figures none"] = [
+            cli_fit("population", folder, "--no-backtests", "--figures", "none") for _ in range(args.repeats)]
         bs.fit("chinchilla", seed=0, discrepancy="none")  # compile in this process
         ess = []
         for mode in ("none", "population"):
