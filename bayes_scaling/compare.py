@@ -32,7 +32,7 @@ from .errors import InputError
 from .fit import Fit, fit, load_fit, model_spec, package_versions
 from .laws import get_law
 from .likelihoods import get_likelihood
-from .rolling import extrapolation_cuts, min_train_runs
+from .rolling import BACKTEST_DRAWS, BACKTEST_TUNE, extrapolation_cuts, min_train_runs
 from .runs import RunTable
 from .scoring import score
 
@@ -80,7 +80,9 @@ def cached_fit(runs: RunTable, *, law: str, likelihood: str, cache_dir: str | os
                           prior_set=settings.get("prior_set", "default"))
         priors = {k: v.to_dict() for k, v in spec.priors.items()}
         resolved = {**_fit_defaults(), **settings}  # a change of fit()'s defaults changes the key
-        name = f"{law}-{likelihood}-{_key(runs.fingerprint(), law, likelihood, resolved, priors, package_versions())}.nc"
+        backtests = {"draws": BACKTEST_DRAWS, "tune": BACKTEST_TUNE}  # how the fit's own back-tests are sampled
+        name = (f"{law}-{likelihood}-"
+                f"{_key(runs.fingerprint(), law, likelihood, resolved, priors, package_versions(), backtests)}.nc")
         path = Path(cache_dir) / name
         if path.is_file():
             return load_fit(path, law=law, likelihood=likelihood, fingerprint=runs.fingerprint()), True

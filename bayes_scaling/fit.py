@@ -40,7 +40,7 @@ from .model import (POOLING, ModelSpec, build_model, group_index, log_inputs, mo
                     structure_key)
 from .outputs import atomic_file
 from .priors import DataStats, resolve_priors
-from .rolling import internal_errors
+from .rolling import backtest_sampler, internal_errors
 from .runs import RunTable
 from .sampling import SamplerSettings, run_sampler
 
@@ -525,7 +525,7 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
     config = _fit_config(spec, table, settings, prior_set=prior_set, discrepancy=discrepancy, backtests=backtests)
     return _finished(Fit(idata=idata, config=config, diagnostics=None, timing=timing), table, law_obj, lik,
                      seed=seed, strict=strict, start=start, n_draws=chains * draws,
-                     internal={"draws": min(draws, 500), "tune": tune, "chains": chains, "seed": seed,
+                     internal={**backtest_sampler(draws=draws, tune=tune, chains=chains), "seed": seed,
                                "sampler": sampler, "target_accept": target_accept, "priors": priors,
                                "prior_set": prior_set, "huber_delta": huber_delta})
 
@@ -559,6 +559,7 @@ def _fit_config(spec, table: RunTable, settings: SamplerSettings, *, prior_set: 
         "versions": package_versions(),
         "discrepancy": discrepancy,
         "backtests": bool(backtests) and discrepancy != "none",
+        "backtest_sampler": backtest_sampler(draws=settings.draws, tune=settings.tune, chains=settings.chains),
     }
 
 

@@ -127,7 +127,7 @@ def test_fit_bad_prior_is_usage_error(tmp_path, capsys):
 def test_forecast_from_a_fit_folder(tmp_path, capsys):
     fit_dir = tmp_path / "fit"
     assert main(["-q", "fit", str(SMALL), *SMALL_OPTIONS, "--likelihood", "normal", "--draws", "200", "--tune",
-                 "300", "--chains", "2", "--out", str(fit_dir)]) == 0
+                 "300", "--chains", "2", "--figures", "none", "--out", str(fit_dir)]) == 0
     capsys.readouterr()
     args = ["-q", "forecast", str(fit_dir), "--compute", "1e22", "1e24", "--target-loss", "2.5", "1.0",
             "--level", "0.9", "--json"]
@@ -145,8 +145,10 @@ def test_forecast_from_a_fit_folder(tmp_path, capsys):
     for name in ("forecast.csv", "forecast.tex", "target_loss.md", "figures/loss_forecast.png",
                  "figures/allocation.pdf", "figures/isoflop.svg"):
         assert (fit_dir / "forecast" / name).is_file(), name
+    args += ["--figures", "none"]
     assert main(args) == 0  # the default folder is taken: a second forecast goes beside it
-    assert json.loads(capsys.readouterr().out)["files"][0].startswith(str(fit_dir / "forecast-2"))
+    files = json.loads(capsys.readouterr().out)["files"]
+    assert files[0].startswith(str(fit_dir / "forecast-2")) and not any("figures" in f for f in files)
     assert main([*args, "--out", str(fit_dir / "forecast")]) == 2  # a named, non-empty folder needs --force
     assert "pass --force" in capsys.readouterr().err
     assert main(["forecast", str(tmp_path / "nofit"), "--compute", "1e22"]) == 2
@@ -189,7 +191,7 @@ def test_same_seed_same_draws_across_processes(tmp_path):
         out = tmp_path / f"fit{k}"
         subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "-q", "fit", str(grouped), *SMALL_OPTIONS,
                         "--likelihood", "normal", "--pooling", "partial", "--draws", "150", "--tune", "300",
-                        "--chains", "2", "--seed", "11", "--out", str(out)], check=True,
+                        "--chains", "2", "--seed", "11", "--figures", "none", "--out", str(out)], check=True,
                        env={**__import__("os").environ, "MPLBACKEND": "Agg"}, capture_output=True)
         outs.append(load_fit(out / "fit.nc"))
     for name in ("E", "alpha", "beta", "sigma"):

@@ -334,6 +334,7 @@ sensitivity = false
 draws = 100
 tune = 200
 chains = 2
+figure_formats = ["png"]
 ''')
     out = tmp_path / "rep"
     env = {**os.environ, "MPLBACKEND": "Agg"}

@@ -139,6 +139,19 @@ def _listed(text: str, allowed: Sequence[str], option: str) -> list[str]:
     return names
 
 
+def _add_figures_option(p: argparse.ArgumentParser, *, default: str, cost: str) -> None:
+    """``--figures FORMATS``: comma-separated from png, pdf, svg, or 'none' (see :func:`_figure_formats`)."""
+    p.add_argument("--figures", default=default, metavar="FORMATS",
+                   help=f"figure formats, comma-separated from png, pdf, svg, or 'none' (default: {default}; {cost})")
+
+
+def _figure_formats(args: argparse.Namespace) -> list[str]:
+    """The formats of ``--figures``; empty for 'none'.  Checked before any work starts."""
+    from ..plots import FIGURE_FORMATS
+
+    return [] if args.figures.strip() == "none" else _listed(args.figures, FIGURE_FORMATS, "--figures")
+
+
 def _grid_of(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """The laws and likelihoods of ``--laws`` and ``--likelihoods`` (see :func:`_add_grid_options`)."""
     from ..laws import law_names

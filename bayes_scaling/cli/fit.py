@@ -14,12 +14,12 @@ from ..laws import law_names
 from ..likelihoods import LIKELIHOODS
 from ..model import POOLING
 from ..outputs import output_folder
-from ..plots import FIGURE_FORMATS
 from ..sampling import SAMPLERS
 from ._common import (
+    _add_figures_option,
     _add_output_options,
     _add_run_table_options,
-    _listed,
+    _figure_formats,
     _moved,
     _run_table_kwargs,
     credible_level,
@@ -38,7 +38,7 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     from ..tables import to_markdown, write_table
 
     priors = parse_priors(args.prior)
-    formats = [] if args.figures.strip() == "none" else _listed(args.figures, FIGURE_FORMATS, "--figures")
+    formats = _figure_formats(args)
     runs = runs_from(args.data, **_run_table_kwargs(args))
     out = Path(args.out)
     with output_folder(out, force=args.force, command="bayes-scaling fit", inputs=[args.data]) as stage:
@@ -144,9 +144,7 @@ def add_parser(sub) -> None:
     p.add_argument("--level", type=credible_level, default=DEFAULT_LEVEL,
                    help=f"credible level of the summary intervals (default {DEFAULT_LEVEL:g})")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")
-    p.add_argument("--figures", default="png", metavar="FORMATS",
-                   help="figure formats, comma-separated from png, pdf, svg, or 'none' (default: png; PDF and "
-                        "SVG take about 7 s more)")
+    _add_figures_option(p, default="png", cost="PDF and SVG take about 7 s more")
     _add_output_options(p, required=True)
     _add_run_table_options(p)
     p.set_defaults(handler=_cmd_fit)

@@ -10,7 +10,9 @@ from ..errors import InputError
 from ..intervals import DEFAULT_LEVEL
 from ..outputs import free_folder, output_folder
 from ._common import (
+    _add_figures_option,
     _add_output_options,
+    _figure_formats,
     _moved,
     _resolve_fit_path,
     credible_level,
@@ -53,6 +55,7 @@ def _cmd_forecast(args: argparse.Namespace) -> dict[str, Any]:
         raise InputError("give --tokens-per-param or --n-params, not both")
     if not args.compute and not args.target_loss:
         raise InputError("nothing to forecast: give --compute BUDGET ... and/or --target-loss LOSS ...")
+    formats = _figure_formats(args)
     allocation = "tokens_per_param" if args.tokens_per_param else "fixed_n" if args.n_params else "optimal"
     out = Path(args.out) if args.out else free_folder(source.parent / "forecast")
     with output_folder(out, force=args.force, command="bayes-scaling forecast", inputs=sources) as stage:
@@ -82,7 +85,8 @@ def _cmd_forecast(args: argparse.Namespace) -> dict[str, Any]:
             written += write_table(targets, stage / "target_loss", index=False,
                                    caption=f"Compute needed to reach a target loss ({args.level:.0%} intervals)")
             payload["targets"] = targets.to_dict(orient="records")
-        written += _forecast_figures(fc, result.runs, budgets, stage / "figures")
+        if formats:
+            written += _forecast_figures(fc, result.runs, budgets, stage / "figures", formats)
         written = _moved(written, stage, out)
     if not args.json:
         if table is not None:
@@ -101,7 +105,7 @@ def _cmd_forecast(args: argparse.Namespace) -> dict[str, Any]:
     return payload
 
 
-def _forecast_figures(fc, runs, budgets, folder: Path) -> list[Path]:
+def _forecast_figures(fc, runs, budgets, folder: Path, formats) -> list[Path]:
     """Loss fan chart, and for laws of N and D the allocation and isoFLOP profiles; the paths written."""
     import matplotlib
 
@@ -129,7 +133,7 @@ def _forecast_figures(fc, runs, budgets, folder: Path) -> list[Path]:
         folder.mkdir()
         for name, make in figures:
             fig = make()
-            written += save_figure(fig, folder / name)
+            written += save_figure(fig, folder / name, formats=formats)
             plt.close(fig)
     return written
 
@@ -155,5 +159,6 @@ def add_parser(sub) -> None:
     p.add_argument("--interval", choices=("eti", "hdi"), default="eti", help="equal-tailed (default) or HDI")
     p.add_argument("--group", help="group to forecast for (fits with several groups)")
     p.add_argument("--seed", type=int, default=0, help="seed of the predictive noise draws")
+    _add_figures_option(p, default="png,pdf,svg", cost="about 2 s per format")
     _add_output_options(p, required=False, default="FIT_DIR/forecast")
     p.set_defaults(handler=_cmd_forecast)
