@@ -156,6 +156,10 @@ def run_batch(tasks: Iterable[FitTask], *, executor: Any = "local", jobs: int = 
     return pd.DataFrame(rows)
 
 
+#: How long to wait for a Dask scheduler given by its address before refusing the batch.
+SCHEDULER_TIMEOUT = "10s"
+
+
 def _run_on_dask(tasks: list[FitTask], executor: Any, report) -> list[dict[str, Any]]:
     try:
         from distributed import Client, as_completed
@@ -163,7 +167,7 @@ def _run_on_dask(tasks: list[FitTask], executor: Any, report) -> list[dict[str, 
         raise InputError("a Dask executor needs dask[distributed]: pip install 'bayes-scaling[dask]'") from None
     own = isinstance(executor, str)
     try:
-        client = Client(executor, timeout="10s") if own else executor
+        client = Client(executor, timeout=SCHEDULER_TIMEOUT) if own else executor
     except OSError as exc:
         raise InputError(f"cannot reach the Dask scheduler at {executor}: {exc}") from None
     if not isinstance(client, Client):

@@ -40,7 +40,7 @@ from .model import (POOLING, ModelSpec, build_model, group_index, log_inputs, mo
                     structure_key)
 from .outputs import atomic_file
 from .priors import DataStats, resolve_priors
-from .rolling import backtest_sampler, internal_errors
+from .rolling import backtest_sampler, internal_errors, min_train_runs, training_window
 from .runs import RunTable
 from .sampling import SamplerSettings, run_sampler
 
@@ -465,7 +465,8 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
         priors: Mapping[str, Any] | None = None, prior_set: str = "default", pooling: str = "shared",
         draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0, sampler: str = "auto",
         target_accept: float = 0.9, strict: bool = False, progress: bool = False,
-        huber_delta: float = 1e-3, discrepancy: str = "population", backtests: bool = True) -> Fit:
+        huber_delta: float = 1e-3, discrepancy: str = "population", backtests: bool = True,
+        window: float | None = None) -> Fit:
     """Fit a scaling law to training runs by NUTS.
 
     Parameters
@@ -504,6 +505,12 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
         the runs beyond: they weight laws by their forecasts (:func:`~bayes_scaling.compare.lfo_weights`,
         law averages) and are what ``"calibrated"`` learns from.  Not for ``"none"`` or grouped runs.
 
+    window
+        Fit only the runs within this many decades of compute below the largest budget (and
+        at least the law's minimum number of runs, the largest); None (default) fits every run.
+        For forecasts far beyond the data: the law is not exactly true, and its smallest runs
+        bend the fit where the form misses them.  Back-tests of the fit use the same window.
+
     Returns
     -------
     Fit
@@ -513,8 +520,8 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
     from .datasets import runs_from
 
     start = time.perf_counter()
-    table = runs_from(runs)
     law_obj = get_law(law)
+    table = training_window(runs_from(runs), window, min_runs=min_train_runs(law_obj.name))
     lik = get_likelihood(likelihood, **({"delta": huber_delta} if str(likelihood) == "huber" else {}))
     groups = _checked_inputs(table, law_obj, pooling=pooling, discrepancy=discrepancy, backtests=backtests)
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
@@ -522,12 +529,13 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
     spec = model_spec(table, law_obj, lik, priors=priors, prior_set=prior_set, pooling=pooling, groups=groups)
     idata, timing = run_sampler(lambda: build_model(spec, table), settings, key=structure_key(spec),
                                 data=model_data(spec, table), initial_points=_initial_points(spec, table, seed))
-    config = _fit_config(spec, table, settings, prior_set=prior_set, discrepancy=discrepancy, backtests=backtests)
+    config = _fit_config(spec, table, settings, prior_set=prior_set, discrepancy=discrepancy, backtests=backtests,
+                         window=window)
     return _finished(Fit(idata=idata, config=config, diagnostics=None, timing=timing), table, law_obj, lik,
                      seed=seed, strict=strict, start=start, n_draws=chains * draws,
                      internal={**backtest_sampler(draws=draws, tune=tune, chains=chains), "seed": seed,
                                "sampler": sampler, "target_accept": target_accept, "priors": priors,
-                               "prior_set": prior_set, "huber_delta": huber_delta})
+                               "prior_set": prior_set, "huber_delta": huber_delta, "window": window})
 
 
 def _initial_points(spec, table: RunTable, seed: int):
@@ -542,7 +550,7 @@ def _initial_points(spec, table: RunTable, seed: int):
 
 
 def _fit_config(spec, table: RunTable, settings: SamplerSettings, *, prior_set: str, discrepancy: str,
-                backtests: bool) -> dict[str, Any]:
+                backtests: bool, window: float | None = None) -> dict[str, Any]:
     """What a fit file records of how the fit was made (hashed; checked on loading)."""
     return {
         "law": spec.law.name,
@@ -560,6 +568,7 @@ def _fit_config(spec, table: RunTable, settings: SamplerSettings, *, prior_set: 
         "discrepancy": discrepancy,
         "backtests": bool(backtests) and discrepancy != "none",
         "backtest_sampler": backtest_sampler(draws=settings.draws, tune=settings.tune, chains=settings.chains),
+        "window": window,
     }
 
 

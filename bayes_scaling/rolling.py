@@ -27,7 +27,7 @@ from .errors import InputError
 from .laws import get_law
 from .runs import RunTable
 
-__all__ = ["DISTANCES", "backtest_sampler", "extrapolation_cuts", "HeldOut", "rolling_backtest", "internal_errors", "robust_sd"]
+__all__ = ["DISTANCES", "backtest_sampler", "training_window", "extrapolation_cuts", "HeldOut", "rolling_backtest", "internal_errors", "robust_sd"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,29 @@ def backtest_sampler(*, draws: int, tune: int, chains: int) -> dict[str, int]:
 def min_train_runs(law_name: str) -> int:
     """Runs a training split needs: enough to identify the law (3 per parameter, at least 10)."""
     return max(10, 3 * (get_law(law_name).n_params + 1))
+
+
+def training_window(runs: RunTable, decades: float | None, *, min_runs: int) -> RunTable:
+    """The runs within ``decades`` of compute below the largest budget, and at least the ``min_runs``
+    largest (all runs when ``decades`` is None).
+
+    A law that is not exactly true is best fitted where it will be used: the smallest runs bend
+    the fitted curve where the form misses them, and the forecast beyond the data inherits it.
+    """
+    if decades is None:
+        return runs
+    if not decades > 0:
+        raise InputError(f"the training window must be a positive number of decades, not {decades!r}")
+    log_c = np.log10(runs.C)
+    keep = log_c >= log_c.max() - decades - 1e-12
+    if keep.sum() < min_runs:
+        keep = np.zeros(len(runs), dtype=bool)
+        keep[np.argsort(-log_c, kind="stable")[:min_runs]] = True
+    if keep.all():
+        return runs
+    log.info("%s: fitting the %d runs within %.3g decades of the largest budget (of %d; at least %d kept)",
+             runs.source, keep.sum(), decades, len(runs), min_runs)
+    return runs.subset(keep, label=f"largest {decades:g} decades")
 
 
 def extrapolation_cuts(runs: RunTable, *, distances: Sequence[float] = DISTANCES, min_train: int = 10,

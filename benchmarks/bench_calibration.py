@@ -56,8 +56,17 @@ def simulated_runs(seed: int) -> bs.RunTable:
     return bs.read_runs(frame, name=f"simulated chinchilla law (seed {seed})")
 
 
+def wilson(coverage: pd.Series, runs: pd.Series, z: float = 1.96) -> pd.Series:
+    """A 95% Wilson interval of each coverage from its number of held-out runs (as if independent:
+    runs of one cut share a fitted law, so the true uncertainty is larger)."""
+    centre = (coverage + z * z / (2 * runs)) / (1 + z * z / runs)
+    half = z * np.sqrt(coverage * (1 - coverage) / runs + z * z / (4 * runs * runs)) / (1 + z * z / runs)
+    return (centre - half).map("[{:.2f}, ".format) + (centre + half).map("{:.2f}]".format)
+
+
 def show(title: str, table: pd.DataFrame) -> None:
     print(f"\n{title}")
+    table = table.assign(coverage_90_ci=wilson(table["coverage_90"], table["runs"]))
     print(table.round({"coverage_50": 2, "coverage_80": 2, "coverage_90": 2, "coverage_95": 2, "width_90_pct": 1,
                        "crps": 4, "bias_pct": 2}).to_string())
 

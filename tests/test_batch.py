@@ -35,7 +35,10 @@ def test_dask_local_cluster_gives_the_local_results():
     pd.testing.assert_frame_equal(local[columns], remote[columns])
 
 
-def test_bad_batches_are_refused():
+def test_bad_batches_are_refused(monkeypatch):
+    import bayes_scaling.batch
+
+    monkeypatch.setattr(bayes_scaling.batch, "SCHEDULER_TIMEOUT", "1s")  # nothing listens there: no need to wait
     with pytest.raises(InputError, match="no tasks"):
         run_batch([])
     with pytest.raises(InputError, match="seeds="):

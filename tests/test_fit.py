@@ -312,3 +312,25 @@ def test_an_unknown_format_is_refused_with_what_to_do(tmp_path):
     tree.to_netcdf(str(tmp_path / "ancient.nc"))
     with pytest.raises(FitFileError, match="format 0 .* reads formats 1, 2. Re-run the fit"):
         load_fit(tmp_path / "ancient.nc")
+
+
+def test_a_training_window_fits_the_largest_runs_and_its_back_tests_use_it_too():
+    from bayes_scaling.rolling import training_window
+
+    runs, _ = simulate("chinchilla", seed=6, sizes=np.geomspace(2e7, 2e10, 8))  # 40 runs over 8.5 decades
+    log_c = np.log10(runs.C)
+    within = int((log_c >= log_c.max() - 4.5 - 1e-12).sum())
+    assert 18 < within < len(runs)
+    near = training_window(runs, 4.5, min_runs=18)
+    assert len(near) == within and np.log10(near.C).min() >= log_c.max() - 4.5 - 1e-9
+    assert training_window(runs, None, min_runs=18) is runs
+    narrow = training_window(runs, 0.5, min_runs=18)  # too few within: the 18 largest
+    assert len(narrow) == 18 and np.sort(narrow.C)[0] >= np.sort(runs.C)[-18]
+    with pytest.raises(InputError, match="positive number of decades"):
+        training_window(runs, 0.0, min_runs=18)
+
+    result = _quiet_fit(runs, window=4.5, discrepancy="population", seed=1, **QUICK)
+    assert len(result.runs) == within and result.config["window"] == 4.5
+    kept = result.structural.backtests
+    assert len(kept) and kept["run"].max() < within  # cuts of the fitted runs, not of all of them
+    assert result.structural.c_ref == runs.C.max()

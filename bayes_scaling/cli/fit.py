@@ -48,7 +48,8 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
                      prior_set=args.priors, pooling=args.pooling, draws=args.draws, tune=args.tune,
                      chains=args.chains, seed=args.seed, sampler=args.sampler, target_accept=args.target_accept,
                      strict=args.strict, progress=sys.stderr.isatty() and not args.quiet,
-                     huber_delta=args.huber_delta, discrepancy=args.discrepancy, backtests=not args.no_backtests)
+                     huber_delta=args.huber_delta, discrepancy=args.discrepancy, backtests=not args.no_backtests,
+                     window=args.window)
         log.info("sampled in %.1f s (compile %.1f s); writing %s", result.timing["sample_s"],
                  result.timing["compile_s"], out)
         written = [result.save(stage / "fit.nc")]
@@ -58,7 +59,11 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
             written += _fit_figures(result, runs, args, priors, stage / "figures", formats)
         written = _moved(written, stage, out)
     if not args.json:
-        print(f"{result.law.title} fitted to {len(runs)} runs of {runs.source} ({result.likelihood.name} likelihood)")
+        fitted = len(result.runs)
+        within = f" (the {fitted} of {len(runs)} within {args.window:g} decades of the largest budget)" \
+            if fitted < len(runs) else ""
+        print(f"{result.law.title} fitted to {fitted} runs of {runs.source}{within} ({result.likelihood.name} "
+              f"likelihood)")
         print(to_markdown(summary))
         diag = result.diagnostics
         print(f"diagnostics: {str(diag).splitlines()[0]}"
@@ -141,6 +146,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-backtests", action="store_true",
                    help="skip the refits below compute cuts of the runs (faster; the fit can then not be "
                         "weighted against other laws in a law-averaged forecast)")
+    p.add_argument("--window", type=positive_number, metavar="DECADES",
+                   help="fit only the runs within DECADES of compute below the largest budget (at least the "
+                        "law's minimum number of runs); for forecasts far beyond the data (default: every run)")
     p.add_argument("--level", type=credible_level, default=DEFAULT_LEVEL,
                    help=f"credible level of the summary intervals (default {DEFAULT_LEVEL:g})")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")
