@@ -75,8 +75,13 @@ def training_window(runs: RunTable, decades: float | None, *, min_runs: int) -> 
     """
     if decades is None:
         return runs
-    if not decades > 0:
-        raise InputError(f"the training window must be a positive number of decades, not {decades!r}")
+    given = decades
+    try:
+        decades = float(decades)
+    except (TypeError, ValueError):
+        decades = float("nan")
+    if not 0 < decades < float("inf"):
+        raise InputError(f"the training window must be a positive number of decades, not {given!r}")
     log_c = np.log10(runs.C)
     keep = log_c >= log_c.max() - decades - 1e-12
     if keep.sum() < min_runs:

@@ -59,7 +59,7 @@ def run_baseline(seed: int) -> dict:
     runs = load_dataset("chinchilla")
     log_n, log_d, y = np.log(runs.N), np.log(runs.D), np.log(runs.loss)
     start = time.perf_counter()
-    with pm.Model() as model:
+    with pm.Model():
         E = pm.LogNormal("E", mu=np.log(0.6 * runs.loss.min()), sigma=0.5)
         A = pm.LogNormal("A", mu=np.log(100.0), sigma=3.0)
         B = pm.LogNormal("B", mu=np.log(100.0), sigma=3.0)

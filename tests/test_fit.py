@@ -326,8 +326,9 @@ def test_a_training_window_fits_the_largest_runs_and_its_back_tests_use_it_too()
     assert training_window(runs, None, min_runs=18) is runs
     narrow = training_window(runs, 0.5, min_runs=18)  # too few within: the 18 largest
     assert len(narrow) == 18 and np.sort(narrow.C)[0] >= np.sort(runs.C)[-18]
-    with pytest.raises(InputError, match="positive number of decades"):
-        training_window(runs, 0.0, min_runs=18)
+    for bad in (0.0, -1, float("inf"), "wide"):
+        with pytest.raises(InputError, match="positive number of decades"):
+            training_window(runs, bad, min_runs=18)
 
     result = _quiet_fit(runs, window=4.5, discrepancy="population", seed=1, **QUICK)
     assert len(result.runs) == within and result.config["window"] == 4.5
