@@ -6,7 +6,9 @@ Leave one dataset out (chinchilla, epoch-chinchilla, misfitting-final, gadre-c4,
 gadre-rw): the structural-error population is learned from the other datasets' back-tests,
 then the Chinchilla law (Student-t) is fitted below rolling compute cuts and its forecasts
 of the runs above are scored: law only, with the default structural error (the population
-alone) and calibrated (the population updated by back-tests inside the training runs).
+rescaled by back-tests inside the training runs), the population alone, and calibrated (the
+population updated by those back-tests, direction included).  ``--scores`` draws from the
+per-run scores ``benchmarks/bench_calibration.py`` wrote instead of computing them again.
 Writes the per-run scores, the coverage
 tables (CSV, Markdown, LaTeX) and two figures: coverage against nominal level per dataset,
 and coverage of the 90% interval against decades beyond the data.
@@ -19,6 +21,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from bayes_scaling import load_dataset  # noqa: E402
 from bayes_scaling.calibration import by_distance, coverage_table, leave_one_dataset_out  # noqa: E402
@@ -29,12 +32,17 @@ from _common import output_folder  # noqa: E402
 
 DATASETS = ("chinchilla", "epoch-chinchilla", "misfitting-final", "gadre-c4", "gadre-rpj", "gadre-rw")
 
-out, args = output_folder("04_calibration", __doc__.splitlines()[0])
-errors = load_dataset("extrapolation-errors")
-errors = errors[(errors["law"] == "chinchilla") & (errors["likelihood"] == "student-t")]
-settings = {"draws": min(args.draws, 500), "tune": 1000, "chains": 4, "seed": 0}
-scored = leave_one_dataset_out({name: load_dataset(name) for name in DATASETS}, errors, settings=settings,
-                               copies={"epoch-chinchilla": "chinchilla"}, progress=print)
+out, args = output_folder("04_calibration", __doc__.splitlines()[0], extra=lambda p: p.add_argument(
+    "--scores", help="per-run scores written by benchmarks/bench_calibration.py (its real datasets are drawn)"))
+if args.scores:
+    scored = pd.read_csv(args.scores)
+    scored = scored[scored["kind"] == "real"] if "kind" in scored.columns else scored
+else:
+    errors = load_dataset("extrapolation-errors")
+    errors = errors[(errors["law"] == "chinchilla") & (errors["likelihood"] == "student-t")]
+    settings = {"draws": min(args.draws, 500), "tune": 1000, "chains": 4, "seed": 0}
+    scored = leave_one_dataset_out({name: load_dataset(name) for name in DATASETS}, errors, settings=settings,
+                                   copies={"epoch-chinchilla": "chinchilla"}, progress=print)
 scored.to_csv(out / "scores.csv", index=False)
 write_table(coverage_table(scored).reset_index(), out / "coverage_by_dataset", index=False,
             caption="Coverage of forecasts of held-out runs, leave one dataset out")

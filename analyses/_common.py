@@ -12,8 +12,12 @@ from bayes_scaling.outputs import check_output_folder
 HERE = Path(__file__).resolve().parent
 
 
-def output_folder(name: str, description: str) -> tuple[Path, argparse.Namespace]:
+def output_folder(name: str, description: str, *, extra=None) -> tuple[Path, argparse.Namespace]:
+    """The script's output folder (refused when it holds results, unless --force) and its arguments;
+    ``extra(parser)`` adds the script's own."""
     parser = argparse.ArgumentParser(description=description)
+    if extra is not None:
+        extra(parser)
     parser.add_argument("--out", default=str(HERE / "output" / name), help="output folder (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="replace results in a non-empty output folder")
     parser.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")

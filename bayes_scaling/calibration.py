@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .discrepancy import fit_population, update
+from .discrepancy import LEARNING, fit_population, update
 from .intervals import equal_tailed
-from .rolling import internal_errors, rolling_backtest
+from .rolling import backtest_sampler, internal_errors, rolling_backtest
 from .runs import RunTable
 from .scoring import crps
 
@@ -29,6 +29,8 @@ __all__ = ["LEVELS", "score_runs", "evaluate_dataset", "leave_one_dataset_out", 
 log = logging.getLogger(__name__)
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
+#: The modes scored by default: law only, and each structural error.
+MODES = ("none", "scaled", "population", "calibrated")
 #: Bins of distance beyond the data (decades) for tables by extrapolation distance.
 DISTANCE_BINS = (0.0, 0.5, 1.0, 2.0, np.inf)
 
@@ -49,26 +51,30 @@ def score_runs(log_draws: np.ndarray, log_loss: np.ndarray, distance: np.ndarray
 
 def evaluate_dataset(runs: RunTable, *, population: pd.DataFrame, law: str = "chinchilla",
                      likelihood: str = "student-t", settings: Mapping[str, Any] | None = None,
-                     modes: Sequence[str] = ("none", "population", "calibrated"),
+                     modes: Sequence[str] = MODES,
                      progress: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Rolling-origin evaluation of the forecasts of one dataset; one row per held-out run and mode."""
     settings = dict(settings or {})
     seed = int(settings.get("seed", 0))
     outer = rolling_backtest(runs, law=law, likelihood=likelihood, settings=settings, progress=progress)
+    # back-tests inside the training runs are sampled as a fit samples its own
+    inner = {**settings, **backtest_sampler(draws=settings.get("draws", 1000), tune=settings.get("tune", 1000),
+                                            chains=settings.get("chains", 4))}
     rows = []
     for i, held in enumerate(outer):
         train = runs.subset(runs.C <= held.cut, label=f"C <= {held.cut:.3g}")
-        internal = (internal_errors(train, law=law, likelihood=likelihood, settings=settings)
-                    if "calibrated" in modes else None)
+        internal = (internal_errors(train, law=law, likelihood=likelihood, settings=inner)
+                    if any(mode in LEARNING for mode in modes) else None)
         for mode in modes:
             draws = held.log_draws
             if mode != "none":
-                structural = update(population, internal if mode == "calibrated" else None,
-                                    draws=draws.shape[0], c_ref=held.c_ref, seed=seed + i)
+                structural = update(population, internal if mode in LEARNING else None,
+                                    draws=draws.shape[0], c_ref=held.c_ref, seed=seed + i,
+                                    symmetric=mode == "scaled")
                 draws = draws + structural.shift(held.runs.C, np.random.default_rng([seed, i, 29]))
             scored = score_runs(draws, held.log_loss, held.distance)
             rows.append(scored.assign(dataset=runs.source, mode=mode, cut=held.cut, n_train=held.n_train,
-                                      internal_backtests=0 if internal is None or mode != "calibrated"
+                                      internal_backtests=0 if internal is None or mode not in LEARNING
                                       else internal["cut"].nunique()))
     return pd.concat(rows, ignore_index=True)
 
@@ -76,6 +82,7 @@ def evaluate_dataset(runs: RunTable, *, population: pd.DataFrame, law: str = "ch
 def leave_one_dataset_out(datasets: Mapping[str, RunTable], errors: pd.DataFrame, *, law: str = "chinchilla",
                           likelihood: str = "student-t", settings: Mapping[str, Any] | None = None,
                           copies: Mapping[str, str] | None = None,
+                          modes: Sequence[str] = MODES,
                           progress: Callable[[str], None] | None = None) -> pd.DataFrame:
     """:func:`evaluate_dataset` for each dataset, with the population learned from the back-test
     ``errors`` of the *other* datasets (``copies`` maps a dataset to the one it duplicates, e.g.
@@ -89,7 +96,7 @@ def leave_one_dataset_out(datasets: Mapping[str, RunTable], errors: pd.DataFrame
         if progress:
             progress(f"{name}: population from {', '.join(population.attrs['datasets'])}")
         frames.append(evaluate_dataset(runs, population=population, law=law, likelihood=likelihood,
-                                       settings=settings, progress=progress))
+                                       settings=settings, modes=modes, progress=progress))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 
 from .classical import huber_fit
 from .diagnostics import SamplingWarning
+from .discrepancy import DISCREPANCIES, LEARNING
 from .errors import InputError
 from .fit import Fit, fit, load_fit, model_spec, package_versions
 from .laws import get_law
@@ -155,9 +156,9 @@ def backtest(runs: RunTable, *, laws: Sequence[str], likelihoods: Sequence[str] 
     largest training C: how far beyond the data the predictions go.
     """
     settings = dict(settings or {})
-    if settings.get("discrepancy", "population") != "calibrated":
-        # A back-test fit is scored with its structural error; only "calibrated" learns that
-        # from back-tests of its own, so the others skip those refits (5 per fit).
+    if settings.get("discrepancy", DISCREPANCIES[0]) not in LEARNING:
+        # A back-test fit is scored with its structural error; only the learning modes need
+        # back-tests of its own for that, so the others skip those refits (5 per fit).
         settings.setdefault("backtests", False)
     if split_column is not None:
         if split_column not in runs.data.columns:
@@ -318,8 +319,9 @@ def lfo_weights(fits: Mapping[str, Fit]) -> pd.DataFrame:
 
 def backtest_check(fits: Mapping[str, Fit], *, draws: int = 2000, seed: int = 0) -> pd.DataFrame:
     """How each law's forecasts held up on these runs: the back-tests its fit kept (refits below
-    compute cuts, forecasts of the runs above), scored with the default structural error (the
-    population's predictive, as for a new dataset).  The law-only predictive of each held-out run
+    compute cuts, forecasts of the runs above), scored with the population's structural error,
+    as for a new dataset (the default rescales it by these same back-tests: scored on them, it
+    would be judged on what it learned from).  The law-only predictive of each held-out run
     is taken as normal (median, robust sd); one row per law: held-out runs and cuts, the farthest
     distance, coverage of the 50% and 90% intervals, median 90% width and mean signed error (% of
     loss), mean CRPS.  Fits without kept back-tests are left out."""
@@ -343,5 +345,5 @@ def backtest_check(fits: Mapping[str, Fit], *, draws: int = 2000, seed: int = 0)
                      "bias_pct": 100 * float(np.mean(observed)), "crps": float(np.mean(crps(sim, observed)))})
     table = pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
     table.attrs["method"] = ("each fit's own back-tests (fit below compute cuts of these runs, forecast the runs "
-                             "above), scored with the default structural error")
+                             "above), scored with the population's structural error, as for a new dataset")
     return table

@@ -596,7 +596,7 @@ def plot_coverage(scored, *, ax=None, datasets: Sequence[str] | None = None):
     levels = np.array(LEVELS)
     names = list(datasets or dict.fromkeys(scored["dataset"]))
     cycle = [COLORS["data"], COLORS["fit"], COLORS["ref"], "#CC79A7", COLORS["band"], "#56B4E9", COLORS["grey"]]
-    styles = {"none": ("--", "law only"), "calibrated": (":", "calibrated"), "population": ("-", "default")}
+    styles = {"none": ("--", "law only"), "population": (":", "population"), "scaled": ("-", "default (scaled)")}
     for i, name in enumerate(names):
         rows = scored[scored["dataset"] == name]
         for mode, (line, _) in styles.items():
@@ -604,7 +604,7 @@ def plot_coverage(scored, *, ax=None, datasets: Sequence[str] | None = None):
             if len(sub):
                 cover = [sub[f"inside_{int(level * 100)}"].mean() for level in levels]
                 ax.plot(levels, cover, line, marker="o", markersize=3, color=cycle[i % len(cycle)],
-                        label=name if mode == "population" else None)
+                        label=name if mode == "scaled" else None)
     ax.plot([0.45, 1], [0.45, 1], color="black", linewidth=0.8, alpha=0.6)
     for mode, (line, label) in styles.items():
         if mode in set(scored["mode"]):
@@ -626,8 +626,8 @@ def plot_coverage_by_distance(scored, *, ax=None, level: float = DEFAULT_LEVEL):
     bins = np.array(DISTANCE_BINS)
     labels = ["0–0.5", "0.5–1", "1–2", ">2"]
     column = f"inside_{int(level * 100)}"
-    for mode, color, label in (("none", COLORS["grey"], "law only"), ("calibrated", COLORS["ref"], "calibrated"),
-                               ("population", COLORS["fit"], "default (population)")):
+    for mode, color, label in (("none", COLORS["grey"], "law only"), ("population", COLORS["ref"], "population"),
+                               ("calibrated", COLORS["band"], "calibrated"), ("scaled", COLORS["fit"], "default (scaled)")):
         sub = scored[scored["mode"] == mode]
         if not len(sub):
             continue
@@ -635,7 +635,7 @@ def plot_coverage_by_distance(scored, *, ax=None, level: float = DEFAULT_LEVEL):
         cover = [sub[column][which == k].mean() if np.any(which == k) else np.nan for k in range(len(labels))]
         counts = [int(np.sum(which == k)) for k in range(len(labels))]
         ax.plot(range(len(labels)), cover, marker="o", color=color, label=label)
-        if mode == "population":
+        if mode == "scaled":
             for k, n in enumerate(counts):
                 ax.annotate(f"n={n}", (k, 0.03), ha="center", fontsize=7, color=COLORS["grey"])
     ax.axhline(level, color="black", linewidth=0.8, alpha=0.6)

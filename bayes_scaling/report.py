@@ -338,7 +338,7 @@ def _forecasts(b: _Build) -> None:
     b.check = backtest_check(b.fits)
     if len(b.check):
         b.table(b.check, "backtest_check", "How each law's forecasts held up on these runs: its fit's back-tests "
-                                           "below compute cuts, scored with the default structural error", index=True)
+                                           "below compute cuts, scored with the population's structural error", index=True)
     b.forecast = forecast_table(b.fc, config.budgets, level=config.level)
     b.table(b.forecast, "forecast", f"Loss forecasts at compute-optimal allocation ({config.level:.0%} intervals)")
     b.targets = target_table(b.fc, config.target_losses, level=config.level) if config.target_losses else None
@@ -349,8 +349,8 @@ def _forecasts(b: _Build) -> None:
 
 def _sensitivity(b: _Build) -> None:
     """The headline forecast at two budgets under the other likelihoods and the literature priors:
-    one row per variant of the main law (fitted without back-tests: the default structural error
-    does not use them), beside the headline and the main law alone."""
+    one row per variant of the main law (each with its own back-tests, which rescale its
+    structural error as they do the main fit's), beside the headline and the main law alone."""
     from .compare import cached_fit, default_fit_cache
     from .forecast import Forecaster, forecast_table
     from .likelihoods import LIKELIHOODS
@@ -367,7 +367,7 @@ def _sensitivity(b: _Build) -> None:
     if config.prior_set != "literature":
         options.append(("literature priors", {"prior_set": "literature"}))
     for label, change in options:
-        settings = {**b.settings, "backtests": False, "prior_set": config.prior_set, "priors": config.priors}
+        settings = {**b.settings, "prior_set": config.prior_set, "priors": config.priors}
         settings.update({k: v for k, v in change.items() if k != "likelihood"})
         log.info("sensitivity: %s", label)
         try:

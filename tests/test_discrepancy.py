@@ -58,6 +58,23 @@ def test_update_recovers_a_dataset_drift():
     assert abs(np.median(prior.b) + 0.004) < 0.002
 
 
+def test_a_symmetric_update_learns_the_size_of_the_drift_not_its_direction():
+    """Back-tests drifting by -0.02 per decade: the symmetric update finds |b| near 0.02 with either
+    sign equally likely; back-tests without drift or scatter shrink |b|, τ and ω below the population's."""
+    rng = np.random.default_rng(2)
+    population = POPULATION.assign(mu_b=0.0)
+    prior = update(population, None, draws=4000, c_ref=1.0, seed=0)
+    drifting = update(population, _simulated_backtests(rng, -0.02, 0.003, 0.005, cuts=3, runs=20), draws=4000,
+                      c_ref=1.0, seed=0, symmetric=True)
+    lo, hi = np.quantile(np.abs(drifting.b), [0.025, 0.975])
+    assert lo < 0.02 < hi and lo > np.quantile(np.abs(prior.b), 0.5)
+    assert 0.45 < np.mean(drifting.b > 0) < 0.55 and drifting.info["symmetric"]
+    steady = update(population, _simulated_backtests(rng, 0.0, 1e-3, 1e-3, cuts=3, runs=12), draws=4000,
+                    c_ref=1.0, seed=0, symmetric=True)
+    for name in ("b", "tau", "omega"):
+        assert np.median(np.abs(getattr(steady, name))) < np.median(np.abs(getattr(prior, name))), name
+
+
 def test_updated_forecasts_are_calibrated_when_the_model_holds():
     """Datasets drawn from the population: 90% intervals of a new run's error hold it ~90% of the time."""
     rng = np.random.default_rng(3)

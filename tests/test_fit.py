@@ -330,7 +330,7 @@ def test_a_training_window_fits_the_largest_runs_and_its_back_tests_use_it_too()
         with pytest.raises(InputError, match="positive number of decades"):
             training_window(runs, bad, min_runs=18)
 
-    result = _quiet_fit(runs, window=4.5, discrepancy="population", seed=1, **QUICK)
+    result = _quiet_fit(runs, window=4.5, discrepancy="scaled", seed=1, **QUICK)
     assert len(result.runs) == within and result.config["window"] == 4.5
     kept = result.structural.backtests
     assert len(kept) and kept["run"].max() < within  # cuts of the fitted runs, not of all of them

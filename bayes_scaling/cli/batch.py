@@ -66,8 +66,8 @@ def add_parser(sub) -> None:
     p.add_argument("--cut", type=positive_number, nargs="+", metavar="FLOP",
                    help="also fit the runs with C <= each cut (back-test fits)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
-    p.add_argument("--discrepancy", default="population", choices=DISCREPANCIES,
-                   help="structural error of each fit (default population)")
+    p.add_argument("--discrepancy", default=DISCREPANCIES[0], choices=DISCREPANCIES,
+                   help=f"structural error of each fit (default {DISCREPANCIES[0]})")
     p.add_argument("--executor", choices=("local", "joblib"), default="local",
                    help="where the fits run without --dask (default: this process)")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes for --executor joblib")

@@ -70,8 +70,10 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
               + ("" if diag.ok else " — PROBLEMS: see the warning above; these draws may be unreliable"))
         if result.structural is not None:
             se, info = result.structural.summary(), result.structural.info
-            how = "the population of published back-tests" if args.discrepancy == "population" else \
-                f"the population updated by {info.get('internal_backtests', 0)} back-tests of these runs"
+            learned = info.get("internal_backtests", 0)
+            how = ("the population of published back-tests" if args.discrepancy == "population" or not learned
+                   else f"the population, its size rescaled by {learned} back-tests of these runs"
+                   if args.discrepancy == "scaled" else f"the population updated by {learned} back-tests of these runs")
             kept = (f"; {info['backtest_cuts']} back-tests of these runs kept to weight laws"
                     if info.get("backtest_cuts") else "")
             print(f"structural error beyond the data ({how}{kept}): drift {se.loc['b', 'median']:+.4f} log loss per decade "
@@ -139,13 +141,15 @@ def add_parser(sub) -> None:
     p.add_argument("--sampler", default="auto", choices=SAMPLERS, help="NUTS implementation (default: auto)")
     p.add_argument("--target-accept", type=credible_level, default=0.9, help="NUTS target acceptance (default: 0.9)")
     p.add_argument("--huber-delta", type=positive_number, default=1e-3, help="Huber threshold (default: 1e-3)")
-    p.add_argument("--discrepancy", default="population", choices=DISCREPANCIES,
-                   help="the law's structural error beyond the data: drawn from the population learned from "
-                        "published back-tests (population, default), that population updated by back-tests of "
-                        "these runs (calibrated), or none (the law taken as exact)")
+    p.add_argument("--discrepancy", default=DISCREPANCIES[0], choices=DISCREPANCIES,
+                   help="the law's structural error beyond the data, drawn from the population learned from "
+                        "published back-tests: its size rescaled by back-tests of these runs, direction left "
+                        "open (scaled, default); as is (population); updated by these runs' back-tests, "
+                        "direction included (calibrated); or none (the law taken as exact)")
     p.add_argument("--no-backtests", action="store_true",
-                   help="skip the refits below compute cuts of the runs (faster; the fit can then not be "
-                        "weighted against other laws in a law-averaged forecast)")
+                   help="skip the refits below compute cuts of the runs (faster; the structural error is then "
+                        "the population's alone, and the fit cannot be weighted against other laws in a "
+                        "law-averaged forecast)")
     p.add_argument("--window", type=positive_number, metavar="DECADES",
                    help="fit only the runs within DECADES of compute below the largest budget (at least the "
                         "law's minimum number of runs); for forecasts far beyond the data (default: every run)")
