@@ -500,14 +500,13 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
         population alone); ``"population"`` as for a new dataset, as is; ``"calibrated"``
         updated by these runs' back-tests, direction included; ``"none"`` takes the law as exact
         (the posterior of earlier versions).  Every forecast from the fit includes it.  Leaving
-        one dataset out, ``"scaled"`` was the best calibrated per dataset, at the narrowest
-        intervals of the three (``benchmarks/bench_calibration.py``; README).
+        one dataset out, ``"scaled"`` was the best calibrated per dataset, with intervals
+        narrower than the population alone's (``benchmarks/bench_calibration.py``; README).
     backtests
         Refit the law below compute cuts of the runs (a few more fits) and keep how it forecast
         the runs beyond: they weight laws by their forecasts (:func:`~bayes_scaling.compare.lfo_weights`,
         law averages) and are what ``"scaled"`` and ``"calibrated"`` learn from.  Not for
         ``"none"`` or grouped runs.
-
     window
         Fit only the runs within this many decades of compute below the largest budget (and
         at least the law's minimum number of runs, the largest); None (default) fits every run.

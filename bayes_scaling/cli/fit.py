@@ -74,8 +74,8 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
             how = ("the population of published back-tests" if args.discrepancy == "population" or not learned
                    else f"the population, its size rescaled by {learned} back-tests of these runs"
                    if args.discrepancy == "scaled" else f"the population updated by {learned} back-tests of these runs")
-            kept = (f"; {info['backtest_cuts']} back-tests of these runs kept to weight laws"
-                    if info.get("backtest_cuts") else "")
+            kept = ("" if not info.get("backtest_cuts") else "; kept to weight laws" if learned else
+                    f"; {info['backtest_cuts']} back-tests of these runs kept to weight laws")
             print(f"structural error beyond the data ({how}{kept}): drift {se.loc['b', 'median']:+.4f} log loss per decade "
                   f"[{se.loc['b', 'q5']:+.4f}, {se.loc['b', 'q95']:+.4f}], spread of the drift "
                   f"{se.loc['tau', 'median']:.4f}, extra scatter {se.loc['omega', 'median']:.4f} per decade")
