@@ -70,8 +70,11 @@ def training_window(runs: RunTable, decades: float | None, *, min_runs: int) -> 
     """The runs within ``decades`` of compute below the largest budget, and at least the ``min_runs``
     largest (all runs when ``decades`` is None).
 
-    A law that is not exactly true is best fitted where it will be used: the smallest runs bend
-    the fitted curve where the form misses them, and the forecast beyond the data inherits it.
+    A law that is not exactly true is bent by its smallest runs where the form misses them, and
+    the forecast beyond the data inherits the bend.  Whether fitting near the frontier helps
+    depends on the design: on the isoFLOP ladders (chinchilla, misfitting-final) it cut the
+    back-tests' CRPS by 14-21%; on the Gadre over-training grids it doubled it
+    (``benchmarks/bench_window.py``), hence an option, off by default.
     """
     if decades is None:
         return runs
