@@ -74,15 +74,58 @@ def cut_loglik(xp: Any, b, tau, omega, d, e, s):
     rank-one covariance is inverted by Sherman–Morrison.  ``xp`` is numpy or
     ``pytensor.tensor``.
     """
-    r = e - b * d
-    diag = s * s + omega * omega * d * d
-    q = xp.sum(r * r / diag, axis=-1)
-    u = xp.sum(d * r / diag, axis=-1)
-    v = xp.sum(d * d / diag, axis=-1)
-    t2 = xp.squeeze(tau * tau, axis=-1) if getattr(tau, "ndim", 0) > 1 else tau * tau
-    one_plus = 1.0 + t2 * v
-    n = d.shape[-1]
-    return -0.5 * (q - t2 * u * u / one_plus + xp.sum(xp.log(diag), axis=-1) + xp.log(one_plus)) - n * _HALF_LOG_2PI
+    return cut_loglik_from_sums(xp, b, tau, cut_sums(xp, omega, d, e, s), d.shape[-1])
+
+
+def cut_sums(xp: Any, omega, d, e, s) -> tuple:
+    """What the likelihood of one back-test needs of its runs, for any drift b and slope sd τ:
+    Σ e²/v, Σ e·d/v, Σ d²/v and Σ log v per draw of ω, with v = s² + ω²d².
+
+    Computed once, they serve both signs of b (:func:`update`'s symmetric weights) and every
+    (b, τ) paired with these ω, without another pass over the (draws × runs) array."""
+    if xp is np:
+        return _cut_sums_numpy(omega, d, e, s)
+    var = s * s + (omega * omega) * (d * d)
+    inv = 1.0 / var
+    return (xp.sum(e * e * inv, axis=-1), xp.sum(e * d * inv, axis=-1), xp.sum(d * d * inv, axis=-1),
+            xp.sum(xp.log(var), axis=-1))
+
+
+#: Σ log v is taken as Σ log Π over blocks of this many runs: one logarithm per block.  Each v
+#: lies between s² (≥ 1e-12 for any loss measured to 1e-6) and a few units, so a block's
+#: product stays far inside the range of a double.
+_LOG_BLOCK = 16
+
+
+def _cut_sums_numpy(omega: np.ndarray, d: np.ndarray, e: np.ndarray, s: np.ndarray) -> tuple:
+    """:func:`cut_sums` for numpy, in place: this runs over (up to 640,000 draws × runs) arrays
+    several times per fit (:func:`update`), so it avoids temporaries."""
+    var = np.multiply(omega * omega, d * d)
+    var += s * s
+    inv = np.divide(1.0, var)
+    ee, ed, dd = (inv @ np.stack([(e * e)[0], (e * d)[0], (d * d)[0]], axis=1)).T
+    n = var.shape[-1]
+    logdet = np.zeros(var.shape[0])
+    for start in range(0, n, _LOG_BLOCK):
+        logdet += np.log(np.prod(var[:, start:start + _LOG_BLOCK], axis=-1))
+    return ee, ed, dd, logdet
+
+
+def cut_loglik_from_sums(xp: Any, b, tau, sums: tuple, n: int):
+    """:func:`cut_loglik` from :func:`cut_sums`: with r = e − b·d, Σ r²/v and Σ d·r/v expand
+    into the sums, and Sherman–Morrison adds the shared slope τ."""
+    ee, ed, dd, logdet = sums
+    b = _per_draw(xp, b)
+    t2 = _per_draw(xp, tau * tau)
+    q = ee - 2.0 * b * ed + b * b * dd  # Σ r²/v
+    u = ed - b * dd  # Σ d·r/v
+    one_plus = 1.0 + t2 * dd
+    return -0.5 * (q - t2 * u * u / one_plus + logdet + xp.log(one_plus)) - n * _HALF_LOG_2PI
+
+
+def _per_draw(xp: Any, x):
+    """(M, 1) → (M,), to meet the per-draw sums; scalars and (M,) pass through."""
+    return xp.squeeze(x, axis=-1) if getattr(x, "ndim", 0) > 1 else x
 
 
 def _cuts(errors: pd.DataFrame) -> Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -257,10 +300,12 @@ def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int,
         cuts = list(_cuts(errors))
         while True:  # more proposals while the back-tests leave few effective draws (a dataset unlike most)
             prop = population_draws(population, proposals, rng)
-            b, tau, omega = (prop[k][:, None] for k in PARAMS)
-            logw = sum(cut_loglik(np, b, tau, omega, d[None, :], e[None, :], s[None, :]) for d, e, s in cuts)
+            b, tau = prop["b"], prop["tau"]
+            sums = [(cut_sums(np, prop["omega"][:, None], d[None, :], e[None, :], s[None, :]), len(d))
+                    for d, e, s in cuts]
+            logw = sum(cut_loglik_from_sums(np, b, tau, c, n) for c, n in sums)
             if symmetric:
-                flipped = sum(cut_loglik(np, -b, tau, omega, d[None, :], e[None, :], s[None, :]) for d, e, s in cuts)
+                flipped = sum(cut_loglik_from_sums(np, -b, tau, c, n) for c, n in sums)
                 logw = np.logaddexp(logw, flipped)
             w = np.exp(logw - logw.max())
             w /= w.sum()
