@@ -27,6 +27,35 @@ def test_cut_loglik_is_the_multivariate_normal():
         np.testing.assert_allclose(ours[0], expected, rtol=1e-10)
 
 
+def test_the_update_interpolates_the_per_cut_sums_in_omega_exactly_enough():
+    from bayes_scaling.discrepancy import _sums_by_omega, cut_loglik_from_sums, cut_sums
+
+    rng = np.random.default_rng(0)
+    omega, b, tau = np.exp(rng.normal(-5, 1.0, 20_000)), rng.normal(0, 0.02, 20_000), np.exp(rng.normal(-5, 1, 20_000))
+    cuts = [(rng.uniform(0.05, 2, n), rng.normal(0, 0.03, n), rng.uniform(0.002, 0.02, n)) for n in (120, 9, 2)]
+    for (d, e, s), spline in zip(cuts, _sums_by_omega(cuts, omega), strict=True):
+        exact = cut_sums(np, omega[:, None], d[None], e[None], s[None])
+        gap = cut_loglik_from_sums(np, b, tau, spline, len(d)) - cut_loglik_from_sums(np, b, tau, exact, len(d))
+        assert np.max(np.abs(gap)) < 1e-7
+
+
+def test_the_update_integrates_the_drift_as_brute_force_importance_sampling_does():
+    """b integrated in closed form, against the population's own b draws weighted by cut_loglik."""
+    rng = np.random.default_rng(5)
+    errors = _simulated_backtests(rng, 0.015, 0.004, 0.006, cuts=3, runs=15)
+    se = update(POPULATION, errors, draws=20_000, c_ref=1.0, seed=1)
+    prop = population_draws(POPULATION, 400_000, np.random.default_rng(2))
+    logw = sum(cut_loglik(np, prop["b"][:, None], prop["tau"][:, None], prop["omega"][:, None], d[None], e[None],
+                          s[None]) for d, e, s in
+               ((g["d"].to_numpy(), g["error"].to_numpy(), g["spread"].to_numpy()) for _, g in errors.groupby("cut")))
+    w = np.exp(logw - logw.max())
+    w /= w.sum()
+    for name, ours in (("b", se.b), ("tau", se.tau), ("omega", se.omega)):
+        brute = np.sum(w * prop[name])
+        sd = np.sqrt(np.sum(w * (prop[name] - brute) ** 2))
+        assert abs(ours.mean() - brute) < 0.05 * sd, name
+
+
 def test_shift_has_the_stated_mean_and_variance():
     n = 200_000
     se = StructuralError(np.full(n, -0.01), np.full(n, 0.004), np.full(n, 0.006), c_ref=1e21, source="test")
@@ -112,3 +141,38 @@ def test_cuts_always_leave_runs_to_fit_and_to_score():
         assert (runs.C <= cut).sum() >= 18 and (runs.C > cut).sum() >= 2
     with pytest.raises(bs.InputError, match="no compute cut leaves"):
         extrapolation_cuts(runs.subset(runs.C <= 1e18 * 1.01, label="one budget"), min_train=18)
+
+
+def test_nested_backtests_reuse_refits_without_changing_results(monkeypatch):
+    """A back-test below a cut repeats refits of training sets already fitted below a larger cut;
+    the process keeps them, and what comes out is what fresh refits give."""
+    import importlib
+
+    from bayes_scaling import rolling
+
+    fit_module = importlib.import_module("bayes_scaling.fit")  # the package's ``fit`` is the function
+
+    budgets = np.repeat(np.geomspace(1e18, 1e21, 7), 6)
+    n = np.concatenate([np.geomspace(np.sqrt(c / 6 / 80), np.sqrt(c / 6 / 5), 6) for c in np.unique(budgets)])
+    rng = np.random.default_rng(3)
+    d = budgets / (6 * n)
+    loss = (1.8 + 400 * n ** -0.34 + 4e3 * d ** -0.28) * np.exp(rng.normal(0, 0.01, len(n)))
+    runs = bs.read_runs(pd.DataFrame({"N": n, "D": d, "loss": loss}), name="ladder")
+    settings = {"draws": 100, "tune": 100, "chains": 2, "seed": 4}
+    calls = []
+    real_fit = fit_module.fit
+    monkeypatch.setattr(fit_module, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
+    monkeypatch.setattr(rolling, "_REFITS", rolling.OrderedDict())
+    cuts = extrapolation_cuts(runs, min_train=18)[:2]
+    first = rolling.rolling_backtest(runs, cuts=cuts, settings=settings)
+    assert len(calls) == len(cuts)
+    again = rolling.rolling_backtest(runs, cuts=cuts, settings=settings)
+    assert len(calls) == len(cuts)  # nothing refitted
+    rolling._REFITS.clear()
+    fresh = rolling.rolling_backtest(runs, cuts=cuts, settings=settings)
+    assert len(calls) == 2 * len(cuts)
+    for a, b, c in zip(first, again, fresh, strict=True):
+        np.testing.assert_array_equal(a.log_draws, b.log_draws)
+        np.testing.assert_array_equal(a.log_draws, c.log_draws)  # a fit is deterministic given its seed
+    rolling.rolling_backtest(runs, cuts=cuts, settings={**settings, "seed": 5})
+    assert len(calls) == 3 * len(cuts)  # other settings: other refits
