@@ -9,7 +9,7 @@ Prints, as medians over ``--repeats``:
    figures included), and with ``--no-backtests --figures none`` (the fit and its files alone);
 2. a second ``bs.fit`` of the chinchilla runs in one process (the compiled model reused),
    law alone and default, with its minimum bulk ESS over E, A, B, α, β;
-3. ``bayes-scaling compare chinchilla --backtest`` (one run);
+3. ``bayes-scaling compare chinchilla --backtest`` (one run, with an empty fit cache of its own);
 4. the reference: the same law written the straightforward way in PyMC, sampled with PyMC's
    NUTS (benchmarks/bench_fit.py's baseline), one run — and every ratio against it.
 """
@@ -77,8 +77,10 @@ def main(argv=None) -> int:
                 ess.append(min_ess(result.idata))
             rows[f"second bs.fit in one process, discrepancy={mode}"] = walls
         if not args.skip_backtest:
+            # An empty fit cache of its own: the user's cache may already hold these fits.
             rows["CLI compare chinchilla --backtest"] = [timed_command(
-                [*CLI, "-q", "compare", "chinchilla", "--backtest", "--out", str(folder / "compare")])]
+                [*CLI, "-q", "compare", "chinchilla", "--backtest", "--out", str(folder / "compare"),
+                 "--cache", str(folder / "compare-fit-cache")])]
         reference = run_baseline(0)
         print(f"reference (centred PyMC model, PyMC NUTS, 4 x 1000 + 1000): {reference['wall_s']:.1f} s, "
               f"min ESS_bulk {reference['min_ess_bulk']:.0f}")
