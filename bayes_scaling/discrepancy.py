@@ -14,9 +14,9 @@ scatter per decade.  A dataset's (b, τ, ω) are drawn from a **population** lea
 rolling back-tests of many published datasets (a hierarchical model, :func:`fit_population`;
 its draws ship as the ``extrapolation-population`` dataset, rebuilt by
 ``datasets/build/extrapolation_errors.py``), and **rescaled by the dataset's own internal
-back-tests** (fits below cuts of its own runs, :func:`update`): importance weights of the
-population draws by the likelihood of the errors those back-tests made, taken for either sign
-of the drift (``discrepancy="scaled"``, the default).  The back-tests say how *large* a
+back-tests** (fits below cuts of its own runs, :func:`update`): the population conditioned on
+the errors those back-tests made — the drift integrated in closed form, the rest by importance
+weights — taken for either sign of the drift (``discrepancy="scaled"``, the default).  The back-tests say how *large* a
 dataset's drift and scatter are, not which way the drift goes: a law's drift below a cut says
 little about its direction above it (on chinchilla, +0.009 per decade at 1e20 FLOP, -0.034
 beyond 3e21), and learning the direction too (``"calibrated"``) forecast worse, leaving one
