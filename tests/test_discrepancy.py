@@ -27,18 +27,6 @@ def test_cut_loglik_is_the_multivariate_normal():
         np.testing.assert_allclose(ours[0], expected, rtol=1e-10)
 
 
-def test_the_update_interpolates_the_per_cut_sums_in_omega_exactly_enough():
-    from bayes_scaling.discrepancy import _sums_by_omega, cut_loglik_from_sums, cut_sums
-
-    rng = np.random.default_rng(0)
-    omega, b, tau = np.exp(rng.normal(-5, 1.0, 20_000)), rng.normal(0, 0.02, 20_000), np.exp(rng.normal(-5, 1, 20_000))
-    cuts = [(rng.uniform(0.05, 2, n), rng.normal(0, 0.03, n), rng.uniform(0.002, 0.02, n)) for n in (120, 9, 2)]
-    for (d, e, s), spline in zip(cuts, _sums_by_omega(cuts, omega), strict=True):
-        exact = cut_sums(np, omega[:, None], d[None], e[None], s[None])
-        gap = cut_loglik_from_sums(np, b, tau, spline, len(d)) - cut_loglik_from_sums(np, b, tau, exact, len(d))
-        assert np.max(np.abs(gap)) < 1e-7
-
-
 def test_the_update_integrates_the_drift_as_brute_force_importance_sampling_does():
     """b integrated in closed form, against the population's own b draws weighted by cut_loglik."""
     rng = np.random.default_rng(5)
@@ -82,7 +70,7 @@ def test_update_recovers_a_dataset_drift():
     se = update(POPULATION, errors, draws=4000, c_ref=1.0, seed=0)
     lo, hi = np.quantile(se.b, [0.025, 0.975])
     assert lo < -0.03 < hi and hi < -0.015
-    assert se.info["internal_backtests"] == 5 and se.info["importance_ess"] > 200
+    assert se.info["internal_backtests"] == 5 and se.info["effective_cells"] > 50
     prior = update(POPULATION, None, draws=4000, c_ref=1.0, seed=0)
     assert abs(np.median(prior.b) + 0.004) < 0.002
 
