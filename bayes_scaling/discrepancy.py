@@ -395,16 +395,20 @@ def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int,
         spans.append((max(where.min() - step, lo), min(where.max() + step, hi)))
     grid = _Grid(cuts, *(np.linspace(a, b, _FINE_POINTS) for a, b in spans), symmetric)
     log_post = np.concatenate([grid.log_post(block) for block in _row_blocks(rows)]).astype(np.float32)
-    cells = np.logaddexp.reduce(log_post, axis=0).ravel()  # (T·W,): rows summed out
-    w = np.exp(cells - cells.max())
+    log_post = log_post.reshape(len(log_post), -1)  # (rows, T·W)
+    top = log_post.max()
+    mass = np.exp(log_post - top, dtype=float)
+    w = mass.sum(axis=0)  # rows summed out
     w /= w.sum()
-    i, j = np.unravel_index(rng.choice(w.size, size=draws, p=w), grid.k.shape)
-    # a population row for each draw, from its posterior given the cell (Gumbel-max)
+    cell = rng.choice(w.size, size=draws, p=w)
+    # a population row for each draw, from its posterior given the cell
     r = np.empty(draws, dtype=int)
-    for start in range(0, draws, 1000):
-        part = slice(start, start + 1000)
-        given = log_post[:, i[part], j[part]].astype(float)
-        r[part] = np.argmax(given + rng.gumbel(size=given.shape), axis=0)
+    u = rng.random(draws)
+    for c in np.unique(cell):
+        at = np.flatnonzero(cell == c)
+        cdf = np.cumsum(mass[:, c])
+        r[at] = np.minimum(np.searchsorted(cdf, u[at] * cdf[-1], side="right"), len(cdf) - 1)
+    i, j = np.unravel_index(cell, grid.k.shape)
     picked = {c: v[r] for c, v in rows.items()}
     log_lik, log_up, mean_up, mean_down, prec = grid.marginal(picked, (i, j))
     mean = mean_up
