@@ -31,7 +31,8 @@ try:  # POSIX: the lock is released by the kernel when its holder dies
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["MARKER", "atomic_file", "check_output_folder", "output_folder", "free_folder", "write_text_atomic"]
+__all__ = ["MARKER", "atomic_file", "check_output_folder", "output_folder", "free_folder", "write_text_atomic",
+           "Stopped", "request_stop", "clear_stop"]
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,32 @@ def _remove_stale(target: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
+class Stopped(BaseException):
+    """A stop was asked for (SIGTERM on the command line): raised so that result folders are left as
+    they were, like Ctrl-C."""
+
+
+_stop_requested = False
+
+
+def request_stop() -> None:
+    """Record a stop request, then raise :class:`Stopped`.
+
+    A signal handler's exception lands wherever the main thread is; inside a finalizer
+    (``__del__``, run by the garbage collector) Python ignores it and carries on.  The request
+    is therefore recorded first, and :func:`output_folder` honours it before it commits.
+    """
+    global _stop_requested
+    _stop_requested = True
+    raise Stopped()
+
+
+def clear_stop() -> None:
+    """Forget an earlier stop request (a new command starts)."""
+    global _stop_requested
+    _stop_requested = False
+
+
 @contextlib.contextmanager
 def output_folder(path: str | os.PathLike, *, force: bool = False, command: str = "",
                   inputs: Iterable[str | os.PathLike] = ()) -> Iterator[Path]:
@@ -208,7 +235,8 @@ def output_folder(path: str | os.PathLike, *, force: bool = False, command: str 
     The staging folder is a hidden sibling of ``path``.  Only when the body finishes
     without an exception is it renamed onto ``path`` (an earlier result folder is moved
     aside first and deleted after).  On an exception or interrupt it is deleted and
-    ``path`` is left as it was.
+    ``path`` is left as it was, also when a stop was requested (:func:`request_stop`) but its
+    exception was swallowed on the way.
     """
     target = Path(path)
     inputs = list(inputs)
@@ -233,6 +261,8 @@ def output_folder(path: str | os.PathLike, *, force: bool = False, command: str 
                 {"written_by": command or "bayes_scaling", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                  "files": files}, indent=1), encoding="utf-8")
             check_output_folder(target, force=force, inputs=inputs)  # nothing changed while we worked
+            if _stop_requested:  # a stop whose exception something swallowed: still nothing is written
+                raise Stopped()
             _swap_into_place(stage, target)
         finally:
             shutil.rmtree(stage, ignore_errors=True)

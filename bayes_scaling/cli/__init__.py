@@ -21,6 +21,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import BayesScalingError, InputError
+from ..outputs import Stopped, clear_stop, request_stop
 from . import batch, compare, data, energy, fit, forecast, report
 from ._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _Parser
 
@@ -73,17 +74,16 @@ def _logging_to_stderr(verbose: int, quiet: bool) -> Iterator[None]:
         root.handlers[:], root.level = saved
 
 
-class _Terminated(BaseException):
-    """SIGTERM, raised in the main thread so that output folders are cleaned up (like Ctrl-C)."""
-
-
 @contextlib.contextmanager
 def _terminate_as_exception() -> Iterator[None]:
-    def raise_terminated(signum, frame):
-        raise _Terminated()
+    """SIGTERM raises :class:`~bayes_scaling.outputs.Stopped` in the main thread, so that output
+    folders are cleaned up (like Ctrl-C)."""
+    def stop(signum, frame):
+        request_stop()
 
+    clear_stop()
     try:
-        previous = signal.signal(signal.SIGTERM, raise_terminated)
+        previous = signal.signal(signal.SIGTERM, stop)
     except ValueError:  # not the main thread (e.g. a test runner's worker): leave signals alone
         yield
         return
@@ -91,6 +91,7 @@ def _terminate_as_exception() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        clear_stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted: nothing was written (an earlier result folder is unchanged)", file=sys.stderr)
             return 130
-        except _Terminated:
+        except Stopped:
             print("terminated: nothing was written (an earlier result folder is unchanged)", file=sys.stderr)
             return 143
         except OSError as exc:  # a file the user named cannot be read or written
