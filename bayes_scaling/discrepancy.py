@@ -43,7 +43,7 @@ import pandas as pd
 
 from .errors import InputError
 
-__all__ = ["StructuralError", "cut_loglik", "fit_population", "load_population", "population_draws", "update",
+__all__ = ["StructuralError", "cut_loglik", "cut_sums", "quadratic_in_drift", "fit_population", "load_population", "population_draws", "update",
            "DISCREPANCIES", "LEARNING", "slope_summary", "predictive_log_density", "predictive_error_draws", "BACKTEST_COLUMNS", "kept_backtests"]
 
 log = logging.getLogger(__name__)
@@ -71,53 +71,31 @@ def cut_loglik(xp: Any, b, tau, omega, d, e, s):
     rank-one covariance is inverted by Sherman–Morrison.  ``xp`` is numpy or
     ``pytensor.tensor``.
     """
-    return cut_loglik_from_sums(xp, b, tau, cut_sums(xp, omega, d, e, s), d.shape[-1])
+    b, t2 = _per_draw(xp, b), _per_draw(xp, tau * tau)
+    k, big_p, big_q = quadratic_in_drift(xp, cut_sums(xp, omega, d, e, s), t2, d.shape[-1])
+    return k - 0.5 * big_p * b * b + big_q * b
 
 
 def cut_sums(xp: Any, omega, d, e, s) -> tuple:
     """What the likelihood of one back-test needs of its runs, for any drift b and slope sd τ:
-    Σ e²/v, Σ e·d/v, Σ d²/v and Σ log v per draw of ω, with v = s² + ω²d².
-
-    Computed once, they serve both signs of b (:func:`update`'s symmetric weights) and every
-    (b, τ) paired with these ω, without another pass over the (draws × runs) array."""
-    if xp is np:
-        return _cut_sums_numpy(omega, d, e, s)
+    Σ e²/v, Σ e·d/v, Σ d²/v and Σ log v per value of ω, with v = s² + ω²d²."""
     var = s * s + (omega * omega) * (d * d)
     inv = 1.0 / var
     return (xp.sum(e * e * inv, axis=-1), xp.sum(e * d * inv, axis=-1), xp.sum(d * d * inv, axis=-1),
             xp.sum(xp.log(var), axis=-1))
 
 
-#: Σ log v is taken as Σ log Π over blocks of this many runs: one logarithm per block.  Each v
-#: lies between s² (≥ 1e-12 for any loss measured to 1e-6) and a few units, so a block's
-#: product stays far inside the range of a double.
-_LOG_BLOCK = 16
+def quadratic_in_drift(xp: Any, sums: tuple, t2, n: int) -> tuple:
+    """One back-test's log-likelihood as K − ½P·b² + Q·b, from :func:`cut_sums` and τ² = ``t2``.
 
-
-def _cut_sums_numpy(omega: np.ndarray, d: np.ndarray, e: np.ndarray, s: np.ndarray) -> tuple:
-    """:func:`cut_sums` for numpy, in place: this runs over (up to 640,000 draws × runs) arrays
-    several times per fit (:func:`update`), so it avoids temporaries."""
-    var = np.multiply(omega * omega, d * d)
-    var += s * s
-    inv = np.divide(1.0, var)
-    ee, ed, dd = (inv @ np.stack([(e * e)[0], (e * d)[0], (d * d)[0]], axis=1)).T
-    n = var.shape[-1]
-    logdet = np.zeros(var.shape[0])
-    for start in range(0, n, _LOG_BLOCK):
-        logdet += np.log(np.prod(var[:, start:start + _LOG_BLOCK], axis=-1))
-    return ee, ed, dd, logdet
-
-
-def cut_loglik_from_sums(xp: Any, b, tau, sums: tuple, n: int):
-    """:func:`cut_loglik` from :func:`cut_sums`: with r = e − b·d, Σ r²/v and Σ d·r/v expand
-    into the sums, and Sherman–Morrison adds the shared slope τ."""
+    Sherman–Morrison on diag(v) + τ²·d·dᵀ: P = Σd²/v / (1 + τ²Σd²/v), Q = Σe·d/v / (1 + τ²Σd²/v),
+    K = −½(Σe²/v − τ²(Σe·d/v)²/(1 + τ²Σd²/v) + Σ log v + log(1 + τ²Σd²/v)) − n·½log 2π.
+    Being quadratic in b is what lets :func:`update` integrate the drift in closed form.
+    """
     ee, ed, dd, logdet = sums
-    b = _per_draw(xp, b)
-    t2 = _per_draw(xp, tau * tau)
-    q = ee - 2.0 * b * ed + b * b * dd  # Σ r²/v
-    u = ed - b * dd  # Σ d·r/v
     one_plus = 1.0 + t2 * dd
-    return -0.5 * (q - t2 * u * u / one_plus + logdet + xp.log(one_plus)) - n * _HALF_LOG_2PI
+    k = -0.5 * (ee - t2 * ed * ed / one_plus + logdet + xp.log(one_plus)) - n * _HALF_LOG_2PI
+    return k, dd / one_plus, ed / one_plus
 
 
 def _per_draw(xp: Any, x):
@@ -277,21 +255,14 @@ def population_draws(population: pd.DataFrame, n: int, rng: np.random.Generator)
 
 
 def _drift_integrated(cuts: list, tau: np.ndarray, omega: np.ndarray):
-    """The back-tests' log-likelihood as a quadratic in the drift b, on a grid of (τ, ω).
-
-    Given (τ, ω), the log-likelihood of all cuts is −½P·b² + Q·b + K, from :func:`cut_sums`
-    (Sherman–Morrison makes each cut's P = Σd²/v / (1 + τ²Σd²/v)).  ``tau`` (T,) and ``omega``
-    (W,) span the grid; returns K, P, Q of shape (T, W).
-    """
+    """All cuts' log-likelihood as K − ½P·b² + Q·b (:func:`quadratic_in_drift`) on a grid of
+    (τ, ω): ``tau`` (T,) and ``omega`` (W,) span it; returns K, P, Q of shape (T, W)."""
     t2 = (tau * tau)[:, None]
-    big_p = big_q = k = np.zeros((len(tau), len(omega)))
+    total = [np.zeros((len(tau), len(omega)))] * 3
     for d, e, s in cuts:
-        ee, ed, dd, logdet = cut_sums(np, omega[:, None], d[None, :], e[None, :], s[None, :])
-        one_plus = 1.0 + t2 * dd
-        big_p = big_p + dd / one_plus
-        big_q = big_q + ed / one_plus
-        k = k - 0.5 * (ee - t2 * ed * ed / one_plus + logdet + np.log(one_plus)) - len(d) * _HALF_LOG_2PI
-    return k, big_p, big_q
+        sums = cut_sums(np, omega[:, None], d[None, :], e[None, :], s[None, :])
+        total = [a + b for a, b in zip(total, quadratic_in_drift(np, sums, t2, len(d)), strict=True)]
+    return tuple(total)
 
 
 def _drift_marginal(k, big_p, big_q, mu_b, sigma_b):
