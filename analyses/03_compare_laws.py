@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bayes_scaling.compare import backtest, cached_fit, loo_table
+from bayes_scaling.cache import cached_fit
+from bayes_scaling.compare import backtest, loo_table
 from bayes_scaling.datasets import load_dataset
 from bayes_scaling.tables import write_table
 

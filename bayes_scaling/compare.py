@@ -8,100 +8,36 @@ it — interval coverage, CRPS, log predictive density, median absolute error �
 cuts, so skill can be read against extrapolation distance.  The classical Huber baseline
 goes through the same scoring.
 
-Fits are cached (``cache_dir``): a re-run loads fits already computed for the same law,
-likelihood, data fingerprint and sampler settings instead of sampling again.
+Fits are cached (``cache_dir``, :mod:`bayes_scaling.cache`): a re-run loads fits already
+computed for the same law, likelihood, data, priors and settings instead of sampling again.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .classical import huber_fit
-from .diagnostics import SamplingWarning
 from .discrepancy import DISCREPANCIES, LEARNING
 from .errors import InputError
-from .fit import Fit, fit, load_fit, model_spec, package_versions
-from .laws import get_law
-from .likelihoods import get_likelihood
-from .rolling import BACKTEST_DRAWS, BACKTEST_TUNE, extrapolation_cuts, min_train_runs
+from .cache import cached_fit
+from .fit import Fit
+from .rolling import extrapolation_cuts, min_train_runs
 from .runs import RunTable
 from .scoring import score
 
-__all__ = ["loo_table", "lfo_table", "lfo_weights", "backtest_check", "stacking_weights", "kde_log_density", "backtest", "cached_fit", "PARETO_K_BAD"]
+__all__ = ["loo_table", "lfo_table", "lfo_weights", "backtest_check", "stacking_weights", "kde_log_density", "backtest", "PARETO_K_BAD"]
 
 log = logging.getLogger(__name__)
 
 #: Pareto k above this makes the PSIS estimate for that run unreliable (Vehtari et al. 2024).
 PARETO_K_BAD = 0.7
-
-
-def _key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-#: Environment variable naming the folder of cached fits (default: the user cache directory).
-FIT_CACHE_ENV = "BAYES_SCALING_FIT_CACHE"
-
-
-def default_fit_cache() -> Path:
-    """Where cached fits live unless a command is told otherwise: ``$BAYES_SCALING_FIT_CACHE``, or
-    ``fits/`` in the user cache directory (keys hold data, settings, priors and versions, so one
-    cache serves every report and comparison safely)."""
-    env = os.environ.get(FIT_CACHE_ENV)
-    if env:
-        return Path(env)
-    import pooch
-
-    return Path(pooch.os_cache("bayes_scaling")) / "fits"
-
-
-def cached_fit(runs: RunTable, *, law: str, likelihood: str, cache_dir: str | os.PathLike | None,
-               settings: dict[str, Any]) -> tuple[Fit, bool]:
-    """``fit(runs, …)``, or the same fit loaded from ``cache_dir``; returns (fit, was_cached).
-
-    The cache key holds the data fingerprint, law, likelihood, the settings with fit()'s
-    defaults filled in (so a change of a default, e.g. of the structural error, is a new key),
-    the resolved priors and the package versions: a fit is not reused after an upgrade or a
-    change of default priors.
-    """
-    path = None
-    if cache_dir is not None:
-        lik = get_likelihood(likelihood, **({"delta": settings["huber_delta"]} if "huber_delta" in settings else {}))
-        spec = model_spec(runs, get_law(law), lik, priors=settings.get("priors"),
-                          prior_set=settings.get("prior_set", "default"))
-        priors = {k: v.to_dict() for k, v in spec.priors.items()}
-        resolved = {**_fit_defaults(), **settings}  # a change of fit()'s defaults changes the key
-        backtests = {"draws": BACKTEST_DRAWS, "tune": BACKTEST_TUNE}  # how the fit's own back-tests are sampled
-        name = (f"{law}-{likelihood}-"
-                f"{_key(runs.fingerprint(), law, likelihood, resolved, priors, package_versions(), backtests)}.nc")
-        path = Path(cache_dir) / name
-        if path.is_file():
-            return load_fit(path, law=law, likelihood=likelihood, fingerprint=runs.fingerprint()), True
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SamplingWarning)  # diagnostics are reported in the table
-        result = fit(runs, law=law, likelihood=likelihood, **settings)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        result.save(path, overwrite=True)
-    return result, False
-
-
-def _fit_defaults() -> dict[str, Any]:
-    """fit()'s keyword defaults (structural error, back-tests, sampler …) except the display-only ones."""
-    import inspect
-
-    return {k: p.default for k, p in inspect.signature(fit).parameters.items()
-            if p.default is not inspect.Parameter.empty and k not in ("progress", "strict")}
 
 
 def loo_table(fits: dict[str, Fit]) -> pd.DataFrame:

@@ -466,7 +466,7 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
         draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0, sampler: str = "auto",
         target_accept: float = 0.9, strict: bool = False, progress: bool = False,
         huber_delta: float = 1e-3, discrepancy: str = "scaled", backtests: bool = True,
-        window: float | None = None) -> Fit:
+        window: float | None = None, cache_dir: str | os.PathLike | None = None) -> Fit:
     """Fit a scaling law to training runs by NUTS.
 
     Parameters
@@ -512,6 +512,9 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
         at least the law's minimum number of runs, the largest); None (default) fits every run.
         For forecasts far beyond the data: the law is not exactly true, and its smallest runs
         bend the fit where the form misses them.  Back-tests of the fit use the same window.
+    cache_dir
+        Keep the back-tests' errors in this folder for later fits of the same runs, law, priors
+        and settings (:mod:`bayes_scaling.cache`; the command line's default).  None: refit.
 
     Returns
     -------
@@ -534,7 +537,7 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
     config = _fit_config(spec, table, settings, prior_set=prior_set, discrepancy=discrepancy, backtests=backtests,
                          window=window)
     return _finished(Fit(idata=idata, config=config, diagnostics=None, timing=timing), table, law_obj, lik,
-                     seed=seed, strict=strict, start=start, n_draws=chains * draws,
+                     seed=seed, strict=strict, start=start, n_draws=chains * draws, cache_dir=cache_dir,
                      internal={**backtest_sampler(draws=draws, tune=tune, chains=chains), "seed": seed,
                                "sampler": sampler, "target_accept": target_accept, "priors": priors,
                                "prior_set": prior_set, "huber_delta": huber_delta, "window": window})
@@ -595,7 +598,8 @@ def _checked_inputs(table: RunTable, law_obj: ScalingLaw, *, pooling: str, discr
 
 
 def _finished(result: Fit, table: RunTable, law: ScalingLaw, likelihood: Likelihood, *, seed: int, strict: bool,
-              start: float, n_draws: int, internal: dict[str, Any]) -> Fit:
+              start: float, n_draws: int, internal: dict[str, Any],
+              cache_dir: str | os.PathLike | None = None) -> Fit:
     """Log-likelihood and predictive draws, the structural error (from refits with ``internal``
     settings) and the sampling diagnostics, added to a freshly sampled fit."""
     import time
@@ -607,7 +611,7 @@ def _finished(result: Fit, table: RunTable, law: ScalingLaw, likelihood: Likelih
         _attach_structural(result, structural_error_for(table, law, likelihood, mode=config["discrepancy"],
                                                         settings=internal, n_draws=n_draws,
                                                         grouped=len(config["groups"]) > 1,
-                                                        backtests=config["backtests"]))
+                                                        backtests=config["backtests"], cache_dir=cache_dir))
         timing["structural_error_s"] = time.perf_counter() - start_se
     result.diagnostics = check_sampling(result.idata, _diagnosed(result.idata, config), strict=strict,
                                         label=f"{law.name} fit to {table.source}")
@@ -654,7 +658,7 @@ def _derive_groups(result: Fit, runs: RunTable, seed: int) -> None:
 
 def structural_error_for(runs: RunTable, law: ScalingLaw, likelihood: Likelihood, *, mode: str,
                          settings: dict[str, Any], n_draws: int, grouped: bool = False,
-                         backtests: bool = True) -> StructuralError:
+                         backtests: bool = True, cache_dir: str | os.PathLike | None = None) -> StructuralError:
     """The structural error of a fit to ``runs``: the population's predictive for a new dataset
     (``mode="population"``), or that population updated by rolling back-tests of the same law
     on the runs themselves — their size only (``"scaled"``) or direction too (``"calibrated"``).
@@ -670,7 +674,7 @@ def structural_error_for(runs: RunTable, law: ScalingLaw, likelihood: Likelihood
             "not pooled yet)")
     elif backtests or mode == "calibrated":
         errors = internal_errors(runs, law=law.name, likelihood=likelihood.name,
-                                 settings={k: v for k, v in settings.items() if v is not None})
+                                 settings={k: v for k, v in settings.items() if v is not None}, cache_dir=cache_dir)
     elif learns:
         log.info("structural error: no back-tests of these runs (backtests=False); the population alone")
     structural = update(population, errors if learns else None, draws=n_draws,

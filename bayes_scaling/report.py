@@ -293,7 +293,8 @@ def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_p
 
 def _fit_and_compare(b: _Build) -> None:
     """Fit every law (the main one first), compare them by LOO and, if asked, by back-tests."""
-    from .compare import backtest, cached_fit, default_fit_cache, loo_table
+    from .cache import cached_fit, default_fit_cache
+    from .compare import backtest, loo_table
 
     config = b.config
     cache = default_fit_cache()  # not in the report: a report stays small, the cache serves every run
@@ -351,7 +352,7 @@ def _sensitivity(b: _Build) -> None:
     """The headline forecast at two budgets under the other likelihoods and the literature priors:
     one row per variant of the main law (each with its own back-tests, which rescale its
     structural error as they do the main fit's), beside the headline and the main law alone."""
-    from .compare import cached_fit, default_fit_cache
+    from .cache import cached_fit, default_fit_cache
     from .forecast import Forecaster, forecast_table
     from .likelihoods import LIKELIHOODS
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -215,14 +216,23 @@ def rolling_backtest(runs: RunTable, *, law: str = "chinchilla", likelihood: str
     return out
 
 
-def internal_errors(runs: RunTable, *, law: str, likelihood: str,
-                    settings: dict[str, Any] | None = None) -> pd.DataFrame | None:
+def internal_errors(runs: RunTable, *, law: str, likelihood: str, settings: dict[str, Any] | None = None,
+                    cache_dir: str | os.PathLike | None = None) -> pd.DataFrame | None:
     """Errors of the law's back-tests *inside* ``runs`` (refits below its own cuts), one row per
-    held-out run; None when the runs allow no cut (logged)."""
-    try:
-        cuts = extrapolation_cuts(runs, min_train=min_train_runs(law))
-    except InputError as exc:
-        log.warning("structural error: no internal back-test possible (%s); using the population alone", exc)
-        return None
-    held = rolling_backtest(runs, law=law, likelihood=likelihood, cuts=cuts, settings=settings)
-    return pd.concat([h.errors() for h in held], ignore_index=True)
+    held-out run; None when the runs allow no cut (logged).  With ``cache_dir``, a table made
+    earlier for the same runs, law, priors and settings is loaded instead (:mod:`bayes_scaling.cache`)."""
+    from .cache import cached_backtest_errors
+
+    settings = dict(settings or {})
+
+    def compute() -> pd.DataFrame | None:
+        try:
+            cuts = extrapolation_cuts(runs, min_train=min_train_runs(law))
+        except InputError as exc:
+            log.warning("structural error: no internal back-test possible (%s); using the population alone", exc)
+            return None
+        held = rolling_backtest(runs, law=law, likelihood=likelihood, cuts=cuts, settings=settings)
+        return pd.concat([h.errors() for h in held], ignore_index=True)
+
+    return cached_backtest_errors(runs, law=law, likelihood=likelihood, settings=settings, cache_dir=cache_dir,
+                                  compute=compute)

@@ -8,7 +8,8 @@ from scipy import stats
 
 from bayes_scaling import InputError
 from bayes_scaling.classical import huber_fit
-from bayes_scaling.compare import backtest, cached_fit, loo_table
+from bayes_scaling.cache import cached_fit
+from bayes_scaling.compare import backtest, loo_table
 from bayes_scaling.scoring import coverage, crps, log_predictive_density, score
 
 from simulate import simulate
@@ -99,8 +100,12 @@ def test_classical_noise_scale_is_the_huber_maximum_likelihood():
 
 
 def test_the_fit_cache_key_holds_priors_and_versions(tmp_path, monkeypatch):
-    """A cached fit is not reused after a change of priors or of a package version."""
-    import bayes_scaling.compare as compare
+    """A cached fit is not reused after a change of priors, of a package version or of the source."""
+    import importlib
+
+    from bayes_scaling import cache
+
+    fit_module = importlib.import_module("bayes_scaling.fit")  # the package's ``fit`` is the function
 
     runs, _ = simulate("kaplan-n+e", seed=4)
     _, cached = cached_fit(runs, law="kaplan-n+e", likelihood="normal", cache_dir=tmp_path, settings=QUICK)
@@ -108,7 +113,9 @@ def test_the_fit_cache_key_holds_priors_and_versions(tmp_path, monkeypatch):
     assert cached_fit(runs, law="kaplan-n+e", likelihood="normal", cache_dir=tmp_path, settings=QUICK)[1]
     other_prior = {**QUICK, "priors": {"alpha_N": "LogNormal(mu=-1.2, sigma=0.5)"}}
     assert not cached_fit(runs, law="kaplan-n+e", likelihood="normal", cache_dir=tmp_path, settings=other_prior)[1]
-    monkeypatch.setattr(compare, "package_versions", lambda: {"bayes-scaling": "99.0"})
+    monkeypatch.setattr(fit_module, "package_versions", lambda: {"bayes-scaling": "99.0"})
+    assert not cached_fit(runs, law="kaplan-n+e", likelihood="normal", cache_dir=tmp_path, settings=QUICK)[1]
+    monkeypatch.setattr(cache, "source_digest", lambda: "an edited source")
     assert not cached_fit(runs, law="kaplan-n+e", likelihood="normal", cache_dir=tmp_path, settings=QUICK)[1]
 
 

@@ -164,3 +164,34 @@ def test_nested_backtests_reuse_refits_without_changing_results(monkeypatch):
         np.testing.assert_array_equal(a.log_draws, c.log_draws)  # a fit is deterministic given its seed
     rolling.rolling_backtest(runs, cuts=cuts, settings={**settings, "seed": 5})
     assert len(calls) == 3 * len(cuts)  # other settings: other refits
+
+
+def test_a_fits_backtests_are_cached_on_disk_and_reused_bit_for_bit(tmp_path, monkeypatch):
+    """With ``cache_dir``, a later fit of the same runs and settings loads its internal back-tests'
+    errors instead of refitting them, and its structural error is the same to the bit; another
+    seed, or a change of this package's source, refits."""
+    from bayes_scaling import cache, rolling
+
+    from bayes_scaling.datasets import runs_from
+
+    everything = runs_from("chinchilla")
+    runs = everything.subset(np.arange(len(everything)) % 3 == 0, label="every third run")
+    settings = {"draws": 100, "tune": 150, "chains": 2, "seed": 2}
+    monkeypatch.setattr(rolling, "_REFITS", rolling.OrderedDict())  # no reuse within the process
+    first = bs.fit(runs, cache_dir=tmp_path, **settings)
+    stored = list(tmp_path.glob("chinchilla-student-t-backtests-*.npz"))
+    assert len(stored) == 1
+
+    def refit(*args, **kwargs):
+        raise AssertionError("the back-tests were refitted")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(rolling, "rolling_backtest", refit)
+        again = bs.fit(runs, cache_dir=tmp_path, **settings)
+    for name in ("b", "tau", "omega"):
+        np.testing.assert_array_equal(getattr(first.structural, name), getattr(again.structural, name))
+    pd.testing.assert_frame_equal(first.structural.backtests, again.structural.backtests, check_exact=True)
+    bs.fit(runs, cache_dir=tmp_path, **{**settings, "seed": 3})
+    monkeypatch.setattr(cache, "source_digest", lambda: "an edited source")
+    bs.fit(runs, cache_dir=tmp_path, **settings)
+    assert len(list(tmp_path.glob("*-backtests-*.npz"))) == 3

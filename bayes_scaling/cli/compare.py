@@ -24,7 +24,8 @@ from ._common import (
 def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
 
-    from ..compare import backtest, cached_fit, default_fit_cache, lfo_table, loo_table
+    from ..cache import cached_fit, default_fit_cache
+    from ..compare import backtest, lfo_table, loo_table
     from ..tables import to_markdown, write_table
 
     laws, likelihoods = _grid_of(args)
