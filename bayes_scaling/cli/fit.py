@@ -34,6 +34,7 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
+    from ..cache import default_fit_cache
     from ..fit import fit
     from ..tables import to_markdown, write_table
 
@@ -49,7 +50,7 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
                      chains=args.chains, seed=args.seed, sampler=args.sampler, target_accept=args.target_accept,
                      strict=args.strict, progress=sys.stderr.isatty() and not args.quiet,
                      huber_delta=args.huber_delta, discrepancy=args.discrepancy, backtests=not args.no_backtests,
-                     window=args.window)
+                     window=args.window, cache_dir=None if args.no_cache else args.cache or default_fit_cache())
         log.info("sampled in %.1f s (compile %.1f s); writing %s", result.timing["sample_s"],
                  result.timing["compile_s"], out)
         written = [result.save(stage / "fit.nc")]
@@ -67,7 +68,8 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
         print(to_markdown(summary))
         diag = result.diagnostics
         print(f"diagnostics: {str(diag).splitlines()[0]}"
-              + ("" if diag.ok else " — PROBLEMS: see the warning above; these draws may be unreliable"))
+              + ("" if diag.ok else " — PROBLEMS: see the warning above; these draws may be unreliable"
+               + ("" if formats else " (--figures png draws the trace and pair plots)")))
         if result.structural is not None:
             se, info = result.structural.summary(), result.structural.info
             learned = info.get("internal_backtests", 0)
@@ -119,11 +121,10 @@ def _fit_figures(result, runs, args: argparse.Namespace, priors, folder: Path, f
 
 def add_parser(sub) -> None:
     """Add this subcommand's arguments, next to its handler."""
-    p = sub.add_parser("fit", help="fit a scaling law to runs by NUTS and write the fit, summary and figures",
+    p = sub.add_parser("fit", help="fit a scaling law to runs by NUTS and write the fit and its summary (figures on request)",
                        description="Fit a scaling law to a dataset (by name) or a CSV/Parquet file of runs. "
-                                   "Writes OUT/fit.nc, OUT/summary.csv and .md, and OUT/figures/ "
-                                   "(trace, pair, posterior predictive, residuals and prior predictive; PNG "
-                                   "unless --figures asks for more).")
+                                   "Writes OUT/fit.nc and OUT/summary.csv and .md; with --figures, OUT/figures/ "
+                                   "(trace, pair, posterior predictive, residuals and prior predictive).")
     p.add_argument("data", help="dataset name (see 'bayes-scaling datasets') or a file of runs")
     p.add_argument("--law", default="chinchilla", choices=law_names(), help="scaling law (default: chinchilla)")
     p.add_argument("--likelihood", default="student-t", choices=list(LIKELIHOODS),
@@ -150,13 +151,17 @@ def add_parser(sub) -> None:
                    help="skip the refits below compute cuts of the runs (faster; the structural error is then "
                         "the population's alone, and the fit cannot be weighted against other laws in a "
                         "law-averaged forecast)")
+    p.add_argument("--cache", metavar="DIR",
+                   help="folder where the back-test refits' errors are kept for later fits of the same runs, law, "
+                        "priors and settings (default: the user cache folder, or $BAYES_SCALING_FIT_CACHE)")
+    p.add_argument("--no-cache", action="store_true", help="refit the back-tests even when they are cached")
     p.add_argument("--window", type=positive_number, metavar="DECADES",
                    help="fit only the runs within DECADES of compute below the largest budget (at least the "
                         "law's minimum number of runs); for forecasts far beyond the data (default: every run)")
     p.add_argument("--level", type=credible_level, default=DEFAULT_LEVEL,
                    help=f"credible level of the summary intervals (default {DEFAULT_LEVEL:g})")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")
-    _add_figures_option(p, default="png", cost="PDF and SVG take about 7 s more")
+    _add_figures_option(p, default="none", cost="PNG figures take about 4 s, PDF and SVG about 7 s more")
     _add_output_options(p, required=True)
     _add_run_table_options(p)
     p.set_defaults(handler=_cmd_fit)
