@@ -136,8 +136,18 @@ def build_model(spec: ModelSpec, runs: RunTable):
             return prior.build_standardized(name, hyper, **kwargs)
 
         values: dict[str, Any] = {}
+        if law.coordinates is not None and not spec.grouped:  # a ridge: straighter coordinates, same priors
+            def log_prior(name: str, log_value):
+                prior = spec.priors[name]
+                return prior.log_density_of_log(log_value, {p: slot[("prior", name, p)] for p in prior.data_params()})
+
+            centres = {name: slot[("prior", name, "mu")] if spec.priors[name].dist == "LogNormal" else 0.0
+                       for name in law.coordinates.names}
+            values.update(law.coordinates.build(centres, log_prior))
         for sampled in law.sampled:
             name, prior = sampled.name, spec.priors[sampled.name]
+            if name in values:
+                continue
             if not spec.grouped or (name in exponents and spec.pooling == "shared"):
                 values[name] = prior_rv(name, name)
             elif name in exponents and spec.pooling == "partial":

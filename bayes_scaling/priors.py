@@ -183,6 +183,17 @@ class Prior:
             return self.build(name, **kwargs)
         return pm.Deterministic(name, value, dims=kwargs.get("dims"))
 
+    def log_density_of_log(self, log_value, data: Mapping[str, Any]):
+        """Prior log density of ``log(x)`` at ``log_value`` (a tensor), for a positive family:
+        the density of x there plus log x.  ``data`` as in :meth:`build_standardized`."""
+        import pymc as pm
+
+        if self.dist == "LogNormal":
+            return pm.logp(pm.Normal.dist(data["mu"], data["sigma"]), log_value)
+        shape_params = {k: v for k, v in self.params.items() if k not in DATA_PARAMS[self.dist]}
+        dist = getattr(pm, self.dist).dist(**shape_params, **data)
+        return pm.logp(dist, pm.math.exp(log_value)) + log_value
+
     def to_raw(self, value: float) -> tuple[str, float]:
         """(name suffix, value) of the standardized variable that gives ``value``; inverse of the above."""
         p = self.params
