@@ -71,7 +71,7 @@ def main(argv=None) -> int:
             "CLI fit, --discrepancy none": ("none",),
             "CLI fit, --no-backtests (the fit alone)": (DEFAULT, "--no-backtests"),
         }
-        rows = {label: [cli_fit(*variant, folder) for _ in range(args.repeats)]
+        rows = {label: [cli_fit(variant[0], folder, *variant[1:]) for _ in range(args.repeats)]
                 for label, variant in variants.items()}
         bs.fit("chinchilla", seed=0, discrepancy="none")  # compile in this process
         ess = []
