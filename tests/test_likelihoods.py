@@ -57,6 +57,11 @@ def test_huber_draws_follow_the_density():
 def test_student_t_and_normal_logpdf():
     t = get_likelihood("student-t")
     assert t.logpdf(np.array(0.3), 0.1, 0.2, {"nu": 4.0}) == pytest.approx(stats.t.logpdf(1.0, 4) - np.log(0.2))
+    rng = np.random.default_rng(1)  # over draws × runs, as a fit evaluates it
+    y, mu = rng.normal(size=(1, 30)), rng.normal(size=(50, 30))
+    sigma, nu = rng.uniform(0.01, 1, (50, 1)), rng.uniform(1, 60, (50, 1))
+    np.testing.assert_allclose(t.logpdf(y, mu, sigma, {"nu": nu}), stats.t.logpdf(y, df=nu, loc=mu, scale=sigma),
+                               rtol=1e-12, atol=1e-12)
     n = get_likelihood("normal")
     assert n.logpdf(np.array(0.3), 0.1, 0.2, {}) == pytest.approx(stats.norm.logpdf(1.0) - np.log(0.2))
 
