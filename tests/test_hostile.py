@@ -175,6 +175,8 @@ def test_json_output_never_holds_nan_or_infinity():
     (["energy", "--flop", "1e24", "--carbon-intensity", "0.4:inf"], "carbon intensity '0.4:inf'"),
     (["energy", "--flop", "inf"], "expected a finite number > 0, got 'inf'"),
     (["compare", "chinchilla", "--cut", "-1", "--out", "x"], "expected a finite number > 0"),
+    (["fit", "chinchilla", "--cache", __file__], "is a file; the fit cache is a folder"),
+    (["compare", "chinchilla", "--cache", __file__, "--out", "x"], "is a file; the fit cache is a folder"),
 ])
 def test_bad_options_exit_2_before_any_work(tmp_path, capsys, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)

@@ -145,6 +145,19 @@ def _add_figures_option(p: argparse.ArgumentParser, *, default: str, cost: str) 
                    help=f"figure formats, comma-separated from png, pdf, svg, or 'none' (default: {default}; {cost})")
 
 
+def fit_cache_folder(args: argparse.Namespace) -> Path | None:
+    """The folder of ``--cache`` (default: the user's fit cache); None with ``--no-cache``.
+    Checked before any work: a file there is refused, not found out after the fits."""
+    from ..cache import default_fit_cache
+
+    if getattr(args, "no_cache", False):
+        return None
+    folder = Path(args.cache) if args.cache else default_fit_cache()
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"--cache {folder}: is a file; the fit cache is a folder (give another path)")
+    return folder
+
+
 def _figure_formats(args: argparse.Namespace) -> list[str]:
     """The formats of ``--figures``; empty for 'none'.  Checked before any work starts."""
     from ..plots import FIGURE_FORMATS

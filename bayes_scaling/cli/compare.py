@@ -15,6 +15,7 @@ from ._common import (
     _add_run_table_options,
     _grid_of,
     _run_table_kwargs,
+    fit_cache_folder,
     log,
     positive_int,
     positive_number,
@@ -24,7 +25,7 @@ from ._common import (
 def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
 
-    from ..cache import cached_fit, default_fit_cache
+    from ..cache import cached_fit
     from ..compare import backtest, lfo_table, loo_table
     from ..tables import to_markdown, write_table
 
@@ -32,7 +33,7 @@ def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     datasets = [runs_from(d, **_run_table_kwargs(args)) for d in args.data]
     out = Path(args.out)
     check_output_folder(out, force=args.force, inputs=args.data)
-    cache = Path(args.cache) if args.cache else default_fit_cache()
+    cache = fit_cache_folder(args)
     settings = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed,
                 "pooling": args.pooling}
     payload: dict[str, Any] = {"datasets": [r.source for r in datasets], "loo": [], "backtest": [], "lfo": []}

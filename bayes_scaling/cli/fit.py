@@ -23,6 +23,7 @@ from ._common import (
     _moved,
     _run_table_kwargs,
     credible_level,
+    fit_cache_folder,
     log,
     parse_priors,
     positive_int,
@@ -34,12 +35,12 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
-    from ..cache import default_fit_cache
     from ..fit import fit
     from ..tables import to_markdown, write_table
 
     priors = parse_priors(args.prior)
     formats = _figure_formats(args)
+    cache = fit_cache_folder(args)
     runs = runs_from(args.data, **_run_table_kwargs(args))
     out = Path(args.out)
     with output_folder(out, force=args.force, command="bayes-scaling fit", inputs=[args.data]) as stage:
@@ -50,7 +51,7 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
                      chains=args.chains, seed=args.seed, sampler=args.sampler, target_accept=args.target_accept,
                      strict=args.strict, progress=sys.stderr.isatty() and not args.quiet,
                      huber_delta=args.huber_delta, discrepancy=args.discrepancy, backtests=not args.no_backtests,
-                     window=args.window, cache_dir=None if args.no_cache else args.cache or default_fit_cache())
+                     window=args.window, cache_dir=cache)
         log.info("sampled in %.1f s (compile %.1f s); writing %s", result.timing["sample_s"],
                  result.timing["compile_s"], out)
         written = [result.save(stage / "fit.nc")]
