@@ -113,7 +113,8 @@ def cached_fit(runs: RunTable, *, law: str, likelihood: str, cache_dir: str | os
 
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"{law}-{likelihood}-{cache_key(runs, law=law, likelihood=likelihood, settings=settings)}.nc"
+        key = cache_key(runs, law=law, likelihood=likelihood, settings=settings)
+        path = Path(cache_dir) / f"{law}-{likelihood}-{key}.nc"
         if path.is_file():
             return load_fit(path, law=law, likelihood=likelihood, fingerprint=runs.fingerprint()), True
     with warnings.catch_warnings():

@@ -122,7 +122,7 @@ def _fit_figures(result, runs, args: argparse.Namespace, priors, folder: Path, f
 
 def add_parser(sub) -> None:
     """Add this subcommand's arguments, next to its handler."""
-    p = sub.add_parser("fit", help="fit a scaling law to runs by NUTS and write the fit and its summary (figures on request)",
+    p = sub.add_parser("fit", help="fit a scaling law to runs by NUTS; write the fit and summary (figures on request)",
                        description="Fit a scaling law to a dataset (by name) or a CSV/Parquet file of runs. "
                                    "Writes OUT/fit.nc and OUT/summary.csv and .md; with --figures, OUT/figures/ "
                                    "(trace, pair, posterior predictive, residuals and prior predictive).")
