@@ -8,9 +8,27 @@ CI (``CI=true``), where its absence is a failure.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+
+def _compile_directory_per_worker() -> None:
+    """Under pytest-xdist, each worker compiles into a folder of its own: PyTensor's compile
+    directory is not safe to share between processes compiling at once (pymc-devs/pymc#7819).
+    Set before PyTensor is imported; test subprocesses inherit it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or "pytensor" in sys.modules:
+        return
+    flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f.strip()]
+    base = next((f.split("=", 1)[1] for f in flags if f.strip().startswith("base_compiledir=")),
+                str(Path.home() / ".pytensor"))
+    flags = [f for f in flags if not f.strip().startswith("base_compiledir=")]
+    os.environ["PYTENSOR_FLAGS"] = ",".join([*flags, f"base_compiledir={Path(base) / f'xdist-{worker}'}"])
+
+
+_compile_directory_per_worker()
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("BAYES_SCALING_SHARED", REPO.parent / "shared")) / "data"
