@@ -14,7 +14,9 @@ runs*, forecast the runs above.  Four forecasts of each held-out run are scored:
 alone (``population``), and the population updated by the inner back-tests, direction
 included (``calibrated``).  Printed: coverage of the 50/80/90/95% intervals (with a Wilson
 interval of the 90% coverage), median 90% width in % of loss, CRPS (log loss) and mean signed
-error, per dataset, pooled, and by distance beyond the data.
+error, per dataset, pooled, and by distance beyond the data; and the mean CRPS of the default
+and of the population alone minus law only's on the same runs, with a bootstrap interval that
+resamples whole back-tests.
 
 Part 2, simulated runs (nothing misspecified): the law itself generates runs with 2%
 noise on a grid over four decades of compute; the same rolling evaluation with the full
@@ -36,7 +38,8 @@ import numpy as np
 import pandas as pd
 
 import bayes_scaling as bs
-from bayes_scaling.calibration import by_distance, coverage_table, evaluate_dataset, leave_one_dataset_out
+from bayes_scaling.calibration import (by_distance, coverage_table, crps_difference, evaluate_dataset,
+                                       leave_one_dataset_out)
 from bayes_scaling.discrepancy import load_population
 from bayes_scaling.laws import get_law
 
@@ -92,6 +95,11 @@ def main(argv=None) -> int:
     show("coverage by dataset (leave one dataset out)", coverage_table(real))
     show("pooled over datasets (each run once)", coverage_table(real, by=("mode",)))
     show("by distance beyond the data (decades)", by_distance(real))
+    for mode in ("scaled", "population"):
+        diff = crps_difference(real, mode=mode)
+        diff[["difference", "lo", "hi"]] *= 100
+        print(f"\nCRPS x100 of {mode} minus law only, same runs (90% interval: back-tests resampled)")
+        print(diff.round({"difference": 3, "lo": 3, "hi": 3, "relative": 3}).to_string())
 
     population = load_population("chinchilla", "student-t")
     sims = [evaluate_dataset(simulated_runs(seed), population=population, settings=settings)

@@ -1,0 +1,61 @@
+"""Scoring held-out runs: coverage, CRPS against closed forms, and the paired CRPS comparison."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from bayes_scaling.calibration import coverage_table, crps_difference, score_runs
+from bayes_scaling.errors import InputError
+
+
+def test_scores_of_a_true_predictive_have_nominal_coverage_and_the_normal_crps():
+    rng = np.random.default_rng(0)
+    sd, runs = 0.02, 4000
+    draws = rng.normal(0.0, sd, size=(4000, runs))
+    observed = rng.normal(0.0, sd, size=runs)
+    scored = score_runs(draws, observed, np.full(runs, 0.5)).assign(dataset="sim", mode="truth")
+    table = coverage_table(scored).iloc[0]
+    for level in (50, 80, 90, 95):
+        assert table[f"coverage_{level}"] == pytest.approx(level / 100, abs=0.025)
+    z = observed / sd  # the normal's CRPS in closed form (Gneiting & Raftery 2007)
+    exact = sd * (z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z) - 1 / np.sqrt(np.pi))
+    # per run, the draws' Monte Carlo error (a few % of sd); over 4000 runs it averages out
+    np.testing.assert_allclose(scored["crps"], exact, atol=0.1 * sd)
+    assert scored["crps"].mean() == pytest.approx(exact.mean(), rel=0.01)
+    narrow = coverage_table(score_runs(0.5 * draws, observed, np.full(runs, 0.5)).assign(dataset="s", mode="m"))
+    assert narrow.iloc[0]["coverage_90"] == pytest.approx(2 * stats.norm.cdf(0.5 * stats.norm.ppf(0.95)) - 1, abs=0.025)
+    width = 100 * (np.exp(stats.norm.ppf(0.95) * sd) - np.exp(-stats.norm.ppf(0.95) * sd))
+    assert table["width_90_pct"] == pytest.approx(width, rel=0.02)
+
+
+def _paired(diffs: dict[tuple[str, int], float], runs: int = 5) -> pd.DataFrame:
+    """Scores of the same runs under two modes; ``diffs`` gives each (dataset, cut)'s CRPS difference."""
+    rows = []
+    for (dataset, cut), diff in diffs.items():
+        for mode, crps in (("none", 0.01), ("scaled", 0.01 + diff)):
+            rows.append(pd.DataFrame({"dataset": dataset, "cut": cut, "mode": mode, "crps": np.full(runs, crps)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_crps_difference_is_the_paired_mean_with_an_interval_over_backtests():
+    scored = _paired({("a", 1): 0.002, ("a", 2): 0.002, ("b", 1): -0.004, ("b", 2): 0.0, ("b", 3): 0.001})
+    table = crps_difference(scored)
+    assert table.loc["a", "difference"] == pytest.approx(0.002)
+    assert (table.loc["a", "lo"], table.loc["a", "hi"]) == pytest.approx((0.002, 0.002))
+    assert table.loc["a", "relative"] == pytest.approx(0.2)
+    assert table.loc["b", "difference"] == pytest.approx(-0.001)
+    # the interval resamples whole back-tests: it spans their spread, not the runs' (which is 0 here)
+    assert -0.004 <= table.loc["b", "lo"] < -0.001 < table.loc["b", "hi"] <= 0.001
+    assert table.loc["pooled", "runs"] == 25 and table.loc["pooled", "backtests"] == 5
+    assert table.loc["pooled", "difference"] == pytest.approx((0.004 - 0.003) / 5)
+
+
+def test_crps_difference_refuses_unpaired_scores():
+    scored = _paired({("a", 1): 0.001})
+    with pytest.raises(InputError, match="same held-out runs"):
+        crps_difference(scored.drop(index=0))
+    with pytest.raises(InputError, match="'population'"):
+        crps_difference(scored, mode="population")
