@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
@@ -71,10 +71,11 @@ class FitFileError(InputError):
     """A saved fit cannot be loaded: not a fit file, modified, or made for another model."""
 
 
-def package_versions() -> dict[str, str]:
-    """Installed versions of bayes_scaling and the libraries its results depend on."""
+def package_versions(packages: Sequence[str] = ("bayes-scaling", "pymc", "pytensor", "arviz", "numpy", "nutpie")
+                     ) -> dict[str, str]:
+    """Installed versions of bayes_scaling and the libraries its results depend on (or of ``packages``)."""
     out = {}
-    for pkg in ("bayes-scaling", "pymc", "pytensor", "arviz", "numpy", "nutpie"):
+    for pkg in packages:
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -1,14 +1,16 @@
-"""The disk-cached nutpie compile: the same draws as nutpie's own compile, and a second process loads it."""
+"""The disk-cached nutpie compile: the same draws as nutpie's own compile, and a second process loads it
+(its C callbacks, and the rewritten graphs it rebuilds its functions from)."""
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from bayes_scaling.compiled import _unpack_lines, compile_cached
+from bayes_scaling.compiled import _unpack_lines, compile_cached, graph_key
 from bayes_scaling.fit import model_spec
 from bayes_scaling.laws import get_law
 from bayes_scaling.likelihoods import get_likelihood
@@ -58,6 +60,62 @@ def test_cached_compile_draws_equal_nutpies_own():
         np.testing.assert_array_equal(a[name], b[name])
 
 
+def _same_draws(a, b):
+    a, b = _posterior(a), _posterior(b)
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_kept_rewritten_graphs_give_the_same_draws_without_rewriting(tmp_path, monkeypatch):
+    """A later compile rebuilds its functions from the kept graphs, with its own data: draws bit for
+    bit those of nutpie's own compile; a damaged graph file is rewritten."""
+    import nutpie.compile_pymc as nutpie_compile
+
+    import bayes_scaling.compiled as compiled_module
+
+    monkeypatch.setattr(compiled_module, "graph_folder", lambda: tmp_path)
+    spec, runs = _model(36, 3, "partial")
+    first = nutpie.sample(compile_cached(build_model(spec, runs)), **SAMPLE)
+    assert len(list(tmp_path.glob("*.pkl"))) == 1
+    kept_values = [v.get_value() for graph in pickle.loads(next(tmp_path.glob("*.pkl")).read_bytes())["graphs"]
+                   for v in graph[0] if hasattr(v, "get_value")]
+    assert kept_values and all(value.size == 0 for value in kept_values)  # no runs copied to the compile dir
+
+    rewrite = nutpie_compile._make_functions
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the graphs were rewritten again")
+
+    monkeypatch.setattr(nutpie_compile, "_make_functions", refuse)
+    _same_draws(first, nutpie.sample(compile_cached(build_model(spec, runs)), **SAMPLE))
+    other_spec, other_runs = _model(37, 3, "partial", n_sizes=4)  # other data, other shapes: the same graphs
+    other = build_model(other_spec, other_runs)
+    assert graph_key(other) == graph_key(build_model(spec, runs))
+    rebuilt = nutpie.sample(compile_cached(other), **SAMPLE)
+    monkeypatch.setattr(nutpie_compile, "_make_functions", rewrite)
+    _same_draws(rebuilt, nutpie.sample(nutpie.compile_pymc_model(build_model(other_spec, other_runs)), **SAMPLE))
+
+    kept = next(tmp_path.glob("*.pkl"))
+    kept.write_bytes(b"not a pickle")
+    _same_draws(first, nutpie.sample(compile_cached(build_model(spec, runs)), **SAMPLE))
+    assert kept.read_bytes() != b"not a pickle"  # written anew
+
+
+def test_the_graph_key_is_the_model_not_its_data():
+    spec, runs = _model(38)
+    model = build_model(spec, runs)
+    assert graph_key(model) == graph_key(build_model(*_model(39, n_sizes=4)))
+    normal = model_spec(runs, get_law("chinchilla"), get_likelihood("normal"))
+    assert graph_key(build_model(normal, runs)) != graph_key(model)
+    other_prior = model_spec(runs, get_law("chinchilla"), get_likelihood("student-t"),
+                             priors={"nu": "Gamma(alpha=2.0, beta=0.2)"})  # another scale: data, not graph
+    assert graph_key(build_model(other_prior, runs)) == graph_key(model)
+    fixed_nu = model_spec(runs, get_law("chinchilla"), get_likelihood("student-t"),
+                          priors={"nu": "Gamma(alpha=3.0, beta=0.1)"})  # another shape: another graph
+    assert graph_key(build_model(fixed_nu, runs)) != graph_key(model)
+
+
 def test_unpack_lines_read_each_array_from_its_words():
     """Addresses, then sizes, then every shape: the words of array i are where nutpie's record puts them."""
     lines, words = _unpack_lines([1, 2, 0], [(0, "float64"), (1, "float64"), (2, "int64")])
@@ -73,6 +131,10 @@ sys.path.insert(0, {tests!r})
 from test_compiled import _model
 from bayes_scaling.compiled import compile_cached
 from bayes_scaling.model import build_model
+import nutpie.compile_pymc
+def refuse(*args, **kwargs):
+    raise AssertionError("the graphs were rewritten again")
+nutpie.compile_pymc._make_functions = refuse  # the parent kept them
 spec, runs = _model(33)
 compiled = compile_cached(build_model(spec, runs))
 print(json.dumps([compiled.compiled_logp_func._cache_hits, compiled.compiled_expand_func._cache_hits]))
@@ -80,7 +142,8 @@ print(json.dumps([compiled.compiled_logp_func._cache_hits, compiled.compiled_exp
 
 
 def test_a_new_process_loads_the_callbacks_from_disk():
-    """What makes a command-line fit cheap: the C callbacks come from the compile cache, not numba."""
+    """What makes a command-line fit cheap: the C callbacks come from the compile cache, not numba,
+    and the functions they call are rebuilt from the kept rewritten graphs."""
     spec, runs = _model(33)
     compile_cached(build_model(spec, runs))  # fills the cache (or finds it filled)
     child = subprocess.run([sys.executable, "-c", _CHILD.format(tests=os.path.dirname(__file__))],
