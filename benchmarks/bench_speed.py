@@ -1,6 +1,6 @@
 """Benchmark: compile once, fit many (issue 12's figures), against the centred PyMC reference in the same run.
 
-    python benchmarks/bench_speed.py [--repeats 3] [--skip-backtest]
+    python benchmarks/bench_speed.py [--repeats 3] [--skip-backtest] [--test-suite]
 
 Prints, as medians over ``--repeats``:
 
@@ -13,7 +13,9 @@ Prints, as medians over ``--repeats``:
    law alone and default, with its minimum bulk ESS over E, A, B, α, β;
 3. ``bayes-scaling compare chinchilla --backtest`` (one run, with an empty fit cache of its own);
 4. the reference: the same law written the straightforward way in PyMC, sampled with PyMC's
-   NUTS (benchmarks/bench_fit.py's baseline), one run — and every ratio against it.
+   NUTS (benchmarks/bench_fit.py's baseline), one run — and every ratio against it;
+5. with ``--test-suite``, the whole test suite as CI runs it, from an empty PyTensor compile
+   directory (every model compiled anew), one run (4-7 minutes more).
 """
 
 from __future__ import annotations
@@ -53,10 +55,25 @@ def cli_fit(discrepancy: str, folder: Path, *extra: str) -> float:
                          BAYES_SCALING_FIT_CACHE=str(folder / "fit-cache"))
 
 
+def test_suite(folder: Path) -> tuple[float, str]:
+    """Wall time and pytest's summary line of the whole suite, compile directory and fit cache empty."""
+    flags = ",".join(filter(None, [os.environ.get("PYTENSOR_FLAGS", ""), f"base_compiledir={folder / 'compiledir'}"]))
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=HERE.parent,
+                          capture_output=True, text=True,
+                          env={**os.environ, "MPLBACKEND": "Agg", "PYTENSOR_FLAGS": flags,
+                               "BAYES_SCALING_FIT_CACHE": str(folder / "suite-fit-cache")})
+    wall = time.perf_counter() - start
+    lines = [line for line in done.stdout.splitlines() if " in " in line and ("passed" in line or "failed" in line)]
+    return wall, (lines[-1].strip("= ") if lines else f"pytest exited {done.returncode}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-backtest", action="store_true")
+    parser.add_argument("--test-suite", action="store_true",
+                        help="also time the whole test suite from an empty compile directory")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     import bayes_scaling as bs
@@ -96,6 +113,9 @@ def main(argv=None) -> int:
             print(f"{label}: median {med:.2f} s over {len(walls)} ({', '.join(f'{w:.2f}' for w in walls)}); "
                   f"reference / this = {reference['wall_s'] / med:.1f}x")
         print(f"min ESS_bulk of the in-process fits: {min(ess):.0f} (median {statistics.median(ess):.0f})")
+        if args.test_suite:
+            wall, summary = test_suite(folder)
+            print(f"test suite, empty compile directory: {wall / 60:.1f} min ({summary})")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0
