@@ -179,16 +179,24 @@ def graph_folder() -> Path:
 
 def graph_key(model) -> str:
     """What the rewritten graphs of ``model`` depend on: its log density and the variables a draw
-    records, as PyTensor prints them with their types, and the compile toolchain's versions.
-    Not the data: those are shared variables, printed by name only."""
+    records, as PyTensor prints them with their types, every constant's values in full (the print
+    abbreviates long arrays), and the compile toolchain's versions.  Not the data: those are
+    shared variables, printed by name only."""
+    from pytensor.graph.basic import Constant, ancestors
     from pytensor.printing import debugprint
 
     from .fit import package_versions
 
-    text = debugprint([model.logp(), *model.unobserved_value_vars], file="str", print_type=True)
+    outputs = [model.logp(), *model.unobserved_value_vars]
     names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
-    head = repr((_GRAPH_FORMAT, package_versions(_TOOLCHAIN), names))
-    return hashlib.sha256(f"{head}\n{text}".encode()).hexdigest()
+    digest = hashlib.sha256(repr((_GRAPH_FORMAT, package_versions(_TOOLCHAIN), names)).encode())
+    digest.update(debugprint(outputs, file="str", print_type=True).encode())
+    for var in ancestors(outputs):
+        if isinstance(var, Constant):
+            value = np.asarray(var.data)
+            digest.update(f"{value.dtype}{value.shape}".encode())
+            digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
 
 
 def _functions(model, initial_point_fn) -> tuple:

@@ -119,6 +119,23 @@ def test_the_graph_key_is_the_model_not_its_data():
     assert graph_key(build_model(fixed_nu, runs)) != graph_key(model)
 
 
+def test_the_graph_key_reads_every_value_of_a_constant():
+    """A law may hold arrays as constants; PyTensor prints long ones abbreviated, the key may not."""
+    import pymc as pm
+
+    def model_with(constant):
+        with pm.Model() as model:
+            x = pm.Normal("x", 0.0, 1.0)
+            pm.Normal("y", mu=x + constant, sigma=1.0, observed=np.zeros(constant.size))
+        return model
+
+    values = np.arange(300.0)
+    changed = values.copy()
+    changed[150] += 1.0  # in the part a print leaves out
+    assert graph_key(model_with(values)) == graph_key(model_with(values.copy()))
+    assert graph_key(model_with(values)) != graph_key(model_with(changed))
+
+
 def test_unpack_lines_read_each_array_from_its_words():
     """Addresses, then sizes, then every shape: the words of array i are where nutpie's record puts them."""
     lines, words = _unpack_lines([1, 2, 0], [(0, "float64"), (1, "float64"), (2, "int64")])
