@@ -182,7 +182,8 @@ def graph_key(model) -> str:
     records, as PyTensor prints them with their types, every constant's values in full (the print
     abbreviates long arrays), and the compile toolchain's versions.  Not the data: those are
     shared variables, printed by name only."""
-    from pytensor.graph.basic import Constant, ancestors
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import ancestors
     from pytensor.printing import debugprint
 
     from .fit import package_versions
