@@ -57,7 +57,9 @@ def cli_fit(discrepancy: str, folder: Path, *extra: str) -> float:
 
 def test_suite(folder: Path) -> tuple[float, str]:
     """Wall time and pytest's summary line of the whole suite, compile directory and fit cache empty."""
-    flags = ",".join(filter(None, [os.environ.get("PYTENSOR_FLAGS", ""), f"base_compiledir={folder / 'compiledir'}"]))
+    flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",")
+             if f.strip() and not f.strip().startswith("base_compiledir=")]
+    flags = ",".join([*flags, f"base_compiledir={folder / 'compiledir'}"])
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=HERE.parent,
                           capture_output=True, text=True,

@@ -22,8 +22,8 @@ def _compile_directory_per_worker() -> None:
     if not worker or "pytensor" in sys.modules:
         return
     flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f.strip()]
-    base = next((f.split("=", 1)[1] for f in flags if f.strip().startswith("base_compiledir=")),
-                str(Path.home() / ".pytensor"))
+    given = [f.split("=", 1)[1] for f in flags if f.strip().startswith("base_compiledir=")]
+    base = given[-1] if given else str(Path.home() / ".pytensor")  # PyTensor reads the last one
     flags = [f for f in flags if not f.strip().startswith("base_compiledir=")]
     os.environ["PYTENSOR_FLAGS"] = ",".join([*flags, f"base_compiledir={Path(base) / f'xdist-{worker}'}"])
 
