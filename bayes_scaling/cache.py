@@ -59,13 +59,24 @@ def default_fit_cache() -> Path:
     return Path(pooch.os_cache("bayes_scaling")) / "fits"
 
 
+#: Bundled data a fit's result depends on (the structural error starts from this population):
+#: rebuilt by ``datasets/build/``, they change a development install without a version.
+_FIT_DATA = ("extrapolation-population.csv",)
+
+
 @cache
 def source_digest() -> str:
-    """SHA-256 of this package's Python source: a development install changes it without a version."""
+    """SHA-256 of this package's Python source and of the bundled data fits depend on
+    (:data:`_FIT_DATA`): a development install changes them without a version."""
+    from ._paths import data_dir
+
     digest = hashlib.sha256()
     for path in sorted(Path(__file__).parent.rglob("*.py")):
         digest.update(path.relative_to(Path(__file__).parent).as_posix().encode())
         digest.update(path.read_bytes())
+    for name in _FIT_DATA:
+        digest.update(name.encode())
+        digest.update((data_dir() / name).read_bytes())
     return digest.hexdigest()
 
 
