@@ -21,12 +21,12 @@ import pandas as pd
 from .discrepancy import LEARNING, fit_population, update
 from .errors import InputError
 from .intervals import equal_tailed
-from .rolling import backtest_sampler, internal_errors, rolling_backtest
+from .rolling import HeldOut, backtest_sampler, internal_errors, rolling_backtest
 from .runs import RunTable
 from .scoring import crps
 
-__all__ = ["LEVELS", "score_runs", "evaluate_dataset", "leave_one_dataset_out", "coverage_table", "DISTANCE_BINS",
-           "crps_difference"]
+__all__ = ["LEVELS", "score_runs", "nested_backtests", "evaluate_dataset", "leave_one_dataset_out", "coverage_table",
+           "DISTANCE_BINS", "crps_difference"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,26 @@ def score_runs(log_draws: np.ndarray, log_loss: np.ndarray, distance: np.ndarray
     return pd.DataFrame(out)
 
 
+def nested_backtests(runs: RunTable, *, law: str = "chinchilla", likelihood: str = "student-t",
+                     settings: Mapping[str, Any] | None = None, inner: bool = True,
+                     progress: Callable[[str], None] | None = None) -> list[tuple[HeldOut, pd.DataFrame | None]]:
+    """Rolling-origin back-tests of ``runs`` and, with each, the errors of the back-tests *inside*
+    its training runs, made as a user's fit makes them (:func:`~bayes_scaling.rolling.internal_errors`,
+    sampled with :func:`~bayes_scaling.rolling.backtest_sampler`); None where no inner cut is
+    possible, or without ``inner``.  The pairs from which λ (inner errors / forecast errors) is
+    learned (``datasets/build/extrapolation_errors.py``), and what :func:`evaluate_dataset` scores."""
+    settings = dict(settings or {})
+    outer = rolling_backtest(runs, law=law, likelihood=likelihood, settings=settings, progress=progress)
+    sampler = {**settings, **backtest_sampler(draws=settings.get("draws", 1000), tune=settings.get("tune", 1000),
+                                              chains=settings.get("chains", 4))}
+    pairs = []
+    for held in outer:
+        train = runs.subset(runs.C <= held.cut, label=f"C <= {held.cut:.3g}")
+        pairs.append((held, internal_errors(train, law=law, likelihood=likelihood, settings=sampler)
+                      if inner else None))
+    return pairs
+
+
 def evaluate_dataset(runs: RunTable, *, population: pd.DataFrame, law: str = "chinchilla",
                      likelihood: str = "student-t", settings: Mapping[str, Any] | None = None,
                      modes: Sequence[str] = MODES,
@@ -58,15 +78,10 @@ def evaluate_dataset(runs: RunTable, *, population: pd.DataFrame, law: str = "ch
     """Rolling-origin evaluation of the forecasts of one dataset; one row per held-out run and mode."""
     settings = dict(settings or {})
     seed = int(settings.get("seed", 0))
-    outer = rolling_backtest(runs, law=law, likelihood=likelihood, settings=settings, progress=progress)
-    # back-tests inside the training runs are sampled as a fit samples its own
-    inner = {**settings, **backtest_sampler(draws=settings.get("draws", 1000), tune=settings.get("tune", 1000),
-                                            chains=settings.get("chains", 4))}
     rows = []
-    for i, held in enumerate(outer):
-        train = runs.subset(runs.C <= held.cut, label=f"C <= {held.cut:.3g}")
-        internal = (internal_errors(train, law=law, likelihood=likelihood, settings=inner)
-                    if any(mode in LEARNING for mode in modes) else None)
+    learning = any(mode in LEARNING for mode in modes)
+    for i, (held, internal) in enumerate(nested_backtests(runs, law=law, likelihood=likelihood, settings=settings,
+                                                          inner=learning, progress=progress)):
         for mode in modes:
             draws = held.log_draws
             if mode != "none":

@@ -8,21 +8,24 @@ log loss at a run ``d = log10(C / C_ref)`` decades beyond the largest training b
 
     δ = (b + τ·z)·d + ω·d·ε,      z, ε ~ N(0, 1)
 
-``b`` is the drift per decade, ``τ`` how much the drift of one fit varies (``z`` is shared
-by every run forecast from one posterior draw: a random slope), ``ω`` the extra run-to-run
-scatter per decade.  A dataset's (b, τ, ω) are drawn from a **population** learned from
-rolling back-tests of many published datasets (a hierarchical model, :func:`fit_population`;
-its draws ship as the ``extrapolation-population`` dataset, rebuilt by
+``b`` is the drift per decade, ``τ`` how much the drift of one fit varies (``z`` is shared by
+every run forecast from one posterior draw: a random slope), ``ω`` the extra run-to-run scatter
+per decade. A dataset's (b, τ, ω) are drawn from a **population** learned from rolling
+back-tests of many published datasets (a hierarchical model, :func:`fit_population`; its draws
+ship as the ``extrapolation-population`` dataset, rebuilt by
 ``datasets/build/extrapolation_errors.py``), and **rescaled by the dataset's own internal
 back-tests** (fits below cuts of its own runs, :func:`update`): the population conditioned on
 the errors those back-tests made — the drift integrated in closed form, its scales by quadrature
-on a grid — taken for either sign of the drift (``discrepancy="scaled"``, the default).  The back-tests say how *large* a
-dataset's drift and scatter are, not which way the drift goes: a law's drift below a cut says
-little about its direction above it (on chinchilla, +0.009 per decade at 1e20 FLOP, -0.034
-beyond 3e21), and learning the direction too (``"calibrated"``) forecast worse, leaving one
-dataset out (mean CRPS 0.0123 against 0.0116 scaled and 0.0112 for the population alone,
-``"population"``; the scaled intervals were the better calibrated per dataset and narrower:
-``benchmarks/bench_calibration.py``).
+on a grid — taken for either sign of the drift (``discrepancy="scaled"``, the default). Those
+back-tests fit fewer runs than the fit and err differently from its forecasts: λ, how many times
+larger their drift and scatter are, is learned by the population from pairs of inner back-tests
+and forecasts of the published datasets, and the update reads them through it. The back-tests
+say how *large* a dataset's drift and scatter are, not which way the drift goes: a law's drift
+below a cut says little about its direction above it (on chinchilla, +0.009 per decade at 1e20
+FLOP, -0.034 beyond 3e21), and learning the direction too (``"calibrated"``) forecast worse,
+leaving one dataset out (mean CRPS 0.0123 against 0.0116 scaled and 0.0112 for the population
+alone, ``"population"``; the scaled intervals were the better calibrated per dataset and
+narrower: ``benchmarks/bench_calibration.py``).
 
 The errors of one back-test are correlated through the shared slope; their likelihood is
 the multivariate normal ``N(b·d, diag(s² + ω²d²) + τ²·d·dᵀ)`` (``s``: the law's own
@@ -43,8 +46,9 @@ import pandas as pd
 
 from .errors import InputError
 
-__all__ = ["StructuralError", "cut_loglik", "cut_sums", "quadratic_in_drift", "fit_population", "load_population", "population_draws", "update",
-           "DISCREPANCIES", "LEARNING", "slope_summary", "predictive_log_density", "predictive_error_draws", "BACKTEST_COLUMNS", "kept_backtests"]
+__all__ = ["StructuralError", "cut_loglik", "cut_sums", "quadratic_in_drift", "fit_population", "load_population",
+           "population_draws", "update", "DISCREPANCIES", "LEARNING", "slope_summary", "predictive_log_density",
+           "predictive_error_draws", "BACKTEST_COLUMNS", "kept_backtests", "POPULATION_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -170,14 +174,27 @@ class StructuralError:
 
 
 # --------------------------------------------------------------------------- the population
-def fit_population(errors: pd.DataFrame, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
+def fit_population(errors: pd.DataFrame, *, draws: int = 1000, tune: int = 2000, chains: int = 4,
                    seed: int = 0, shared_direction: bool = False) -> pd.DataFrame:
     """Hierarchical model of (b, τ, ω) across datasets, from their back-test errors.
 
     ``errors`` has one row per held-out run: ``dataset``, ``cut``, ``d``, ``error``,
     ``spread``.  Each dataset k has b_k ~ N(μ_b, σ_b²), log τ_k ~ N(μ_τ, σ_τ²), log ω_k ~
-    N(μ_ω, σ_ω²) (non-centred); every back-test contributes :func:`cut_loglik`.  Returns
-    posterior draws of the six population parameters (one row per draw).
+    N(μ_ω, σ_ω²); every back-test contributes :func:`cut_loglik`.  Returns posterior draws of
+    the population parameters (one row per draw, :data:`POPULATION_COLUMNS`); their sampling
+    diagnostics are in ``attrs["diagnostics"]`` and problems are warned about.  The spreads of
+    the log scales have a boundary-avoiding prior (:func:`_spread_prior`); a dataset's log scales
+    are sampled centred where its inner back-tests hold at least 200 runs (they pin them), and
+    non-centred elsewhere.
+
+    **Inner back-tests.**  Rows with ``kind == "inner"`` are back-tests *inside* the training runs
+    of a forecast (``origin``: the cut of that forecast; ``cut``: their own, smaller one), what
+    a user's fit learns from (:func:`update`).  They err more than the forecasts: fitted to fewer
+    runs, they are cut where the runs are few.  Their errors are modelled as those of the dataset's
+    structural error scaled by λ_k, log λ_k ~ N(μ_λ, σ_λ²): drift λb, slope sd λτ, scatter λω,
+    the law-only spread unscaled.  A dataset with both kinds fixes its λ; :func:`update` uses the
+    population's λ to read a new dataset's inner back-tests at the scale of its forecasts.
+    Without inner rows, λ = 1 (μ_λ = σ_λ = 0).
 
     By default μ_b = 0: a new dataset's drift is as likely up as down, and its own back-tests
     (:func:`update`) say which.  The published datasets disagree on the direction (chinchilla
@@ -188,42 +205,143 @@ def fit_population(errors: pd.DataFrame, *, draws: int = 1000, tune: int = 1000,
     ``shared_direction=True`` learns μ_b.
     """
     import nutpie
-    import pymc as pm
-    import pytensor.tensor as pt
+
+    from .diagnostics import check_sampling
 
     names = sorted(errors["dataset"].unique())
     if len(names) < 2:
         raise InputError("a population of structural errors needs back-tests of at least two datasets")
-    with pm.Model():
-        mu_b = pm.Normal("mu_b", 0.0, 0.02) if shared_direction else pm.Deterministic("mu_b", pt.as_tensor(0.0))
-        sigma_b = pm.HalfNormal("sigma_b", 0.02)
-        mu_tau = pm.Normal("mu_log_tau", math.log(0.005), 1.0)
-        sigma_tau = pm.HalfNormal("sigma_log_tau", 0.5)
-        mu_omega = pm.Normal("mu_log_omega", math.log(0.005), 1.0)
-        sigma_omega = pm.HalfNormal("sigma_log_omega", 0.5)
-        z = pm.Normal("z", 0.0, 1.0, shape=(len(names), 3))
-        b = mu_b + sigma_b * z[:, 0]
-        tau = pt.exp(mu_tau + sigma_tau * z[:, 1])
-        omega = pt.exp(mu_omega + sigma_omega * z[:, 2])
-        total = 0.0
-        for k, name in enumerate(names):
-            for d, e, s in _cuts(errors[errors["dataset"] == name]):
-                total = total + cut_loglik(pt, b[k], tau[k], omega[k], pt.as_tensor(d[None, :]),
-                                           pt.as_tensor(e[None, :]), pt.as_tensor(s[None, :]))[0]
-        pm.Potential("backtests", total)
-        compiled = nutpie.compile_pymc_model(pm.modelcontext(None))
+    layout = _BacktestLayout(errors, names)
+    compiled = nutpie.compile_pymc_model(_population_model(layout, shared_direction=shared_direction))
+    # the scales of a dataset's forecasts and of its inner back-tests are learned together, so their
+    # posterior is correlated: a low-rank mass matrix took 2.6x fewer steps per draw than a diagonal
+    # one; at target_accept 0.95 a few draws still diverged where the spreads are small
     tree = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed, progress_bar=False,
-                         target_accept=0.95)
+                         target_accept=0.99, adaptation="low_rank")
     post = tree["posterior"].to_dataset()
-    frame = pd.DataFrame({c: post[c].values.ravel() for c in POPULATION_COLUMNS})
-    divergent = int(tree["sample_stats"]["diverging"].values.sum())
-    frame.attrs.update(datasets=names, divergences=divergent)
-    if divergent:
-        log.warning("population of structural errors: %d divergent transitions", divergent)
+    frame = pd.DataFrame({c: np.broadcast_to(post[c].values, post["mu_log_tau"].shape).ravel()
+                          for c in POPULATION_COLUMNS})
+    learned = [c for c in POPULATION_COLUMNS if post[c].values.std() > 0]
+    diagnostics = check_sampling(tree, learned, label="population of structural errors")
+    frame.attrs.update(datasets=names, divergences=diagnostics.divergences, diagnostics=diagnostics.to_dict())
     return frame
 
 
-POPULATION_COLUMNS = ("mu_b", "sigma_b", "mu_log_tau", "sigma_log_tau", "mu_log_omega", "sigma_log_omega")
+def _population_model(layout: _BacktestLayout, *, shared_direction: bool):
+    """The PyMC model of :func:`fit_population` (see there)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    with pm.Model() as model:
+        mu_b = pm.Normal("mu_b", 0.0, 0.02) if shared_direction else pm.Deterministic("mu_b", pt.as_tensor(0.0))
+        sigma_b = pm.HalfNormal("sigma_b", 0.02)
+        mu_tau = pm.Normal("mu_log_tau", math.log(0.005), 1.0)
+        sigma_tau = _spread_prior(pm, "sigma_log_tau")
+        mu_omega = pm.Normal("mu_log_omega", math.log(0.005), 1.0)
+        sigma_omega = _spread_prior(pm, "sigma_log_omega")
+        if layout.has_inner:
+            mu_lam = pm.Normal("mu_log_lambda", 0.0, 1.0)
+            sigma_lam = _spread_prior(pm, "sigma_log_lambda")
+        else:
+            mu_lam = pm.Deterministic("mu_log_lambda", pt.as_tensor(0.0))
+            sigma_lam = pm.Deterministic("sigma_log_lambda", pt.as_tensor(0.0))
+        centred = layout.well_measured()
+
+        def per_dataset(name, mu, sigma, centred=centred):
+            # centred where a dataset's back-tests pin its value, non-centred where they leave it to the prior
+            value = pt.zeros(layout.n_datasets)
+            if (~centred).any():
+                raw = pm.Normal(f"{name}_offset", 0.0, 1.0, shape=int((~centred).sum()))
+                value = pt.set_subtensor(value[np.flatnonzero(~centred)], mu + sigma * raw)
+            if centred.any():
+                value = pt.set_subtensor(value[np.flatnonzero(centred)],
+                                         pm.Normal(name, mu, sigma, shape=int(centred.sum())))
+            return value
+
+        b = per_dataset("b", mu_b, sigma_b, centred=np.zeros_like(centred))
+        tau = pt.exp(per_dataset("log_tau", mu_tau, sigma_tau))
+        omega = pt.exp(per_dataset("log_omega", mu_omega, sigma_omega))
+        lam = pt.exp(per_dataset("log_lambda", mu_lam, sigma_lam)) if layout.has_inner else pt.ones(layout.n_datasets)
+        pm.Potential("backtests", layout.loglik(pt, b, tau, omega, lam))
+    return model
+
+
+def _spread_prior(pm: Any, name: str):
+    """Prior of the spread between datasets of a log scale: LogNormal(log 0.5, 0.5), 90% within
+    0.22–1.14 (a dataset's scale differs from the next one's by a factor of about 1.2–3).
+
+    Five datasets say little about a spread between them.  With a prior whose mode is zero
+    (HalfNormal(0.5)) or near it (Gamma(2, 4)) the sampler entered the neck of the funnel that a
+    small spread makes with the datasets whose back-tests pin their scales, and diverged in 2 of 4
+    seeds (up to 17 divergent transitions); with this one, none in 8 fits, R-hat ≤ 1.013.  The
+    published datasets do differ: fitted one by one, their scatter per decade ω ranges over
+    0.002–0.016 and their λ over 0.24–3.3.
+    """
+    return pm.LogNormal(name, math.log(0.5), 0.5)
+
+
+class _BacktestLayout:
+    """Every back-test of every dataset laid out for one vectorized likelihood: the runs in one
+    array, a row per back-test (cut) summing its runs, each back-test's dataset and kind."""
+
+    def __init__(self, errors: pd.DataFrame, names: list[str]):
+        kind = errors["kind"] if "kind" in errors.columns else pd.Series("outer", index=errors.index)
+        if not kind.isin(["outer", "inner"]).all():
+            raise InputError("back-test errors: column 'kind' holds 'outer' or 'inner' only")
+        frame = errors.assign(kind=kind, dataset_index=errors["dataset"].map({n: k for k, n in enumerate(names)}))
+        keys = ["dataset_index", "kind", *(["origin"] if "origin" in frame.columns else []), "cut"]
+        frame = frame.sort_values(keys, kind="stable")
+        group = frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+        first = np.r_[0, np.flatnonzero(np.diff(group)) + 1]
+        self.d, self.e, self.s = (frame[c].to_numpy(float) for c in ("d", "error", "spread"))
+        self.run_cut = group
+        self.cut_dataset = frame["dataset_index"].to_numpy()[first]
+        self.cut_inner = (frame["kind"].to_numpy()[first] == "inner")
+        self.cut_runs = np.bincount(group).astype(float)
+        self.cut_last = np.r_[first[1:] - 1, len(group) - 1]  # each back-test's runs are contiguous
+        self.has_inner = bool(self.cut_inner.any())
+        self.n_datasets = len(names)
+
+    def well_measured(self, runs: int = 200) -> np.ndarray:
+        """Per dataset: whether its inner back-tests hold at least ``runs`` runs (they then pin its
+        scales, which are best sampled centred)."""
+        held = np.bincount(self.cut_dataset[self.cut_inner], weights=self.cut_runs[self.cut_inner],
+                           minlength=self.n_datasets)
+        return held >= runs
+
+    def _per_cut(self, xp: Any, x):
+        """Σ of ``x`` over each back-test's runs, as differences of a cumulative sum."""
+        at_last = xp.cumsum(x)[self.cut_last]
+        return at_last - xp.concatenate([xp.zeros(1), at_last[:-1]])
+
+    def loglik(self, xp: Any, b, tau, omega, lam):
+        """Σ over back-tests of :func:`cut_loglik`, an inner one's (b, τ, ω) scaled by its dataset's λ."""
+        scale = xp.where(self.cut_inner, lam[self.cut_dataset], 1.0)  # per back-test
+        run_omega = (scale * omega[self.cut_dataset])[self.run_cut]
+        var = self.s**2 + run_omega**2 * self.d**2
+        sums = tuple(self._per_cut(xp, x) for x in (self.e**2 / var, self.e * self.d / var, self.d**2 / var,
+                                                     xp.log(var)))
+        t2 = (scale * tau[self.cut_dataset]) ** 2
+        k, big_p, big_q = quadratic_in_drift(xp, sums, t2, self.cut_runs)
+        drift = scale * b[self.cut_dataset]
+        return xp.sum(k - 0.5 * big_p * drift * drift + big_q * drift)
+
+
+#: A population table's columns: hyperparameters of a dataset's (b, τ, ω) and of λ, how much larger
+#: the errors of back-tests inside a fit's training runs are than those of its forecasts.
+POPULATION_COLUMNS = ("mu_b", "sigma_b", "mu_log_tau", "sigma_log_tau", "mu_log_omega", "sigma_log_omega",
+                      "mu_log_lambda", "sigma_log_lambda")
+#: Columns a population learned before λ existed may lack; they default to 0 (λ = 1).
+_OPTIONAL_COLUMNS = ("mu_log_lambda", "sigma_log_lambda")
+
+
+def _population_columns(population: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The population's rows as arrays per :data:`POPULATION_COLUMNS` (λ = 1 where it has none)."""
+    missing = [c for c in POPULATION_COLUMNS if c not in population.columns and c not in _OPTIONAL_COLUMNS]
+    if missing:
+        raise InputError(f"a population of structural errors needs columns {', '.join(missing)}")
+    return {c: (population[c].to_numpy(float) if c in population.columns else np.zeros(len(population)))
+            for c in POPULATION_COLUMNS}
 
 
 def load_population(law: str, likelihood: str) -> pd.DataFrame:
@@ -239,19 +357,27 @@ def load_population(law: str, likelihood: str) -> pd.DataFrame:
     if (want_law, want_lik) != (law, likelihood):
         log.info("structural error: no population learned for %s / %s; using %s / %s", law, likelihood,
                  want_law, rows["likelihood"].iloc[0])
-    frame = rows.loc[:, list(POPULATION_COLUMNS)].reset_index(drop=True)
+    frame = rows.reindex(columns=list(POPULATION_COLUMNS), fill_value=0.0).reset_index(drop=True)
     frame.attrs["source"] = (f"extrapolation-population ({want_law} / {rows['likelihood'].iloc[0]}: back-tests of "
                              f"{rows['datasets'].iloc[0]})")
     return frame
 
 
-def population_draws(population: pd.DataFrame, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """(b, τ, ω) of a *new* dataset: the population's predictive, ``n`` draws."""
-    rows = population.iloc[rng.integers(0, len(population), n)]
+def population_draws(population: pd.DataFrame, n: int, rng: np.random.Generator, *,
+                     inner: bool = False) -> dict[str, np.ndarray]:
+    """(b, τ, ω) of a *new* dataset: the population's predictive, ``n`` draws.  ``inner``: as its
+    back-tests inside a fit's training runs see them, each scaled by the dataset's λ
+    (:func:`fit_population`)."""
+    cols = _population_columns(population)
+    pick = rng.integers(0, len(population), n)
     z = rng.standard_normal((n, 3))
-    return {"b": rows["mu_b"].to_numpy() + rows["sigma_b"].to_numpy() * z[:, 0],
-            "tau": np.exp(rows["mu_log_tau"].to_numpy() + rows["sigma_log_tau"].to_numpy() * z[:, 1]),
-            "omega": np.exp(rows["mu_log_omega"].to_numpy() + rows["sigma_log_omega"].to_numpy() * z[:, 2])}
+    out = {"b": cols["mu_b"][pick] + cols["sigma_b"][pick] * z[:, 0],
+           "tau": np.exp(cols["mu_log_tau"][pick] + cols["sigma_log_tau"][pick] * z[:, 1]),
+           "omega": np.exp(cols["mu_log_omega"][pick] + cols["sigma_log_omega"][pick] * z[:, 2])}
+    if inner:
+        lam = np.exp(cols["mu_log_lambda"][pick] + cols["sigma_log_lambda"][pick] * rng.standard_normal(n))
+        out = {k: v * lam for k, v in out.items()}
+    return out
 
 
 def _drift_integrated(cuts: list, tau: np.ndarray, omega: np.ndarray):
@@ -327,6 +453,16 @@ def _row_blocks(rows: dict[str, np.ndarray]):
         yield {c: v[start:start + _ROW_BLOCK] for c, v in rows.items()}
 
 
+def _at_inner_scale(population: pd.DataFrame, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The population's rows as the prior of back-tests inside a fit's runs, and the λ of each:
+    with a λ of the new dataset drawn per row, their (b, τ, ω) are λ × the forecasts'."""
+    rows = _population_columns(population)
+    lam = np.exp(rows.pop("mu_log_lambda") + rows.pop("sigma_log_lambda") * rng.standard_normal(len(population)))
+    rows |= {"mu_b": rows["mu_b"] * lam, "sigma_b": rows["sigma_b"] * lam,
+             "mu_log_tau": rows["mu_log_tau"] + np.log(lam), "mu_log_omega": rows["mu_log_omega"] + np.log(lam)}
+    return rows, lam
+
+
 def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int, c_ref: float, seed: int = 0,
            proposals: int = 40_000, source: str = "", symmetric: bool = False) -> StructuralError:
     """The structural error of one fit: the population, updated by its own back-test errors.
@@ -344,6 +480,12 @@ def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int,
     errors tell how *large* the drift and scatter are, not which way the drift goes — each
     draw is weighted by the mean likelihood of ±b and its sign is then drawn at random, so the
     update leaves the median where the law puts it.
+
+    The back-tests are fits to fewer runs than the forecast's, and err more: the population's λ
+    (:func:`fit_population`) says by how much.  Each population row gets a λ of the new dataset
+    drawn from it; the row's prior is moved to the back-tests' scale (λb, λτ, λω), updated there,
+    and each draw divided by its λ — so a dataset whose λ is uncertain gets a mixture.
+    ``info["inner_scale"]`` is the median λ of the draws.
     """
     rng = np.random.default_rng([seed, 19])
     info: dict[str, Any] = {}
@@ -353,7 +495,7 @@ def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int,
         info.update(proposals=proposals, internal_backtests=0, internal_runs=0)
         return StructuralError(prop["b"][idx], prop["tau"][idx], prop["omega"][idx], float(c_ref), source, info)
     cuts = list(_cuts(errors))
-    rows = {c: population[c].to_numpy(float) for c in POPULATION_COLUMNS}
+    rows, lam = _at_inner_scale(population, rng)
     lo, hi = _LOG_SCALE_RANGE
     coarse = np.linspace(lo, hi, _COARSE_POINTS)
     grid = _Grid(cuts, coarse, coarse, symmetric)
@@ -392,7 +534,9 @@ def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int,
     jitter = rng.uniform(-0.5, 0.5, size=(draws, 2))
     tau = np.exp(grid.log_tau[i] + jitter[:, 0] * (grid.log_tau[1] - grid.log_tau[0]))
     omega = np.exp(grid.log_omega[j] + jitter[:, 1] * (grid.log_omega[1] - grid.log_omega[0]))
-    info.update(grid_cells=int(w.size), effective_cells=float(1.0 / np.sum(w * w)), population_rows=len(population),
+    b, tau, omega = b / lam[r], tau / lam[r], omega / lam[r]  # back to the scale of forecasts
+    info.update(inner_scale=float(np.median(lam[r])), grid_cells=int(w.size),
+                effective_cells=float(1.0 / np.sum(w * w)), population_rows=len(population),
                 internal_backtests=len(cuts), internal_runs=len(errors))
     return StructuralError(b, tau, omega, float(c_ref), source, info, kept_backtests(errors))
 
@@ -406,9 +550,10 @@ def predictive_error_draws(population: pd.DataFrame, errors: pd.DataFrame, *, dr
                            seed: int = 0) -> np.ndarray:
     """Draws (draws, runs) of the error of each back-test's law-only median under a *new* dataset's
     structural error: (b + τz)·d + √(s² + ω²d²)·ε — the distribution whose density
-    :func:`predictive_log_density` gives."""
+    :func:`predictive_log_density` gives.  Like it, for a fit's back-tests inside its own runs:
+    (b, τ, ω) scaled by λ."""
     rng = np.random.default_rng([seed, 59])
-    p = population_draws(population, draws, np.random.default_rng([seed, 53]))
+    p = population_draws(population, draws, np.random.default_rng([seed, 53]), inner=True)
     d, s = (errors[k].to_numpy(float)[None, :] for k in ("d", "spread"))
     sd = np.sqrt(s * s + p["omega"][:, None] ** 2 * d * d)
     return (p["b"] + p["tau"] * rng.standard_normal(draws))[:, None] * d + sd * rng.standard_normal(sd.shape)
@@ -418,14 +563,15 @@ def predictive_log_density(population: pd.DataFrame, errors: pd.DataFrame, *, dr
                            seed: int = 0) -> np.ndarray:
     """log p(e) of each back-test error under a *new* dataset's structural error (the population's
     predictive, not updated by these errors): the law-only median's error ``e`` at distance ``d``
-    with law-only spread ``s`` has density E[N(e; b·d, s² + (τ² + ω²)·d²)] over (b, τ, ω).
+    with law-only spread ``s`` has density E[N(e; b·d, s² + (τ² + ω²)·d²)] over (b, τ, ω) — for the
+    back-tests inside a fit's own runs it is given, (b, τ, ω) scaled by the population's λ.
 
     The pointwise density of a forecast of each run beyond a cut — what leave-future-out
     comparison scores — with the law's predictive taken as normal (median, robust sd).
     """
     from scipy.special import logsumexp
 
-    p = population_draws(population, draws, np.random.default_rng([seed, 37]))
+    p = population_draws(population, draws, np.random.default_rng([seed, 37]), inner=True)
     d, e, s = (errors[k].to_numpy(float)[None, :] for k in ("d", "error", "spread"))
     var = s * s + (p["tau"][:, None] ** 2 + p["omega"][:, None] ** 2) * d * d
     r = e - p["b"][:, None] * d

@@ -8,7 +8,8 @@ import pytest
 from scipy import stats
 
 import bayes_scaling as bs
-from bayes_scaling.discrepancy import StructuralError, cut_loglik, load_population, population_draws, update
+from bayes_scaling.discrepancy import (StructuralError, cut_loglik, fit_population, load_population,
+                                      population_draws, update)
 from bayes_scaling.rolling import extrapolation_cuts
 
 POPULATION = pd.DataFrame({"mu_b": [-0.004], "sigma_b": [0.01], "mu_log_tau": [np.log(0.006)],
@@ -115,6 +116,60 @@ def test_the_shipped_population_and_its_fallback():
     assert len(pop) >= 1000 and "chinchilla" in pop.attrs["source"] and "gadre-c4" in pop.attrs["source"]
     assert np.isfinite(pop.to_numpy()).all()
     assert len(load_population("kaplan-nd", "normal")) == len(pop)  # no population of its own: chinchilla's
+
+
+def _to_inner_scale(population, lam):
+    """A population whose (b, τ, ω) are λ× those of ``population`` (λ = 1)."""
+    return population.assign(mu_b=population["mu_b"] * lam, sigma_b=population["sigma_b"] * lam,
+                             mu_log_tau=population["mu_log_tau"] + np.log(lam),
+                             mu_log_omega=population["mu_log_omega"] + np.log(lam))
+
+
+def test_the_update_reads_inner_back_tests_at_the_population_lambda():
+    """With λ = 2 known, updating on back-tests equals updating the population moved to their
+    scale (λb, λτ, λω) and halving every draw; a λ with spread draws a λ per population row."""
+    errors = _simulated_backtests(np.random.default_rng(4), -0.04, 0.006, 0.01, cuts=3, runs=15)
+    population = POPULATION.assign(mu_b=0.0)
+    with_lambda = update(population.assign(mu_log_lambda=np.log(2.0), sigma_log_lambda=0.0), errors, draws=3000,
+                         c_ref=1.0, seed=3, symmetric=True)
+    moved = update(_to_inner_scale(population, 2.0).assign(mu_log_lambda=0.0, sigma_log_lambda=0.0), errors,
+                   draws=3000, c_ref=1.0, seed=3, symmetric=True)
+    for name in ("b", "tau", "omega"):
+        np.testing.assert_allclose(getattr(with_lambda, name), getattr(moved, name) / 2.0, rtol=1e-9)
+    assert with_lambda.info["inner_scale"] == pytest.approx(2.0)
+    plain = update(population, errors, draws=3000, c_ref=1.0, seed=3, symmetric=True)  # no λ columns: λ = 1
+    assert plain.info["inner_scale"] == 1.0 and np.median(plain.tau) > np.median(with_lambda.tau)
+    spread = update(population.assign(mu_log_lambda=np.log(2.0), sigma_log_lambda=0.5), errors, draws=3000,
+                    c_ref=1.0, seed=3, symmetric=True)
+    assert 1.3 < spread.info["inner_scale"] < 3.0
+    draws = population_draws(population.assign(mu_log_lambda=np.log(3.0), sigma_log_lambda=0.0), 20_000,
+                             np.random.default_rng(0), inner=True)
+    outer = population_draws(population, 20_000, np.random.default_rng(0))
+    np.testing.assert_allclose(np.median(draws["tau"]) / np.median(outer["tau"]), 3.0, rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_the_population_learns_how_much_more_inner_back_tests_err():
+    """Four datasets whose inner back-tests err 2.5× as much as their forecasts: the population
+    finds λ near 2.5, and its (b, τ, ω) at the forecasts' scale."""
+    rng = np.random.default_rng(11)
+    frames = []
+    for k in range(4):
+        b, tau, omega = rng.normal(0, 0.01), 0.004 * np.exp(0.3 * rng.normal()), 0.006 * np.exp(0.3 * rng.normal())
+        outer = _simulated_backtests(rng, b, tau, omega, cuts=4, runs=15).assign(kind="outer")
+        outer["origin"] = outer["cut"]
+        frames.append(outer.assign(dataset=f"d{k}"))
+        for origin in range(3):
+            inner = _simulated_backtests(rng, 2.5 * b, 2.5 * tau, 2.5 * omega, cuts=3, runs=12)
+            frames.append(inner.assign(kind="inner", origin=float(origin), dataset=f"d{k}"))
+    population = fit_population(pd.concat(frames, ignore_index=True), draws=300, tune=500, chains=2, seed=0)
+    lam = np.exp(population["mu_log_lambda"])
+    lo, hi = np.quantile(lam, [0.05, 0.95])
+    assert lo < 2.5 < hi and lo > 1.5, (lo, hi)
+    assert np.quantile(np.exp(population["mu_log_omega"]), 0.05) < 0.006 < np.quantile(
+        np.exp(population["mu_log_omega"]), 0.95)
+    with pytest.raises(bs.InputError, match="'outer' or 'inner'"):
+        fit_population(pd.concat(frames).assign(kind="other"), draws=10, tune=10, chains=1)
 
 
 def test_cuts_always_leave_runs_to_fit_and_to_score():

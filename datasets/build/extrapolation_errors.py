@@ -6,11 +6,14 @@ Usage (remote datasets read from the dataset cache; offline, point it at shared/
     BAYES_SCALING_DATA_DIR=../shared/data/remote python datasets/build/extrapolation_errors.py
 
 For every calibration dataset and law: rolling-origin back-tests (fit the law, law only, below
-compute cuts at C_max/10^d, d in bayes_scaling.rolling.DISTANCES; forecast the runs above),
-one row per held-out run with its distance d, the error of the predictive median and the
-predictive spread (datasets/extrapolation-errors.csv).  Then the hierarchical population of
-(b, τ, ω) across datasets (bayes_scaling.discrepancy.fit_population), 2,000 posterior draws
-per law (datasets/extrapolation-population.csv).
+compute cuts at C_max/10^d, d in bayes_scaling.rolling.DISTANCES; forecast the runs above), one
+row per held-out run with its distance d, the error of the predictive median and the predictive
+spread, ``kind = "outer"``; and for each such cut, the back-tests *inside* its training runs,
+made as a user's fit makes them (``kind = "inner"``, ``origin`` = the outer cut;
+bayes_scaling.calibration.nested_backtests) (datasets/extrapolation-errors.csv). Then the
+hierarchical population of (b, τ, ω) across datasets, and of λ, how much larger the inner
+back-tests' errors are than the forecasts' (bayes_scaling.discrepancy.fit_population), 4,000
+posterior draws per law, every other one kept (datasets/extrapolation-population.csv).
 
 ``epoch-chinchilla`` is another extraction of the ``chinchilla`` runs: only ``chinchilla``
 enters the population (two copies of one dataset would count its evidence twice).
@@ -29,7 +32,7 @@ import pandas as pd
 
 import bayes_scaling as bs
 from bayes_scaling.discrepancy import fit_population
-from bayes_scaling.rolling import rolling_backtest
+from bayes_scaling.calibration import nested_backtests
 
 DATASETS = ("chinchilla", "misfitting-final", "gadre-c4", "gadre-rpj", "gadre-rw")
 LAWS = (("chinchilla", "student-t"),)
@@ -41,22 +44,32 @@ def backtest_errors(datasets=DATASETS, laws=LAWS, settings=SETTINGS, progress=pr
     frames = []
     for law, likelihood in laws:
         for name in datasets:
-            held = rolling_backtest(bs.load_dataset(name), law=law, likelihood=likelihood,
-                                    settings={**settings, "discrepancy": "none"}, progress=progress)
-            for h in held:
-                frames.append(h.errors().assign(dataset=name, law=law, likelihood=likelihood,
-                                                diagnostics_ok=h.diagnostics_ok))
-    columns = ["law", "likelihood", "dataset", "cut", "c_ref", "n_train", "C", "d", "log_loss", "median", "error",
-               "spread", "diagnostics_ok"]
+            pairs = nested_backtests(bs.load_dataset(name), law=law, likelihood=likelihood, settings=settings,
+                                     progress=progress)
+            for held, inner in pairs:
+                frames.append(held.errors().assign(kind="outer", origin=held.cut, dataset=name, law=law,
+                                                   likelihood=likelihood, diagnostics_ok=held.diagnostics_ok))
+                if inner is not None:
+                    frames.append(inner.assign(kind="inner", origin=held.cut, dataset=name, law=law,
+                                               likelihood=likelihood))
+    columns = ["law", "likelihood", "dataset", "kind", "origin", "cut", "c_ref", "n_train", "C", "d", "log_loss",
+               "median", "error", "spread", "diagnostics_ok"]
     return pd.concat(frames, ignore_index=True)[columns]
 
 
 def population_table(errors: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
     frames = []
     for (law, likelihood), rows in errors.groupby(["law", "likelihood"]):
-        pop = fit_population(rows, draws=500, tune=1000, chains=4, seed=seed)
-        frames.append(pop.assign(law=law, likelihood=likelihood, datasets=" ".join(pop.attrs["datasets"]),
-                                 draw=range(len(pop))))
+        pop = fit_population(rows, draws=1000, tune=2000, chains=4, seed=seed)
+        diag = pop.attrs["diagnostics"]
+        print(f"population {law} / {likelihood}: R-hat max {diag['rhat_max']:.4f}, ESS bulk min "
+              f"{diag['ess_bulk_min']:.0f}, tail min {diag['ess_tail_min']:.0f}, divergences {diag['divergences']}"
+              + ("" if diag["ok"] else "\n  " + "\n  ".join(diag["problems"])))
+        # every other draw: a fit's update costs time in proportion to the rows, and neighbouring
+        # draws are correlated (bulk ESS ~800 of 4,000), so 2,000 rows keep nearly all the information
+        kept = pop.iloc[::2].reset_index(drop=True)
+        frames.append(kept.assign(law=law, likelihood=likelihood, datasets=" ".join(pop.attrs["datasets"]),
+                                  draw=range(len(kept))))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -73,7 +86,8 @@ def main(argv=None) -> int:
         tmp = args.out / f".{name}.tmp"
         frame.to_csv(tmp, index=False, float_format="%.6g")
         tmp.replace(args.out / name)
-    print(f"{len(errors)} held-out runs from {errors.groupby(['dataset', 'cut']).ngroups} back-tests; "
+    print(f"{len(errors)} held-out runs from {errors.groupby(['dataset', 'kind', 'origin', 'cut']).ngroups} "
+          f"back-tests ({(errors['kind'] == 'inner').sum()} runs of inner ones); "
           f"{len(population)} population draws; {time.perf_counter() - start:.0f} s")
     return 0
 
