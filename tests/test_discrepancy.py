@@ -115,7 +115,10 @@ def test_the_shipped_population_and_its_fallback():
     pop = load_population("chinchilla", "student-t")
     assert len(pop) >= 1000 and "chinchilla" in pop.attrs["source"] and "gadre-c4" in pop.attrs["source"]
     assert np.isfinite(pop.to_numpy()).all()
+    assert (pop["sigma_log_lambda"] > 0).all()  # learned from inner back-tests: λ differs between datasets
     assert len(load_population("kaplan-nd", "normal")) == len(pop)  # no population of its own: chinchilla's
+    old = pop.drop(columns=["mu_log_lambda", "sigma_log_lambda"])  # a population learned before λ: λ = 1
+    assert update(old, None, draws=10, c_ref=1.0).n_draws == 10
 
 
 def _to_inner_scale(population, lam):
