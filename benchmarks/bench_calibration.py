@@ -4,7 +4,8 @@
 
 Part 1, real runs, leave one dataset out: for each dataset (chinchilla, its independent
 extraction epoch-chinchilla, misfitting-final, gadre-c4, gadre-rpj, gadre-rw), the
-structural-error population is learned from the back-tests of the *other* datasets
+structural-error population — λ, how much more a fit's inner back-tests err than its forecasts,
+included — is learned from the back-tests of the *other* datasets
 (datasets/build/extrapolation_errors.py made them; a dataset's copy is left out with it);
 then rolling-origin back-tests: fit the Chinchilla law (Student-t) below each compute cut,
 learn the structural error from the population and from refits below cuts *of the training
