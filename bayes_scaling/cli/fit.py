@@ -77,6 +77,8 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
             how = ("the population of published back-tests" if args.discrepancy == "population" or not learned
                    else f"the population, its size rescaled by {learned} back-tests of these runs"
                    if args.discrepancy == "scaled" else f"the population updated by {learned} back-tests of these runs")
+            if learned and "inner_scale" in info:  # how much more such back-tests err than forecasts
+                how += f", read as erring λ = {info['inner_scale']:.2f}× as much as its forecasts"
             kept = ("" if not info.get("backtest_cuts") else "; kept to weight laws" if learned else
                     f"; {info['backtest_cuts']} back-tests of these runs kept to weight laws")
             print(f"structural error beyond the data ({how}{kept}): drift {se.loc['b', 'median']:+.4f} log loss per decade "
