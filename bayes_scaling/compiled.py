@@ -13,6 +13,9 @@ then loads them from PyTensor's compile directory (``pytensor.config.base_compil
 which is per worker in :mod:`bayes_scaling.batch`) instead of compiling.  The result is a
 ``nutpie`` ``CompiledPyMCModel`` like the one nutpie builds: the same log density, the same
 initial points, the same ``with_data``, so the draws are bit-identical for a seed (tested).
+(Between a process that compiled PyTensor's numba code afresh and one that loaded it from
+the cache they are not: the two differed in the last bit of a gradient component, so NUTS
+took other draws — numba/numba#10617 reports fresh and cached code optimized differently.)
 
 Before that, PyTensor rewrites the log density's graph and its gradient (about 1.5 s of a
 2 s build for the Chinchilla law, in every process).  The rewritten graphs are kept too, as
