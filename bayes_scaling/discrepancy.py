@@ -189,8 +189,9 @@ def fit_population(errors: pd.DataFrame, *, draws: int = 1000, tune: int = 2000,
 
     **Inner back-tests.**  Rows with ``kind == "inner"`` are back-tests *inside* the training runs
     of a forecast (``origin``: the cut of that forecast; ``cut``: their own, smaller one), what
-    a user's fit learns from (:func:`update`).  They err more than the forecasts: fitted to fewer
-    runs, they are cut where the runs are few.  Their errors are modelled as those of the dataset's
+    a user's fit learns from (:func:`update`).  Fitted to fewer runs and cut where the runs are
+    fewer, they do not err as the forecasts do (more on misfitting-final, less on chinchilla).
+    Their errors are modelled as those of the dataset's
     structural error scaled by λ_k, log λ_k ~ N(μ_λ, σ_λ²): drift λb, slope sd λτ, scatter λω,
     the law-only spread unscaled.  A dataset with both kinds fixes its λ; :func:`update` uses the
     population's λ to read a new dataset's inner back-tests at the scale of its forecasts.
