@@ -151,6 +151,32 @@ def test_the_update_reads_inner_back_tests_at_the_population_lambda():
     np.testing.assert_allclose(np.median(draws["tau"]) / np.median(outer["tau"]), 3.0, rtol=1e-9)
 
 
+def test_the_populations_vectorized_likelihood_is_the_sum_over_back_tests():
+    """_BacktestLayout.loglik (one cumulative sum for every back-test of every dataset) against
+    cut_loglik summed cut by cut, an inner back-test's (b, τ, ω) scaled by its dataset's λ."""
+    from bayes_scaling.discrepancy import _BacktestLayout
+
+    rng = np.random.default_rng(6)
+    frames = []
+    for k in range(3):
+        outer = _simulated_backtests(rng, 0.01, 0.004, 0.006, cuts=3, runs=9).assign(kind="outer", dataset=f"d{k}")
+        frames.append(outer.assign(origin=outer["cut"]))
+        for origin in range(2):
+            inner = _simulated_backtests(rng, 0.02, 0.008, 0.01, cuts=2, runs=7)
+            frames.append(inner.assign(kind="inner", origin=float(origin), dataset=f"d{k}"))
+    errors = pd.concat(frames, ignore_index=True).sample(frac=1.0, random_state=0)  # any row order
+    b, tau, omega, lam = rng.normal(0, 0.01, 3), rng.uniform(0.002, 0.01, 3), rng.uniform(0.002, 0.01, 3), \
+        rng.uniform(0.5, 3.0, 3)
+    expected = 0.0
+    for (name, kind, _, _), g in errors.groupby(["dataset", "kind", "origin", "cut"]):
+        k = int(name[1:])
+        scale = lam[k] if kind == "inner" else 1.0
+        expected += cut_loglik(np, scale * b[k], scale * tau[k], scale * omega[k], g["d"].to_numpy()[None],
+                               g["error"].to_numpy()[None], g["spread"].to_numpy()[None])[0]
+    layout = _BacktestLayout(errors, ["d0", "d1", "d2"])
+    np.testing.assert_allclose(layout.loglik(np, b, tau, omega, lam), expected, rtol=1e-12)
+
+
 @pytest.mark.slow
 def test_the_population_learns_how_much_more_inner_back_tests_err():
     """Four datasets whose inner back-tests err 2.5× as much as their forecasts: the population
