@@ -103,18 +103,22 @@ def leave_one_dataset_out(datasets: Mapping[str, RunTable], errors: pd.DataFrame
                           progress: Callable[[str], None] | None = None) -> pd.DataFrame:
     """:func:`evaluate_dataset` for each dataset, with the population learned from the back-test
     ``errors`` of the *other* datasets (``copies`` maps a dataset to the one it duplicates, e.g.
-    ``{"epoch-chinchilla": "chinchilla"}``: neither informs the other's population)."""
+    ``{"epoch-chinchilla": "chinchilla"}``: neither informs the other's population).  The sampling
+    diagnostics of each population are in ``attrs["populations"]``, by dataset left out."""
     copies = dict(copies or {})
     family = {name: copies.get(name, name) for name in set(datasets) | set(errors["dataset"])}
-    frames = []
+    frames, populations = [], {}
     for name, runs in datasets.items():
         others = errors[errors["dataset"].map(family) != family[name]]
         population = fit_population(others, seed=int((settings or {}).get("seed", 0)))
+        populations[name] = population.attrs["diagnostics"] | {"datasets": population.attrs["datasets"]}
         if progress:
             progress(f"{name}: population from {', '.join(population.attrs['datasets'])}")
         frames.append(evaluate_dataset(runs, population=population, law=law, likelihood=likelihood,
                                        settings=settings, modes=modes, progress=progress))
-    return pd.concat(frames, ignore_index=True)
+    scored = pd.concat(frames, ignore_index=True)
+    scored.attrs["populations"] = populations  # each left-out dataset's population: its sampling diagnostics
+    return scored
 
 
 def coverage_table(scored: pd.DataFrame, *, by: Sequence[str] = ("dataset", "mode")) -> pd.DataFrame:
