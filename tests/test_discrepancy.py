@@ -191,7 +191,7 @@ def test_the_population_learns_how_much_more_inner_back_tests_err():
         for origin in range(3):
             inner = _simulated_backtests(rng, 2.5 * b, 2.5 * tau, 2.5 * omega, cuts=3, runs=12)
             frames.append(inner.assign(kind="inner", origin=float(origin), dataset=f"d{k}"))
-    population = fit_population(pd.concat(frames, ignore_index=True), draws=300, tune=500, chains=2, seed=0)
+    population = fit_population(pd.concat(frames, ignore_index=True), draws=200, tune=300, chains=2, seed=0)
     lam = np.exp(population["mu_log_lambda"])
     lo, hi = np.quantile(lam, [0.05, 0.95])
     assert lo < 2.5 < hi and lo > 1.5, (lo, hi)
