@@ -182,7 +182,8 @@ def fit_population(errors: pd.DataFrame, *, draws: int = 1000, tune: int = 2000,
     ``spread``.  Each dataset k has b_k ~ N(μ_b, σ_b²), log τ_k ~ N(μ_τ, σ_τ²), log ω_k ~
     N(μ_ω, σ_ω²); every back-test contributes :func:`cut_loglik`.  Returns posterior draws of
     the population parameters (one row per draw, :data:`POPULATION_COLUMNS`); their sampling
-    diagnostics are in ``attrs["diagnostics"]`` and problems are warned about.  The spreads of
+    diagnostics are in ``attrs["diagnostics"]`` (``"summary"``: as printed) and problems are
+    warned about.  The spreads of
     the log scales have a boundary-avoiding prior (:func:`_spread_prior`); a dataset's log scales
     are sampled centred where its inner back-tests hold at least 200 runs (they pin them), and
     non-centred elsewhere.
@@ -224,7 +225,8 @@ def fit_population(errors: pd.DataFrame, *, draws: int = 1000, tune: int = 2000,
                           for c in POPULATION_COLUMNS})
     learned = [c for c in POPULATION_COLUMNS if post[c].values.std() > 0]
     diagnostics = check_sampling(tree, learned, label="population of structural errors")
-    frame.attrs.update(datasets=names, divergences=diagnostics.divergences, diagnostics=diagnostics.to_dict())
+    frame.attrs.update(datasets=names, divergences=diagnostics.divergences,
+                       diagnostics=diagnostics.to_dict() | {"summary": str(diagnostics)})
     return frame
 
 

@@ -94,9 +94,7 @@ def main(argv=None) -> int:
     print(f"part 1: {real.groupby(['dataset', 'cut']).ngroups} back-tests of {len(DATASETS)} datasets, "
           f"{(real['mode'] == 'none').sum()} held-out runs, {time.perf_counter() - start:.0f} s")
     for name, diag in real.attrs["populations"].items():
-        print(f"  population without {name}: R-hat max {diag['rhat_max']:.4f}, ESS bulk min "
-              f"{diag['ess_bulk_min']:.0f}, tail min {diag['ess_tail_min']:.0f}, divergences {diag['divergences']}"
-              + ("" if diag["ok"] else " — PROBLEMS: " + "; ".join(diag["problems"])))
+        print(f"  population without {name}: {diag['summary']}")
     show("coverage by dataset (leave one dataset out)", coverage_table(real))
     show("pooled over datasets (each run once)", coverage_table(real, by=("mode",)))
     show("by distance beyond the data (decades)", by_distance(real))
