@@ -13,9 +13,13 @@ then loads them from PyTensor's compile directory (``pytensor.config.base_compil
 which is per worker in :mod:`bayes_scaling.batch`) instead of compiling.  The result is a
 ``nutpie`` ``CompiledPyMCModel`` like the one nutpie builds: the same log density, the same
 initial points, the same ``with_data``, so the draws are bit-identical for a seed (tested).
-(Between a process that compiled PyTensor's numba code afresh and one that loaded it from
-the cache they are not: the two differed in the last bit of a gradient component, so NUTS
-took other draws — numba/numba#10617 reports fresh and cached code optimized differently.)
+
+Numba code compiled afresh and the same code loaded from the cache are not bit-identical: on
+the Chinchilla law they differed in the last bit of a gradient component, and NUTS took other
+draws (numba/numba#10617 reports fresh and cached code optimized differently).  So that the
+first process on a cold compile directory draws what every later one does, a cold compile
+happens in a child process (:func:`_compile_in_child`), and this process loads the result from
+the cache like the later ones (tested).  ``BAYES_SCALING_COMPILE_IN_CHILD=0`` turns that off.
 
 Before that, PyTensor rewrites the log density's graph and its gradient (about 1.5 s of a
 2 s build for the Chinchilla law, in every process).  The rewritten graphs are kept too, as
@@ -35,10 +39,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import pickle
+import subprocess
+import sys
 import threading
+import time
 from functools import wraps
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -204,15 +213,20 @@ def graph_key(model) -> str:
 
 
 def _functions(model, initial_point_fn) -> tuple:
-    """nutpie's ``_make_functions`` for the numba backend, its rewritten graphs kept on disk."""
+    """nutpie's ``_make_functions`` for the numba backend, its rewritten graphs kept on disk.
+
+    On a cold compile directory the numba code is compiled by a child process from the kept graphs,
+    and this process loads it from the cache like every later one (:func:`_compile_in_child`)."""
     from nutpie.compile_pymc import _make_functions
 
     path = graph_folder() / f"{graph_key(model)}.pkl"
+    data = {var.name: var.get_value() for var in model.data_vars} if hasattr(model, "data_vars") else None
     if path.is_file():
         try:
-            return _rebuilt_functions(path, model, initial_point_fn)
+            return _rebuilt_functions(path, _model_data(model), initial_point_fn, n_free=len(model.free_RVs))
         except Exception as exc:  # noqa: BLE001 - a damaged or foreign file: build anew
             log.info("rewritten graphs in %s not usable (%s: %s); rewriting", path, type(exc).__name__, exc)
+    del data
     made = _make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=True,
                            pymc_initial_point_fn=initial_point_fn)
     n_dim, n_expanded, logp_fn, expand_fn, _, shape_info, reparameterized = made
@@ -228,7 +242,22 @@ def _functions(model, initial_point_fn) -> tuple:
             tmp.write_bytes(blob)
     except Exception as exc:  # noqa: BLE001 - not keeping them only costs the next process time
         log.info("could not keep the rewritten graphs in %s (%s: %s)", path, type(exc).__name__, exc)
+        return made
+    data = {var.name: np.asarray(var.get_value()) for var in (*logp_fn.get_shared(), *expand_fn.get_shared())}
+    if _compile_in_child(path, data, made[4](0)):
+        try:
+            return _rebuilt_functions(path, _model_data(model), initial_point_fn, n_free=len(model.free_RVs))
+        except Exception as exc:  # noqa: BLE001 - the functions made here are as correct
+            log.info("could not rebuild from %s (%s: %s)", path, type(exc).__name__, exc)
     return made
+
+
+def _model_data(model) -> Callable[[str], np.ndarray]:
+    """The value of the model's data variable (``pm.Data``) of a name: what a rebuilt graph is fed."""
+    def value(name: str) -> np.ndarray:
+        return np.asarray(model[name].get_value())
+
+    return value
 
 
 def _pickled_without_data(stored: dict, shared: list) -> bytes:
@@ -244,15 +273,19 @@ def _pickled_without_data(stored: dict, shared: list) -> bytes:
             var.set_value(value, borrow=True)
 
 
-def _rebuilt_functions(path: Path, model, initial_point_fn) -> tuple:
-    """The functions of :func:`_functions` from kept rewritten graphs, fed the model's current data."""
+def _rebuilt_functions(path: Path, data: Callable[[str], np.ndarray], initial_point_fn, *,
+                       n_free: int | None) -> tuple:
+    """The functions of :func:`_functions` from kept rewritten graphs, fed ``data(name)`` for each data
+    variable: the model's current data, or (:func:`_compile_from_stdin`) what the parent process
+    sent.  ``n_free``: the model's number of free variables, checked against the file's (None: not
+    checked); without ``initial_point_fn`` the point function is None."""
     import pytensor
     from nutpie.compile_pymc import _rv_dict_to_flat_array_wrapper
     from pytensor.compile.mode import Mode
     from pytensor.compile.sharedvalue import SharedVariable
 
     stored = pickle.loads(path.read_bytes())  # noqa: S301 - our own file in PyTensor's compile directory
-    if stored.get("format") != _GRAPH_FORMAT or stored["n_free"] != len(model.free_RVs):
+    if stored.get("format") != _GRAPH_FORMAT or n_free not in (None, stored["n_free"]):
         raise CacheUnavailable("a graph file of another format or model")
     functions = []
     for inputs, outputs in stored["graphs"]:
@@ -261,7 +294,7 @@ def _rebuilt_functions(path: Path, model, initial_point_fn) -> tuple:
             if not isinstance(var, SharedVariable):
                 explicit.append(var)
                 continue
-            value = np.asarray(model[var.name].get_value())  # the model's data, by its pm.Data name
+            value = data(var.name)  # the model's data, by its pm.Data name
             if value.ndim != var.type.ndim or value.dtype != np.dtype(var.type.dtype):
                 raise CacheUnavailable(f"data {var.name!r} does not fit the kept graph")
             var.set_value(value)
@@ -269,7 +302,8 @@ def _rebuilt_functions(path: Path, model, initial_point_fn) -> tuple:
                                            accept_inplace=True, on_unused_input="ignore"))
     names, _, shapes = stored["shape_info"]
     n_free = stored["n_free"]
-    point_fn = _rv_dict_to_flat_array_wrapper(initial_point_fn, names=names[:n_free], shapes=shapes[:n_free])
+    point_fn = None if initial_point_fn is None else _rv_dict_to_flat_array_wrapper(
+        initial_point_fn, names=names[:n_free], shapes=shapes[:n_free])
     log.debug("rebuilt the log density and expand functions from %s", path)
     return (stored["n_dim"], stored["n_expanded"], *functions, point_fn, stored["shape_info"],
             stored["reparameterized"])
@@ -308,8 +342,8 @@ def compile_cached(model, *, initial_points: dict[str, float] | None = None,
         When this nutpie or PyTensor does not offer what the cached path needs.
     """
     try:
-        import numba
-        from nutpie.compile_pymc import (  # noqa: F401 - _make_functions, _rv_dict_…: used in _functions
+        import numba  # noqa: F401 - used by _callbacks
+        from nutpie.compile_pymc import (  # noqa: F401 - _make_functions, _rv_dict_…, make_user_data: used below
             CompiledPyMCModel,
             _make_functions,
             _prepare_dims_and_coords,
@@ -324,6 +358,23 @@ def compile_cached(model, *, initial_points: dict[str, float] | None = None,
         model=model, overrides=initial_points, default_strategy="support_point",
         jitter_rvs=set(model.free_RVs) if jitter_rvs is None else jitter_rvs, return_transformed=True))
     n_dim, n_expanded, logp_fn, expand_fn, point_fn, shape_info, reparameterized = _functions(model, initial_point_fn)
+
+    logp_c, expand_c, keys, shared_data, user_data = _callbacks(n_dim, n_expanded, logp_fn, expand_fn, point_fn(0))
+    dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized)
+    return CompiledPyMCModel(
+        _n_dim=n_dim, dims=dims, _coords=coords,
+        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
+        compiled_logp_func=logp_c, compiled_expand_func=expand_c, initial_point_func=point_fn,
+        shared_data=shared_data, shared_var_keys=keys, user_data=user_data, n_expanded=n_expanded,
+        shape_info=shape_info, logp_func=logp_fn, expand_func=expand_fn,
+        reparameterized_names=reparameterized)
+
+
+def _callbacks(n_dim: int, n_expanded: int, logp_fn, expand_fn, point: np.ndarray) -> tuple:
+    """The two C callbacks over the functions' shared data, checked at ``point`` against PyTensor's
+    log density: (logp, expand, shared-variable keys, shared data, nutpie's user-data record)."""
+    import numba
+    from nutpie.compile_pymc import make_user_data
 
     shared_vars = list(dict.fromkeys([*logp_fn.get_shared(), *expand_fn.get_shared()]))
     keys = {var: f"shared{i}" for i, var in enumerate(shared_vars)}
@@ -343,12 +394,56 @@ def compile_cached(model, *, initial_points: dict[str, float] | None = None,
     logp_c = _cached_cfunc(_LOGP_SOURCE, "logp", logp_fn, shared_vars, logp_sig, n_dim=n_dim)
     expand_c = _cached_cfunc(_EXPAND_SOURCE, "expand", expand_fn, shared_vars, expand_sig,
                              n_dim=n_dim, n_expanded=n_expanded)
-    _check_callback(logp_c, logp_fn, point_fn(0), user_data, [shared_data[keys[v]] for v in logp_fn.get_shared()])
-    dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized)
-    return CompiledPyMCModel(
-        _n_dim=n_dim, dims=dims, _coords=coords,
-        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
-        compiled_logp_func=logp_c, compiled_expand_func=expand_c, initial_point_func=point_fn,
-        shared_data=shared_data, shared_var_keys=keys, user_data=user_data, n_expanded=n_expanded,
-        shape_info=shape_info, logp_func=logp_fn, expand_func=expand_fn,
-        reparameterized_names=reparameterized)
+    _check_callback(logp_c, logp_fn, point, user_data, [shared_data[keys[v]] for v in logp_fn.get_shared()])
+    return logp_c, expand_c, keys, shared_data, user_data
+
+
+#: How long a child process may take to compile a model's numba code (it takes 10-30 s).
+_CHILD_TIMEOUT_S = 600
+#: Set to 0 to compile in this process: a cold compile is ~7 s faster, and a first process may
+#: then draw other draws than later ones.  The test suite does, but for tests/test_compiled.py.
+COMPILE_IN_CHILD_ENV = "BAYES_SCALING_COMPILE_IN_CHILD"
+
+
+def _compile_in_child(path: Path, data: dict[str, np.ndarray], point: np.ndarray) -> bool:
+    """Compile the numba code of the graphs kept in ``path`` in a child process, which stores it in
+    PyTensor's compile directory; True when it did.
+
+    Why: numba's freshly compiled code and the same code loaded from its cache can differ in the
+    last bit of a result (measured: one gradient component of the Chinchilla law's log density;
+    numba/numba#10617), and NUTS then takes other draws.  Every later process loads the cache, so
+    a first process that compiled for itself would be the only one to draw differently from a
+    seed.  With the code compiled elsewhere, this process loads it from the cache like the others.
+    """
+    import pytensor
+
+    if os.environ.get(COMPILE_IN_CHILD_ENV, "1").strip() == "0":
+        return False
+    flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",")
+             if f.strip() and not f.strip().startswith("base_compiledir=")]
+    env = os.environ | {"PYTENSOR_FLAGS": ",".join([*flags, f"base_compiledir={pytensor.config.base_compiledir}"])}
+    request = pickle.dumps({"path": str(path), "data": data, "point": np.asarray(point)})
+    started = time.perf_counter()
+    try:
+        done = subprocess.run([sys.executable, "-c", "from bayes_scaling.compiled import _compile_from_stdin; "
+                               "_compile_from_stdin()"], input=request, env=env, capture_output=True,
+                              timeout=_CHILD_TIMEOUT_S, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.info("could not compile in a child process (%s); compiling here", exc)
+        return False
+    if done.returncode != 0:
+        log.info("compiling in a child process failed (exit %d): %s; compiling here", done.returncode,
+                 done.stderr.decode(errors="replace").strip().splitlines()[-1:])
+        return False
+    log.debug("compiled %s in a child process in %.1f s", path.name, time.perf_counter() - started)
+    return True
+
+
+def _compile_from_stdin() -> None:
+    """The child of :func:`_compile_in_child`: rebuild the kept graphs with the parent's data, compile
+    and check the callbacks exactly as the parent will, so that their code lands in the cache."""
+    request = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - sent by our own parent process
+    data = request["data"]
+    n_dim, n_expanded, logp_fn, expand_fn, *_ = _rebuilt_functions(Path(request["path"]), data.__getitem__, None,
+                                                                   n_free=None)
+    _callbacks(n_dim, n_expanded, logp_fn, expand_fn, request["point"])

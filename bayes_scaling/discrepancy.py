@@ -209,12 +209,16 @@ def fit_population(errors: pd.DataFrame, *, draws: int = 1000, tune: int = 2000,
     import nutpie
 
     from .diagnostics import check_sampling
+    from .sampling import compiled_nutpie_model
 
     names = sorted(errors["dataset"].unique())
     if len(names) < 2:
         raise InputError("a population of structural errors needs back-tests of at least two datasets")
     layout = _BacktestLayout(errors, names)
-    compiled = nutpie.compile_pymc_model(_population_model(layout, shared_direction=shared_direction))
+    # compiled as fits are (bayes_scaling.compiled): the numba code comes from the disk cache, so
+    # the draws of a seed do not depend on whether this process compiled it first
+    compiled, _ = compiled_nutpie_model(lambda: _population_model(layout, shared_direction=shared_direction),
+                                        key=None, data=None, initial_points=None)
     # the scales of a dataset's forecasts and of its inner back-tests are learned together, so their
     # posterior is correlated: a low-rank mass matrix took 2.6x fewer steps per draw than a diagonal
     # one; at target_accept 0.95 a few draws still diverged where the spreads are small

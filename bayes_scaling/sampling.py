@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import InputError
 
-__all__ = ["SamplerSettings", "run_sampler", "clear_compiled_models", "SAMPLERS"]
+__all__ = ["SamplerSettings", "run_sampler", "clear_compiled_models", "compiled_nutpie_model", "SAMPLERS"]
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def clear_compiled_models() -> None:
     _COMPILED.clear()
 
 
-def _compiled_nutpie_model(build: Callable[[], Any], key: str | None, data: dict[str, Any] | None,
+def compiled_nutpie_model(build: Callable[[], Any], key: str | None, data: dict[str, Any] | None,
                            initial_points: dict[str, float] | None):
     """A compiled nutpie model: reused from the process-wide cache with the new data, or compiled.
 
@@ -135,7 +135,7 @@ def run_sampler(build: Callable[[], Any], settings: SamplerSettings, *, key: str
         import nutpie
 
         start = time.perf_counter()
-        compiled, reused = _compiled_nutpie_model(build, key, data, initial_points)
+        compiled, reused = compiled_nutpie_model(build, key, data, initial_points)
         timing["compile_s"] = time.perf_counter() - start
         timing["compiled_model_reused"] = float(reused)
         start = time.perf_counter()

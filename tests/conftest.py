@@ -29,6 +29,10 @@ def _compile_directory_per_worker() -> None:
 
 
 _compile_directory_per_worker()
+# Every test process starts with a cold compile directory, and a cold compile in a child process
+# (what makes a user's first fit draw what later ones do) cost the suite about a minute on 2 cores.
+# Tests compile in their own process, except tests/test_compiled.py, which tests the child compile.
+os.environ.setdefault("BAYES_SCALING_COMPILE_IN_CHILD", "0")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("BAYES_SCALING_SHARED", REPO.parent / "shared")) / "data"
