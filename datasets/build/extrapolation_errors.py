@@ -74,6 +74,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=HERE, help="folder for the two CSV files (default datasets/)")
     args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)  # before the 80 s of fits, not after
     logging.basicConfig(level=logging.WARNING)
     warnings.simplefilter("ignore")
     start = time.perf_counter()
