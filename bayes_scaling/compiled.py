@@ -45,9 +45,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -220,13 +220,11 @@ def _functions(model, initial_point_fn) -> tuple:
     from nutpie.compile_pymc import _make_functions
 
     path = graph_folder() / f"{graph_key(model)}.pkl"
-    data = {var.name: var.get_value() for var in model.data_vars} if hasattr(model, "data_vars") else None
     if path.is_file():
         try:
             return _rebuilt_functions(path, _model_data(model), initial_point_fn, n_free=len(model.free_RVs))
         except Exception as exc:  # noqa: BLE001 - a damaged or foreign file: build anew
             log.info("rewritten graphs in %s not usable (%s: %s); rewriting", path, type(exc).__name__, exc)
-    del data
     made = _make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=True,
                            pymc_initial_point_fn=initial_point_fn)
     n_dim, n_expanded, logp_fn, expand_fn, _, shape_info, reparameterized = made
@@ -429,14 +427,17 @@ def _compile_in_child(path: Path, data: dict[str, np.ndarray], point: np.ndarray
                                "_compile_from_stdin()"], input=request, env=env, capture_output=True,
                               timeout=_CHILD_TIMEOUT_S, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
-        log.info("could not compile in a child process (%s); compiling here", exc)
-        return False
-    if done.returncode != 0:
-        log.info("compiling in a child process failed (exit %d): %s; compiling here", done.returncode,
-                 done.stderr.decode(errors="replace").strip().splitlines()[-1:])
-        return False
-    log.debug("compiled %s in a child process in %.1f s", path.name, time.perf_counter() - started)
-    return True
+        failed = f"{type(exc).__name__}: {exc}"
+    else:
+        if done.returncode == 0:
+            log.debug("compiled %s in a child process in %.1f s", path.name, time.perf_counter() - started)
+            return True
+        failed = f"exit {done.returncode}: " + " ".join(done.stderr.decode(errors="replace").strip().splitlines()[-1:])
+    # compiling here is as correct; only a later process may then draw other draws from the same seed
+    log.warning("compiling in a child process failed (%s); compiling in this one, whose draws may differ in "
+                "Monte Carlo noise from a later process's (set %s=0 to always compile here)", failed,
+                COMPILE_IN_CHILD_ENV)
+    return False
 
 
 def _compile_from_stdin() -> None:

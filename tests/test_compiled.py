@@ -219,3 +219,19 @@ def test_the_first_process_draws_what_later_ones_do(tmp_path):
     cold, warm = (subprocess.run([sys.executable, "-c", _DRAWS], capture_output=True, text=True, timeout=600,
                                  check=True, env=env).stdout.strip().splitlines()[-1] for _ in range(2))
     assert cold == warm
+
+
+def test_a_child_that_cannot_start_leaves_a_working_compile_and_a_warning(tmp_path, monkeypatch, caplog):
+    """No child process (here: no Python at sys.executable): the model compiles in this process,
+    with the same draws, and the user is told that a later process may draw otherwise."""
+    import bayes_scaling.compiled as compiled_module
+
+    spec, runs = _model(41)
+    expected = nutpie.sample(compile_cached(build_model(spec, runs)), **SAMPLE)
+    monkeypatch.setattr(compiled_module, "graph_folder", lambda: tmp_path)  # cold: no kept graphs
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python-here"))
+    with caplog.at_level("WARNING", logger="bayes_scaling.compiled"):
+        compiled = compile_cached(build_model(spec, runs))
+    assert "compiling in a child process failed (FileNotFoundError" in caplog.text
+    assert len(list(tmp_path.glob("*.pkl"))) == 1  # the graphs were kept all the same
+    _same_draws(expected, nutpie.sample(compiled, **SAMPLE))
