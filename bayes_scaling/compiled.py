@@ -413,13 +413,15 @@ def _compile_in_child(path: Path, data: dict[str, np.ndarray], point: np.ndarray
     a first process that compiled for itself would be the only one to draw differently from a
     seed.  With the code compiled elsewhere, this process loads it from the cache like the others.
     """
-    import pytensor
+    from pytensor.link.numba.cache import NUMBA_CACHE_PATH
 
     if os.environ.get(COMPILE_IN_CHILD_ENV, "1").strip() == "0":
         return False
+    # the child must write where this process's numba cache reads: <base_compiledir>/numba, as
+    # PyTensor fixed it when it was imported here
     flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",")
              if f.strip() and not f.strip().startswith("base_compiledir=")]
-    env = os.environ | {"PYTENSOR_FLAGS": ",".join([*flags, f"base_compiledir={pytensor.config.base_compiledir}"])}
+    env = os.environ | {"PYTENSOR_FLAGS": ",".join([*flags, f"base_compiledir={Path(NUMBA_CACHE_PATH).parent}"])}
     request = pickle.dumps({"path": str(path), "data": data, "point": np.asarray(point)})
     started = time.perf_counter()
     try:
