@@ -116,9 +116,41 @@ def test_the_shipped_population_and_its_fallback():
     assert len(pop) >= 1000 and "chinchilla" in pop.attrs["source"] and "gadre-c4" in pop.attrs["source"]
     assert np.isfinite(pop.to_numpy()).all()
     assert (pop["sigma_log_lambda"] > 0).all()  # learned from inner back-tests: λ differs between datasets
+    assert (pop["sigma_log_shrink"] > 0).all()  # and so does ρ, how far the law-only spread overstates errors
     assert len(load_population("kaplan-nd", "normal")) == len(pop)  # no population of its own: chinchilla's
-    old = pop.drop(columns=["mu_log_lambda", "sigma_log_lambda"])  # a population learned before λ: λ = 1
+    old = pop.drop(columns=["mu_log_lambda", "sigma_log_lambda", "mu_log_shrink", "sigma_log_shrink"],
+                   errors="ignore")  # a population learned before λ and ρ: λ = 1, ρ = 1
     assert update(old, None, draws=10, c_ref=1.0).n_draws == 10
+    assert np.all(update(old, _simulated_backtests(np.random.default_rng(0), 0.0, 0.004, 0.006), draws=50,
+                         c_ref=1.0).rho == 1.0)
+
+
+def _with_spread_scale(population, rho: float, spread: float = 0.3):
+    """``population`` with a ρ (how many times the law-only spread forecasts scatter) near ``rho``."""
+    return population.assign(mu_log_shrink=np.log(-np.log(rho)), sigma_log_shrink=spread)
+
+
+def test_the_update_learns_how_far_the_law_only_spread_overstates_the_errors():
+    """Back-tests whose errors scatter half as much as the law-only spread says, and no structural
+    error: the update finds ρ near 0.5 from a population centred at 0.8; back-tests at the stated
+    spread leave ρ near 1.  Beyond the data a forecast's spread about its centre is ρ× the law's;
+    inside it, untouched."""
+    rng = np.random.default_rng(8)
+    population = _with_spread_scale(POPULATION.assign(mu_b=0.0, mu_log_tau=np.log(1e-3), mu_log_omega=np.log(1e-3)),
+                                    0.8, spread=1.0)
+    tight = _simulated_backtests(rng, 0.0, 0.0, 0.0, cuts=4, runs=20)
+    tight["error"] *= 0.5
+    learned = update(population, tight, draws=4000, c_ref=1.0, seed=0, symmetric=True)
+    lo, hi = np.quantile(learned.rho, [0.05, 0.95])
+    assert lo < 0.5 < hi and hi < 0.7, (lo, hi)
+    assert learned.info["spread_scale"] == pytest.approx(np.median(learned.rho))
+    stated = update(population, _simulated_backtests(rng, 0.0, 0.0, 0.0, cuts=4, runs=20), draws=4000, c_ref=1.0,
+                    seed=0, symmetric=True)
+    assert np.quantile(stated.rho, 0.5) > 0.85
+    law = rng.normal(0.0, 0.02, (4000, 3))
+    forecast = learned.respread(law, np.zeros((1, 3)), np.array([0.5, 1.0, 10.0]))
+    np.testing.assert_array_equal(forecast[:, :2], law[:, :2])
+    np.testing.assert_allclose(forecast[:, 2], learned.rho * law[:, 2])
 
 
 def _to_inner_scale(population, lam):
@@ -153,7 +185,8 @@ def test_the_update_reads_inner_back_tests_at_the_population_lambda():
 
 def test_the_populations_vectorized_likelihood_is_the_sum_over_back_tests():
     """_BacktestLayout.loglik (one cumulative sum for every back-test of every dataset) against
-    cut_loglik summed cut by cut, an inner back-test's (b, τ, ω) scaled by its dataset's λ."""
+    cut_loglik summed cut by cut, an inner back-test's (b, τ, ω) scaled by its dataset's λ, every
+    law-only spread by its dataset's ρ."""
     from bayes_scaling.discrepancy import _BacktestLayout
 
     rng = np.random.default_rng(6)
@@ -167,14 +200,15 @@ def test_the_populations_vectorized_likelihood_is_the_sum_over_back_tests():
     errors = pd.concat(frames, ignore_index=True).sample(frac=1.0, random_state=0)  # any row order
     b, tau, omega, lam = rng.normal(0, 0.01, 3), rng.uniform(0.002, 0.01, 3), rng.uniform(0.002, 0.01, 3), \
         rng.uniform(0.5, 3.0, 3)
+    rho = rng.uniform(0.3, 1.0, 3)
     expected = 0.0
     for (name, kind, _, _), g in errors.groupby(["dataset", "kind", "origin", "cut"]):
         k = int(name[1:])
         scale = lam[k] if kind == "inner" else 1.0
         expected += cut_loglik(np, scale * b[k], scale * tau[k], scale * omega[k], g["d"].to_numpy()[None],
-                               g["error"].to_numpy()[None], g["spread"].to_numpy()[None])[0]
+                               g["error"].to_numpy()[None], rho[k] * g["spread"].to_numpy()[None])[0]
     layout = _BacktestLayout(errors, ["d0", "d1", "d2"])
-    np.testing.assert_allclose(layout.loglik(np, b, tau, omega, lam), expected, rtol=1e-12)
+    np.testing.assert_allclose(layout.loglik(np, b, tau, omega, lam, rho), expected, rtol=1e-12)
 
 
 @pytest.mark.slow
