@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from .diagnostics import Diagnostics, check_sampling
-from .discrepancy import BACKTEST_COLUMNS, DISCREPANCIES, LEARNING, StructuralError, kept_backtests, load_population, update
+from .discrepancy import (BACKTEST_COLUMNS, DISCREPANCIES, LEARNING, PARAMS, StructuralError, kept_backtests,
+                          load_population, update)
 from .errors import DataWarning, InputError
 from .intervals import DEFAULT_LEVEL
 from .laws import NUMPY, ScalingLaw, get_law
@@ -166,9 +167,10 @@ class Fit:
         backtests = None
         if "backtest_error" in group.data_vars:
             backtests = pd.DataFrame({k: np.asarray(group[f"backtest_{k}"].values) for k in BACKTEST_COLUMNS})
+        rho = np.asarray(group["rho"].values, dtype=float) if "rho" in group.data_vars else None  # saved before ρ
         return StructuralError(*(np.asarray(group[k].values, dtype=float) for k in ("b", "tau", "omega")),
                                c_ref=float(meta["c_ref"]), source=meta["source"], info=meta["info"],
-                               backtests=backtests)
+                               backtests=backtests, rho=rho)
 
     # ------------------------------------------------------------------ draws
     def draws(self, name: str) -> np.ndarray:
@@ -189,8 +191,23 @@ class Fit:
 
     def log_mu(self, runs: RunTable, *, group: str | None = None) -> np.ndarray:
         """Posterior draws of the law's log loss at each run: shape (S, len(runs))."""
+        return self._law_at(runs, self.params(), group=group)
+
+    @cached_property
+    def central_draw(self) -> int:
+        """The posterior draw whose law runs closest to the pointwise median of all draws' over the
+        training runs (least summed |log loss − median|): the centre about which a structural
+        error's ρ rescales forecasts (:meth:`StructuralError.respread`).  A draw, not the law at
+        each parameter's median, so that it lies on the posterior's ridge where parameters trade off."""
+        log_mu = self.log_mu(self.runs)
+        return int(np.argmin(np.abs(log_mu - np.median(log_mu, axis=0)).sum(axis=1)))
+
+    def central_log_mu(self, runs: RunTable, *, group: str | None = None) -> np.ndarray:
+        """The law of the :attr:`central_draw` at each run: shape (1, len(runs))."""
+        return self._law_at(runs, {k: v[[self.central_draw]] for k, v in self.params().items()}, group=group)
+
+    def _law_at(self, runs: RunTable, params: dict[str, np.ndarray], *, group: str | None = None) -> np.ndarray:
         x = {k: v[None, :] for k, v in log_inputs(self.law, runs).items()}
-        params = self.params()
         if self.grouped:
             if group is not None:
                 if group not in self.groups:
@@ -221,7 +238,8 @@ class Fit:
         draws = self.likelihood.draw(rng, self.log_mu(runs, group=group), sigma[:, None],
                                      {k: v[:, None] for k, v in extra.items()})
         if self.structural is not None and np.any(runs.C > self.structural.c_ref):
-            draws = draws + self.structural.shift(runs.C, rng)
+            draws = self.structural.respread(draws, self.central_log_mu(runs, group=group), runs.C) + \
+                self.structural.shift(runs.C, rng)
         return draws
 
     # ------------------------------------------------------------------ summaries
@@ -693,7 +711,7 @@ def _attach_structural(result: Fit, structural: StructuralError) -> None:
     import xarray as xr
 
     meta = json.dumps(structural.to_dict(), sort_keys=True, default=float)
-    data = {k: ("sample", getattr(structural, k)) for k in ("b", "tau", "omega")}
+    data = {k: ("sample", getattr(structural, k)) for k in PARAMS}
     if structural.backtests is not None:  # the internal back-tests, kept to weight laws by their forecasts
         data |= {f"backtest_{k}": ("backtest_run", structural.backtests[k].to_numpy()) for k in BACKTEST_COLUMNS}
     group = xr.Dataset(data, attrs={"meta": meta})

@@ -74,7 +74,12 @@ class Forecaster:
     Beyond the data, every loss draw — expected and predictive, at (N, D) or at a budget,
     and the compute that reaches a target — includes the structural error:
     ``+ (b + τ·z)·d`` in log loss at ``d`` decades of compute beyond the largest training run
-    (one slope per draw), and for predictive draws ``+ ω·d·ε`` per run.
+    (one slope per draw), and for predictive draws ``+ ω·d·ε`` per run.  And every loss draw's
+    spread about the law at the posterior median is scaled by the fit's ρ ≤ 1, what its
+    back-tests say of how far the law-only posterior overstates its forecasts' errors (the noise of
+    a new run too, σ → ρσ): ρ is the limit of the structural error's spread at d → 0, so it
+    applies inside the data as well, and the bands stay continuous where the data end.  The
+    compute-optimal allocation is the law's own (ρ rescales losses, not parameters).
     """
 
     def __init__(self, fit, *, group: str | None = None, max_draws: int | None = None, seed: int = 0,
@@ -107,6 +112,8 @@ class Forecaster:
         self.structural = structural.thinned(keep) if structural is not None else None
         self._slopes = (self.structural.slopes(np.random.default_rng([seed, 23]))
                         if self.structural is not None else None)
+        # the central posterior draw (Fit.central_draw): the law about which ρ rescales forecasts
+        self._central = {k: v[fit.central_draw] for k, v in params.items()}
 
     def subset(self, keep: np.ndarray, *, seed: int | Sequence[int] = 0) -> Forecaster:
         """The same forecasts over the posterior draws ``keep`` only (indices into this one's draws);
@@ -137,6 +144,19 @@ class Forecaster:
         """A new run's extra structural scatter ω·d·ε, shape (draws, points); 0 without one."""
         return 0.0 if self.structural is None else self.structural.scatter(C, self.rng)
 
+    def _noise_scale(self) -> np.ndarray:
+        """The fitted noise scale of a new run, × ρ: shape (draws, 1)."""
+        sigma = self.sigma[:, None]
+        return sigma if self.structural is None else sigma * self.structural.spread_scale()
+
+    def _law_log_loss(self, x: dict[str, np.ndarray]) -> np.ndarray:
+        """The law's log loss over the draws at log inputs ``x`` (broadcast against (draws, k)), its
+        spread about the law at the posterior median rescaled by ρ."""
+        g = self.law.log_loss(NUMPY, x, {k: v[:, None] for k, v in self.params.items()})
+        if self.structural is None:
+            return g
+        return self.structural.respread(g, self.law.log_loss(NUMPY, x, self._central))
+
     @staticmethod
     def _compute_of(inputs: dict[str, Any]) -> np.ndarray | None:
         if "C" in inputs:
@@ -147,8 +167,8 @@ class Forecaster:
         return None
 
     # ------------------------------------------------------------------ the law over draws
-    def _evaluate(self, inputs: dict[str, Any], kernel) -> np.ndarray:
-        """Apply ``kernel(x, params)`` to (draws × points) in blocks, on all cores."""
+    def _log_inputs(self, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
+        """The law's inputs, checked, as logs of one-dimensional arrays of equal length."""
         missing = [k for k in self.law.inputs if k not in inputs and k != "unique_tokens"]
         if missing:
             raise InputError(f"law {self.law.name!r} needs {', '.join(missing)}")
@@ -161,8 +181,12 @@ class Forecaster:
         for k, v in arrays.items():
             if np.any(~np.isfinite(v)) or np.any(v <= 0):
                 raise InputError(f"{k} must be positive and finite")
-        logs = {k: np.log(np.broadcast_to(v, shape)) for k, v in arrays.items()}
-        points = shape[0]
+        return {k: np.log(np.broadcast_to(v, shape)) for k, v in arrays.items()}
+
+    def _evaluate(self, inputs: dict[str, Any], kernel) -> np.ndarray:
+        """Apply ``kernel(x, params)`` to (draws × points) in blocks, on all cores."""
+        logs = self._log_inputs(inputs)
+        points = len(next(iter(logs.values())))
         params = {k: v[:, None] for k, v in self.params.items()}
         block = max(1, _BLOCK_ELEMENTS // max(self.n_draws, 1))
         out = np.empty((self.n_draws, points))
@@ -189,6 +213,10 @@ class Forecaster:
         """log expected loss, shape (draws, points), for raw inputs (N=…, D=… or C=…)."""
         inputs = self._law_inputs(inputs)
         log_mu = self._evaluate(inputs, lambda x, p: self.law.log_loss(NUMPY, x, p))
+        if self.structural is not None:
+            centre = self.law.log_loss(NUMPY, {k: v[None, :] for k, v in self._log_inputs(inputs).items()},
+                                       self._central)
+            log_mu = self.structural.respread(log_mu, centre)
         C = self._compute_of(inputs)
         return log_mu + self._drift(C) if C is not None else log_mu
 
@@ -196,12 +224,12 @@ class Forecaster:
         """Draws of the expected loss (or, ``predictive=True``, of a new run's loss) at the inputs."""
         inputs = self._law_inputs(inputs)
         C = self._compute_of(inputs)
-        if not predictive and (self.structural is None or C is None):
+        if not predictive and self.structural is None:
             return self._evaluate(inputs, self.law.loss_values)
         log_mu = self.log_loss(**inputs)
         if not predictive:
             return np.exp(log_mu)
-        noisy = self.likelihood.draw(self.rng, log_mu, self.sigma[:, None], {k: v[:, None] for k, v in self.extra.items()})
+        noisy = self.likelihood.draw(self.rng, log_mu, self._noise_scale(), {k: v[:, None] for k, v in self.extra.items()})
         with np.errstate(over="ignore"):  # a heavy-tailed new-run draw may be +inf
             return np.exp(noisy + (self._scatter(C) if C is not None else 0.0))
 
@@ -220,39 +248,24 @@ class Forecaster:
         C = np.atleast_1d(np.asarray(C, dtype=float))
         if method not in ("auto", "numerical"):
             raise InputError(f"method must be 'auto' or 'numerical', not {method!r}")
-        closed = self.law.compute_optimal(C[None, :], {k: v[:, None] for k, v in self.params.items()}) \
-            if method == "auto" else None
-        if closed is not None:
-            n, d = closed
-            how = "closed form"
-        else:
-            log_n = self._argmin_log_n(np.log(C)[None, :], {k: v[:, None] for k, v in self.params.items()})
-            n = np.exp(log_n)
-            d = C[None, :] / (FLOP_PER_PARAM_TOKEN * n)
-            how = "numerical (golden-section search on log N)"
+        log_n, how = self._optimal_log_n(np.log(C)[None, :], numerical=method == "numerical")
+        n = np.exp(log_n)
+        d = C[None, :] / (FLOP_PER_PARAM_TOKEN * n)
         return Allocation(N=n, D=d, tokens_per_param=d / n, C=C, method=how)
 
-    def _argmin_log_n(self, log_c: np.ndarray, params: dict[str, np.ndarray], iterations: int = 90) -> np.ndarray:
-        """Golden-section search for the log N minimising loss at fixed C = 6·N·D.
-
-        ``log_c`` and the arrays of ``params`` broadcast together (draws × budgets, or draws);
-        the bracket is N ≥ 1,000 and D ≥ 1,000, and 90 steps shrink it below 1e-15.
-        """
+    def _optimal_log_n(self, log_c: np.ndarray, *, numerical: bool = False) -> tuple[np.ndarray, str]:
+        """log N* of every draw at log C (broadcast against (draws, k)) minimising its law's loss at
+        C = 6·N·D, and how it was found: in closed form where the law has one, else by golden-section
+        search on log N (N ≥ 1,000 and D ≥ 1,000).  Each draw's law's own optimum: ρ rescales forecasts
+        of the loss, not the law's parameters."""
+        params = {k: v[:, None] for k, v in self.params.items()}
+        closed = None if numerical else self.law.compute_optimal(np.exp(log_c), params)
+        if closed is not None:
+            return np.log(closed[0]), "closed form"
         log_c6 = log_c - math.log(FLOP_PER_PARAM_TOKEN)
-
-        def f(log_n):
-            return self.law.log_loss(NUMPY, self._nd_inputs(log_n, log_c6 - log_n), params)
-
-        shape = np.broadcast(log_c6, *params.values()).shape
-        a = np.full(shape, math.log(1e3))
-        b = np.broadcast_to(log_c6 - math.log(1e3), shape).copy()
-        g = (math.sqrt(5) - 1) / 2
-        for _ in range(iterations):
-            c1, c2 = b - g * (b - a), a + g * (b - a)
-            left = f(c1) < f(c2)
-            b = np.where(left, c2, b)
-            a = np.where(left, a, c1)
-        return (a + b) / 2
+        return _golden_section(lambda log_n: self.law.log_loss(NUMPY, self._nd_inputs(log_n, log_c6 - log_n), params),
+                               np.full(log_c6.shape, math.log(1e3)), log_c6 - math.log(1e3),
+                               90), "numerical (golden-section search on log N)"
 
     def allocation_exponents(self) -> dict[str, np.ndarray]:
         """a = β/(α+β) and b = α/(α+β) (N* ∝ C^a, D* ∝ C^b) for laws of the Chinchilla form."""
@@ -297,7 +310,7 @@ class Forecaster:
         log_mu = self._log_loss_per_draw(n, d) + self._drift(C)
         with np.errstate(over="ignore"):  # a heavy-tailed (Student-t) new-run draw may be +inf: its true limit
             loss = np.exp(log_mu) if not predictive else np.exp(self.likelihood.draw(
-                self.rng, log_mu, self.sigma[:, None], {k: v[:, None] for k, v in self.extra.items()})
+                self.rng, log_mu, self._noise_scale(), {k: v[:, None] for k, v in self.extra.items()})
                 + self._scatter(C))
         return loss, {"allocation": how, "N": n, "D": d, "decades_beyond_data": self.decades_beyond_data(C)}
 
@@ -307,15 +320,13 @@ class Forecaster:
         A law of compute alone is evaluated at C = 6·N·D."""
         C = FLOP_PER_PARAM_TOKEN * n * d
         if self.law.inputs == ("C",):
-            return self.law.log_loss(NUMPY, {"C": np.log(C)}, {k: v[:, None] for k, v in self.params.items()}) + \
-                self._drift(C)
+            return self._law_log_loss({"C": np.log(C)}) + self._drift(C)
         self._require_nd("a loss at (N, D) per draw")
         return self._log_loss_per_draw(n, d) + self._drift(C)
 
     def _log_loss_per_draw(self, n: np.ndarray, d: np.ndarray) -> np.ndarray:
-        """log loss where N and D differ per draw (shape draws × budgets)."""
-        return self.law.log_loss(NUMPY, self._nd_inputs(np.log(n), np.log(d)),
-                                 {k: v[:, None] for k, v in self.params.items()})
+        """log loss where N and D differ per draw (shape draws × budgets), rescaled by ρ."""
+        return self._law_log_loss(self._nd_inputs(np.log(n), np.log(d)))
 
     def _nd_inputs(self, log_n: np.ndarray, log_d: np.ndarray) -> dict[str, np.ndarray]:
         """Log inputs at (N, D); data-constrained laws get fresh data (unique tokens = D)."""
@@ -329,12 +340,8 @@ class Forecaster:
         per draw (shape draws × k)."""
         drift = self._drift(np.exp(log_c))
         if self.law.inputs == ("C",):
-            return self.law.log_loss(NUMPY, {"C": log_c}, {k: v[:, None] for k, v in self.params.items()}) + drift
-        closed = self.law.compute_optimal(np.exp(log_c), {k: v[:, None] for k, v in self.params.items()})
-        if closed is not None:
-            return self._log_loss_per_draw(*closed) + drift
-        p = {k: v[:, None] for k, v in self.params.items()}
-        log_n = self._argmin_log_n(log_c, p)
+            return self._law_log_loss({"C": log_c}) + drift
+        log_n, _ = self._optimal_log_n(log_c)
         return self._log_loss_per_draw(np.exp(log_n), np.exp(log_c - log_n) / FLOP_PER_PARAM_TOKEN) + drift
 
     def compute_for_loss(self, target: float, *, predictive: bool = False) -> dict[str, Any]:
@@ -364,17 +371,25 @@ class Forecaster:
             out["p_below_irreducible"] = float(np.mean(self.params["E"] >= target))
         if {"N", "D"} <= set(self.law.inputs):
             ok = np.isfinite(C)
-            n = np.full(self.n_draws, np.nan)
-            d = np.full(self.n_draws, np.nan)
-            if ok.any():
-                params = {k: v[ok] for k, v in self.params.items()}
-                closed = self.law.compute_optimal(C[ok], params)
-                if closed is None:
-                    log_n = self._argmin_log_n(np.log(C[ok]), params)
-                    closed = (np.exp(log_n), C[ok] / (FLOP_PER_PARAM_TOKEN * np.exp(log_n)))
-                n[ok], d[ok] = closed
-            out.update(N=n, D=d)
+            # every draw at its own C (an unreached target's draws at any budget, then dropped)
+            log_n = self._optimal_log_n(np.where(ok, log_c, math.log(1e20))[:, None])[0][:, 0]
+            n = np.where(ok, np.exp(log_n), np.nan)
+            out.update(N=n, D=C / (FLOP_PER_PARAM_TOKEN * n))
         return out
+
+
+def _golden_section(f, a: np.ndarray, b: np.ndarray, iterations: int) -> np.ndarray:
+    """The minimum of ``f`` (unimodal, elementwise) between ``a`` and ``b``: ``iterations`` steps of
+    a golden-section search, each shrinking the bracket by 0.618 (90 steps: below 1e-15 of it)."""
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    a, b = a.copy(), b.copy()
+    g = (math.sqrt(5) - 1) / 2
+    for _ in range(iterations):
+        c1, c2 = b - g * (b - a), a + g * (b - a)
+        left = f(c1) < f(c2)
+        b = np.where(left, c2, b)
+        a = np.where(left, a, c1)
+    return (a + b) / 2
 
 
 def forecast_table(fc: Forecasts, budgets: Sequence[float], *, level: float = DEFAULT_LEVEL, kind: str = "eti",

@@ -137,6 +137,13 @@ class HeldOut:
     diagnostics_ok: bool
     extra: dict[str, Any] = field(default_factory=dict)
     run_index: np.ndarray | None = None  # positions of the held-out runs in the back-tested table
+    centre: np.ndarray | None = None  # (1, runs): the law at the posterior median (what ρ rescales about)
+
+    def forecast(self, structural) -> np.ndarray:
+        """The law-only draws with a :class:`~bayes_scaling.discrepancy.StructuralError` of as many
+        draws: rescaled by its ρ, shifted by its drift and scatter (as a fit's forecasts are)."""
+        centre = self.centre if self.centre is not None else np.median(self.log_draws, axis=0, keepdims=True)
+        return structural.respread(self.log_draws, centre, self.runs.C)
 
     @property
     def distance(self) -> np.ndarray:
@@ -208,7 +215,7 @@ def rolling_backtest(runs: RunTable, *, law: str = "chinchilla", likelihood: str
         if draws.shape[0] > max_draws:
             draws = draws[np.linspace(0, draws.shape[0] - 1, max_draws).astype(int)]
         out.append(HeldOut(cut=float(cut), c_ref=float(train.C.max()), n_train=len(train), runs=test,
-                           log_draws=draws, diagnostics_ok=result.diagnostics.ok,
+                           log_draws=draws, diagnostics_ok=result.diagnostics.ok, centre=result.central_log_mu(test),
                            run_index=np.flatnonzero(~train_mask)))
         if progress:
             progress(f"[{i + 1}/{len(cuts)}] {runs.source}: {law} below C = {cut:.3g} ({len(train)} runs), "

@@ -157,6 +157,8 @@ def test_save_load_round_trip_is_exact(chinchilla_fit, tmp_path):
             np.testing.assert_array_equal(a[var].values, b[var].values)
     assert loaded.runs.fingerprint() == result.runs.fingerprint()
     assert loaded.summary().equals(result.summary())
+    for name in ("b", "tau", "omega", "rho"):  # the structural error, ρ included
+        np.testing.assert_array_equal(getattr(loaded.structural, name), getattr(result.structural, name))
 
 
 def test_save_never_overwrites_unless_asked(chinchilla_fit, tmp_path):

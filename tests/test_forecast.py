@@ -80,7 +80,9 @@ def test_target_below_irreducible_loss_is_unreachable(fitted):
 
 
 def test_fixed_allocations(fitted):
-    fc = Forecaster(fitted[0])
+    # the law's own: the optimum is each draw's law's (with a structural error, ρ rescales the loss about
+    # the central draw's, whose optimum differs: then it is optimal only to second order)
+    fc = Forecaster(fitted[0], discrepancy="none")
     loss20, info = fc.loss_at_compute([1e23], allocation="tokens_per_param", tokens_per_param=20)
     assert info["D"][0, 0] / info["N"][0, 0] == pytest.approx(20)
     optimal, _ = fc.loss_at_compute([1e23])
@@ -89,6 +91,37 @@ def test_fixed_allocations(fitted):
     assert info["N"][0, 0] == 1e9 and np.all(optimal <= fixed * (1 + 1e-12))
     with pytest.raises(InputError, match="needs tokens_per_param > 0"):
         fc.loss_at_compute([1e23], allocation="tokens_per_param")
+
+
+def test_rho_rescales_forecasts_beyond_the_data_about_the_law_at_the_posterior_median(fitted):
+    """A structural error of ρ = 0.5 and no drift or scatter: every expected-loss draw is halfway
+    between the central draw's law and its own, and a new run's spread is halved, inside the data
+    and beyond; the posterior predictive of the fit's own runs is the model's.  The compute-optimal
+    allocation stays each draw's law's own."""
+    import copy
+
+    from bayes_scaling.discrepancy import StructuralError
+
+    result = copy.copy(fitted[0])
+    n = len(result.draws("sigma"))
+    zeros = np.zeros(n)
+    result.__dict__["structural"] = StructuralError(zeros, zeros, zeros, c_ref=float(result.runs.C.max()),
+                                                    source="test", rho=np.full(n, 0.5))
+    plain, rescaled = Forecaster(result, discrepancy="none", seed=4), Forecaster(result, seed=4)
+    inputs = {"N": np.array([1e8, 1e11]), "D": np.array([2e9, 1e13])}
+    assert rescaled.decades_beyond_data(6 * inputs["N"] * inputs["D"]).tolist()[0] == 0.0
+    law, ours = plain.log_loss(**inputs), rescaled.log_loss(**inputs)
+    centre = result.law.log_loss(np, {k: np.log(v) for k, v in inputs.items()},
+                                 {k: v[result.central_draw] for k, v in result.params().items()})
+    np.testing.assert_allclose(ours, centre + 0.5 * (law - centre), rtol=1e-12)
+    width = [np.subtract(*np.quantile(np.log(fc.loss(predictive=True, **inputs)), [0.95, 0.05], axis=0))
+             for fc in (plain, rescaled)]
+    np.testing.assert_allclose(width[1], 0.5 * width[0], rtol=0.15)
+    budgets = [1e20, 1e23, 1e25]
+    np.testing.assert_array_equal(rescaled.allocation(budgets)["N"], plain.allocation(budgets)["N"])
+    beyond = result.runs.subset(result.runs.C >= np.sort(result.runs.C)[-3], label="largest")  # held at C_ref
+    np.testing.assert_array_equal(result.predictive_log_draws(beyond, seed=1),
+                                  fitted[0].predictive_log_draws(beyond, seed=1))
 
 
 def test_predictive_is_wider_than_expected(fitted):
@@ -100,7 +133,7 @@ def test_predictive_is_wider_than_expected(fitted):
 
 def test_expected_loss_matches_law_at_posterior_mean(fitted):
     result, _ = fitted
-    fc = Forecaster(result)
+    fc = Forecaster(result, discrepancy="none")  # the law itself (with a structural error: rescaled by ρ, above)
     draws = fc.loss(N=[3e8], D=[6e9])[:, 0]
     params = {k: v[:5] for k, v in result.params().items()}
     direct = result.law.loss({"N": 3e8, "D": 6e9}, params)

@@ -83,7 +83,9 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
                     f"; {info['backtest_cuts']} back-tests of these runs kept to weight laws")
             print(f"structural error beyond the data ({how}{kept}): drift {se.loc['b', 'median']:+.4f} log loss per decade "
                   f"[{se.loc['b', 'q5']:+.4f}, {se.loc['b', 'q95']:+.4f}], spread of the drift "
-                  f"{se.loc['tau', 'median']:.4f}, extra scatter {se.loc['omega', 'median']:.4f} per decade")
+                  f"{se.loc['tau', 'median']:.4f}, extra scatter {se.loc['omega', 'median']:.4f} per decade; "
+                  f"the law's own spread × ρ = {se.loc['rho', 'median']:.2f} [{se.loc['rho', 'q5']:.2f}, "
+                  f"{se.loc['rho', 'q95']:.2f}]")
         print(f"wrote {len(written)} files to {out}")
     return {"fit": str(out / "fit.nc"), "law": result.law.name, "likelihood": result.likelihood.name,
             "summary": summary.reset_index().to_dict(orient="records"),
