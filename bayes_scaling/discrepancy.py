@@ -39,8 +39,8 @@ freedom) the errors of back-tests inside the runs and of forecasts beyond them w
 the law-only spread (median |error| / spread 0.35–0.54, against 0.67 for a calibrated normal),
 and a structural error can only add to it.  ρ = exp(−u), learned per dataset with the
 population (log u_k ~ N(μ_u, σ_u²)) and read from a dataset's own back-tests by :func:`update`,
-scales the law-only spread: a forecast is the law at the posterior median plus ρ × each draw's
-deviation from it (:meth:`StructuralError.respread`), then the drift and scatter.  ρ is shared by
+scales the law-only spread: a forecast is the law of a central posterior draw plus ρ × each
+draw's deviation from it (:meth:`StructuralError.respread`), then the drift and scatter.  ρ is shared by
 a dataset's inner back-tests and its forecasts (on Gadre both erred alike relative to the spread).
 It is at most 1: an unbounded ρ, tried first, read misfitting-final's inner back-tests (which err
 twice as much as its forecasts near the data) as ρ ≈ 1.2 and widened its forecasts from 10.6% to
@@ -124,7 +124,7 @@ def _per_draw(xp: Any, x):
 
 def spread_scale(xp: Any, log_shrink):
     """ρ = exp(−u), u = exp(``log_shrink``): how many times the law-only predictive's spread a
-    dataset's forecasts scatter about its median, at most 1 (``xp``: numpy or ``pytensor.tensor``)."""
+    dataset's forecasts scatter about its centre, at most 1 (``xp``: numpy or ``pytensor.tensor``)."""
     return xp.exp(-xp.exp(log_shrink))
 
 
@@ -167,8 +167,8 @@ class StructuralError:
         return rho if C is None else np.where(self._distance_2d(C) > 0, rho, 1.0)
 
     def respread(self, log_draws: np.ndarray, centre: np.ndarray, C: np.ndarray | None = None) -> np.ndarray:
-        """Law-only draws of log loss (draws, points) with their spread about ``centre`` (the law at
-        the posterior median, broadcast against them) scaled by ρ: centre + ρ·(draw − centre) —
+        """Law-only draws of log loss (draws, points) with their spread about ``centre`` (the law of
+        the fit's central draw, broadcast against them) scaled by ρ: centre + ρ·(draw − centre) —
         everywhere, or with budgets ``C`` only beyond the data.  For a new run's draws μ + σε this
         scales the law's uncertainty and the noise alike: (centre + ρ(μ − centre)) + ρσε."""
         return centre + self.spread_scale(C) * (log_draws - centre)
@@ -570,11 +570,11 @@ def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int,
 
     With ``errors`` (rows: ``cut``, ``d``, ``error``, ``spread``), the posterior of a new
     dataset's (b, τ, ω, ρ) given those errors, the population as prior: the drift b is integrated
-    in closed form (Gaussian given the rest, :func:`_drift_marginal`), and (log τ, log ω, log ρ)
+    in closed form (Gaussian given the rest, :func:`_drift_marginal`), and (log τ, log ω, log u)
     by quadrature on a grid — coarse over the whole range, then fine where the posterior lies —
-    for every population row.  ``draws`` are drawn from the grid (uniform within a cell), each
-    with a population row from its posterior given the cell and b from its conditional
-    posterior.  Unlike importance sampling from the population, this does not collapse onto a
+    for every population row (up to 1,000, evenly thinned).  ``draws`` are drawn from the grid
+    (uniform within a cell), each with a population row from its posterior given the cell and b
+    from its conditional posterior.  Unlike importance sampling from the population, this does not collapse onto a
     few draws when a dataset's back-tests lie in the population's tail (misfitting-final, left
     out of its population: 1–20 effective draws of 640,000).  Without ``errors``,
     ``proposals`` draws of the population's predictive are used as is.  ``symmetric``: the
