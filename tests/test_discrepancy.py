@@ -54,13 +54,13 @@ def test_shift_has_the_stated_mean_and_variance():
     np.testing.assert_allclose(shift[:, 2].std(), 2 * np.hypot(0.004, 0.006), rtol=0.01)
 
 
-def _simulated_backtests(rng, b, tau, omega, cuts=3, runs=12):
+def _simulated_backtests(rng, b, tau, omega, cuts=3, runs=12, rho=1.0):
     rows = []
     for c in range(cuts):
         d = rng.uniform(0.05, 1.5, runs)
         s = rng.uniform(0.004, 0.01, runs)
         kappa = b + tau * rng.normal()
-        e = kappa * d + rng.normal(0, np.sqrt(s**2 + (omega * d) ** 2))
+        e = kappa * d + rng.normal(0, np.sqrt((rho * s) ** 2 + (omega * d) ** 2))
         rows.append(pd.DataFrame({"cut": float(c), "d": d, "error": e, "spread": s}))
     return pd.concat(rows, ignore_index=True)
 
@@ -233,6 +233,24 @@ def test_the_population_learns_how_much_more_inner_back_tests_err():
         np.exp(population["mu_log_omega"]), 0.95)
     with pytest.raises(bs.InputError, match="'outer' or 'inner'"):
         fit_population(pd.concat(frames).assign(kind="other"), draws=10, tune=10, chains=1)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::bayes_scaling.diagnostics.SamplingWarning")  # 2 × 200 draws: a recovery test
+def test_the_population_learns_how_far_the_law_only_spread_overstates_the_errors():
+    """Four datasets whose back-tests, inner and outer, scatter 0.5× the stated law-only spread
+    about their drift: the population's ρ for a new dataset comes out near 0.5, not 1."""
+    rng = np.random.default_rng(12)
+    frames = []
+    for k in range(4):
+        outer = _simulated_backtests(rng, 0.0, 0.002, 0.002, cuts=4, runs=15, rho=0.5).assign(kind="outer")
+        frames.append(outer.assign(origin=outer["cut"], dataset=f"d{k}"))
+        for origin in range(3):
+            inner = _simulated_backtests(rng, 0.0, 0.002, 0.002, cuts=3, runs=12, rho=0.5)
+            frames.append(inner.assign(kind="inner", origin=float(origin), dataset=f"d{k}"))
+    population = fit_population(pd.concat(frames, ignore_index=True), draws=200, tune=300, chains=2, seed=0)
+    rho = population_draws(population, 20_000, np.random.default_rng(0))["rho"]
+    assert 0.35 < np.median(rho) < 0.65, np.median(rho)
 
 
 def test_cuts_always_leave_runs_to_fit_and_to_score():
