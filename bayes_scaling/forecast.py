@@ -75,7 +75,7 @@ class Forecaster:
     and the compute that reaches a target — includes the structural error:
     ``+ (b + τ·z)·d`` in log loss at ``d`` decades of compute beyond the largest training run
     (one slope per draw), and for predictive draws ``+ ω·d·ε`` per run.  And every loss draw's
-    spread about the law at the posterior median is scaled by the fit's ρ ≤ 1, what its
+    spread about the law of the fit's central draw is scaled by its ρ ≤ 1, what its
     back-tests say of how far the law-only posterior overstates its forecasts' errors (the noise of
     a new run too, σ → ρσ): ρ is the limit of the structural error's spread at d → 0, so it
     applies inside the data as well, and the bands stay continuous where the data end.  The
@@ -151,7 +151,7 @@ class Forecaster:
 
     def _law_log_loss(self, x: dict[str, np.ndarray]) -> np.ndarray:
         """The law's log loss over the draws at log inputs ``x`` (broadcast against (draws, k)), its
-        spread about the law at the posterior median rescaled by ρ."""
+        spread about the central draw's law (:attr:`Fit.central_draw`) rescaled by ρ."""
         g = self.law.log_loss(NUMPY, x, {k: v[:, None] for k, v in self.params.items()})
         if self.structural is None:
             return g
@@ -167,8 +167,8 @@ class Forecaster:
         return None
 
     # ------------------------------------------------------------------ the law over draws
-    def _log_inputs(self, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
-        """The law's inputs, checked, as logs of one-dimensional arrays of equal length."""
+    def _evaluate(self, inputs: dict[str, Any], kernel) -> np.ndarray:
+        """Apply ``kernel(x, params)`` to (draws × points) in blocks, on all cores."""
         missing = [k for k in self.law.inputs if k not in inputs and k != "unique_tokens"]
         if missing:
             raise InputError(f"law {self.law.name!r} needs {', '.join(missing)}")
@@ -181,12 +181,8 @@ class Forecaster:
         for k, v in arrays.items():
             if np.any(~np.isfinite(v)) or np.any(v <= 0):
                 raise InputError(f"{k} must be positive and finite")
-        return {k: np.log(np.broadcast_to(v, shape)) for k, v in arrays.items()}
-
-    def _evaluate(self, inputs: dict[str, Any], kernel) -> np.ndarray:
-        """Apply ``kernel(x, params)`` to (draws × points) in blocks, on all cores."""
-        logs = self._log_inputs(inputs)
-        points = len(next(iter(logs.values())))
+        logs = {k: np.log(np.broadcast_to(v, shape)) for k, v in arrays.items()}
+        points = shape[0]
         params = {k: v[:, None] for k, v in self.params.items()}
         block = max(1, _BLOCK_ELEMENTS // max(self.n_draws, 1))
         out = np.empty((self.n_draws, points))
@@ -212,11 +208,7 @@ class Forecaster:
     def log_loss(self, **inputs: Any) -> np.ndarray:
         """log expected loss, shape (draws, points), for raw inputs (N=…, D=… or C=…)."""
         inputs = self._law_inputs(inputs)
-        log_mu = self._evaluate(inputs, lambda x, p: self.law.log_loss(NUMPY, x, p))
-        if self.structural is not None:
-            centre = self.law.log_loss(NUMPY, {k: v[None, :] for k, v in self._log_inputs(inputs).items()},
-                                       self._central)
-            log_mu = self.structural.respread(log_mu, centre)
+        log_mu = self._evaluate(inputs, lambda x, _: self._law_log_loss(x))
         C = self._compute_of(inputs)
         return log_mu + self._drift(C) if C is not None else log_mu
 
