@@ -601,14 +601,20 @@ def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int,
         population = population.iloc[np.linspace(0, len(population) - 1, _MAX_ROWS).astype(int)]
     rows, lam = _at_inner_scale(population, rng)
     grid = _posterior_cells(cuts, rows, symmetric)
-    # the posterior mass of each cell, population rows summed out (streamed: rows × cells is large)
-    log_mass = np.full(int(np.prod(grid.shape)), -np.inf)
-    for block in _row_blocks(rows):
-        log_mass = np.logaddexp(log_mass, _logsumexp_rows(grid.log_post(block)))
-    w = np.exp(log_mass - log_mass.max())
+    # the posterior mass of every (row, cell): at most 1,000 × 19,200 float32, 77 MB
+    log_post = np.concatenate([grid.log_post(block).astype(np.float32) for block in _row_blocks(rows)])
+    mass = np.exp(log_post - log_post.max())
+    del log_post
+    w = mass.sum(axis=0, dtype=float)  # rows summed out
     w /= w.sum()
     cell = rng.choice(w.size, size=draws, p=w)
-    r = _rows_given_cells(grid, rows, cell, rng)
+    # a population row for each draw, from its posterior given the cell
+    r = np.empty(draws, dtype=int)
+    u = rng.random(draws)
+    for c in np.unique(cell):
+        at = np.flatnonzero(cell == c)
+        cdf = np.cumsum(mass[:, c], dtype=float)
+        r[at] = np.minimum(np.searchsorted(cdf, u[at] * cdf[-1], side="right"), len(cdf) - 1)
     i, j, m = np.unravel_index(cell, grid.shape)
     picked = {c: v[r] for c, v in rows.items()}
     log_lik, log_up, mean_up, mean_down, prec = grid.marginal(picked, (i, j, m))
@@ -627,24 +633,6 @@ def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int,
                 effective_cells=float(1.0 / np.sum(w * w)), population_rows=len(population),
                 internal_backtests=len(cuts), internal_runs=len(errors))
     return StructuralError(b, tau, omega, float(c_ref), source, info, kept_backtests(errors), rho=rho)
-
-
-def _logsumexp_rows(x: np.ndarray) -> np.ndarray:
-    top = x.max(axis=0)
-    safe = np.where(np.isfinite(top), top, 0.0)
-    return safe + np.log(np.exp(x - safe).sum(axis=0))
-
-
-def _rows_given_cells(grid: _Grid, rows: dict[str, np.ndarray], cell: np.ndarray,
-                      rng: np.random.Generator) -> np.ndarray:
-    """A population row for each drawn cell, from its posterior given the cell."""
-    cells, inverse = np.unique(cell, return_inverse=True)
-    log_post = np.concatenate([grid.log_post(block)[:, cells] for block in _row_blocks(rows)])  # (rows, cells)
-    mass = np.exp(log_post - log_post.max(axis=0))
-    cdf = np.cumsum(mass, axis=0)
-    u = rng.random(len(cell)) * cdf[-1, inverse]
-    return np.array([min(int(np.searchsorted(cdf[:, c], x, side="right")), len(cdf) - 1)
-                     for c, x in zip(inverse, u, strict=True)])
 
 
 def kept_backtests(errors: pd.DataFrame) -> pd.DataFrame:
