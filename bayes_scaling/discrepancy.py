@@ -208,6 +208,14 @@ class StructuralError:
         return pd.DataFrame({k: {"median": np.median(v), "q5": np.quantile(v, 0.05), "q95": np.quantile(v, 0.95)}
                              for k, v in rows.items()}).T
 
+    def describe(self) -> str:
+        """Its draws in words (medians, [5%, 95%]): the drift, its spread, the extra scatter and ρ."""
+        se = self.summary()
+        return (f"drift {se.loc['b', 'median']:+.4f} log loss per decade [{se.loc['b', 'q5']:+.4f}, "
+                f"{se.loc['b', 'q95']:+.4f}], spread of the drift {se.loc['tau', 'median']:.4f}, extra scatter "
+                f"{se.loc['omega', 'median']:.4f} per decade; the law's own spread × ρ = {se.loc['rho', 'median']:.2f} "
+                f"[{se.loc['rho', 'q5']:.2f}, {se.loc['rho', 'q95']:.2f}]")
+
     def to_dict(self) -> dict[str, Any]:
         return {"c_ref": self.c_ref, "source": self.source, "info": self.info}
 

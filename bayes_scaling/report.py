@@ -628,6 +628,18 @@ def _check_html(b: _Build) -> str:
             f"law's check is in the table <code>backtest_check</code>.</p>")
 
 
+def _structural_html(fit) -> str:
+    """What the main fit's structural error is, in words."""
+    if fit.structural is None:
+        return "<p>The law is taken as exact beyond the data (no structural error).</p>"
+    backtests = fit.structural.info.get("internal_backtests", 0)
+    learned = f"its size learned from {backtests} back-tests of these runs" if backtests else "for a new dataset"
+    return (f"<p><b>Structural error</b> of the {html.escape(fit.law.name)} law beyond its largest run "
+            f"({fit.structural.c_ref:.3g} FLOP), from the population of published back-tests, {learned}: "
+            f"{html.escape(fit.structural.describe())} (medians [5%, 95%]). ρ scales the spread of every forecast "
+            f"about the law of a central posterior draw; see the README's <i>How honest are the intervals?</i></p>")
+
+
 def _write_html(b: _Build, manifest: dict[str, Any]) -> None:
     """index.html: every section in order, figures embedded."""
     from .tables import write_text_atomic
@@ -658,6 +670,7 @@ def _html_forecast(b: _Build) -> list[str]:
         _check_html(b),
         "<p><i>loss</i> is the expected loss at the compute-optimal allocation; <i>loss_pred</i> the loss of a "
         "single new run, including the fitted run-to-run scatter.</p>",
+        _structural_html(main),
         _fig(b, "loss_forecast"), _fig(b, "allocation"),
     ]
     if b.sensitivity is not None:

@@ -81,6 +81,8 @@ chains = 2
     assert manifest["data"]["rows"] == 12
     page = (out / "index.html").read_text()
     assert page.count("data:image/png;base64,") >= 8 and "Headline forecast" in page
+    assert "Structural error</b> of the chinchilla law" in page and "for a new dataset: drift" in page
+    assert "own spread × ρ = " in page
     assert "@inproceedings{hoffmann2022training," in (out / "references.bib").read_text()
     assert main(["report", "--config", str(config), "--out", str(out)]) == 2  # never overwrites silently
     assert "pass --force" in capsys.readouterr().err

@@ -72,7 +72,7 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
               + ("" if diag.ok else " — PROBLEMS: see the warning above; these draws may be unreliable"
                + ("" if formats else " (--figures png draws the trace and pair plots)")))
         if result.structural is not None:
-            se, info = result.structural.summary(), result.structural.info
+            info = result.structural.info
             learned = info.get("internal_backtests", 0)
             how = ("the population of published back-tests" if args.discrepancy == "population" or not learned
                    else f"the population, its size rescaled by {learned} back-tests of these runs"
@@ -81,11 +81,7 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
                 how += f", read as erring λ = {info['inner_scale']:.2f}× as much as its forecasts"
             kept = ("" if not info.get("backtest_cuts") else "; kept to weight laws" if learned else
                     f"; {info['backtest_cuts']} back-tests of these runs kept to weight laws")
-            print(f"structural error beyond the data ({how}{kept}): drift {se.loc['b', 'median']:+.4f} log loss per decade "
-                  f"[{se.loc['b', 'q5']:+.4f}, {se.loc['b', 'q95']:+.4f}], spread of the drift "
-                  f"{se.loc['tau', 'median']:.4f}, extra scatter {se.loc['omega', 'median']:.4f} per decade; "
-                  f"the law's own spread × ρ = {se.loc['rho', 'median']:.2f} [{se.loc['rho', 'q5']:.2f}, "
-                  f"{se.loc['rho', 'q95']:.2f}]")
+            print(f"structural error beyond the data ({how}{kept}): {result.structural.describe()}")
         print(f"wrote {len(written)} files to {out}")
     return {"fit": str(out / "fit.nc"), "law": result.law.name, "likelihood": result.likelihood.name,
             "summary": summary.reset_index().to_dict(orient="records"),
