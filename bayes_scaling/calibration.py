@@ -88,7 +88,7 @@ def evaluate_dataset(runs: RunTable, *, population: pd.DataFrame, law: str = "ch
                 structural = update(population, internal if mode in LEARNING else None,
                                     draws=draws.shape[0], c_ref=held.c_ref, seed=seed + i,
                                     symmetric=mode == "scaled")
-                draws = held.forecast(structural) + structural.shift(held.runs.C, np.random.default_rng([seed, i, 29]))
+                draws = held.forecast(structural, np.random.default_rng([seed, i, 29]))
             scored = score_runs(draws, held.log_loss, held.distance)
             rows.append(scored.assign(dataset=runs.source, mode=mode, cut=held.cut, n_train=held.n_train,
                                       internal_backtests=0 if internal is None or mode not in LEARNING

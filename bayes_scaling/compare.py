@@ -188,7 +188,7 @@ def lfo_table(runs: RunTable, *, laws: Sequence[str], likelihood: str = "student
         lpd, scores = [], []
         for i, h in enumerate(held):
             structural = update(population, None, draws=h.log_draws.shape[0], c_ref=h.c_ref, seed=i)
-            draws = h.forecast(structural) + structural.shift(h.runs.C, np.random.default_rng([i, 31]))
+            draws = h.forecast(structural, np.random.default_rng([i, 31]))
             lpd.append(kde_log_density(draws, h.log_loss))
             scores.append(crps(draws, h.log_loss))
         densities[law] = np.concatenate(lpd)

@@ -137,13 +137,13 @@ class HeldOut:
     diagnostics_ok: bool
     extra: dict[str, Any] = field(default_factory=dict)
     run_index: np.ndarray | None = None  # positions of the held-out runs in the back-tested table
-    centre: np.ndarray | None = None  # (1, runs): the law at the posterior median (what ρ rescales about)
+    centre: np.ndarray | None = None  # (1, runs): the law of the fit's central draw (what ρ rescales about)
 
-    def forecast(self, structural) -> np.ndarray:
+    def forecast(self, structural, rng: np.random.Generator) -> np.ndarray:
         """The law-only draws with a :class:`~bayes_scaling.discrepancy.StructuralError` of as many
         draws: rescaled by its ρ, shifted by its drift and scatter (as a fit's forecasts are)."""
         centre = self.centre if self.centre is not None else np.median(self.log_draws, axis=0, keepdims=True)
-        return structural.respread(self.log_draws, centre, self.runs.C)
+        return structural.respread(self.log_draws, centre, self.runs.C) + structural.shift(self.runs.C, rng)
 
     @property
     def distance(self) -> np.ndarray:
