@@ -33,7 +33,7 @@ predictive spread), evaluated in closed form (:func:`cut_loglik`, written once f
 and PyTensor).
 
 **ρ ≤ 1: when the law-only posterior is too wide.**  The law-only predictive can also
-overstate a forecast's error: on the three Gadre et al. corpora (13–33 runs below a cut, a few
+overstate a forecast's error: on the three Gadre et al. corpora (17–33 runs below a cut, a few
 of them at 5 tokens per parameter far off the law, a Student-t likelihood with 1.7–10 degrees of
 freedom) the errors of back-tests inside the runs and of forecasts beyond them were about half
 the law-only spread (median |error| / spread 0.35–0.54, against 0.67 for a calibrated normal),
