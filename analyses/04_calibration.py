@@ -10,8 +10,8 @@ rescaled by back-tests inside the training runs), the population alone, and cali
 population updated by those back-tests, direction included).  ``--scores`` draws from the
 per-run scores ``benchmarks/bench_calibration.py`` wrote instead of computing them again.
 Writes the per-run scores, the coverage
-tables (CSV, Markdown, LaTeX) and two figures: coverage against nominal level per dataset,
-and coverage of the 90% interval against decades beyond the data.
+tables (CSV, Markdown, LaTeX) and three figures: coverage against nominal level per dataset,
+and coverage of the 90% interval against decades beyond the data, pooled and per dataset.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import pandas as pd  # noqa: E402
 
 from bayes_scaling import load_dataset  # noqa: E402
 from bayes_scaling.calibration import by_distance, coverage_table, leave_one_dataset_out  # noqa: E402
-from bayes_scaling.plots import plot_coverage, plot_coverage_by_distance, save_figure, style  # noqa: E402
+from bayes_scaling.plots import (plot_coverage, plot_coverage_by_distance,  # noqa: E402
+                                 plot_coverage_by_distance_per_dataset, save_figure, style)
 from bayes_scaling.tables import write_table  # noqa: E402
 
 from _common import output_folder  # noqa: E402
@@ -51,7 +52,8 @@ write_table(coverage_table(scored, by=("mode",)).reset_index(), out / "coverage_
 write_table(by_distance(scored).reset_index(), out / "coverage_by_distance", index=False,
             caption="Coverage by decades beyond the training data")
 with style():
-    for name, make in (("coverage", plot_coverage), ("coverage_by_distance", plot_coverage_by_distance)):
+    for name, make in (("coverage", plot_coverage), ("coverage_by_distance", plot_coverage_by_distance),
+                       ("coverage_by_distance_per_dataset", plot_coverage_by_distance_per_dataset)):
         fig = make(scored)
         save_figure(fig, out / name)
         plt.close(fig)

@@ -18,7 +18,8 @@ from .intervals import DEFAULT_LEVEL, central, equal_tailed
 from .outputs import atomic_file
 
 __all__ = ["style", "save_figure", "plot_trace", "plot_pair", "plot_ppc", "plot_residuals", "plot_posterior_vs_published", "plot_loss_forecast", "plot_allocation",
-           "plot_coverage", "plot_coverage_by_distance", "plot_inference_calibration",
+           "plot_coverage", "plot_coverage_by_distance", "plot_coverage_by_distance_per_dataset",
+           "plot_inference_calibration",
            "plot_isoflop", "FIGURE_FORMATS"]
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -618,22 +619,31 @@ def plot_coverage(scored, *, ax=None, datasets: Sequence[str] | None = None):
     return fig
 
 
-def plot_coverage_by_distance(scored, *, ax=None, level: float = DEFAULT_LEVEL):
-    """Coverage of the ``level`` interval against distance beyond the data (pooled over datasets)."""
+#: Bins of :data:`bayes_scaling.calibration.DISTANCE_BINS`, as labelled on the plots.
+_DISTANCE_LABELS = ("0–0.5", "0.5–1", "1–2", ">2")
+
+
+def _binned_coverage(sub, column: str) -> tuple[list[float], list[int]]:
+    """Share of runs inside (``column``) and number of runs per bin of distance beyond the data."""
     from .calibration import DISTANCE_BINS
 
+    which = np.digitize(sub["d"], np.array(DISTANCE_BINS)[1:-1], right=True)
+    inside = sub[column].to_numpy(float)
+    cover = [float(inside[which == k].mean()) if np.any(which == k) else np.nan for k in range(len(_DISTANCE_LABELS))]
+    return cover, [int(np.sum(which == k)) for k in range(len(_DISTANCE_LABELS))]
+
+
+def plot_coverage_by_distance(scored, *, ax=None, level: float = DEFAULT_LEVEL):
+    """Coverage of the ``level`` interval against distance beyond the data (pooled over datasets)."""
     fig, ax = _axes(ax, figsize=(4.6, 3.2))
-    bins = np.array(DISTANCE_BINS)
-    labels = ["0–0.5", "0.5–1", "1–2", ">2"]
+    labels = _DISTANCE_LABELS
     column = f"inside_{int(level * 100)}"
     for mode, color, label in (("none", COLORS["grey"], "law only"), ("population", COLORS["ref"], "population"),
                                ("calibrated", COLORS["band"], "calibrated"), ("scaled", COLORS["fit"], "default (scaled)")):
         sub = scored[scored["mode"] == mode]
         if not len(sub):
             continue
-        which = np.digitize(sub["d"], bins[1:-1], right=True)
-        cover = [sub[column][which == k].mean() if np.any(which == k) else np.nan for k in range(len(labels))]
-        counts = [int(np.sum(which == k)) for k in range(len(labels))]
+        cover, counts = _binned_coverage(sub, column)
         ax.plot(range(len(labels)), cover, marker="o", color=color, label=label)
         if mode == "scaled":
             for k, n in enumerate(counts):
@@ -644,4 +654,48 @@ def plot_coverage_by_distance(scored, *, ax=None, level: float = DEFAULT_LEVEL):
     ax.set_ylabel(f"coverage of the {level:.0%} interval")
     ax.set_ylim(0, 1.02)
     ax.legend(loc="center left", frameon=False)
+    return fig
+
+
+def plot_coverage_by_distance_per_dataset(scored, *, axes=None, level: float = DEFAULT_LEVEL, ncols: int = 3):
+    """Coverage of the ``level`` interval against distance beyond the data, one panel per dataset:
+    law only against the default (the runs per bin printed under each point).
+
+    ``axes``: as many matplotlib axes as datasets (a new figure when None).  Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(scored["dataset"]))
+    if axes is None:
+        nrows = -(-len(names) // ncols)
+        fig, grid = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.3 * nrows), sharex=True, sharey=True,
+                                 layout="constrained", squeeze=False)
+        for extra in grid.flat[len(names):]:
+            extra.set_visible(False)
+        axes = grid.flat
+    axes = list(axes)
+    if len(axes) < len(names):
+        raise ValueError(f"{len(names)} datasets need as many axes, got {len(axes)}")
+    column = f"inside_{int(level * 100)}"
+    positions = np.arange(len(_DISTANCE_LABELS))
+    for ax, name in zip(axes, names):
+        rows = scored[scored["dataset"] == name]
+        counts: list[int] = []  # the same runs are scored in every mode
+        for mode, color, line, label in (("none", COLORS["grey"], "--", "law only"),
+                                         ("scaled", COLORS["fit"], "-", "default")):
+            sub = rows[rows["mode"] == mode]
+            if len(sub):
+                cover, counts = _binned_coverage(sub, column)
+                ax.plot(positions, cover, line, marker="o", markersize=3, color=color, label=label)
+        for k, n in enumerate(counts):
+            if n:
+                ax.annotate(f"{n}", (k, 0.04), ha="center", fontsize=6, color=COLORS["grey"])
+        ax.axhline(level, color="black", linewidth=0.8, alpha=0.6)
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks(positions, _DISTANCE_LABELS, fontsize=7)
+        ax.set_ylim(0, 1.05)
+    fig = axes[0].figure
+    fig.supxlabel("decades of compute beyond the training data (runs per bin under the points)", fontsize=8)
+    fig.supylabel(f"coverage of the {level:.0%} interval", fontsize=8)
+    axes[0].legend(loc="center left", frameon=False, fontsize=7)
     return fig

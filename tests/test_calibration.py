@@ -74,3 +74,39 @@ def test_intervals_are_numpys_quantiles_with_or_without_missing_draws():
         np.testing.assert_array_equal(np.asarray(central(data, 0.8)), expected)
         np.testing.assert_array_equal(np.asarray(equal_tailed(data, 0.8)), expected[[0, 2]])
     assert np.isfinite(equal_tailed(partly, 0.8)[0][3])
+
+
+def test_coverage_by_distance_plots_draw_each_bins_share_of_runs_inside():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bayes_scaling.calibration import by_distance
+    from bayes_scaling.plots import plot_coverage_by_distance, plot_coverage_by_distance_per_dataset
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for dataset, runs in (("a", 40), ("b", 25)):
+        d = rng.uniform(0.05, 2.5, runs)
+        for mode, p in (("none", 0.6), ("scaled", 0.9)):
+            rows.append(pd.DataFrame({"dataset": dataset, "mode": mode, "d": d, "crps": 0.01, "log_error": 0.0,
+                                      "width_90_pct": 5.0, **{f"inside_{level}": rng.random(runs) < p
+                                                              for level in (50, 80, 90, 95)}}))
+    scored = pd.concat(rows, ignore_index=True)
+    expected = by_distance(scored)["coverage_90"]  # the table's bins, computed independently of the plots
+    fig = plot_coverage_by_distance(scored)
+    lines = {line.get_label(): line.get_ydata() for line in fig.axes[0].lines}
+    np.testing.assert_allclose(lines["law only"], expected.loc["none"].to_numpy())
+    np.testing.assert_allclose(lines["default (scaled)"], expected.loc["scaled"].to_numpy())
+    fig = plot_coverage_by_distance_per_dataset(scored)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["a", "b"]
+    for ax, dataset in zip(panels, ("a", "b"), strict=True):
+        per = by_distance(scored[scored["dataset"] == dataset])["coverage_90"]
+        drawn = {line.get_label(): line.get_ydata() for line in ax.lines if not line.get_label().startswith("_")}
+        assert len(per.loc["scaled"]) == 4  # every bin holds runs
+        np.testing.assert_allclose(drawn["default"], per.loc["scaled"].to_numpy())
+        np.testing.assert_allclose(drawn["law only"], per.loc["none"].to_numpy())
+    assert "decades of compute" in fig.get_supxlabel()
+    plt.close("all")
