@@ -10,7 +10,11 @@ log loss at a run ``d = log10(C / C_ref)`` decades beyond the largest training b
 
 ``b`` is the drift per decade, ``τ`` how much the drift of one fit varies (``z`` is shared by
 every run forecast from one posterior draw: a random slope), ``ω`` the extra run-to-run scatter
-per decade. A dataset's (b, τ, ω) are drawn from a **population** learned from rolling
+per decade. Both grow linearly in d, as the error of a misestimated exponent does; a growth as
+d^γ, tried with the populations relearned leaving one dataset out, scored the same pooled (mean
+CRPS 0.0110 for γ = 0.5, 0.7 and 1) and only moved the misses between datasets (γ = 0.5: better
+on two Gadre corpora, 90% coverage 0.96–0.98 on chinchilla). A dataset's (b, τ, ω) are drawn
+from a **population** learned from rolling
 back-tests of many published datasets (a hierarchical model, :func:`fit_population`; its draws
 ship as the ``extrapolation-population`` dataset, rebuilt by
 ``datasets/build/extrapolation_errors.py``), and **rescaled by the dataset's own internal
