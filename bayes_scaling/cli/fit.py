@@ -158,7 +158,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-cache", action="store_true", help="refit the back-tests even when they are cached")
     p.add_argument("--window", type=positive_number, metavar="DECADES",
                    help="fit only the runs within DECADES of compute below the largest budget (at least the "
-                        "law's minimum number of runs); for forecasts far beyond the data (default: every run)")
+                        "law's minimum number of runs), for forecasts beyond the data: on isoFLOP ladders with "
+                        "many runs per budget 1.5 forecast better, on sparse grids worse (README, 'Fitting near "
+                        "the frontier'); the parameters then describe the frontier (default: every run)")
     p.add_argument("--level", type=credible_level, default=DEFAULT_LEVEL,
                    help=f"credible level of the summary intervals (default {DEFAULT_LEVEL:g})")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")
