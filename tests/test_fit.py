@@ -27,8 +27,11 @@ def _quiet_fit(*args, **kwargs):
         return fit(*args, **kwargs)
 
 
-def _assert_truth_inside(result, truth, level=0.99):
-    summary = result.summary(level=level)
+def _assert_truth_inside(result, truth, family_level=0.99):
+    """Every true value inside its interval, each at 1 - (1 - family_level)/k for k parameters: a
+    calibrated posterior then misses any of them in about 1% of simulated datasets (99% each would
+    miss one in 1 - 0.99^k: 5% of datasets for five parameters)."""
+    summary = result.summary(level=1 - (1 - family_level) / len(truth))
     lo, hi = summary.columns[3], summary.columns[4]
     for name, value in truth.items():
         row = summary.loc[name]

@@ -62,9 +62,12 @@ def recovered(measured):
 
 
 def test_the_regression_recovers_known_coefficients(recovered):
-    summary = recovered.summary(level=0.99)
     truth = [TRUTH["a"], *TRUTH["b"], *[v for k in LEVELS for v in TRUTH[f"effect_{k}"]], TRUTH["tau"],
              TRUTH["sigma"]]
+    # 14 parameters: with each one's 99% interval, a calibrated posterior misses one of them in 13% of
+    # simulated datasets (this one's tau missed by 0.003 once the compiled code changed in its last
+    # bits). Each interval at 1 - 1%/14 keeps the chance of any miss at about 1%.
+    summary = recovered.summary(level=1 - 0.01 / len(truth))
     inside = (summary["lower"].to_numpy() <= truth) & (truth <= summary["upper"].to_numpy())
     assert inside.all(), summary.assign(truth=truth)[~inside]
     assert recovered.diagnostics.rhat_max < 1.03  # 2 short chains
