@@ -26,15 +26,16 @@ from .runs import RunTable
 from .scoring import crps
 
 __all__ = ["LEVELS", "score_runs", "nested_backtests", "evaluate_dataset", "leave_one_dataset_out", "coverage_table",
-           "DISTANCE_BINS", "crps_difference"]
+           "DISTANCE_BINS", "DISTANCE_LABELS", "crps_difference"]
 
 log = logging.getLogger(__name__)
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 #: The modes scored by default: law only, and each structural error.
 MODES = ("none", "scaled", "population", "calibrated")
-#: Bins of distance beyond the data (decades) for tables by extrapolation distance.
+#: Bins of distance beyond the data (decades) for tables by extrapolation distance, and their labels.
 DISTANCE_BINS = (0.0, 0.5, 1.0, 2.0, np.inf)
+DISTANCE_LABELS = ("0-0.5", "0.5-1", "1-2", ">2")
 
 
 def score_runs(log_draws: np.ndarray, log_loss: np.ndarray, distance: np.ndarray) -> pd.DataFrame:
@@ -133,7 +134,7 @@ def coverage_table(scored: pd.DataFrame, *, by: Sequence[str] = ("dataset", "mod
 
 def by_distance(scored: pd.DataFrame) -> pd.DataFrame:
     """:func:`coverage_table` by mode and bin of distance beyond the data."""
-    bins = pd.cut(scored["d"], DISTANCE_BINS, labels=["0-0.5", "0.5-1", "1-2", ">2"])
+    bins = pd.cut(scored["d"], DISTANCE_BINS, labels=list(DISTANCE_LABELS))
     return coverage_table(scored.assign(decades=bins), by=("mode", "decades"))
 
 

@@ -619,24 +619,27 @@ def plot_coverage(scored, *, ax=None, datasets: Sequence[str] | None = None):
     return fig
 
 
-#: Bins of :data:`bayes_scaling.calibration.DISTANCE_BINS`, as labelled on the plots.
-_DISTANCE_LABELS = ("0–0.5", "0.5–1", "1–2", ">2")
+def _distance_labels() -> list[str]:
+    """The bins of distance beyond the data as the plots label them (with en dashes)."""
+    from .calibration import DISTANCE_LABELS
+
+    return [label.replace("-", "–") for label in DISTANCE_LABELS]
 
 
 def _binned_coverage(sub, column: str) -> tuple[list[float], list[int]]:
     """Share of runs inside (``column``) and number of runs per bin of distance beyond the data."""
-    from .calibration import DISTANCE_BINS
+    from .calibration import DISTANCE_BINS, DISTANCE_LABELS
 
     which = np.digitize(sub["d"], np.array(DISTANCE_BINS)[1:-1], right=True)
     inside = sub[column].to_numpy(float)
-    cover = [float(inside[which == k].mean()) if np.any(which == k) else np.nan for k in range(len(_DISTANCE_LABELS))]
-    return cover, [int(np.sum(which == k)) for k in range(len(_DISTANCE_LABELS))]
+    cover = [float(inside[which == k].mean()) if np.any(which == k) else np.nan for k in range(len(DISTANCE_LABELS))]
+    return cover, [int(np.sum(which == k)) for k in range(len(DISTANCE_LABELS))]
 
 
 def plot_coverage_by_distance(scored, *, ax=None, level: float = DEFAULT_LEVEL):
     """Coverage of the ``level`` interval against distance beyond the data (pooled over datasets)."""
     fig, ax = _axes(ax, figsize=(4.6, 3.2))
-    labels = _DISTANCE_LABELS
+    labels = _distance_labels()
     column = f"inside_{int(level * 100)}"
     for mode, color, label in (("none", COLORS["grey"], "law only"), ("population", COLORS["ref"], "population"),
                                ("calibrated", COLORS["band"], "calibrated"), ("scaled", COLORS["fit"], "default (scaled)")):
@@ -677,7 +680,8 @@ def plot_coverage_by_distance_per_dataset(scored, *, axes=None, level: float = D
     if len(axes) < len(names):
         raise ValueError(f"{len(names)} datasets need as many axes, got {len(axes)}")
     column = f"inside_{int(level * 100)}"
-    positions = np.arange(len(_DISTANCE_LABELS))
+    labels = _distance_labels()
+    positions = np.arange(len(labels))
     for ax, name in zip(axes, names):
         rows = scored[scored["dataset"] == name]
         counts: list[int] = []  # the same runs are scored in every mode
@@ -692,7 +696,7 @@ def plot_coverage_by_distance_per_dataset(scored, *, axes=None, level: float = D
                 ax.annotate(f"{n}", (k, 0.04), ha="center", fontsize=6, color=COLORS["grey"])
         ax.axhline(level, color="black", linewidth=0.8, alpha=0.6)
         ax.set_title(name, fontsize=8)
-        ax.set_xticks(positions, _DISTANCE_LABELS, fontsize=7)
+        ax.set_xticks(positions, labels, fontsize=7)
         ax.set_ylim(0, 1.05)
     fig = axes[0].figure
     fig.supxlabel("decades of compute beyond the training data (runs per bin under the points)", fontsize=8)
