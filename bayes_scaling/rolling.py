@@ -109,7 +109,8 @@ def extrapolation_cuts(runs: RunTable, *, distances: Sequence[float] = DISTANCES
     training set, or leave fewer than ``min_train`` runs to fit or ``min_test`` to score, are
     skipped.  Raises :class:`InputError` when no split is possible.
     """
-    log_c = np.log10(runs.C)
+    compute = np.asarray(runs.C, dtype=float)
+    log_c = np.log10(compute)
     top = log_c.max()
     cuts, seen = [], set()
     for d in sorted(distances, reverse=True):
@@ -118,7 +119,9 @@ def extrapolation_cuts(runs: RunTable, *, distances: Sequence[float] = DISTANCES
         if key in seen or key < min_train or (~train).sum() < min_test:
             continue
         seen.add(key)
-        cuts.append(float(10 ** log_c[train].max()))
+        # the largest training budget itself, not 10 ** its log: that can come out an ulp below it
+        # (9.720290944999975e18 for 9.720290945e18), and C <= cut then left its runs out of training
+        cuts.append(float(compute[train].max()))
     if not cuts:
         raise InputError(f"{runs.source}: no compute cut leaves ≥ {min_train} runs to fit and ≥ {min_test} to "
                          f"score within {max(distances):g} decades (compute spans {np.ptp(log_c):.2f} decades)")

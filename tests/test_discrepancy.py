@@ -267,6 +267,23 @@ def test_cuts_always_leave_runs_to_fit_and_to_score():
         extrapolation_cuts(runs.subset(runs.C <= 1e18 * 1.01, label="one budget"), min_train=18)
 
 
+def test_a_cut_is_the_largest_training_budget_itself():
+    """10 ** log10(C) can come out an ulp below C: a cut made that way left the runs of its own budget
+    out of training, and a user's fit of 102 Chinchilla runs failed (17 runs left to fit, 18 needed)."""
+    budget = 9.720290945e18
+    assert 10 ** np.log10(np.array([budget])).max() < budget  # the trap: a scalar round trip falls short
+    budgets = np.repeat([1e18, 3e18, budget, 1e20, 1e21], [6, 6, 6, 10, 4])
+    n = np.concatenate([np.geomspace(np.sqrt(c / 6 / 80), np.sqrt(c / 6 / 5), k)
+                        for c, k in zip(*np.unique(budgets, return_counts=True), strict=True)])
+    runs = bs.read_runs(pd.DataFrame({"N": n, "C": budgets, "loss": 2 + 1e3 * budgets ** -0.15}), name="ladder")
+    cuts = extrapolation_cuts(runs, min_train=18)
+    assert budget in cuts
+    for cut in cuts:
+        assert cut in set(runs.C)
+        assert (runs.C <= cut).sum() >= 18
+    assert (runs.C <= budget).sum() == 18
+
+
 def test_nested_backtests_reuse_refits_without_changing_results(monkeypatch):
     """A back-test below a cut repeats refits of training sets already fitted below a larger cut;
     the process keeps them, and what comes out is what fresh refits give."""
