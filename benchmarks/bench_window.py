@@ -27,7 +27,7 @@ from bayes_scaling.rolling import extrapolation_cuts, min_train_runs, training_w
 
 DATASETS = ("chinchilla", "misfitting-final", "gadre-c4", "gadre-rpj", "gadre-rw")
 WINDOWS = (None, 1.5, 1.0)
-SETTINGS = {"draws": 250, "tune": 500, "chains": 4, "seed": 0, "discrepancy": "none"}
+SETTINGS = {"draws": 500, "tune": 1000, "chains": 4, "seed": 0, "discrepancy": "none"}
 
 
 def main() -> int:
