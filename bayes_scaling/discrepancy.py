@@ -177,6 +177,13 @@ class StructuralError:
         scales the law's uncertainty and the noise alike: (centre + ρ(μ − centre)) + ρσε."""
         return centre + self.spread_scale(C) * (log_draws - centre)
 
+    def forecast(self, log_draws: np.ndarray, centre: np.ndarray, C: np.ndarray,
+                 rng: np.random.Generator) -> np.ndarray:
+        """Law-only predictive draws of log loss at budgets ``C`` (draws, points) made a forecast with
+        this structural error: beyond the data, respread by ρ about ``centre``, then shifted by the
+        drift and scatter (:meth:`respread`, :meth:`shift`)."""
+        return self.respread(log_draws, centre, C) + self.shift(C, rng)
+
     def distance(self, C: np.ndarray) -> np.ndarray:
         """Decades beyond the training data (0 inside it)."""
         return np.maximum(np.log10(np.asarray(C, dtype=float) / self.c_ref), 0.0)

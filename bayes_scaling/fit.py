@@ -238,8 +238,7 @@ class Fit:
         draws = self.likelihood.draw(rng, self.log_mu(runs, group=group), sigma[:, None],
                                      {k: v[:, None] for k, v in extra.items()})
         if self.structural is not None and np.any(runs.C > self.structural.c_ref):
-            draws = self.structural.respread(draws, self.central_log_mu(runs, group=group), runs.C) + \
-                self.structural.shift(runs.C, rng)
+            draws = self.structural.forecast(draws, self.central_log_mu(runs, group=group), runs.C, rng)
         return draws
 
     # ------------------------------------------------------------------ summaries

@@ -146,7 +146,7 @@ class HeldOut:
         """The law-only draws with a :class:`~bayes_scaling.discrepancy.StructuralError` of as many
         draws: rescaled by its ρ, shifted by its drift and scatter (as a fit's forecasts are)."""
         centre = self.centre if self.centre is not None else np.median(self.log_draws, axis=0, keepdims=True)
-        return structural.respread(self.log_draws, centre, self.runs.C) + structural.shift(self.runs.C, rng)
+        return structural.forecast(self.log_draws, centre, self.runs.C, rng)
 
     @property
     def distance(self) -> np.ndarray:
