@@ -16,13 +16,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from _common import output_folder  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
-from bayes_scaling.fit import literature_values  # noqa: E402
-from bayes_scaling.plots import save_figure, style  # noqa: E402
-from bayes_scaling.tables import write_table  # noqa: E402
-
-from _common import output_folder  # noqa: E402
+from bayes_scaling.io.tables import write_table
+from bayes_scaling.model.spec import literature_values
+from bayes_scaling.plots.style import save_figure, style
 
 out, args = output_folder("01_refit_chinchilla", __doc__.splitlines()[0])
 published = literature_values(bs.get_law("chinchilla"))

@@ -18,12 +18,11 @@ import math  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-
-from bayes_scaling.energy import JOULES_PER_MWH, Carbon, EnergyModel  # noqa: E402
-from bayes_scaling.plots import COLORS, save_figure, style  # noqa: E402
-from bayes_scaling.tables import write_table  # noqa: E402
-
 from _common import output_folder  # noqa: E402
+
+from bayes_scaling.energy.training import JOULES_PER_MWH, Carbon, EnergyModel
+from bayes_scaling.io.tables import write_table
+from bayes_scaling.plots.style import COLORS, save_figure, style
 
 out, args = output_folder("02_energy_outlook", __doc__.splitlines()[0])
 model = EnergyModel.fit(draws=4000, seed=0)

@@ -12,13 +12,13 @@ after an interruption continues where it stopped.
 from __future__ import annotations
 
 import pandas as pd
-
-from bayes_scaling.cache import cached_fit
-from bayes_scaling.compare import backtest, loo_table
-from bayes_scaling.datasets import load_dataset
-from bayes_scaling.tables import write_table
-
 from _common import output_folder
+
+from bayes_scaling.compare.backtest import backtest
+from bayes_scaling.compare.loo import loo_table
+from bayes_scaling.data.datasets import load_dataset
+from bayes_scaling.fitting import cached_fit
+from bayes_scaling.io.tables import write_table
 
 out, args = output_folder("03_compare_laws", __doc__.splitlines()[0])
 laws = ["chinchilla", "kaplan-nd", "compute"]

@@ -22,14 +22,17 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-
-from bayes_scaling import load_dataset  # noqa: E402
-from bayes_scaling.calibration import by_distance, coverage_table, leave_one_dataset_out  # noqa: E402
-from bayes_scaling.plots import (plot_coverage, plot_coverage_by_distance,  # noqa: E402
-                                 plot_coverage_by_distance_per_dataset, save_figure, style)
-from bayes_scaling.tables import write_table  # noqa: E402
-
 from _common import output_folder  # noqa: E402
+
+from bayes_scaling import load_dataset
+from bayes_scaling.calibration.evaluate import by_distance, coverage_table, leave_one_dataset_out
+from bayes_scaling.io.tables import write_table
+from bayes_scaling.plots.calibration import (
+    plot_coverage,
+    plot_coverage_by_distance,
+    plot_coverage_by_distance_per_dataset,
+)
+from bayes_scaling.plots.style import save_figure, style
 
 DATASETS = ("chinchilla", "epoch-chinchilla", "misfitting-final", "gadre-c4", "gadre-rpj", "gadre-rw")
 

@@ -7,7 +7,7 @@ import logging
 import warnings
 from pathlib import Path
 
-from bayes_scaling.outputs import check_output_folder
+from bayes_scaling.io.outputs import check_output_folder
 
 HERE = Path(__file__).resolve().parent
 

@@ -6,25 +6,27 @@ The public API is re-exported here; see ``ARCHITECTURE.md`` for the module map.
 from __future__ import annotations
 
 import logging
-from importlib.metadata import PackageNotFoundError, version
 
-from .errors import BayesScalingError, DataWarning, InputError, RunTableError
-from .datasets import cite, list_datasets, load_dataset
-from .diagnostics import SamplingError, SamplingWarning
-from .fit import Fit, fit, load_fit
-from .forecast import Forecaster, summarize
-from .averaging import LawAverage
-from .compare import backtest, backtest_check, lfo_table, lfo_weights, loo_table
-from .energy import EnergyModel
-from .report import ReportConfig, run_report
-from .laws import LAWS, get_law, register_law
-from .priors import Prior
-from .runs import RunTable, read_runs
-
-try:
-    __version__ = version("bayes-scaling")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+from bayes_scaling._version import __version__
+from bayes_scaling.errors import BayesScalingError, DataWarning, InputError, RunTableError
+from bayes_scaling.data.datasets import cite, list_datasets, load_dataset
+from bayes_scaling.sampling.diagnostics import SamplingError, SamplingWarning
+from bayes_scaling.posterior.fit_result import Fit
+from bayes_scaling.fitting import fit
+from bayes_scaling.posterior.load import load_fit
+from bayes_scaling.forecast.forecaster import Forecaster
+from bayes_scaling.intervals import summarize
+from bayes_scaling.forecast.averaging import LawAverage
+from bayes_scaling.compare.backtest import backtest, backtest_check
+from bayes_scaling.compare.lfo import lfo_table, lfo_weights
+from bayes_scaling.compare.loo import loo_table
+from bayes_scaling.energy.training import EnergyModel
+from bayes_scaling.report.config import ReportConfig
+from bayes_scaling.report.steps import run_report
+from bayes_scaling.laws.registry import LAWS, get_law, register_law
+from bayes_scaling.priors import Prior
+from bayes_scaling.data.runs import RunTable
+from bayes_scaling.data.reading import read_runs
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

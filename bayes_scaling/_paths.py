@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from .errors import BayesScalingError
+from bayes_scaling.errors import BayesScalingError
 
 _PACKAGE = Path(__file__).resolve().parent
 

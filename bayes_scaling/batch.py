@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .runs import RunTable, read_runs
+from bayes_scaling.data.reading import read_runs
+from bayes_scaling.data.runs import RunTable
+from bayes_scaling.errors import InputError
 
-__all__ = ["FitTask", "tasks_for", "run_task", "run_batch", "EXECUTORS"]
+__all__ = ['FitTask', 'tasks_for', 'run_task', 'run_batch', 'EXECUTORS']
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,8 @@ def run_task(task: FitTask) -> dict[str, Any]:
     _own_compiledir()
     import warnings
 
-    from .diagnostics import SamplingWarning
-    from .fit import fit
+    from bayes_scaling.fitting import fit
+    from bayes_scaling.sampling.diagnostics import SamplingWarning
 
     runs = task.run_table()
     with warnings.catch_warnings():

@@ -10,13 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = [
-    "BayesScalingError",
-    "InputError",
-    "Problem",
-    "RunTableError",
-    "DataWarning",
-]
+__all__ = ['BayesScalingError', 'InputError', 'Problem', 'RunTableError', 'DataWarning']
 
 
 class BayesScalingError(Exception):

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from bayes_scaling.errors import InputError
 
-__all__ = ["DEFAULT_LEVEL", "central", "equal_tailed", "hdi", "summarize", "interval_columns"]
+__all__ = ['DEFAULT_LEVEL', 'central', 'equal_tailed', 'hdi', 'summarize', 'interval_columns']
 
 #: The default credible level of every interval bayes_scaling reports (90%).
 DEFAULT_LEVEL = 0.9

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from bayes_scaling.errors import InputError
 
-__all__ = ["Prior", "DataStats", "resolve_priors", "POSITIVE_DISTS"]
+__all__ = ['Prior', 'DataStats', 'resolve_priors', 'POSITIVE_DISTS']
 
 # Distributions a prior may use, with their parameter names.
 DISTS: dict[str, tuple[str, ...]] = {

@@ -2,12 +2,12 @@
 
 * :class:`Predictive` — what scores held-out runs (back-tests, LOO, leave-future-out): the
   law's mean at the runs, predictive draws of their log loss, and the pointwise
-  log-likelihood.  :class:`~bayes_scaling.fit.Fit` (a posterior) and
-  :class:`~bayes_scaling.classical.ClassicalFit` (a point fit with bootstrap draws) keep it.
+  log-likelihood.  :class:`~bayes_scaling.posterior.fit_result.Fit` (a posterior) and
+  :class:`~bayes_scaling.compare.classical.ClassicalFit` (a point fit with bootstrap draws) keep it.
 * :class:`Forecasts` — what tables, plots, energy and lifetime tables read: draws of the
   loss at compute budgets or at (N, D), the compute-optimal allocation and the compute that
-  reaches a target.  :class:`~bayes_scaling.forecast.Forecaster` (one law) and
-  :class:`~bayes_scaling.averaging.LawAverage` (several) keep it.
+  reaches a target.  :class:`~bayes_scaling.forecast.forecaster.Forecaster` (one law) and
+  :class:`~bayes_scaling.forecast.averaging.LawAverage` (several) keep it.
 
 Both are ``typing.Protocol``: a new implementation needs no base class, and
 ``tests/test_protocols.py`` checks every implementation against the contract (names and the
@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Forecasts", "Predictive"]
+__all__ = ['Forecasts', 'Predictive']
 
 
 @runtime_checkable

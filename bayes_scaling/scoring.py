@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import logsumexp
 
-from .intervals import equal_tailed
+from bayes_scaling.intervals import equal_tailed
 
-__all__ = ["coverage", "crps", "log_predictive_density", "median_abs_error", "score", "LEVELS"]
+__all__ = ['coverage', 'crps', 'log_predictive_density', 'median_abs_error', 'score', 'LEVELS']
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 

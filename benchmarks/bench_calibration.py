@@ -44,10 +44,15 @@ import numpy as np
 import pandas as pd
 
 import bayes_scaling as bs
-from bayes_scaling.calibration import (by_distance, coverage_table, crps_difference, evaluate_dataset,
-                                       leave_one_dataset_out)
-from bayes_scaling.discrepancy import load_population
-from bayes_scaling.laws import get_law
+from bayes_scaling.calibration.evaluate import (
+    by_distance,
+    coverage_table,
+    crps_difference,
+    evaluate_dataset,
+    leave_one_dataset_out,
+)
+from bayes_scaling.calibration.population import load_population
+from bayes_scaling.laws.registry import get_law
 
 DATASETS = ("chinchilla", "epoch-chinchilla", "misfitting-final", "gadre-c4", "gadre-rpj", "gadre-rw")
 COPIES = {"epoch-chinchilla": "chinchilla"}

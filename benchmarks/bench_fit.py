@@ -4,7 +4,7 @@
 
 Runs, in one process:
 
-* ours — ``bayes_scaling.fit`` (centred parametrization, nutpie with low-rank mass
+* ours — ``bayes_scaling.fitting`` (centred parametrization, nutpie with low-rank mass
   matrix adaptation), ``--repeats`` times; the first run may pay numba's per-process
   start-up, later runs have a warm compile cache;
 * the baseline — the same law, likelihood and priors on E, α, β written the
@@ -38,7 +38,7 @@ def min_ess(tree) -> float:
 
 
 def run_ours(seed: int, discrepancy: str = "none") -> dict:
-    from bayes_scaling.fit import fit
+    from bayes_scaling.fitting import fit
 
     start = time.perf_counter()
     with warnings.catch_warnings():

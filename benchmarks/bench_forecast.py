@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
 
-    from bayes_scaling.fit import fit
-    from bayes_scaling.forecast import Forecaster
-    from bayes_scaling.laws import NUMPY
+    from bayes_scaling.fitting import fit
+    from bayes_scaling.forecast.forecaster import Forecaster
+    from bayes_scaling.laws.ops import NUMPY
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

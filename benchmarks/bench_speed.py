@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE))
 
 from bench_fit import min_ess, run_baseline  # noqa: E402
 
-from bayes_scaling.discrepancy import DISCREPANCIES  # noqa: E402
+from bayes_scaling.posterior.structural import DISCREPANCIES
 
 CLI = [sys.executable, "-m", "bayes_scaling.cli"]
 DEFAULT = DISCREPANCIES[0]  # fit()'s default structural error

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 import bayes_scaling as bs
-from bayes_scaling.calibration import score_runs
-from bayes_scaling.rolling import extrapolation_cuts, min_train_runs, training_window
+from bayes_scaling.calibration.evaluate import score_runs
+from bayes_scaling.calibration.rolling import extrapolation_cuts
+from bayes_scaling.posterior.law_only import min_train_runs, training_window
 
 DATASETS = ("chinchilla", "misfitting-final", "gadre-c4", "gadre-rpj", "gadre-rw")
 WINDOWS = (None, 1.5, 1.0)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling import read_runs
-from bayes_scaling.laws import get_law
+from bayes_scaling.laws.registry import get_law
 
 # Known truths per law (published values where they exist).
 TRUTH = {

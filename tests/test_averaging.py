@@ -9,15 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from simulate import simulate
 
 import bayes_scaling as bs
-from bayes_scaling.averaging import LawAverage, default_forecaster, draw_counts
+from bayes_scaling.calibration.update import predictive_error_draws, predictive_log_density
 from bayes_scaling.cli import main
-from bayes_scaling.diagnostics import SamplingWarning
-from bayes_scaling.discrepancy import predictive_error_draws, predictive_log_density
-from bayes_scaling.forecast import Forecaster, forecast_table, target_table
-
-from simulate import simulate
+from bayes_scaling.forecast.averaging import LawAverage, default_forecaster, draw_counts
+from bayes_scaling.forecast.forecaster import Forecaster, forecast_table, target_table
+from bayes_scaling.sampling.diagnostics import SamplingWarning
 
 QUICK = {"draws": 300, "tune": 500, "chains": 2, "seed": 1}
 

@@ -6,11 +6,10 @@ import os
 
 import pandas as pd
 import pytest
+from simulate import simulate
 
 from bayes_scaling.batch import run_batch, tasks_for
 from bayes_scaling.errors import InputError
-
-from simulate import simulate
 
 SETTINGS = {"draws": 200, "tune": 300, "chains": 2, "discrepancy": "none"}
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bayes_scaling.calibration import coverage_table, crps_difference, score_runs
+from bayes_scaling.calibration.evaluate import coverage_table, crps_difference, score_runs
 from bayes_scaling.errors import InputError
 
 
@@ -82,8 +82,8 @@ def test_coverage_by_distance_plots_draw_each_bins_share_of_runs_inside():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bayes_scaling.calibration import by_distance
-    from bayes_scaling.plots import plot_coverage_by_distance, plot_coverage_by_distance_per_dataset
+    from bayes_scaling.calibration.evaluate import by_distance
+    from bayes_scaling.plots.calibration import plot_coverage_by_distance, plot_coverage_by_distance_per_dataset
 
     rng = np.random.default_rng(3)
     rows = []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bayes_scaling import __version__
+from bayes_scaling._version import __version__
 from bayes_scaling.cli import main
 
 SMALL = Path(__file__).parent / "data" / "runs_small.csv"
@@ -102,7 +102,7 @@ def test_fit_writes_fit_summary_and_figures(tmp_path, capsys):
     for name in ("fit.nc", "summary.csv", "summary.md", "figures/ppc.png", "figures/trace.pdf", "figures/pair.svg",
                  "figures/residuals.png"):
         assert (out / name).is_file(), name
-    from bayes_scaling.fit import load_fit
+    from bayes_scaling.posterior.load import load_fit
 
     assert load_fit(out / "fit.nc", law="compute").config["sampler"]["seed"] == 3
     # A second run into the same folder is refused, and nothing there changes.

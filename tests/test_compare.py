@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
+from simulate import simulate
 
 from bayes_scaling import InputError
-from bayes_scaling.classical import huber_fit
-from bayes_scaling.cache import cached_fit
-from bayes_scaling.compare import backtest, loo_table
+from bayes_scaling.compare.backtest import backtest
+from bayes_scaling.compare.classical import huber_fit
+from bayes_scaling.compare.loo import loo_table
+from bayes_scaling.fitting import cached_fit
 from bayes_scaling.scoring import coverage, crps, log_predictive_density, score
-
-from simulate import simulate
 
 QUICK = {"draws": 300, "tune": 500, "chains": 2, "seed": 1}
 
@@ -91,8 +91,8 @@ def test_loo_needs_two_fits_of_the_same_runs():
 
 def test_classical_noise_scale_is_the_huber_maximum_likelihood():
     """The baseline's predictive must not be wider than the residuals warrant."""
-    from bayes_scaling.classical import _huber_scale
-    from bayes_scaling.likelihoods import Huber
+    from bayes_scaling.model.likelihoods import Huber
+    from bayes_scaling.model.optimize import _huber_scale
 
     rng = np.random.default_rng(5)
     resid = Huber(1e-3).draw(rng, np.zeros(4000), np.full(4000, 0.006), {})
@@ -101,11 +101,7 @@ def test_classical_noise_scale_is_the_huber_maximum_likelihood():
 
 def test_the_fit_cache_key_holds_priors_and_versions(tmp_path, monkeypatch):
     """A cached fit is not reused after a change of priors, of a package version or of the source."""
-    import importlib
-
-    from bayes_scaling import cache
-
-    fit_module = importlib.import_module("bayes_scaling.fit")  # the package's ``fit`` is the function
+    from bayes_scaling.io import cache
 
     runs, _ = simulate("kaplan-n+e", seed=4)
     _, cached = cached_fit(runs, law="kaplan-n+e", likelihood="normal", cache_dir=tmp_path, settings=QUICK)
@@ -113,14 +109,14 @@ def test_the_fit_cache_key_holds_priors_and_versions(tmp_path, monkeypatch):
     assert cached_fit(runs, law="kaplan-n+e", likelihood="normal", cache_dir=tmp_path, settings=QUICK)[1]
     other_prior = {**QUICK, "priors": {"alpha_N": "LogNormal(mu=-1.2, sigma=0.5)"}}
     assert not cached_fit(runs, law="kaplan-n+e", likelihood="normal", cache_dir=tmp_path, settings=other_prior)[1]
-    monkeypatch.setattr(fit_module, "package_versions", lambda: {"bayes-scaling": "99.0"})
+    monkeypatch.setattr(cache, "package_versions", lambda: {"bayes-scaling": "99.0"})
     assert not cached_fit(runs, law="kaplan-n+e", likelihood="normal", cache_dir=tmp_path, settings=QUICK)[1]
     monkeypatch.setattr(cache, "source_digest", lambda: "an edited source")
     assert not cached_fit(runs, law="kaplan-n+e", likelihood="normal", cache_dir=tmp_path, settings=QUICK)[1]
 
 
 def test_kde_density_and_stacking_weights():
-    from bayes_scaling.compare import kde_log_density, stacking_weights
+    from bayes_scaling.compare.lfo import kde_log_density, stacking_weights
 
     rng = np.random.default_rng(5)
     y = rng.normal(0.0, 1.0, 400)
@@ -136,7 +132,7 @@ def test_kde_density_and_stacking_weights():
 
 @pytest.mark.slow
 def test_leave_future_out_prefers_the_law_that_forecasts():
-    from bayes_scaling.compare import lfo_table
+    from bayes_scaling.compare.lfo import lfo_table
 
     runs, _ = simulate("chinchilla", seed=8, sigma=0.01)
     table = lfo_table(runs, laws=["chinchilla", "kaplan-n+e"], likelihood="normal", settings=QUICK)

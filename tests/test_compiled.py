@@ -9,13 +9,13 @@ import sys
 
 import numpy as np
 import pytest
-
-from bayes_scaling.compiled import _unpack_lines, compile_cached, graph_key
-from bayes_scaling.fit import model_spec
-from bayes_scaling.laws import get_law
-from bayes_scaling.likelihoods import get_likelihood
-from bayes_scaling.model import build_model, model_data
 from simulate import simulate
+
+from bayes_scaling.laws.registry import get_law
+from bayes_scaling.model.likelihoods import get_likelihood
+from bayes_scaling.model.pymc_model import build_model, model_data
+from bayes_scaling.model.spec import model_spec
+from bayes_scaling.sampling.compiled import _unpack_lines, compile_cached, graph_key
 
 nutpie = pytest.importorskip("nutpie")
 
@@ -79,7 +79,7 @@ def test_kept_rewritten_graphs_give_the_same_draws_without_rewriting(tmp_path, m
     bit those of nutpie's own compile; a damaged graph file is rewritten."""
     import nutpie.compile_pymc as nutpie_compile
 
-    import bayes_scaling.compiled as compiled_module
+    import bayes_scaling.sampling.compiled as compiled_module
 
     monkeypatch.setattr(compiled_module, "graph_folder", lambda: tmp_path)
     spec, runs = _model(36, 3, "partial")
@@ -156,8 +156,8 @@ _CHILD = """
 import json, sys
 sys.path.insert(0, {tests!r})
 from test_compiled import _model
-from bayes_scaling.compiled import compile_cached
-from bayes_scaling.model import build_model
+from bayes_scaling.sampling.compiled import compile_cached
+from bayes_scaling.model.pymc_model import build_model
 import nutpie.compile_pymc
 def refuse(*args, **kwargs):
     raise AssertionError("the graphs were rewritten again")
@@ -180,7 +180,7 @@ def test_a_new_process_loads_the_callbacks_from_disk():
 
 def test_a_callback_reading_the_wrong_data_is_refused():
     """The self-check at compile time: a callback that disagrees with PyTensor is never used."""
-    from bayes_scaling.compiled import CacheUnavailable, _check_callback
+    from bayes_scaling.sampling.compiled import CacheUnavailable, _check_callback
 
     spec, runs = _model(34)
     compiled = compile_cached(build_model(spec, runs))
@@ -224,13 +224,13 @@ def test_the_first_process_draws_what_later_ones_do(tmp_path):
 def test_a_child_that_cannot_start_leaves_a_working_compile_and_a_warning(tmp_path, monkeypatch, caplog):
     """No child process (here: no Python at sys.executable): the model compiles in this process,
     with the same draws, and the user is told that a later process may draw otherwise."""
-    import bayes_scaling.compiled as compiled_module
+    import bayes_scaling.sampling.compiled as compiled_module
 
     spec, runs = _model(41)
     expected = nutpie.sample(compile_cached(build_model(spec, runs)), **SAMPLE)
     monkeypatch.setattr(compiled_module, "graph_folder", lambda: tmp_path)  # cold: no kept graphs
     monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python-here"))
-    with caplog.at_level("WARNING", logger="bayes_scaling.compiled"):
+    with caplog.at_level("WARNING", logger="bayes_scaling.sampling.compiled"):
         compiled = compile_cached(build_model(spec, runs))
     assert "compiling in a child process failed (FileNotFoundError" in caplog.text
     assert len(list(tmp_path.glob("*.pkl"))) == 1  # the graphs were kept all the same

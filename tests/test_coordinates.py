@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayes_scaling.laws import NUMPY, get_law
+from bayes_scaling.laws.ops import NUMPY
+from bayes_scaling.laws.registry import get_law
 
 COORDS = get_law("chinchilla").coordinates
 ORDER = ("log_L", "z_0", "log_g_0", "z_1", "log_g_1")

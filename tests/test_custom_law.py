@@ -7,13 +7,13 @@ import warnings
 
 import numpy as np
 import pytest
+from simulate import simulate
 
 from bayes_scaling import InputError, fit, load_fit
-from bayes_scaling.forecast import Forecaster
-from bayes_scaling.laws import LAWS, Param, Sampled, ScalingLaw, get_law, register_law
+from bayes_scaling.forecast.forecaster import Forecaster
+from bayes_scaling.laws.base import Param, Sampled, ScalingLaw
+from bayes_scaling.laws.registry import LAWS, get_law, register_law
 from bayes_scaling.priors import Prior
-
-from simulate import simulate
 
 
 class SaturatingN(ScalingLaw):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bayes_scaling import InputError, RunTable
-from bayes_scaling.datasets import (
+from bayes_scaling.data.datasets import (
     bibtex_entries,
     cite,
     dataset_info,
@@ -18,7 +18,7 @@ from bayes_scaling.datasets import (
     load_dataset,
     runs_from,
 )
-from bayes_scaling.remote import CACHE_ENV, RemoteDataError, fetch
+from bayes_scaling.data.remote import CACHE_ENV, RemoteDataError, fetch
 
 EMBEDDED = ["chinchilla", "training-energy", "accelerators", "utilization", "published-fits"]
 DERIVED = ["extrapolation-errors", "extrapolation-population"]  # computed by datasets/build/ scripts

@@ -14,8 +14,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from bayes_scaling import InputError  # noqa: E402
-from bayes_scaling.datasets import load_dataset  # noqa: E402
+from bayes_scaling import InputError
+from bayes_scaling.data.datasets import load_dataset
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "datasets" / "build"))  # the digitizer's SVG reader lives beside it
 from svgplot import AxisScale, Colorbar, SvgFigure, is_power_of_ten, parse_label_value  # noqa: E402

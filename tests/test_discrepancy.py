@@ -8,9 +8,10 @@ import pytest
 from scipy import stats
 
 import bayes_scaling as bs
-from bayes_scaling.discrepancy import (StructuralError, cut_loglik, fit_population, load_population,
-                                      population_draws, update)
-from bayes_scaling.rolling import extrapolation_cuts
+from bayes_scaling.calibration.population import fit_population, load_population, population_draws
+from bayes_scaling.calibration.rolling import extrapolation_cuts
+from bayes_scaling.calibration.update import update
+from bayes_scaling.posterior.structural import StructuralError, cut_loglik
 
 POPULATION = pd.DataFrame({"mu_b": [-0.004], "sigma_b": [0.01], "mu_log_tau": [np.log(0.006)],
                            "sigma_log_tau": [0.4], "mu_log_omega": [np.log(0.008)], "sigma_log_omega": [0.4]})
@@ -187,7 +188,7 @@ def test_the_populations_vectorized_likelihood_is_the_sum_over_back_tests():
     """_BacktestLayout.loglik (one cumulative sum for every back-test of every dataset) against
     cut_loglik summed cut by cut, an inner back-test's (b, τ, ω) scaled by its dataset's λ, every
     law-only spread by its dataset's ρ."""
-    from bayes_scaling.discrepancy import _BacktestLayout
+    from bayes_scaling.calibration.population import _BacktestLayout
 
     rng = np.random.default_rng(6)
     frames = []
@@ -236,7 +237,7 @@ def test_the_population_learns_how_much_more_inner_back_tests_err():
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::bayes_scaling.diagnostics.SamplingWarning")  # 2 × 200 draws: a recovery test
+@pytest.mark.filterwarnings("ignore::bayes_scaling.sampling.diagnostics.SamplingWarning")  # 2 × 200 draws: a recovery test
 def test_the_population_learns_how_far_the_law_only_spread_overstates_the_errors():
     """Four datasets whose back-tests, inner and outer, scatter 0.5× the stated law-only spread
     about their drift: the population's ρ for a new dataset comes out near 0.5, not 1."""
@@ -287,11 +288,7 @@ def test_a_cut_is_the_largest_training_budget_itself():
 def test_nested_backtests_reuse_refits_without_changing_results(monkeypatch):
     """A back-test below a cut repeats refits of training sets already fitted below a larger cut;
     the process keeps them, and what comes out is what fresh refits give."""
-    import importlib
-
-    from bayes_scaling import rolling
-
-    fit_module = importlib.import_module("bayes_scaling.fit")  # the package's ``fit`` is the function
+    from bayes_scaling.calibration import rolling
 
     budgets = np.repeat(np.geomspace(1e18, 1e21, 7), 6)
     n = np.concatenate([np.geomspace(np.sqrt(c / 6 / 80), np.sqrt(c / 6 / 5), 6) for c in np.unique(budgets)])
@@ -301,8 +298,8 @@ def test_nested_backtests_reuse_refits_without_changing_results(monkeypatch):
     runs = bs.read_runs(pd.DataFrame({"N": n, "D": d, "loss": loss}), name="ladder")
     settings = {"draws": 100, "tune": 100, "chains": 2, "seed": 4}
     calls = []
-    real_fit = fit_module.fit
-    monkeypatch.setattr(fit_module, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
+    real_fit = rolling.sample_law
+    monkeypatch.setattr(rolling, "sample_law", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
     monkeypatch.setattr(rolling, "_REFITS", rolling.OrderedDict())
     cuts = extrapolation_cuts(runs, min_train=18)[:2]
     first = rolling.rolling_backtest(runs, cuts=cuts, settings=settings)
@@ -323,9 +320,9 @@ def test_a_fits_backtests_are_cached_on_disk_and_reused_bit_for_bit(tmp_path, mo
     """With ``cache_dir``, a later fit of the same runs and settings loads its internal back-tests'
     errors instead of refitting them, and its structural error is the same to the bit; another
     seed, or a change of this package's source, refits."""
-    from bayes_scaling import cache, rolling
-
-    from bayes_scaling.datasets import runs_from
+    from bayes_scaling.calibration import rolling
+    from bayes_scaling.io import cache
+    from bayes_scaling.data.datasets import runs_from
 
     everything = runs_from("chinchilla")
     runs = everything.subset(np.arange(len(everything)) % 3 == 0, label="every third run")

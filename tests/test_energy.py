@@ -12,7 +12,7 @@ from scipy import stats
 
 from bayes_scaling import InputError, load_dataset
 from bayes_scaling.cli import main
-from bayes_scaling.energy import (
+from bayes_scaling.energy.training import (
     JOULES_PER_MWH,
     Carbon,
     EfficiencyTrend,

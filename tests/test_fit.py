@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from simulate import simulate
 
 from bayes_scaling import InputError
-from bayes_scaling.diagnostics import SamplingError, SamplingWarning
-from bayes_scaling.fit import FitFileError, fit, load_fit
-from bayes_scaling.laws import LAWS
-
-from simulate import simulate
+from bayes_scaling.fitting import fit
+from bayes_scaling.laws.registry import LAWS
+from bayes_scaling.posterior.fitfile import FitFileError
+from bayes_scaling.posterior.load import load_fit
+from bayes_scaling.sampling.diagnostics import SamplingError, SamplingWarning
 
 QUICK = {"draws": 300, "tune": 400, "chains": 2}
 
@@ -101,7 +102,7 @@ def test_same_seed_same_draws(chinchilla_fit):
 @pytest.mark.parametrize("pooling", ["shared", "partial"])
 def test_a_reused_compiled_model_gives_the_draws_of_a_fresh_compile(pooling):
     """One compiled model serves other data: its draws equal those of a model compiled for that data."""
-    from bayes_scaling.sampling import _COMPILED, clear_compiled_models
+    from bayes_scaling.sampling.nuts import _COMPILED, clear_compiled_models
 
     first, _ = simulate("chinchilla", seed=21, groups=3)
     second, _ = simulate("chinchilla", seed=22, groups=3, sizes=np.geomspace(3e7, 1e10, 5))
@@ -121,7 +122,7 @@ def test_numpy_log_likelihood_matches_pymc(chinchilla_fit):
     """Our numpy pointwise log-likelihood equals PyMC's own for the same draws."""
     import pymc as pm
 
-    from bayes_scaling.model import build_model
+    from bayes_scaling.model.pymc_model import build_model
 
     runs, result = chinchilla_fit
     model = build_model(_spec_of(result), runs)
@@ -136,7 +137,7 @@ def test_numpy_log_likelihood_matches_pymc(chinchilla_fit):
 
 
 def _spec_of(result):
-    from bayes_scaling.model import ModelSpec
+    from bayes_scaling.model.pymc_model import ModelSpec
     from bayes_scaling.priors import DataStats, Prior
 
     priors = {k: Prior.from_dict(v) for k, v in result.config["priors"].items()}
@@ -258,8 +259,8 @@ def test_grouped_runs_with_partial_pooling():
 
 
 def test_literature_priors_centre_on_the_published_fit():
-    from bayes_scaling.fit import literature_values
-    from bayes_scaling.laws import get_law
+    from bayes_scaling.laws.registry import get_law
+    from bayes_scaling.model.spec import literature_values
 
     values = literature_values(get_law("chinchilla"))
     assert values["alpha"] == 0.33917084 and values["E"] == 1.69337368
@@ -269,7 +270,7 @@ def test_literature_priors_centre_on_the_published_fit():
 
 
 def test_prior_predictive_covers_the_data_and_uses_the_same_priors():
-    from bayes_scaling.fit import prior_predictive
+    from bayes_scaling.model.spec import prior_predictive
 
     runs, _ = simulate("chinchilla", seed=9)
     check = prior_predictive(runs, law="chinchilla", likelihood="normal", draws=2000, seed=1)
@@ -284,13 +285,13 @@ def test_prior_predictive_covers_the_data_and_uses_the_same_priors():
     assert np.median(tight["params"]["alpha"]) == pytest.approx(np.exp(-1.0), rel=0.01)
 
 
-@pytest.mark.filterwarnings("ignore::bayes_scaling.diagnostics.SamplingWarning")
+@pytest.mark.filterwarnings("ignore::bayes_scaling.sampling.diagnostics.SamplingWarning")
 def test_a_format_1_file_is_converted_on_load(tmp_path):
     """tests/data/fit_format1.nc was written by bayes_scaling 0.1 (PyMC 5.28, ArviZ 0.23)."""
     import xarray as xr
 
     from bayes_scaling.errors import DataWarning
-    from bayes_scaling.fit import FORMAT_VERSION
+    from bayes_scaling.posterior.fitfile import FORMAT_VERSION
 
     old = Path(__file__).parent / "data" / "fit_format1.nc"
     with pytest.warns(DataWarning, match="format 1 .* converted on load; .* cannot be verified"):
@@ -320,7 +321,7 @@ def test_an_unknown_format_is_refused_with_what_to_do(tmp_path):
 
 
 def test_a_training_window_fits_the_largest_runs_and_its_back_tests_use_it_too():
-    from bayes_scaling.rolling import training_window
+    from bayes_scaling.posterior.law_only import training_window
 
     runs, _ = simulate("chinchilla", seed=6, sizes=np.geomspace(2e7, 2e10, 8))  # 40 runs over 8.5 decades
     log_c = np.log10(runs.C)
@@ -340,3 +341,30 @@ def test_a_training_window_fits_the_largest_runs_and_its_back_tests_use_it_too()
     kept = result.structural.backtests
     assert len(kept) and kept["run"].max() < within  # cuts of the fitted runs, not of all of them
     assert result.structural.c_ref == runs.C.max()
+
+
+#: SHA-256 of the default Chinchilla fit's draws (``bs.fit("chinchilla", seed=0)``: 4 × 1000 draws,
+#: five back-tests, the default structural error), measured with the code before the package was
+#: split into domains (commit 94541b8): a move of code must not move a single draw.
+DEFAULT_FIT_DIGESTS = {
+    "posterior": "a5e6847a131911fc63157b8909ca713467dce49b9022e5134b6fa1b0c984583f",
+    "structural_error": "72d7f57d01449e8bcbe4ae006b6109b77053d63a1f8b4d8cd9060d8337164929",
+}
+
+
+def _group_digest(tree, group: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    node = tree[group]
+    for name in sorted(node.data_vars):
+        values = np.ascontiguousarray(np.asarray(node[name].values, dtype=float))
+        digest.update(f"{group}/{name}".encode())
+        digest.update(values.tobytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.slow
+def test_the_default_chinchilla_fit_is_bit_identical_to_before_the_redesign():
+    result = bs.fit("chinchilla", seed=0)
+    assert {g: _group_digest(result.idata, g) for g in DEFAULT_FIT_DIGESTS} == DEFAULT_FIT_DIGESTS

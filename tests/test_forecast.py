@@ -6,13 +6,13 @@ import warnings
 
 import numpy as np
 import pytest
+from simulate import simulate
 
 from bayes_scaling import InputError
-from bayes_scaling.diagnostics import SamplingWarning
-from bayes_scaling.fit import fit
-from bayes_scaling.forecast import Forecaster, equal_tailed, hdi, summarize
-
-from simulate import simulate
+from bayes_scaling.fitting import fit
+from bayes_scaling.forecast.forecaster import Forecaster
+from bayes_scaling.intervals import equal_tailed, hdi, summarize
+from bayes_scaling.sampling.diagnostics import SamplingWarning
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_rho_rescales_forecasts_beyond_the_data_about_the_law_at_the_posterior_m
     allocation stays each draw's law's own."""
     import copy
 
-    from bayes_scaling.discrepancy import StructuralError
+    from bayes_scaling.posterior.structural import StructuralError
 
     result = copy.copy(fitted[0])
     n = len(result.draws("sigma"))

@@ -80,7 +80,7 @@ def test_sigterm_during_a_command_exits_143_and_writes_nothing(tmp_path, capsys,
     import bayes_scaling.cli as cli
 
     def killed_midway(args):
-        from bayes_scaling.outputs import output_folder
+        from bayes_scaling.io.outputs import output_folder
 
         with output_folder(args.out) as stage:
             (stage / "half.csv").write_text("half")
@@ -213,7 +213,7 @@ def modified_fit(tmp_path, change):
 
 
 def _drop_law(attrs):
-    from bayes_scaling.fit import config_hash
+    from bayes_scaling._provenance import config_hash
 
     config = json.loads(attrs["bayes_scaling_config"])
     del config["law"]
@@ -272,7 +272,7 @@ def test_report_with_groups_asks_which_group_before_fitting(tmp_path, capsys):
 
 
 def test_a_file_in_the_dataset_cache_path_is_named(tmp_path):
-    from bayes_scaling.remote import RemoteDataError, fetch
+    from bayes_scaling.data.remote import RemoteDataError, fetch
 
     (tmp_path / "owner").write_text("not a folder")
     with pytest.raises(RemoteDataError, match=r"owner is a file where a folder is needed"):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bayes_scaling import InputError, load_dataset
-from bayes_scaling.inference import LEVELS, InferenceEnergy, leave_one_model_out
+from bayes_scaling.energy.serving import LEVELS, InferenceEnergy, leave_one_model_out
 
 TRUTH = {"a": -1.5, "b": [0.65, 0.1, -0.5, 0.25], "effect_gpu": [0.05], "effect_weight_precision": [0.2, -0.6],
          "effect_architecture": [0.7, 0.1], "effect_task": [0.25, 0.8], "tau": 0.2, "sigma": 0.25}

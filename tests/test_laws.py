@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
+from simulate import TRUTH, simulate
 
 from bayes_scaling import InputError
-from bayes_scaling.laws import LAWS, NUMPY, get_law, pytensor_ops
+from bayes_scaling.laws.ops import NUMPY, pytensor_ops
+from bayes_scaling.laws.registry import LAWS, get_law
 from bayes_scaling.priors import DataStats
-
-from simulate import TRUTH, simulate
 
 
 def test_chinchilla_formula_against_direct_arithmetic():

@@ -8,12 +8,11 @@ import warnings
 import numpy as np
 import pytest
 from scipy import optimize
+from simulate import simulate
 
 from bayes_scaling import fit
-from bayes_scaling.forecast import Forecaster
-from bayes_scaling.lifetime import ServingCost, lifetime_optimum, lifetime_table, tokens_for_loss
-
-from simulate import simulate
+from bayes_scaling.forecast.forecaster import Forecaster
+from bayes_scaling.forecast.lifetime import ServingCost, lifetime_optimum, lifetime_table, tokens_for_loss
 
 
 @pytest.fixture(scope="module")

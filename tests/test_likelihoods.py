@@ -7,7 +7,7 @@ import pytest
 from scipy import integrate, stats
 
 from bayes_scaling import InputError
-from bayes_scaling.likelihoods import get_likelihood
+from bayes_scaling.model.likelihoods import get_likelihood
 
 
 def _integral(f, a, b, breaks):

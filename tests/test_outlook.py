@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from bayes_scaling import InputError
-from bayes_scaling.energy import EnergyModel
-from bayes_scaling.outlook import serving_outlook
+from bayes_scaling.energy.outlook import serving_outlook
+from bayes_scaling.energy.training import EnergyModel
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from bayes_scaling import InputError
-from bayes_scaling.outputs import (
+from bayes_scaling.io.outputs import (
     MARKER,
     Stopped,
     atomic_file,

@@ -6,15 +6,14 @@ import warnings
 
 import numpy as np
 import pytest
+from simulate import simulate
 
 import bayes_scaling as bs
-from bayes_scaling.averaging import LawAverage
-from bayes_scaling.classical import huber_fit
-from bayes_scaling.diagnostics import SamplingWarning
-from bayes_scaling.forecast import Forecaster
+from bayes_scaling.compare.classical import huber_fit
+from bayes_scaling.forecast.averaging import LawAverage
+from bayes_scaling.forecast.forecaster import Forecaster
 from bayes_scaling.protocols import Forecasts, Predictive
-
-from simulate import simulate
+from bayes_scaling.sampling.diagnostics import SamplingWarning
 
 QUICK = {"draws": 200, "tune": 400, "chains": 2, "seed": 4, "backtests": False}
 

@@ -12,7 +12,7 @@ import pytest
 
 from bayes_scaling import InputError
 from bayes_scaling.cli import main
-from bayes_scaling.report import ReportConfig, load_config
+from bayes_scaling.report.config import ReportConfig, load_config
 
 SMALL = Path(__file__).parent / "data" / "runs_small.csv"
 

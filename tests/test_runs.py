@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from bayes_scaling import DataWarning, InputError, RunTableError, read_runs
-from bayes_scaling.runs import parse_scale
+from bayes_scaling.data.runs import parse_scale
 
 DATA = Path(__file__).parent / "data"
 SMALL = DATA / "runs_small.csv"

@@ -19,11 +19,11 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .. import __version__
-from ..errors import BayesScalingError, InputError
-from ..outputs import Stopped, clear_stop, request_stop
-from . import batch, compare, data, energy, fit, forecast, report
-from ._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _Parser
+from bayes_scaling._version import __version__
+from bayes_scaling.errors import BayesScalingError, InputError
+from bayes_scaling.io.outputs import Stopped, clear_stop, request_stop
+from bayes_scaling.cli import batch, compare, data, energy, fit, forecast, report
+from bayes_scaling.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _Parser
 
 __all__ = ["build_parser", "json_safe", "main"]
 
@@ -76,7 +76,7 @@ def _logging_to_stderr(verbose: int, quiet: bool) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _terminate_as_exception() -> Iterator[None]:
-    """SIGTERM raises :class:`~bayes_scaling.outputs.Stopped` in the main thread, so that output
+    """SIGTERM raises :class:`~bayes_scaling.io.outputs.Stopped` in the main thread, so that output
     folders are cleaned up (like Ctrl-C)."""
     def stop(signum, frame):
         request_stop()

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from bayes_scaling.errors import InputError
 
 log = logging.getLogger("bayes_scaling.cli")
 
@@ -148,7 +148,7 @@ def _add_figures_option(p: argparse.ArgumentParser, *, default: str, cost: str) 
 def fit_cache_folder(args: argparse.Namespace) -> Path | None:
     """The folder of ``--cache`` (default: the user's fit cache); None with ``--no-cache``.
     Checked before any work: a file there is refused, not found out after the fits."""
-    from ..cache import default_fit_cache
+    from bayes_scaling.io.cache import default_fit_cache
 
     if getattr(args, "no_cache", False):
         return None
@@ -160,15 +160,15 @@ def fit_cache_folder(args: argparse.Namespace) -> Path | None:
 
 def _figure_formats(args: argparse.Namespace) -> list[str]:
     """The formats of ``--figures``; empty for 'none'.  Checked before any work starts."""
-    from ..plots import FIGURE_FORMATS
+    from bayes_scaling.plots.style import FIGURE_FORMATS
 
     return [] if args.figures.strip() == "none" else _listed(args.figures, FIGURE_FORMATS, "--figures")
 
 
 def _grid_of(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """The laws and likelihoods of ``--laws`` and ``--likelihoods`` (see :func:`_add_grid_options`)."""
-    from ..laws import law_names
-    from ..likelihoods import LIKELIHOODS
+    from bayes_scaling.laws.registry import law_names
+    from bayes_scaling.model.likelihoods import LIKELIHOODS
 
     return (_listed(args.laws, law_names(), "--laws"),
             _listed(args.likelihoods, list(LIKELIHOODS), "--likelihoods"))

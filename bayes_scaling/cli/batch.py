@@ -6,10 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..datasets import runs_from
-from ..discrepancy import DISCREPANCIES
-from ..outputs import check_output_folder, output_folder
-from ._common import (
+from bayes_scaling.cli._common import (
     _add_grid_options,
     _add_output_options,
     _add_run_table_options,
@@ -20,11 +17,14 @@ from ._common import (
     positive_int,
     positive_number,
 )
+from bayes_scaling.data.datasets import runs_from
+from bayes_scaling.io.outputs import check_output_folder, output_folder
+from bayes_scaling.posterior.structural import DISCREPANCIES
 
 
 def _cmd_batch(args: argparse.Namespace) -> dict[str, Any]:
-    from ..batch import run_batch, tasks_for
-    from ..tables import to_markdown, write_table
+    from bayes_scaling.batch import run_batch, tasks_for
+    from bayes_scaling.io.tables import to_markdown, write_table
 
     laws, likelihoods = _grid_of(args)
     datasets = {}

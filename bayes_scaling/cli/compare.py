@@ -6,10 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..datasets import runs_from
-from ..model import POOLING
-from ..outputs import check_output_folder, output_folder
-from ._common import (
+from bayes_scaling.cli._common import (
     _add_grid_options,
     _add_output_options,
     _add_run_table_options,
@@ -20,14 +17,19 @@ from ._common import (
     positive_int,
     positive_number,
 )
+from bayes_scaling.data.datasets import runs_from
+from bayes_scaling.io.outputs import check_output_folder, output_folder
+from bayes_scaling.model.pymc_model import POOLING
 
 
 def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
 
-    from ..cache import cached_fit
-    from ..compare import backtest, lfo_table, loo_table
-    from ..tables import to_markdown, write_table
+    from bayes_scaling.compare.backtest import backtest
+    from bayes_scaling.compare.lfo import lfo_table
+    from bayes_scaling.compare.loo import loo_table
+    from bayes_scaling.fitting import cached_fit
+    from bayes_scaling.io.tables import to_markdown, write_table
 
     laws, likelihoods = _grid_of(args)
     datasets = [runs_from(d, **_run_table_kwargs(args)) for d in args.data]
@@ -103,7 +105,8 @@ def _compare_figures(loo, bt, folder: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..plots import plot_backtest, plot_loo, save_figure, style
+    from bayes_scaling.plots.calibration import plot_backtest, plot_loo
+    from bayes_scaling.plots.style import save_figure, style
 
     folder.mkdir()
     with style():

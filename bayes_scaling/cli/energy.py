@@ -7,10 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..intervals import DEFAULT_LEVEL
-from ..outputs import check_output_folder, output_folder
-from ._common import (
+from bayes_scaling.cli._common import (
     _add_output_options,
     _resolve_fit_path,
     credible_level,
@@ -19,11 +16,14 @@ from ._common import (
     positive_int,
     positive_number,
 )
+from bayes_scaling.errors import InputError
+from bayes_scaling.intervals import DEFAULT_LEVEL
+from bayes_scaling.io.outputs import check_output_folder, output_folder
 
 
 def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
 
-    from ..energy import (
+    from bayes_scaling.energy.training import (
         Carbon,
         EnergyModel,
         budget_table,
@@ -31,7 +31,7 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
         growth_scenario,
         target_loss_table,
     )
-    from ..tables import write_table
+    from bayes_scaling.io.tables import write_table
 
     carbon = Carbon.parse(args.carbon_intensity) if args.carbon_intensity else None
     precisions = ["bf16", "fp8"] if args.precision == "both" else [args.precision]
@@ -58,8 +58,8 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
         tables["energy_budgets"] = budget_table(model, args.flop, years=years, hardware=args.hardware,
                                                 precisions=precisions, carbon=carbon, level=args.level)
     if args.target_loss:
-        from ..fit import load_fit
-        from ..forecast import Forecaster
+        from bayes_scaling.forecast.forecaster import Forecaster
+        from bayes_scaling.posterior.load import load_fit
 
         forecaster = Forecaster(load_fit(inputs[0]))
         for y in (years or [None]):
@@ -90,8 +90,8 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
 
 def _print_energy(args: argparse.Namespace, payload: dict[str, Any], tables: dict[str, Any], out: Path | None) -> None:
     """The energy command's results as text."""
-    from ..forecast import compact
-    from ..tables import to_markdown
+    from bayes_scaling.forecast.forecaster import compact
+    from bayes_scaling.io.tables import to_markdown
 
     med, lo, hi = payload["hardware_trend"]["yearly_factor"]
     dmed, dlo, dhi = payload["hardware_trend"]["doubling_time_years"]
@@ -131,7 +131,7 @@ def _print_energy(args: argparse.Namespace, payload: dict[str, Any], tables: dic
         print(f"serving a new frontier model outweighs training it from {year(c['median'])} "
               f"[{year(c['lower'])}, {year(c['upper'])}]; probability by {last}: {c[f'p_by_{last}']:.0%} "
               f"(a scenario: tokens served {args.outlook[0]:.3g}-{args.outlook[1]:.3g} in the first year, "
-              f"90%; see bayes_scaling.outlook)")
+              f"90%; see bayes_scaling.energy.outlook)")
     if "inference_basis" in payload:
         print(f"serving energy per token: {payload['inference_basis']}")
     if out is None and not tables:
@@ -146,9 +146,9 @@ def _inference_tables(args: argparse.Namespace, model, years, precisions, inputs
     """Serving energy of a model, the lifetime-optimal allocation, and the measured model's calibration."""
     import numpy as np
 
-    from ..energy import inference_table
-    from ..inference import InferenceEnergy, leave_one_model_out
-    from ..remote import RemoteDataError
+    from bayes_scaling.data.remote import RemoteDataError
+    from bayes_scaling.energy.serving import InferenceEnergy, leave_one_model_out
+    from bayes_scaling.energy.training import inference_table
 
     measured = None
     if args.inference_basis == "measured" or args.objective == "energy":
@@ -177,9 +177,9 @@ def _inference_tables(args: argparse.Namespace, model, years, precisions, inputs
         if "crossover_tokens" in inf.attrs:
             payload["crossover_tokens"] = inf.attrs["crossover_tokens"]
     if args.tokens_served and args.fit and args.target_loss:
-        from ..fit import load_fit
-        from ..forecast import Forecaster
-        from ..lifetime import ServingCost, lifetime_table
+        from bayes_scaling.forecast.forecaster import Forecaster
+        from bayes_scaling.forecast.lifetime import ServingCost, lifetime_table
+        from bayes_scaling.posterior.load import load_fit
 
         cost = None
         if args.objective == "energy":
@@ -194,7 +194,7 @@ def _inference_tables(args: argparse.Namespace, model, years, precisions, inputs
             tables[key] = lifetime_table(fc, target_loss=target, tokens_served=args.tokens_served, cost=cost,
                                          level=args.level)
     if args.outlook:
-        from ..outlook import serving_outlook
+        from bayes_scaling.energy.outlook import serving_outlook
 
         span = range(int(min(args.year)), int(max(args.year)) + 1) if args.year and len(args.year) > 1 else \
             range(2025, 2031)
@@ -215,7 +215,7 @@ def energy_factor_summary(model, level: float, *, year: float = 2025) -> dict[st
     import numpy as np
     from scipy import special
 
-    from ..energy import INFERENCE_MFU
+    from bayes_scaling.energy.training import INFERENCE_MFU
 
     rng = np.random.default_rng(0)
     factors = {
@@ -231,7 +231,7 @@ def energy_factor_summary(model, level: float, *, year: float = 2025) -> dict[st
 
 def _median_lower_upper(draws, level: float) -> list[float]:
     """[median, lower, upper] of the equal-tailed ``level`` interval, as the JSON payload lists them."""
-    from ..intervals import central
+    from bayes_scaling.intervals import central
 
     lo, med, hi = central(draws, level)
     return [float(med), float(lo), float(hi)]
@@ -244,15 +244,10 @@ def _energy_figures(model, out: Path, calibration, level: float, *, inference=No
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from ..datasets import load_dataset
-    from ..plots import (
-        plot_calibration,
-        plot_efficiency_trend,
-        plot_energy_vs_compute,
-        plot_inference_calibration,
-        save_figure,
-        style,
-    )
+    from bayes_scaling.data.datasets import load_dataset
+    from bayes_scaling.plots.calibration import plot_calibration
+    from bayes_scaling.plots.energy import plot_efficiency_trend, plot_energy_vs_compute, plot_inference_calibration
+    from bayes_scaling.plots.style import save_figure, style
 
     (out / "figures").mkdir()
     with style():

@@ -7,15 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..datasets import runs_from
-from ..discrepancy import DISCREPANCIES
-from ..intervals import DEFAULT_LEVEL
-from ..laws import law_names
-from ..likelihoods import LIKELIHOODS
-from ..model import POOLING
-from ..outputs import output_folder
-from ..sampling import SAMPLERS
-from ._common import (
+from bayes_scaling.cli._common import (
     _add_figures_option,
     _add_output_options,
     _add_run_table_options,
@@ -29,14 +21,22 @@ from ._common import (
     positive_int,
     positive_number,
 )
+from bayes_scaling.data.datasets import runs_from
+from bayes_scaling.intervals import DEFAULT_LEVEL
+from bayes_scaling.io.outputs import output_folder
+from bayes_scaling.laws.registry import law_names
+from bayes_scaling.model.likelihoods import LIKELIHOODS
+from bayes_scaling.model.pymc_model import POOLING
+from bayes_scaling.posterior.structural import DISCREPANCIES
+from bayes_scaling.sampling.settings import SAMPLERS
 
 
 def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
-    from ..fit import fit
-    from ..tables import to_markdown, write_table
+    from bayes_scaling.fitting import fit
+    from bayes_scaling.io.tables import to_markdown, write_table
 
     priors = parse_priors(args.prior)
     formats = _figure_formats(args)
@@ -93,16 +93,9 @@ def _fit_figures(result, runs, args: argparse.Namespace, priors, folder: Path, f
     """Trace, pair, posterior predictive, residuals and prior predictive figures of a fit."""
     import matplotlib.pyplot as plt
 
-    from ..fit import prior_predictive
-    from ..plots import (
-        plot_pair,
-        plot_ppc,
-        plot_prior_predictive,
-        plot_residuals,
-        plot_trace,
-        save_figure,
-        style,
-    )
+    from bayes_scaling.model.spec import prior_predictive
+    from bayes_scaling.plots.posterior import plot_pair, plot_ppc, plot_prior_predictive, plot_residuals, plot_trace
+    from bayes_scaling.plots.style import save_figure, style
 
     folder.mkdir()
     written = []

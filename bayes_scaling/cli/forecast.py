@@ -6,10 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..intervals import DEFAULT_LEVEL
-from ..outputs import free_folder, output_folder
-from ._common import (
+from bayes_scaling.cli._common import (
     _add_figures_option,
     _add_output_options,
     _figure_formats,
@@ -19,14 +16,17 @@ from ._common import (
     log,
     positive_number,
 )
+from bayes_scaling.errors import InputError
+from bayes_scaling.intervals import DEFAULT_LEVEL
+from bayes_scaling.io.outputs import free_folder, output_folder
 
 
 def _forecaster_of(sources: list[Path], *, weights: str, group: str | None, seed: int):
     """One fit's Forecaster, or the law average of several fits (of the same runs, one law each)."""
-    from ..averaging import LawAverage
-    from ..compare import lfo_weights
-    from ..fit import load_fit
-    from ..forecast import Forecaster
+    from bayes_scaling.compare.lfo import lfo_weights
+    from bayes_scaling.forecast.averaging import LawAverage
+    from bayes_scaling.forecast.forecaster import Forecaster
+    from bayes_scaling.posterior.load import load_fit
 
     fits: dict[str, Any] = {}
     for path in sources:
@@ -46,8 +46,8 @@ def _forecaster_of(sources: list[Path], *, weights: str, group: str | None, seed
 
 
 def _cmd_forecast(args: argparse.Namespace) -> dict[str, Any]:
-    from ..forecast import compact, forecast_table, target_table
-    from ..tables import to_markdown, write_table
+    from bayes_scaling.forecast.forecaster import compact, forecast_table, target_table
+    from bayes_scaling.io.tables import to_markdown, write_table
 
     sources = [_resolve_fit_path(path) for path in args.fit]
     source = sources[0]
@@ -113,13 +113,8 @@ def _forecast_figures(fc, runs, budgets, folder: Path, formats) -> list[Path]:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from ..plots import (
-        plot_allocation,
-        plot_isoflop,
-        plot_loss_forecast,
-        save_figure,
-        style,
-    )
+    from bayes_scaling.plots.forecast import plot_allocation, plot_isoflop, plot_loss_forecast
+    from bayes_scaling.plots.style import save_figure, style
 
     lo = min(runs.C.min(), *(budgets or [runs.C.min()])) / 3
     hi = max(runs.C.max(), *(budgets or [runs.C.max()])) * 3

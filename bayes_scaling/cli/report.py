@@ -12,9 +12,10 @@ def _cmd_report(args: argparse.Namespace) -> dict[str, Any]:
 
     import pandas as pd
 
-    from ..forecast import compact
-    from ..report import load_config, run_report
-    from ..tables import to_markdown
+    from bayes_scaling.forecast.forecaster import compact
+    from bayes_scaling.io.tables import to_markdown
+    from bayes_scaling.report.config import load_config
+    from bayes_scaling.report.steps import run_report
 
     config = load_config(args.config)
     start = time.perf_counter()
@@ -48,7 +49,7 @@ def add_parser(sub) -> None:
                                    "compare laws, forecast loss and allocation for 1e22-1e27 FLOP and the training "
                                    "energy for 2025-2030, and write index.html, figures/, tables/, references.bib, "
                                    "fit.nc and manifest.json. Every choice can be set in a TOML file (see "
-                                   "bayes_scaling.report.ReportConfig).")
+                                   "bayes_scaling.report.config.ReportConfig).")
     p.add_argument("--config", help="TOML configuration file")
     p.add_argument("--out", default="report", help="output folder (default: report); must be empty unless --force")
     p.add_argument("--force", action="store_true", help="replace results in a non-empty output folder")

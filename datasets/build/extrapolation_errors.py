@@ -6,13 +6,13 @@ Usage (remote datasets read from the dataset cache; offline, point it at shared/
     BAYES_SCALING_DATA_DIR=../shared/data/remote python datasets/build/extrapolation_errors.py
 
 For every calibration dataset and law: rolling-origin back-tests (fit the law, law only, below
-compute cuts at C_max/10^d, d in bayes_scaling.rolling.DISTANCES; forecast the runs above), one
+compute cuts at C_max/10^d, d in bayes_scaling.calibration.rolling.DISTANCES; forecast the runs above), one
 row per held-out run with its distance d, the error of the predictive median and the predictive
 spread, ``kind = "outer"``; and for each such cut, the back-tests *inside* its training runs,
 made as a user's fit makes them (``kind = "inner"``, ``origin`` = the outer cut;
-bayes_scaling.calibration.nested_backtests) (datasets/extrapolation-errors.csv). Then the
+bayes_scaling.calibration.evaluate.nested_backtests) (datasets/extrapolation-errors.csv). Then the
 hierarchical population of (b, τ, ω) across datasets, and of λ, how much larger the inner
-back-tests' errors are than the forecasts' (bayes_scaling.discrepancy.fit_population), 4,000
+back-tests' errors are than the forecasts' (bayes_scaling.calibration.population.fit_population), 4,000
 posterior draws per law, every other one kept (datasets/extrapolation-population.csv).
 
 ``epoch-chinchilla`` is another extraction of the ``chinchilla`` runs: only ``chinchilla``
@@ -31,8 +31,8 @@ from pathlib import Path
 import pandas as pd
 
 import bayes_scaling as bs
-from bayes_scaling.discrepancy import fit_population
-from bayes_scaling.calibration import nested_backtests
+from bayes_scaling.calibration.evaluate import nested_backtests
+from bayes_scaling.calibration.population import fit_population
 
 DATASETS = ("chinchilla", "misfitting-final", "gadre-c4", "gadre-rpj", "gadre-rw")
 LAWS = (("chinchilla", "student-t"),)

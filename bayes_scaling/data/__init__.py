@@ -1,0 +1,1 @@
+"""Runs and datasets: reading and validating run tables, the dataset registry, remote files."""

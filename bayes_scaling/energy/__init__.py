@@ -1,0 +1,1 @@
+"""Energy: training (hardware efficiency, utilization, PUE), measured serving energy, outlooks."""

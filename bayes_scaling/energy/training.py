@@ -1,0 +1,538 @@
+"""Energy of training and inference, with every factor uncertain.
+
+    energy = FLOP / (peak FLOP per joule at TDP × utilization) × (power / TDP) × PUE
+
+Each factor is a posterior or a stated prior, sampled in numpy (no compile):
+
+**Hardware efficiency** (peak dense FLOP/s ÷ TDP): a Bayesian log-linear trend of
+log10(FLOP/J) in release year, fitted exactly (conjugate normal–inverse-gamma) to the
+``accelerators`` table, with chip-to-chip scatter, so a new chip of a given year has a
+predictive distribution.  Prior: intercept at 2020 ~ N(11.5, 1.5²·σ²) (A100: 11.9), slope
+~ N(0.1, 0.2²·σ²) per year (×1.26/yr, anything from halving to 6× per year within two
+sd), σ² ~ InvGamma(2, 0.05) (chip scatter of about a factor 1.7).  FP8 is BF16 times the
+FP8/BF16 ratio, a population fitted to the chips that list both.  A named chip uses its
+own specification.
+
+**Utilization** (model FLOPs utilization, MFU): a population on the logit scale with
+Student-t (ν = 4) tails — a few runs fall far below typical (restarts, stragglers,
+pipeline bubbles) — fitted to the published MFU figures (``utilization``) and to the MFU
+implied by runs that report device-hours (``training-energy``: FLOP ÷ (device-hours × peak)).
+Prior: location ~ N(logit 0.4, 1), scale ~ HalfNormal(1).
+
+**Power relative to TDP** (system power per accelerator, host share included): prior
+LogNormal(log 0.9, 0.35): median 0.9, 90% between 0.51 and 1.59.  Chip-level measurements
+run below TDP (TPU v3 at 245–310 W of 450 W; an 8×H100 node at about 0.76 × TDP, arXiv
+2506.14551), but energy is drawn by whole servers: GPT-3's V100s drew 330 W each against a
+300 W TDP (Patterson et al. 2021), and a DGX A100 is rated 6.5 kW for eight 400 W GPUs.
+(A first version centred at 0.8 with σ 0.3, a chip-level view, put GPT-3's reported energy
+outside its 90% interval in the leave-one-out calibration; the server-level prior does not.)
+
+**PUE**: prior 1 + LogNormal(log 0.12, 0.6): median 1.12, 90% between 1.045 and 1.32.
+Hyperscale data centres report 1.09–1.12 (Patterson et al. 2021); industry averages
+are higher; training-energy papers assume 1.1.
+
+**Inference utilization** (decode is memory-bound): prior LogitNormal centred at 0.15 with
+logit sd 0.7 (90% about 0.05–0.37); inference costs 2·N FLOP per token.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from bayes_scaling.errors import DataWarning, InputError
+from bayes_scaling.intervals import DEFAULT_LEVEL, central, equal_tailed
+
+__all__ = ['EnergyModel', 'EfficiencyTrend', 'Population', 'calibrate', 'HARDWARE_ALIASES', 'growth_scenario', 'energy_grid', 'Carbon', 'JOULES_PER_MWH']
+
+JOULES_PER_MWH = 3.6e9
+REFERENCE_YEAR = 2020.0
+#: Years past the newest chip after which a forecast warns, and after which it is refused.
+TREND_WARN_YEARS, TREND_MAX_YEARS = 5, 25
+
+#: How run tables name hardware → the accelerators table.
+HARDWARE_ALIASES = {
+    "TPU v3": "Google TPU v3", "V100": "NVIDIA V100 SXM2", "A100": "NVIDIA A100 SXM4",
+    "A100-80GB": "NVIDIA A100 SXM4", "H100": "NVIDIA H100 SXM5", "H100-80GB": "NVIDIA H100 SXM5",
+    "TPU v4": "Google TPU v4",
+}
+
+# Stated priors (see the module docstring).
+POWER_RATIO = (math.log(0.9), 0.35)           # log-normal (mu, sigma) of power / TDP
+PUE_EXCESS = (math.log(0.12), 0.6)            # log-normal of PUE - 1
+INFERENCE_MFU = (special.logit(0.15), 0.7)    # logit-normal of inference utilization
+MFU_NU = 4.0
+
+
+# --------------------------------------------------------------------------- populations
+@dataclass
+class Population:
+    """Posterior of a location–scale population (normal or Student-t), on a grid.
+
+    ``values`` are observations on the working scale (e.g. logit MFU); the posterior of
+    (location, scale) is computed on a 241 × 241 grid (refined once around its mass) under the priors location ~
+    N(prior_mean, prior_sd²) and scale ~ HalfNormal(scale_sd), then sampled.
+    """
+
+    loc: np.ndarray
+    scale: np.ndarray
+    nu: float
+    n: int
+
+    @classmethod
+    def fit(cls, values: Sequence[float], *, prior_mean: float, prior_sd: float, scale_sd: float,
+            nu: float = math.inf, draws: int = 4000, rng: np.random.Generator) -> Population:
+        x = np.asarray(values, dtype=float)
+        x = x[np.isfinite(x)]
+        spread = max(float(np.std(x)) if x.size > 1 else scale_sd, 1e-3)
+        centre = float(np.mean(x)) if x.size else prior_mean
+        dist = stats.norm if math.isinf(nu) else stats.t(nu)
+
+        def log_post(m, s):
+            logp = stats.norm.logpdf(m, prior_mean, prior_sd) + stats.halfnorm.logpdf(s, scale=scale_sd)
+            if x.size:
+                logp = logp + dist.logpdf((x[None, None, :] - m[..., None]) / s[..., None]).sum(-1) - x.size * np.log(s)
+            return logp
+
+        # Pass 1: a wide grid finds where the mass is; pass 2: a fine grid over that region.
+        mu = np.linspace(min(centre, prior_mean) - 8 * spread - 3 * prior_sd,
+                         max(centre, prior_mean) + 8 * spread + 3 * prior_sd, 241)
+        sd = np.linspace(1e-4, max(6 * spread, 3 * scale_sd), 241)[1:]
+        for _ in range(2):
+            m, s = np.meshgrid(mu, sd, indexing="ij")
+            logp = log_post(m, s)
+            keep = logp > logp.max() - 25  # relative density above e^-25
+            dm, ds = mu[1] - mu[0], sd[1] - sd[0]
+            mu_lo, mu_hi = m[keep].min() - dm, m[keep].max() + dm
+            sd_lo, sd_hi = max(s[keep].min() - ds, 1e-6), s[keep].max() + ds
+            mu, sd = np.linspace(mu_lo, mu_hi, 241), np.linspace(sd_lo, sd_hi, 241)
+        m, s = np.meshgrid(mu, sd, indexing="ij")
+        p = np.exp(log_post(m, s) - log_post(m, s).max()).ravel()
+        idx = rng.choice(p.size, size=draws, p=p / p.sum())
+        dm, ds = mu[1] - mu[0], sd[1] - sd[0]
+        loc = m.ravel()[idx] + rng.uniform(-dm / 2, dm / 2, draws)
+        scale = np.abs(s.ravel()[idx] + rng.uniform(-ds / 2, ds / 2, draws))
+        return cls(loc, scale, nu, int(x.size))
+
+    def predictive(self, rng: np.random.Generator) -> np.ndarray:
+        """One new member of the population per posterior draw."""
+        z = rng.standard_normal(self.loc.size) if math.isinf(self.nu) else rng.standard_t(self.nu, self.loc.size)
+        return self.loc + self.scale * z
+
+
+@dataclass
+class EfficiencyTrend:
+    """log10(peak FLOP/J) = a + b·(year − 2020) + scatter, fitted to the accelerators table."""
+
+    a: np.ndarray
+    b: np.ndarray
+    sigma: np.ndarray
+    fp8_ratio: Population
+    chips: pd.DataFrame
+
+    @classmethod
+    def fit(cls, accelerators: pd.DataFrame, *, draws: int, rng: np.random.Generator) -> EfficiencyTrend:
+        table = accelerators.dropna(subset=["bf16_flop_per_joule", "release_year"])
+        x = np.column_stack([np.ones(len(table)), table["release_year"].to_numpy() - REFERENCE_YEAR])
+        y = np.log10(table["bf16_flop_per_joule"].to_numpy())
+        m0, v0 = np.array([11.5, 0.1]), np.diag([1.5**2, 0.2**2])
+        a0, b0 = 2.0, 0.05
+        v0_inv = np.linalg.inv(v0)
+        vn = np.linalg.inv(v0_inv + x.T @ x)
+        mn = vn @ (v0_inv @ m0 + x.T @ y)
+        an = a0 + len(y) / 2
+        bn = b0 + 0.5 * (y @ y + m0 @ v0_inv @ m0 - mn @ np.linalg.inv(vn) @ mn)
+        sigma2 = stats.invgamma.rvs(an, scale=bn, size=draws, random_state=rng)
+        chol = np.linalg.cholesky(vn)
+        beta = mn[None, :] + np.sqrt(sigma2)[:, None] * (rng.standard_normal((draws, 2)) @ chol.T)
+        both = accelerators.dropna(subset=["fp8_flops", "bf16_flops"])
+        ratio = Population.fit(np.log10(both["fp8_flops"] / both["bf16_flops"]), prior_mean=math.log10(2),
+                               prior_sd=0.3, scale_sd=0.2, draws=draws, rng=rng)
+        return cls(beta[:, 0], beta[:, 1], np.sqrt(sigma2), ratio, accelerators)
+
+    @property
+    def yearly_factor(self) -> np.ndarray:
+        """Draws of the yearly improvement factor of peak FLOP/J."""
+        return 10.0**self.b
+
+    @property
+    def doubling_time(self) -> np.ndarray:
+        """Draws of the doubling time in years."""
+        return math.log10(2) / self.b
+
+    @property
+    def years(self) -> tuple[float, float]:
+        """Release years of the oldest and newest chip the trend is fitted to."""
+        released = self.chips["release_year"].dropna()
+        return float(released.min()), float(released.max())
+
+    def check_year(self, year: float) -> float:
+        """``year`` if the trend can speak for it: an error before the data or far beyond, a warning
+        more than :data:`TREND_WARN_YEARS` years past the newest chip."""
+        first, last = self.years
+        if not math.isfinite(year):
+            raise InputError(f"year must be a finite number, got {year!r}")
+        if year < first - 1:
+            raise InputError(f"year {year:g} is before the efficiency trend's data (chips released {first:.0f}–"
+                             f"{last:.0f}); for hardware of an earlier year name its chip (--hardware)")
+        if year > last + TREND_MAX_YEARS:
+            raise InputError(f"year {year:g} is {year - last:.0f} years beyond the newest chip ({last:.0f}); the "
+                             f"efficiency trend is not extrapolated more than {TREND_MAX_YEARS} years")
+        if year > last + TREND_WARN_YEARS:
+            warnings.warn(DataWarning(
+                f"year {year:g} extrapolates the efficiency trend {year - last:.0f} years beyond the newest chip "
+                f"({last:.0f}); its interval assumes that the exponential trend continues"), stacklevel=3)
+        return year
+
+    def new_chip(self, year: float, rng: np.random.Generator, *, precision: str = "bf16") -> np.ndarray:
+        """Predictive draws of peak FLOP/J of a new leading chip released in ``year``."""
+        year = self.check_year(float(year))
+        log10_eff = self.a + self.b * (year - REFERENCE_YEAR) + self.sigma * rng.standard_normal(self.a.size)
+        if precision == "fp8":
+            log10_eff = log10_eff + self.fp8_ratio.predictive(rng)
+        return 10.0**log10_eff
+
+    def trend(self, year: float) -> np.ndarray:
+        """Draws of the trend line (the typical chip) at ``year``, without chip scatter."""
+        return 10.0 ** (self.a + self.b * (year - REFERENCE_YEAR))
+
+    def named(self, name: str, *, precision: str = "bf16") -> float:
+        """Peak FLOP/J of a named chip, from its specification."""
+        row = _find_chip(self.chips, name)
+        column = "fp8_flop_per_joule" if precision == "fp8" else "bf16_flop_per_joule"
+        value = row[column]
+        if not np.isfinite(value):
+            raise InputError(f"{row['accelerator']} has no {precision.upper()} rate in the accelerators table")
+        return float(value)
+
+
+def _find_chip(chips: pd.DataFrame, name: str) -> pd.Series:
+    key = HARDWARE_ALIASES.get(name, name).lower()
+    names = chips["accelerator"].str.lower()
+    exact = chips[names == key]
+    if len(exact):
+        return exact.iloc[0]
+    partial = chips[names.str.contains(key, regex=False)]
+    if len(partial) == 1:
+        return partial.iloc[0]
+    raise InputError(f"unknown hardware {name!r}; the accelerators table has: "
+                     f"{', '.join(chips['accelerator'])}")
+
+
+# --------------------------------------------------------------------------- the model
+def implied_mfu(energy_runs: pd.DataFrame, chips: pd.DataFrame) -> pd.Series:
+    """MFU implied by runs that report device-hours: FLOP ÷ (device-hours × 3600 × peak FLOP/s)."""
+    peaks = energy_runs["hardware"].map(lambda h: _find_chip(chips, h)["bf16_flops"])
+    return energy_runs["flop"] / (energy_runs["device_hours"] * 3600.0 * peaks)
+
+
+def _mfu_observations(energy_runs: pd.DataFrame, utilization: pd.DataFrame, chips: pd.DataFrame) -> pd.DataFrame:
+    """One MFU per distinct run: implied from device-hours where possible, else the published figure."""
+    rows = []
+    implied = implied_mfu(energy_runs, chips)
+    for run, value in zip(energy_runs["run"], implied, strict=True):
+        if np.isfinite(value):
+            rows.append({"run": run, "key": _run_key(run), "mfu": float(value), "source": "training-energy"})
+    seen = {r["key"] for r in rows}
+    for r in utilization.itertuples():
+        if _run_key(r.run) not in seen and np.isfinite(r.mfu_mid):
+            rows.append({"run": r.run, "key": _run_key(r.run), "mfu": float(r.mfu_mid), "source": "utilization"})
+    frame = pd.DataFrame(rows)
+    # A run reported twice (BLOOM) contributes one observation.
+    return frame.drop_duplicates(subset="key", keep="first").reset_index(drop=True)
+
+
+def _run_key(run: str) -> str:
+    """One key per training run: 'BLOOM-176B (LLaMA table)', 'BLOOM-176B (own report)' and the
+    utilization table's 'BLOOM-176B' are the same run."""
+    return run.split("(")[0].strip().lower()
+
+
+@dataclass
+class EnergyModel:
+    """Draws of every energy factor; combine them with :meth:`training_energy` and friends.
+
+    Build with :meth:`EnergyModel.fit` (the bundled tables) or pass tables to test
+    variants; ``exclude`` leaves runs out of the utilization population (leave-one-out).
+    """
+
+    trend: EfficiencyTrend
+    mfu: Population
+    draws: int
+    seed: int
+    mfu_data: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @classmethod
+    def fit(cls, *, draws: int = 4000, seed: int = 0, accelerators: pd.DataFrame | None = None,
+            utilization: pd.DataFrame | None = None, training_energy: pd.DataFrame | None = None,
+            exclude: Sequence[str] = ()) -> EnergyModel:
+        from bayes_scaling.data.datasets import load_dataset
+
+        rng = np.random.default_rng([seed, 11])
+        chips = accelerators if accelerators is not None else load_dataset("accelerators")
+        util = utilization if utilization is not None else load_dataset("utilization")
+        runs = training_energy if training_energy is not None else load_dataset("training-energy")
+        trend = EfficiencyTrend.fit(chips, draws=draws, rng=rng)
+        obs = _mfu_observations(runs, util, chips)
+        excluded = {_run_key(r) for r in exclude}
+        obs = obs[~obs["key"].isin(excluded)]
+        mfu = Population.fit(special.logit(obs["mfu"].to_numpy()), prior_mean=float(special.logit(0.4)),
+                             prior_sd=1.0, scale_sd=1.0, nu=MFU_NU, draws=draws, rng=rng)
+        return cls(trend, mfu, draws, seed, obs)
+
+    def _rng(self, salt: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, salt])
+
+    # -------------------------------------------------------------- factor draws
+    def utilization(self, rng: np.random.Generator) -> np.ndarray:
+        return special.expit(self.mfu.predictive(rng))
+
+    def power_ratio(self, rng: np.random.Generator) -> np.ndarray:
+        return np.exp(rng.normal(*POWER_RATIO, self.draws))
+
+    def pue(self, rng: np.random.Generator) -> np.ndarray:
+        return 1.0 + np.exp(rng.normal(*PUE_EXCESS, self.draws))
+
+    def efficiency(self, rng: np.random.Generator, *, year: float | None = None, hardware: str | None = None,
+                   precision: str = "bf16") -> np.ndarray:
+        if precision not in ("bf16", "fp8"):
+            raise InputError(f"precision must be 'bf16' or 'fp8', not {precision!r}")
+        if hardware:
+            return np.full(self.draws, self.trend.named(hardware, precision=precision))
+        if year is None:
+            raise InputError("give the year of the hardware (year=) or a named chip (hardware=)")
+        return self.trend.new_chip(float(year), rng, precision=precision)
+
+    # -------------------------------------------------------------- energy
+    def joules_per_flop(self, *, year: float | None = None, hardware: str | None = None, precision: str = "bf16",
+                        pue: bool = True, salt: int = 0) -> np.ndarray:
+        """Draws of facility (or, ``pue=False``, device) energy per training FLOP, in joules."""
+        rng = self._rng(salt)
+        eff = self.efficiency(rng, year=year, hardware=hardware, precision=precision)
+        out = self.power_ratio(rng) / (eff * self.utilization(rng))
+        return out * self.pue(rng) if pue else out
+
+    def training_energy(self, flop: Any, **where: Any) -> np.ndarray:
+        """Draws of training energy in MWh, shape (draws, budgets)."""
+        flop = np.atleast_1d(np.asarray(flop, dtype=float))
+        if np.any(~(flop > 0)):
+            raise InputError("FLOP must be positive")
+        return self.joules_per_flop(**where)[:, None] * flop[None, :] / JOULES_PER_MWH
+
+    def inference_energy_per_token(self, n_params: Any, *, year: float | None = None, hardware: str | None = None,
+                                   precision: str = "bf16", salt: int = 1) -> np.ndarray:
+        """Draws of serving energy per token in joules (2·N FLOP per token at inference utilization)."""
+        rng = self._rng(salt)
+        n = np.atleast_1d(np.asarray(n_params, dtype=float))
+        eff = self.efficiency(rng, year=year, hardware=hardware, precision=precision)
+        util = special.expit(rng.normal(*INFERENCE_MFU, self.draws))
+        per_flop = self.power_ratio(rng) * self.pue(rng) / (eff * util)
+        return 2.0 * n[None, :] * per_flop[:, None]
+
+
+@dataclass(frozen=True)
+class Carbon:
+    """Carbon intensity of electricity, kg CO2e per kWh, as a value or a log-normal (mean, sd)."""
+
+    mean: float
+    sd: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str | float) -> Carbon:
+        parts = str(text).split(":")
+        try:
+            values = [float(p) for p in parts]
+        except ValueError:
+            raise InputError(f"carbon intensity {text!r}: give kg CO2e/kWh, optionally ':sd', e.g. 0.4:0.1") from None
+        if len(values) > 2 or not all(math.isfinite(v) for v in values) or values[0] <= 0 or (
+                len(values) == 2 and values[1] < 0):
+            raise InputError(f"carbon intensity {text!r}: expected MEAN or MEAN:SD with MEAN > 0")
+        return cls(*values)
+
+    def draws(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        if self.sd == 0:
+            return np.full(n, self.mean)
+        s2 = math.log1p((self.sd / self.mean) ** 2)
+        return rng.lognormal(math.log(self.mean) - s2 / 2, math.sqrt(s2), n)
+
+    def tonnes(self, mwh: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """tCO2e for energy draws in MWh (1 MWh × 1 kg/kWh = 1 t)."""
+        return mwh * self.draws(mwh.shape[0], rng).reshape(-1, *([1] * (mwh.ndim - 1)))
+
+
+def lognormal_from_interval(interval: tuple[float, float], size: int, rng: np.random.Generator) -> np.ndarray:
+    """Draws of a log-normal whose central 90% interval is ``interval`` (a stated assumption)."""
+    lo, hi = (float(v) for v in interval)
+    if not 0 < lo < hi or not math.isfinite(hi):
+        raise InputError(f"a 90% interval must be (low, high) with 0 < low < high, got {interval!r}")
+    mu, sd = (math.log(lo) + math.log(hi)) / 2, (math.log(hi) - math.log(lo)) / (2 * 1.645)
+    return np.exp(rng.normal(mu, sd, size))
+
+
+def growth_scenario(model: EnergyModel, *, compute_growth: tuple[float, float] = (4.0, 5.0),
+                    seed: int = 0) -> dict[str, np.ndarray]:
+    """Yearly growth of frontier training energy: compute growth g over efficiency growth h.
+
+    ``compute_growth`` is a 90% interval for g (log-normal); h is the fitted yearly
+    improvement of hardware FLOP/J.  Returns draws of g, h and g/h.
+    """
+    lo, hi = compute_growth
+    if not 1 <= lo < hi:
+        raise InputError("compute growth interval must be (low, high) with 1 <= low < high")
+    g = lognormal_from_interval(compute_growth, model.draws, np.random.default_rng([seed, 7]))
+    h = model.trend.yearly_factor
+    return {"compute_growth": g, "efficiency_growth": h, "energy_growth": g / h}
+
+
+# --------------------------------------------------------------------------- calibration
+def calibrate(*, draws: int = 4000, seed: int = 0, levels: Sequence[float] = (0.5, 0.9)) -> pd.DataFrame:
+    """Leave-one-out predictive intervals for every run of ``training-energy`` with a reported energy.
+
+    For each run the utilization population is refitted without it (without every report of
+    it); the prediction uses the run's FLOP and hardware (not its device-hours), and includes
+    PUE unless the source reports device energy only.  A run reported by several sources (BLOOM:
+    its own team's measurement and the LLaMA paper's estimate) is one point: the measured report
+    is kept, else the first.  Columns: reported energy, predictive median and intervals, whether
+    each interval holds the report, and the log error.
+    """
+    from bayes_scaling.data.datasets import load_dataset
+
+    runs = load_dataset("training-energy")
+    name = runs["run"].str.replace(r"\s*\(.*\)$", "", regex=True)
+    measured = runs["power_basis"].fillna("").str.contains("measured")
+    reported = runs[runs["reported_energy_mwh"].notna() & runs["flop"].notna()].assign(
+        run_name=name, is_measured=measured)
+    chosen = reported.sort_values("is_measured", ascending=False, kind="stable").drop_duplicates("run_name")
+    rows = []
+    for r in chosen.sort_index().itertuples():
+        others = runs.loc[name == r.run_name, "run"].tolist()
+        model = EnergyModel.fit(draws=draws, seed=seed, training_energy=runs, exclude=others)
+        device_only = isinstance(r.power_basis, str) and "dynamic" in r.power_basis
+        mwh = model.training_energy(r.flop, hardware=r.hardware, pue=not device_only)[:, 0]
+        row = {"run": r.run_name, "report": r.source, "hardware": r.hardware, "flop": r.flop, "reported_mwh": r.reported_energy_mwh,
+               "median_mwh": float(np.median(mwh)), "log_error": float(np.log(r.reported_energy_mwh / np.median(mwh))),
+               "pue_included": not device_only}
+        for level in levels:
+            lo, hi = equal_tailed(mwh, level)
+            row |= {f"lower_{level:g}": lo, f"upper_{level:g}": hi,
+                    f"inside_{level:g}": bool(lo <= r.reported_energy_mwh <= hi)}
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.attrs["coverage"] = {f"{level:g}": float(table[f"inside_{level:g}"].mean()) for level in levels}
+    table.attrs["median_abs_log_error"] = float(np.median(np.abs(table["log_error"])))
+    return table
+
+
+# --------------------------------------------------------------------------- forecasts as tables
+def _summary(draws: np.ndarray, level: float) -> tuple[float, float, float]:
+    finite = draws[np.isfinite(draws)]
+    if finite.size == 0:
+        return (math.nan, math.nan, math.nan)
+    lo, med, hi = central(finite, level)
+    return float(med), float(lo), float(hi)
+
+
+def _row(prefix: str, draws: np.ndarray, level: float) -> dict[str, float]:
+    med, lo, hi = _summary(draws, level)
+    return {prefix: med, f"{prefix}_lower": lo, f"{prefix}_upper": hi}
+
+
+def budget_table(model: EnergyModel, flops: Sequence[float], *, years: Sequence[float] = (),
+                 hardware: str | None = None, precisions: Sequence[str] = ("bf16",), carbon: Carbon | None = None,
+                 level: float = DEFAULT_LEVEL) -> pd.DataFrame:
+    """Training energy (MWh) and emissions for compute budgets, by year (or named chip) and precision."""
+    if not years and not hardware:
+        raise InputError("give years (the expected hardware of those years) or a named chip")
+    settings = [{"hardware": hardware}] if hardware else [{"year": float(y)} for y in years]
+    rows = []
+    rng = np.random.default_rng([model.seed, 5])
+    for where in settings:
+        for precision in precisions:
+            mwh = model.training_energy(flops, precision=precision, **where)
+            for j, flop in enumerate(np.atleast_1d(flops)):
+                row = {"flop": float(flop), "hardware": hardware or f"new chip, {where['year']:g}",
+                       "precision": precision} | _row("energy_mwh", mwh[:, j], level)
+                if carbon is not None:
+                    row |= _row("tco2e", carbon.tonnes(mwh[:, j], rng), level)
+                rows.append(row)
+    table = pd.DataFrame(rows)
+    table.attrs["level"] = level
+    return table
+
+
+def energy_grid(table: pd.DataFrame, *, value: str = "energy_mwh") -> pd.DataFrame:
+    """:func:`budget_table` as a paper table: one row per compute budget, one column per chip
+    (and precision, when there are several): ``value`` with its ``_lower``/``_upper`` bounds."""
+    label = table["hardware"] if table["precision"].nunique() == 1 else table["hardware"] + " " + table["precision"]
+    wide = table.assign(column=label.str.replace("new chip, ", "", regex=False)).pivot(
+        index="flop", columns="column", values=[value, f"{value}_lower", f"{value}_upper"])
+    order = list(dict.fromkeys(label.str.replace("new chip, ", "", regex=False)))
+    out = pd.DataFrame({"flop": wide.index.to_numpy()})
+    for column in order:
+        out[column] = wide[(value, column)].to_numpy()
+        out[f"{column}_lower"] = wide[(f"{value}_lower", column)].to_numpy()
+        out[f"{column}_upper"] = wide[(f"{value}_upper", column)].to_numpy()
+    out.attrs.update(table.attrs)
+    return out
+
+
+def target_loss_table(model: EnergyModel, forecaster, targets: Sequence[float], *, year: float | None = None,
+                      hardware: str | None = None, precision: str = "bf16", carbon: Carbon | None = None,
+                      level: float = DEFAULT_LEVEL) -> pd.DataFrame:
+    """Energy to reach target losses: the compute each loss-posterior draw needs, times an
+    independent draw of energy per FLOP (Monte Carlo over both posteriors)."""
+    rows = []
+    rng = np.random.default_rng([model.seed, 9])
+    per_flop = model.joules_per_flop(year=year, hardware=hardware, precision=precision)
+    for target in targets:
+        need = forecaster.compute_for_loss(float(target))
+        flop = need["C"]
+        paired = rng.choice(per_flop, size=flop.size, replace=True)
+        mwh = flop * paired / JOULES_PER_MWH
+        row = {"target_loss": float(target), "p_reachable": need["p_reachable"]}
+        row |= _row("flop", flop, level) | _row("energy_mwh", mwh, level)
+        if carbon is not None:
+            row |= _row("tco2e", carbon.tonnes(mwh, rng), level)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.attrs.update(level=level, hardware=hardware or f"new chip, {year:g}", precision=precision)
+    return table
+
+
+def inference_table(model: EnergyModel, n_params: float, tokens_served: Sequence[float], *,
+                    training_flop: float | None = None, year: float | None = None, hardware: str | None = None,
+                    precision: str = "bf16", level: float = DEFAULT_LEVEL, per_token: np.ndarray | None = None,
+                    basis: str = "stated prior: 2·N FLOP per token at inference utilization") -> pd.DataFrame:
+    """Serving energy for token counts; with ``training_flop``, the tokens at which serving overtakes training.
+
+    ``per_token``: draws of facility energy per token (J), e.g. from the measured
+    :class:`~bayes_scaling.energy.serving.InferenceEnergy`; by default the stated prior (2·N FLOP per
+    token at an inference utilization) on the hardware of ``year`` or ``hardware``.
+    """
+    if per_token is None:
+        per_token = model.inference_energy_per_token(n_params, year=year, hardware=hardware, precision=precision)[:, 0]
+    else:
+        per_token = np.resize(np.asarray(per_token, dtype=float), model.draws)
+    rows = []
+    train = None
+    if training_flop:
+        train = model.training_energy(training_flop, year=year, hardware=hardware, precision=precision)[:, 0]
+    for tokens in tokens_served:
+        mwh = per_token * float(tokens) / JOULES_PER_MWH
+        row = {"n_params": float(n_params), "tokens_served": float(tokens)} | _row("energy_mwh", mwh, level)
+        if train is not None:
+            row["p_serving_exceeds_training"] = float(np.mean(mwh > train))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.attrs["joules_per_token"] = _summary(per_token, level)
+    table.attrs["basis"] = basis
+    if train is not None:
+        table.attrs["crossover_tokens"] = _summary(train * JOULES_PER_MWH / per_token, level)
+    return table

@@ -1,0 +1,207 @@
+"""Fit a scaling law to runs: :func:`fit` returns a :class:`Fit`, which saves to one
+netCDF file and loads back exactly (:func:`load_fit`).
+
+A saved fit holds an ArviZ 1 DataTree (groups ``posterior``, ``sample_stats``,
+``log_likelihood``, ``posterior_predictive``, ``observed_data`` and ``constant_data``) and,
+as attributes of its posterior group, the full configuration as JSON, SHA-256 hashes of that
+configuration and of the posterior draws, and a file-format version.  Loading checks all of
+them, and checks that the stored runs still have the fingerprint the configuration names.
+
+File formats: 1 was written by bayes_scaling 0.1 (ArviZ 0.x InferenceData; no hash of the
+draws); 2 (this version) adds the hash of the draws.  A format-1 file is converted on load
+(its groups are the same netCDF groups) with a warning that its draws cannot be verified;
+saving it again writes format 2.
+
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bayes_scaling.calibration.population import load_population
+from bayes_scaling.calibration.rolling import internal_errors
+from bayes_scaling.calibration.update import kept_backtests, update
+from bayes_scaling.data.runs import RunTable
+from bayes_scaling.laws.base import ScalingLaw
+from bayes_scaling.model.likelihoods import Likelihood
+from bayes_scaling.posterior.structural import BACKTEST_COLUMNS, LEARNING, PARAMS, StructuralError
+from bayes_scaling.sampling.settings import backtest_sampler
+
+if TYPE_CHECKING:
+    from bayes_scaling.data.runs import RunTable
+    from bayes_scaling.posterior.fit_result import Fit
+from bayes_scaling.errors import InputError
+from bayes_scaling.posterior.fit_result import Fit
+from bayes_scaling.posterior.fitfile import STRUCTURAL_GROUP
+from bayes_scaling.posterior.law_only import LAW_ONLY_DEFAULTS, law_and_likelihood, result_key, sample_law
+from bayes_scaling.posterior.load import load_fit
+from bayes_scaling.posterior.structural import DISCREPANCIES
+from bayes_scaling.sampling.settings import SAMPLER_DEFAULTS
+
+log = logging.getLogger(__name__)
+
+
+def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Likelihood = "student-t",
+        priors: Mapping[str, Any] | None = None, prior_set: str = "default", pooling: str = "shared",
+        draws: int = SAMPLER_DEFAULTS.draws, tune: int = SAMPLER_DEFAULTS.tune, chains: int = SAMPLER_DEFAULTS.chains,
+        seed: int = SAMPLER_DEFAULTS.seed, sampler: str = SAMPLER_DEFAULTS.sampler,
+        target_accept: float = SAMPLER_DEFAULTS.target_accept, strict: bool = False, progress: bool = False,
+        huber_delta: float = 1e-3, discrepancy: str = "scaled", backtests: bool = True,
+        window: float | None = None, cache_dir: str | os.PathLike | None = None) -> Fit:
+    """Fit a scaling law to training runs by NUTS.
+
+    Parameters
+    ----------
+    runs
+        A :class:`RunTable`, a DataFrame, a file path or a dataset name (e.g. ``"chinchilla"``).
+    law
+        A law name (``bayes_scaling.laws.registry.LAWS``) or a :class:`ScalingLaw`.
+    likelihood
+        ``"student-t"`` (default), ``"normal"`` or ``"huber"``, on log loss.
+    priors
+        Overrides by sampled-parameter name, e.g. ``{"alpha": "LogNormal(mu=-1.08, sigma=0.2)"}``.
+    prior_set
+        ``"default"`` (weakly informative, scaled to the data) or ``"literature"`` (centred
+        on the published fit in the ``published-fits`` dataset).
+    pooling
+        With a ``group`` column: ``"shared"``, ``"partial"`` or ``"separate"`` exponents.
+    draws, tune, chains, seed, sampler, target_accept
+        Sampler settings (defaults: :data:`~bayes_scaling.sampling.settings.SAMPLER_DEFAULTS`);
+        an integer ``seed`` reproduces the draws exactly.
+    strict
+        Raise :class:`SamplingError` instead of warning when diagnostics fail.
+    huber_delta
+        Threshold of the Huber likelihood (Hoffmann et al. use 1e-3).
+    discrepancy
+        The law's structural error beyond the data (:mod:`bayes_scaling.posterior.structural`), drawn
+        from the population learned from rolling back-tests of published datasets:
+        ``"scaled"`` (default) with its size of drift and scatter updated by the back-tests of
+        these runs, either direction of the drift left open (without back-tests, the
+        population alone); ``"population"`` as for a new dataset, as is; ``"calibrated"``
+        updated by these runs' back-tests, direction included; ``"none"`` takes the law as exact.
+        Every forecast from the fit includes it (why ``"scaled"``: ``docs/design/structural-error.md``).
+    backtests
+        Refit the law below compute cuts of the runs (a few more fits) and keep how it forecast
+        the runs beyond: they weight laws by their forecasts (:func:`~bayes_scaling.compare.lfo.lfo_weights`,
+        law averages) and are what ``"scaled"`` and ``"calibrated"`` learn from.  Not for
+        ``"none"`` or grouped runs.
+    window
+        Fit only the runs within this many decades of compute below the largest budget (and
+        at least the law's minimum number of runs, the largest); None (default) fits every run.
+        For forecasts far beyond the data: the law is not exactly true, and its smallest runs
+        bend the fit where the form misses them.  Back-tests of the fit use the same window.
+    cache_dir
+        Keep the back-tests' errors in this folder for later fits of the same runs, law, priors
+        and settings (:mod:`bayes_scaling.io.cache`; the command line's default).  None: refit.
+
+    Returns
+    -------
+    Fit
+    """
+    import time
+
+    start = time.perf_counter()
+    if discrepancy not in DISCREPANCIES:
+        raise InputError(f"discrepancy must be one of {', '.join(DISCREPANCIES)}, not {discrepancy!r}")
+    if discrepancy == "calibrated" and not backtests:
+        raise InputError("discrepancy='calibrated' learns from back-tests of the runs: leave backtests on")
+    result = sample_law(runs, law=law, likelihood=likelihood, priors=priors, prior_set=prior_set, pooling=pooling,
+                        draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
+                        target_accept=target_accept, strict=strict, progress=progress, huber_delta=huber_delta,
+                        window=window)
+    config, timing = result.config, result.timing
+    config["discrepancy"] = discrepancy
+    config["backtests"] = bool(backtests) and discrepancy != "none"
+    if discrepancy != "none":
+        start_se = time.perf_counter()
+        internal = {**backtest_sampler(draws=draws, tune=tune, chains=chains), "seed": seed, "sampler": sampler,
+                    "target_accept": target_accept, "priors": priors, "prior_set": prior_set,
+                    "huber_delta": huber_delta, "window": window}
+        law_obj, lik = law_and_likelihood(law, likelihood, huber_delta=huber_delta)
+        _attach_structural(result, structural_error_for(
+            result.runs, law_obj, lik, mode=discrepancy, settings=internal, n_draws=chains * draws,
+            grouped=result.grouped, backtests=config["backtests"], cache_dir=cache_dir))
+        timing["structural_error_s"] = time.perf_counter() - start_se
+    timing["total_s"] = time.perf_counter() - start
+    return result
+
+
+def structural_error_for(runs: RunTable, law: ScalingLaw, likelihood: Likelihood, *, mode: str,
+                         settings: dict[str, Any], n_draws: int, grouped: bool = False,
+                         backtests: bool = True, cache_dir: str | os.PathLike | None = None) -> StructuralError:
+    """The structural error of a fit to ``runs``: the population's predictive for a new dataset
+    (``mode="population"``), or that population updated by rolling back-tests of the same law
+    on the runs themselves — their size only (``"scaled"``) or direction too (``"calibrated"``).
+    With ``backtests`` those refits run in every mode and are kept (they weight laws by how they
+    forecast); ``"scaled"`` without them is the population alone."""
+    population = load_population(law.name, likelihood.name)
+    errors = None
+    learns = mode in LEARNING
+    if grouped and (backtests or learns):
+        # only "calibrated" loses something the user asked for; otherwise the fit just keeps no back-tests
+        (log.warning if mode == "calibrated" else log.info)(
+            "structural error of a grouped fit: the population alone, no back-tests (back-tests of groups are "
+            "not pooled yet)")
+    elif backtests or mode == "calibrated":
+        errors = internal_errors(runs, law=law.name, likelihood=likelihood.name,
+                                 settings={k: v for k, v in settings.items() if v is not None}, cache_dir=cache_dir)
+    elif learns:
+        log.info("structural error: no back-tests of these runs (backtests=False); the population alone")
+    structural = update(population, errors if learns else None, draws=n_draws,
+                        c_ref=float(runs.C.max()), seed=int(settings.get("seed", 0)),
+                        source=population.attrs.get("source", ""), symmetric=mode == "scaled")
+    if errors is not None and len(errors):
+        structural.backtests = kept_backtests(errors)
+        structural.info["backtest_runs"] = len(errors)
+        structural.info["backtest_cuts"] = int(errors["cut"].nunique())
+    structural.info["mode"] = mode
+    return structural
+
+
+def _attach_structural(result: Fit, structural: StructuralError) -> None:
+    import xarray as xr
+
+    meta = json.dumps(structural.to_dict(), sort_keys=True, default=float)
+    data = {k: ("sample", getattr(structural, k)) for k in PARAMS}
+    if structural.backtests is not None:  # the internal back-tests, kept to weight laws by their forecasts
+        data |= {f"backtest_{k}": ("backtest_run", structural.backtests[k].to_numpy()) for k in BACKTEST_COLUMNS}
+    group = xr.Dataset(data, attrs={"meta": meta})
+    groups = {name: result.idata[name].to_dataset() for name in result.idata.children}
+    result.idata = xr.DataTree.from_dict({**groups, STRUCTURAL_GROUP: group})
+    result.__dict__.pop("structural", None)
+
+
+#: fit()'s keyword defaults that change its result (what cache keys fill in).
+FIT_DEFAULTS: dict[str, Any] = {**LAW_ONLY_DEFAULTS, "discrepancy": "scaled", "backtests": True}
+
+
+def cached_fit(runs: RunTable, *, law: str, likelihood: str, cache_dir: str | os.PathLike | None,
+               settings: dict[str, Any]) -> tuple[Fit, bool]:
+    """``fit(runs, …)``, or the same fit loaded from ``cache_dir``; returns (fit, was_cached).
+
+    The key (:func:`~bayes_scaling.posterior.law_only.result_key`) holds the data, law, likelihood, settings, resolved priors,
+    package versions and source: a fit is not reused after an upgrade or a change of default
+    priors.  The fit's own internal back-tests are cached in the same folder.
+    """
+    from bayes_scaling.sampling.diagnostics import SamplingWarning
+
+    path = None
+    if cache_dir is not None:
+        key = result_key(runs, law=law, likelihood=likelihood, settings=settings, defaults=FIT_DEFAULTS, what="fit")
+        path = Path(cache_dir) / f"{law}-{likelihood}-{key}.nc"
+        if path.is_file():
+            return load_fit(path, law=law, likelihood=likelihood, fingerprint=runs.fingerprint()), True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)  # diagnostics are reported in the table
+        result = fit(runs, law=law, likelihood=likelihood, cache_dir=cache_dir, **settings)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        result.save(path, overwrite=True)
+    return result, False
+

@@ -1,0 +1,1 @@
+"""Files: atomic outputs, tables in several formats, the cache folder."""

@@ -1,0 +1,151 @@
+"""Tables for papers: CSV, Markdown and LaTeX (booktabs), written atomically.
+
+pandas' own Markdown and LaTeX writers need optional packages (tabulate, jinja2); these
+small writers need none and format numbers the same way in every output.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayes_scaling.io.outputs import write_text_atomic
+
+__all__ = ['format_number', 'latex_number', 'to_markdown', 'to_latex', 'write_table', 'LATEX_HEADERS']
+
+
+def format_number(value, digits: int = 4) -> str:
+    """Significant digits, scientific notation for very large or small magnitudes."""
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+    v = float(value)
+    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
+        return f"{v:.{digits - 1}e}"
+    return f"{v:.{digits}g}"
+
+
+def _cells(frame: pd.DataFrame, digits: int, index: bool) -> tuple[list[str], list[list[str]]]:
+    data = frame.reset_index() if index else frame
+    header = [str(c) for c in data.columns]
+    rows = [[format_number(v, digits) for v in row] for row in data.itertuples(index=False)]
+    return header, rows
+
+
+def to_markdown(frame: pd.DataFrame, *, digits: int = 4, index: bool = True) -> str:
+    header, rows = _cells(frame, digits, index)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+#: Column names as a paper prints them (with units); other names: underscores become spaces.
+LATEX_HEADERS = {
+    "C": r"$C$ (FLOP)", "flop": r"Compute (FLOP)", "N": r"$N$ (parameters)", "D": r"$D$ (tokens)",
+    "tokens_per_param": r"$D/N$", "loss": r"Loss (nats/token)", "loss_pred": r"New run's loss (nats/token)",
+    "decades_beyond_data": r"Decades beyond data", "target_loss": r"Target loss", "p_reachable": r"P(reachable)",
+    "p_below_E": r"P(target $<E$)", "energy_mwh": r"Energy (MWh)", "tco2e": r"Emissions (t CO$_2$e)",
+    "hardware": "Hardware", "precision": "Precision", "year": "Year", "mean": "Mean", "sd": "SD",
+    "median": "Median", "ess_bulk": "ESS (bulk)", "ess_tail": "ESS (tail)", "r_hat": r"$\hat{R}$",
+    "parameter": "Parameter", "model": "Model", "tokens_served": "Tokens served",
+    "n_params": r"$N$ (parameters)", "reported_mwh": "Reported (MWh)", "median_mwh": "Predicted (MWh)",
+}
+
+
+def latex_number(value, digits: int = 3) -> str:
+    """A number for LaTeX: ``digits`` significant figures, powers of ten as ``$1.23\\times10^{24}$``."""
+    if isinstance(value, str):
+        return _latex_escape(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "--"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    v = float(value)
+    if isinstance(value, int | np.integer) and abs(v) < 1e6 or v.is_integer() and abs(v) < 1e4:
+        return f"{v:.0f}"  # counts and years as they are
+    if v == 0 or 1e-2 <= abs(v) < 1e4:
+        text = f"{v:#.{digits}g}"  # keep trailing zeros: 1.90 next to 1.87
+        return text.rstrip(".") if "e" not in text else f"{v:.0f}"
+    mantissa, exponent = f"{v:.{digits - 1}e}".split("e")
+    exponent = int(exponent)
+    if float(mantissa) == 1.0:
+        return f"$10^{{{exponent}}}$"
+    if float(mantissa) == -1.0:
+        return f"$-10^{{{exponent}}}$"
+    return f"${mantissa}\\times10^{{{exponent}}}$"
+
+
+def to_latex(frame: pd.DataFrame, *, digits: int = 3, index: bool = True, caption: str | None = None,
+             label: str | None = None) -> str:
+    """A table a journal accepts: booktabs rules, ``median [lower, upper]`` cells, readable headers
+    with units, numbers to ``digits`` significant figures with powers of ten, a caption and label,
+    and never wider than the text (``adjustbox``'s ``max width``).
+
+    Needs ``\\usepackage{booktabs}`` and ``\\usepackage{adjustbox}``.
+    """
+    data = frame.reset_index() if index else frame
+    columns = [c for c in data.columns if not str(c).endswith(("_lower", "_upper"))]
+    header = [LATEX_HEADERS.get(str(c), _latex_escape(str(c).replace("_", " "))) for c in columns]
+    rows = []
+    for _, row in data.iterrows():
+        cells = []
+        for c in columns:
+            cell = latex_number(row[c], digits)
+            if f"{c}_lower" in data.columns and f"{c}_upper" in data.columns:
+                cell += (f" [{latex_number(row[f'{c}_lower'], digits)}, "
+                         f"{latex_number(row[f'{c}_upper'], digits)}]")
+            cells.append(cell)
+        rows.append(cells)
+    spec = "l" + "r" * (len(header) - 1)
+    merged = len(columns) < len(data.columns)
+    level = frame.attrs.get("level")
+    note = (f"Medians with {level:.0%} credible intervals in brackets." if merged and level else
+            "Medians with credible intervals in brackets." if merged else "")
+    if caption and note:
+        caption = caption.rstrip(".") + ". "
+    lines = ["% needs \\usepackage{booktabs} and \\usepackage{adjustbox}", r"\begin{table}[t]", r"\centering"]
+    if caption or note:
+        lines.append(rf"\caption{{{_latex_escape(caption or '')}{_latex_escape(note)}}}")
+    if label:
+        lines.append(rf"\label{{{label}}}")
+    lines += [r"\begin{adjustbox}{max width=\linewidth}", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
+              " & ".join(header) + r" \\", r"\midrule"]
+    lines += [" & ".join(r) + r" \\" for r in rows]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{adjustbox}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(frame: pd.DataFrame, stem: str | os.PathLike, *, formats=("csv", "md", "tex"),
+                digits: int = 4, index: bool = True, caption: str | None = None) -> list[Path]:
+    """Write ``stem.csv``, ``stem.md`` and ``stem.tex``; returns the paths written."""
+    stem = Path(stem)
+    out = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        if fmt == "csv":
+            text = frame.to_csv(index=index, lineterminator="\n")
+        elif fmt == "md":
+            text = to_markdown(frame, digits=digits, index=index)
+        elif fmt == "tex":
+            text = to_latex(frame, digits=min(digits, 3), index=index, caption=caption, label=f"tab:{stem.name}")
+        else:
+            raise ValueError(f"unknown table format {fmt!r}")
+        out.append(write_text_atomic(path, text))
+    return out

@@ -1,0 +1,52 @@
+"""The registry of laws by name: the built-in ones and those a user registers.
+"""
+
+from __future__ import annotations
+
+from bayes_scaling.errors import InputError
+from bayes_scaling.laws.base import ScalingLaw
+from bayes_scaling.laws.families import BrokenPowerLaw, Chinchilla, Compute, DataConstrained, KaplanND, KaplanSingle
+
+LAWS: dict[str, ScalingLaw] = {law.name: law for law in (
+    Chinchilla(),
+    KaplanSingle("N", irreducible=False), KaplanSingle("N", irreducible=True),
+    KaplanSingle("D", irreducible=False), KaplanSingle("D", irreducible=True),
+    KaplanND(), Compute(), DataConstrained(), BrokenPowerLaw(),
+)}
+
+
+def law_names() -> list[str]:
+    return list(LAWS)
+
+
+def register_law(law: ScalingLaw, *, replace: bool = False) -> ScalingLaw:
+    """Make ``law`` known by its name, so fits of it can be saved, loaded and forecast.
+
+    A law defined outside the package is registered when it is first fitted; register it
+    yourself before loading a saved fit of it in a new process.
+    """
+    if not isinstance(law, ScalingLaw):
+        raise InputError(f"register_law needs a ScalingLaw instance, got {law!r}")
+    name = str(getattr(law, "name", "")).strip().lower()
+    if not name:
+        raise InputError(f"{type(law).__name__} has no name; set the class attribute name = '...'")
+    known = LAWS.get(name)
+    if known is not None and known is not law and not replace:
+        if type(known) is type(law) and vars(known) == vars(law):
+            return known
+        raise InputError(f"the law name {name!r} is taken by {known!r}; give {type(law).__name__} another name "
+                         f"(or register_law(..., replace=True))")
+    LAWS[name] = law
+    return law
+
+
+def get_law(law: str | ScalingLaw) -> ScalingLaw:
+    """A law by name (see :data:`LAWS`) or the law itself (registered by its name if new)."""
+    if isinstance(law, ScalingLaw):
+        return register_law(law)
+    key = str(law).strip().lower()
+    if key not in LAWS:
+        raise InputError(f"unknown law {law!r}; choose one of {', '.join(LAWS)} (a law of your own: "
+                         f"bayes_scaling.laws.registry.register_law(YourLaw()) first)")
+    return LAWS[key]
+

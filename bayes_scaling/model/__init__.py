@@ -1,0 +1,1 @@
+"""The statistical model: likelihoods, the resolved model specification, the PyMC model, point fits."""

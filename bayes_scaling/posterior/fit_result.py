@@ -1,0 +1,287 @@
+"""Fit a scaling law to runs: :func:`fit` returns a :class:`Fit`, which saves to one
+netCDF file and loads back exactly (:func:`load_fit`).
+
+A saved fit holds an ArviZ 1 DataTree (groups ``posterior``, ``sample_stats``,
+``log_likelihood``, ``posterior_predictive``, ``observed_data`` and ``constant_data``) and,
+as attributes of its posterior group, the full configuration as JSON, SHA-256 hashes of that
+configuration and of the posterior draws, and a file-format version.  Loading checks all of
+them, and checks that the stored runs still have the fingerprint the configuration names.
+
+File formats: 1 was written by bayes_scaling 0.1 (ArviZ 0.x InferenceData; no hash of the
+draws); 2 (this version) adds the hash of the draws.  A format-1 file is converted on load
+(its groups are the same netCDF groups) with a warning that its draws cannot be verified;
+saving it again writes format 2.
+
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayes_scaling._provenance import config_hash
+from bayes_scaling.data.runs import RunTable
+from bayes_scaling.errors import InputError
+from bayes_scaling.intervals import DEFAULT_LEVEL
+from bayes_scaling.io.outputs import atomic_file
+from bayes_scaling.laws.base import ScalingLaw
+from bayes_scaling.laws.ops import NUMPY
+from bayes_scaling.laws.registry import get_law
+from bayes_scaling.model.likelihoods import Likelihood, get_likelihood
+from bayes_scaling.model.pymc_model import (
+    group_index,
+    log_inputs,
+)
+from bayes_scaling.posterior.fitfile import _ATTR, DERIVED_GROUPS, FORMAT_VERSION, STRUCTURAL_GROUP, draws_hash
+from bayes_scaling.posterior.structural import BACKTEST_COLUMNS, StructuralError
+from bayes_scaling.sampling.diagnostics import Diagnostics
+
+__all__ = ['Fit']
+
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Fit:
+    """A fitted scaling law: posterior draws, configuration, diagnostics.
+
+    Attributes
+    ----------
+    idata
+        An ArviZ 1 ``xarray.DataTree``: ``posterior`` (natural parameters under the names users
+        know, plus the sampled ones), ``sample_stats``, ``log_likelihood``, ``posterior_predictive``,
+        ``observed_data`` (``log_loss``) and ``constant_data`` (the runs).
+    config
+        Law, likelihood, priors, pooling, groups, data statistics and fingerprint, sampler
+        settings and package versions: everything needed to reproduce the fit.
+    diagnostics
+        R-hat, ESS, divergences, tree-depth hits, and the problems found.
+    timing
+        Wall times in seconds (compile, sampling, total).
+    """
+
+    idata: Any
+    config: dict[str, Any]
+    diagnostics: Diagnostics
+    timing: dict[str, float]
+
+    # ------------------------------------------------------------------ model pieces
+    @cached_property
+    def law(self) -> ScalingLaw:
+        return get_law(self.config["law"])
+
+    @cached_property
+    def likelihood(self) -> Likelihood:
+        options = {k: v for k, v in self.config["likelihood"].items() if k != "name"}
+        return get_likelihood(self.config["likelihood"]["name"], **options)
+
+    @property
+    def groups(self) -> list[str]:
+        return list(self.config["groups"])
+
+    @property
+    def grouped(self) -> bool:
+        return len(self.groups) > 1
+
+    @cached_property
+    def runs(self) -> RunTable:
+        """The runs the law was fitted to (rebuilt from the stored constant data)."""
+        const = self.idata["constant_data"]
+        data = {k: np.asarray(const[k].values, dtype=float) for k in ("N", "D", "C", "loss")}
+        frame = pd.DataFrame(data)
+        if "group" in const:
+            frame["group"] = np.asarray(const["group"].values).astype(str)
+        if "unique_tokens" in const:
+            frame["unique_tokens"] = np.asarray(const["unique_tokens"].values, dtype=float)
+        info = self.config["data"]
+        return RunTable(frame, source=info["source"], derived=info.get("derived", {}))
+
+    @cached_property
+    def structural(self) -> StructuralError | None:
+        """The law's structural error beyond the data (None for ``discrepancy="none"``)."""
+        if STRUCTURAL_GROUP not in self.idata.children:
+            return None
+        group = self.idata[STRUCTURAL_GROUP]
+        meta = json.loads(group.attrs["meta"])
+        backtests = None
+        if "backtest_error" in group.data_vars:
+            backtests = pd.DataFrame({k: np.asarray(group[f"backtest_{k}"].values) for k in BACKTEST_COLUMNS})
+        rho = np.asarray(group["rho"].values, dtype=float) if "rho" in group.data_vars else None  # saved before ρ
+        return StructuralError(*(np.asarray(group[k].values, dtype=float) for k in ("b", "tau", "omega")),
+                               c_ref=float(meta["c_ref"]), source=meta["source"], info=meta["info"],
+                               backtests=backtests, rho=rho)
+
+    # ------------------------------------------------------------------ draws
+    def draws(self, name: str) -> np.ndarray:
+        """Posterior draws of a parameter, chains stacked: shape (S,) or (S, groups)."""
+        post = self.idata["posterior"]
+        if name not in post.data_vars:
+            raise InputError(f"no parameter {name!r} in the posterior; it has {', '.join(post.data_vars)}")
+        values = np.asarray(post[name].values, dtype=float)
+        return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
+
+    def params(self) -> dict[str, np.ndarray]:
+        """Every natural parameter's draws, by name."""
+        return {name: self.draws(name) for name in self.law.param_names}
+
+    def noise(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Draws of the noise scale and of the likelihood's extra parameters."""
+        return self.draws("sigma"), {k: self.draws(k) for k in self.likelihood.extra}
+
+    def log_mu(self, runs: RunTable, *, group: str | None = None) -> np.ndarray:
+        """Posterior draws of the law's log loss at each run: shape (S, len(runs))."""
+        return self._law_at(runs, self.params(), group=group)
+
+    @cached_property
+    def central_draw(self) -> int:
+        """The posterior draw whose law runs closest to the pointwise median of all draws' over the
+        training runs (least summed |log loss − median|): the centre about which a structural
+        error's ρ rescales forecasts (:meth:`StructuralError.respread`).  A draw, not the law at
+        each parameter's median, so that it lies on the posterior's ridge where parameters trade off."""
+        log_mu = self.log_mu(self.runs)
+        return int(np.argmin(np.abs(log_mu - np.median(log_mu, axis=0)).sum(axis=1)))
+
+    def central_log_mu(self, runs: RunTable, *, group: str | None = None) -> np.ndarray:
+        """The law of the :attr:`central_draw` at each run: shape (1, len(runs))."""
+        return self._law_at(runs, {k: v[[self.central_draw]] for k, v in self.params().items()}, group=group)
+
+    def _law_at(self, runs: RunTable, params: dict[str, np.ndarray], *, group: str | None = None) -> np.ndarray:
+        x = {k: v[None, :] for k, v in log_inputs(self.law, runs).items()}
+        if self.grouped:
+            if group is not None:
+                if group not in self.groups:
+                    raise InputError(f"unknown group {group!r}; the fit has {', '.join(self.groups)}")
+                idx = np.full(len(runs), self.groups.index(group))
+            else:
+                idx = group_index(runs, tuple(self.groups))
+            per_run = {k: (v[:, idx] if v.ndim == 2 else v[:, None]) for k, v in params.items()}
+        else:
+            per_run = {k: v[:, None] for k, v in params.items()}
+        return self.law.log_loss(NUMPY, x, per_run)
+
+    def pointwise_log_likelihood(self, runs: RunTable, *, group: str | None = None) -> np.ndarray:
+        """log p(log loss of each run | draw): shape (S, len(runs)); scores held-out runs too."""
+        sigma, extra = self.noise()
+        mu = self.log_mu(runs, group=group)
+        return self.likelihood.logpdf(np.log(runs.loss)[None, :], mu, sigma[:, None],
+                                      {k: v[:, None] for k, v in extra.items()})
+
+    def predictive_log_draws(self, runs: RunTable, *, seed: int | list[int] = 0,
+                             group: str | None = None) -> np.ndarray:
+        """Replicated log losses of each run: shape (S, len(runs)).
+
+        The law, the fitted noise, and — for runs beyond the training data — the structural error.
+        """
+        sigma, extra = self.noise()
+        rng = np.random.default_rng(seed)
+        draws = self.likelihood.draw(rng, self.log_mu(runs, group=group), sigma[:, None],
+                                     {k: v[:, None] for k, v in extra.items()})
+        if self.structural is not None and np.any(runs.C > self.structural.c_ref):
+            draws = self.structural.forecast(draws, self.central_log_mu(runs, group=group), runs.C, rng)
+        return draws
+
+    # ------------------------------------------------------------------ summaries
+    def summary(self, *, level: float = DEFAULT_LEVEL) -> pd.DataFrame:
+        """Mean, sd, median, equal-tailed interval, ESS and R-hat of every reported parameter."""
+        if not 0 < level < 1:
+            raise InputError(f"level must be between 0 and 1, got {level}")
+        lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+        rows = []
+        for name in (*self.law.param_names, *self.reported_noise()):
+            values = self.draws(name)
+            whole = self.diagnostics.per_param.get(name, {})
+            columns = [(name, values, whole)] if values.ndim == 1 else [
+                (f"{name}[{g}]", values[:, i], {k: whole[f"{k}_each"][i] for k in ("ess_bulk", "ess_tail", "r_hat")
+                                                if f"{k}_each" in whole}) for i, g in enumerate(self.groups)]
+            for label, v, d in columns:
+                rows.append({"parameter": label, "mean": v.mean(), "sd": v.std(ddof=1), "median": np.median(v),
+                             f"q{lo_q * 100:g}": np.quantile(v, lo_q), f"q{hi_q * 100:g}": np.quantile(v, hi_q),
+                             "ess_bulk": d.get("ess_bulk", np.nan), "ess_tail": d.get("ess_tail", np.nan),
+                             "r_hat": d.get("r_hat", np.nan)})
+        return pd.DataFrame(rows).set_index("parameter")
+
+    def reported_noise(self) -> tuple[str, ...]:
+        extra = tuple(self.likelihood.extra)
+        pooled = tuple(f"{s.name}_{suffix}" for s in self.law.sampled if s.exponent
+                       for suffix in ("pop", "tau") if f"{s.name}_{suffix}" in self.idata["posterior"].data_vars)
+        return ("sigma", *extra, *pooled)
+
+    def __repr__(self) -> str:
+        return (f"Fit({self.config['law']}, {self.config['likelihood']['name']}, {len(self.runs)} runs, "
+                f"{self.diagnostics.chains}×{self.diagnostics.draws} draws, "
+                f"{'ok' if self.diagnostics.ok else 'PROBLEMS'})")
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the law, the data, the diagnostics and the posterior summary."""
+        import html
+
+        diag = self.diagnostics
+        head = (f"<p><b>{html.escape(self.law.title)}</b> ({html.escape(self.law.formula)}), "
+                f"{html.escape(self.likelihood.name)} likelihood, fitted to {len(self.runs)} runs of "
+                f"{html.escape(self.runs.source)}; {diag.chains} chains × {diag.draws} draws; diagnostics "
+                f"{'ok' if diag.ok else '<b>PROBLEMS</b>: ' + html.escape('; '.join(diag.problems))}</p>")
+        return head + self.summary().to_html(float_format=lambda v: f"{v:.4g}")
+
+    # ------------------------------------------------------------------ persistence
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self.config)
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write one netCDF file, atomically; refuse to replace an existing file unless ``overwrite``."""
+        target = Path(path)
+        if target.exists() and not overwrite:
+            raise InputError(f"{target} exists; pass overwrite=True (command line: --force) to replace it")
+        if not target.parent.is_dir():
+            raise InputError(f"{target.parent} is not a folder")
+        attrs = self.idata["posterior"].attrs
+        attrs[_ATTR + "format"] = FORMAT_VERSION
+        attrs[_ATTR + "config"] = json.dumps(self.config, sort_keys=True, default=str)
+        attrs[_ATTR + "config_hash"] = self.config_hash
+        attrs[_ATTR + "draws_hash"] = draws_hash(self.idata)
+        attrs[_ATTR + "timing"] = json.dumps(self.timing)
+        # The pointwise log-likelihood and the posterior predictive are recomputed on loading
+        # (bit-identical: same draws, same runs, same seed), so a fit file stays small.
+        stored = self.idata.copy()
+        for group in DERIVED_GROUPS:
+            if group in stored.children:
+                del stored[group]
+        with atomic_file(target) as tmp:
+            stored.to_netcdf(str(tmp))
+        log.debug("saved fit to %s", target)
+        return target
+
+
+def _diagnosed(idata, config: Mapping[str, Any]) -> list[str]:
+    law = get_law(config["law"])
+    names = [*law.param_names, "sigma", *get_likelihood(config["likelihood"]["name"]).extra]
+    return [n for n in names if n in idata["posterior"].data_vars]
+
+
+def _derive_groups(result: Fit, runs: RunTable, seed: int) -> None:
+    """The log-likelihood and posterior-predictive groups: made after sampling, and again on loading
+    (fit files leave them out; the same draws, runs and seed give the same values)."""
+    import xarray as xr
+
+    post = result.idata["posterior"]
+    chains, draws = post.sizes["chain"], post.sizes["draw"]
+    obs = np.arange(len(runs))
+
+    def cube(values):
+        return xr.DataArray(values.reshape(chains, draws, len(runs)), dims=("chain", "draw", "obs"),
+                            coords={"chain": post["chain"].values, "draw": post["draw"].values, "obs": obs})
+
+    result.idata["log_likelihood"] = xr.DataTree(xr.Dataset({"log_loss": cube(result.pointwise_log_likelihood(runs))}))
+    result.idata["posterior_predictive"] = xr.DataTree(xr.Dataset({"log_loss": cube(
+        result.predictive_log_draws(runs, seed=[seed, 1]))}))
+

@@ -1,0 +1,1 @@
+"""Sampling: settings, NUTS through nutpie or PyMC, the compiled-model cache, diagnostics."""

@@ -1,0 +1,123 @@
+"""Run NUTS: nutpie where it is installed, PyMC's sampler otherwise (or by choice).
+
+nutpie is run with its low-rank mass-matrix adaptation, which learns the posterior
+correlations that remain after centring; on the Chinchilla law it needs about a seventh
+of the gradient evaluations of a diagonal mass matrix (see benchmarks/bench_fit.py).
+
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from bayes_scaling.sampling.settings import SamplerSettings
+
+__all__ = ['run_sampler', 'clear_compiled_models', 'compiled_nutpie_model']
+
+
+log = logging.getLogger(__name__)
+
+
+#: Sample statistics kept in a fit (what the diagnostics and figures read); the samplers
+#: return about twenty more (nutpie's include Python objects that netCDF cannot store).
+KEPT_STATS = ("diverging", "maxdepth_reached", "reached_max_treedepth", "tree_depth", "depth", "n_steps",
+              "step_size", "energy", "energy_error", "lp", "logp", "acceptance_rate", "mean_tree_accept")
+
+
+def _posterior_and_stats(tree):
+    """An ArviZ 1 DataTree with only the ``posterior`` and the kept ``sample_stats``."""
+    import xarray as xr
+
+    stats = tree["sample_stats"].to_dataset()
+    stats = stats[[name for name in KEPT_STATS if name in stats.data_vars]]
+    return xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset(), "sample_stats": stats})
+
+
+#: nutpie models compiled in this process, by structure key (see ``model.structure_key``).
+_COMPILED: dict[str, Any] = {}
+
+
+def clear_compiled_models() -> None:
+    """Forget the compiled models of this process (the next fit of each structure compiles)."""
+    _COMPILED.clear()
+
+
+def compiled_nutpie_model(build: Callable[[], Any], key: str | None, data: dict[str, Any] | None,
+                           initial_points: dict[str, float] | None):
+    """A compiled nutpie model: reused from the process-wide cache with the new data, or compiled.
+
+    A fresh compile loads its C callbacks from PyTensor's compile directory when an earlier
+    process built them (:mod:`bayes_scaling.sampling.compiled`), else builds and stores them there.
+    """
+    import nutpie
+
+    from bayes_scaling.sampling.compiled import CacheUnavailable, compile_cached
+
+    if key is not None and initial_points is None and key in _COMPILED:
+        log.debug("reusing the compiled model for %s", key)
+        compiled = _COMPILED[key]
+        used = {var.name for var in compiled.shared_var_keys}  # data the graph does not read is not kept
+        return compiled.with_data(**{k: v for k, v in (data or {}).items() if k in used}), True
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        model = build()
+        start = {} if initial_points is None else {"initial_points": initial_points, "jitter_rvs": set()}
+        try:
+            compiled = compile_cached(model, **start)
+        except CacheUnavailable as exc:
+            log.info("compiling without the disk cache: %s", exc)
+            compiled = nutpie.compile_pymc_model(model, **start)
+        except Exception as exc:  # noqa: BLE001 - nutpie's own compile is always a correct fallback
+            log.warning("the disk-cached compile failed (%s: %s); compiling with nutpie", type(exc).__name__, exc)
+            compiled = nutpie.compile_pymc_model(model, **start)
+    if key is not None and initial_points is None:
+        _COMPILED[key] = compiled
+    return compiled, False
+
+
+def run_sampler(build: Callable[[], Any], settings: SamplerSettings, *, key: str | None = None,
+                data: dict[str, Any] | None = None, initial_points: dict[str, float] | None = None):
+    """Sample the model that ``build()`` returns; returns (DataTree with ``posterior`` and ``sample_stats``, timings).
+
+    With nutpie, a model compiled earlier in this process for the same structure ``key`` is
+    reused with ``data`` swapped in (``build`` is then not called). ``initial_points`` (values
+    of free variables by name) start every chain there, without jitter (such a model is not
+    cached); by default chains start at jittered prior support points.
+    """
+    cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
+    which = settings.resolved_sampler()
+    timing: dict[str, float] = {}
+    if which == "nutpie":
+        import nutpie
+
+        start = time.perf_counter()
+        compiled, reused = compiled_nutpie_model(build, key, data, initial_points)
+        timing["compile_s"] = time.perf_counter() - start
+        timing["compiled_model_reused"] = float(reused)
+        start = time.perf_counter()
+        tree = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
+                             seed=settings.seed, cores=cores, progress_bar=settings.progress,
+                             save_warmup=False, target_accept=settings.target_accept, adaptation="low_rank")
+        timing["sample_s"] = time.perf_counter() - start
+    else:
+        import pymc as pm
+
+        start = time.perf_counter()
+        with build():
+            # PyMC 6 hands NUTS to nutpie when it is installed: ask for its own sampler by name.
+            tree = pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains, cores=cores,
+                             random_seed=settings.seed, initvals=initial_points,
+                             **({"init": "adapt_diag"} if initial_points is not None else {}), target_accept=settings.target_accept,
+                             progressbar=settings.progress, compute_convergence_checks=False,
+                             nuts_sampler="pymc")
+        # PyMC compiles inside pm.sample; report the whole as sampling time.
+        timing["compile_s"] = 0.0
+        timing["sample_s"] = time.perf_counter() - start
+    log.info("sampled with %s: compile %.1f s, sampling %.1f s", which, timing["compile_s"], timing["sample_s"])
+    return _posterior_and_stats(tree), timing
+
