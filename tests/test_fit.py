@@ -366,5 +366,5 @@ def _group_digest(tree, group: str) -> str:
 
 @pytest.mark.slow
 def test_the_default_chinchilla_fit_is_bit_identical_to_before_the_redesign():
-    result = bs.fit("chinchilla", seed=0)
+    result = fit("chinchilla", seed=0)
     assert {g: _group_digest(result.idata, g) for g in DEFAULT_FIT_DIGESTS} == DEFAULT_FIT_DIGESTS
