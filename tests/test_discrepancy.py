@@ -321,8 +321,8 @@ def test_a_fits_backtests_are_cached_on_disk_and_reused_bit_for_bit(tmp_path, mo
     errors instead of refitting them, and its structural error is the same to the bit; another
     seed, or a change of this package's source, refits."""
     from bayes_scaling.calibration import rolling
-    from bayes_scaling.io import cache
     from bayes_scaling.data.datasets import runs_from
+    from bayes_scaling.io import cache
 
     everything = runs_from("chinchilla")
     runs = everything.subset(np.arange(len(everything)) % 3 == 0, label="every third run")

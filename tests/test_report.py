@@ -46,8 +46,13 @@ def test_missing_config_file(tmp_path):
         load_config(tmp_path / "nope.toml")
 
 
-@pytest.mark.slow
-def test_report_end_to_end(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def small_report(tmp_path_factory):
+    """One report of the 12 small runs (small settings), shared by the tests of its outputs."""
+    import contextlib
+    import io
+
+    tmp_path = tmp_path_factory.mktemp("report")
     config = write(tmp_path, f'''
 data = "{SMALL.as_posix()}"
 columns = {{ N = "params_M", D = "tokens_B" }}
@@ -63,8 +68,16 @@ tune = 300
 chains = 2
 ''')
     out = tmp_path / "report"
-    assert main(["-q", "report", "--config", str(config), "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["-q", "report", "--config", str(config), "--out", str(out)])
+    assert code == 0
+    return {"config": config, "out": out, "printed": printed.getvalue(), "tmp": tmp_path}
+
+
+@pytest.mark.slow
+def test_report_end_to_end(small_report, capsys):
+    config, out, printed, tmp_path = (small_report[k] for k in ("config", "out", "printed", "tmp"))
     assert "Headline forecast" in printed and "Training energy" in printed
     for name in ("index.html", "manifest.json", "references.bib", "fit.nc", "tables/forecast.tex",
                  "tables/loo.md", "tables/energy_budgets.csv", "figures/loss_forecast.pdf", "figures/ppc.svg",
@@ -81,7 +94,7 @@ chains = 2
     assert manifest["data"]["rows"] == 12
     page = (out / "index.html").read_text()
     assert page.count("data:image/png;base64,") >= 8 and "Headline forecast" in page
-    assert "Structural error</b> of the chinchilla law" in page and "for a new dataset: drift" in page
+    assert "Why the intervals widen beyond the data" in page and "as for a new dataset" in page
     assert "own spread × ρ = " in page
     assert "@inproceedings{hoffmann2022training," in (out / "references.bib").read_text()
     assert main(["report", "--config", str(config), "--out", str(out)]) == 2  # never overwrites silently
@@ -90,6 +103,96 @@ chains = 2
         tables = sorted((out / "tables").glob("*.tex"))
         assert len(tables) >= 8
         _compiles_without_overflow(tmp_path / "latex", tables)
+
+
+@pytest.mark.slow
+def test_the_page_opens_with_its_headline_and_formats_numbers_as_the_paper_tables(small_report):
+    import re
+
+    page = (small_report["out"] / "index.html").read_text()
+    headline = re.search(r'<p class="headline">(.*?)</p>', page, re.S).group(1)
+    assert "forecasts a loss of" in headline and "credible interval" in headline
+    tables = re.findall(r"<table>.*?</table>", page, re.S)
+    assert len(tables) >= 6
+    text = " ".join(tables)
+    assert "×10" in text and not re.search(r"\d\.\d+e[+-]\d", text)  # powers of ten, no e-notation
+    headers = re.findall(r"<th[^>]*>(.*?)</th>", text)
+    assert "Compute C (FLOP)" in headers and "Loss (nats/token)" in headers
+    assert not [h for h in headers if "_" in h], headers  # words, not snake_case
+
+
+# ---------------------------------------------------------------- the page in a real browser
+
+_PROBE = """<script>
+window.addEventListener("load", () => {
+  const W = document.documentElement.clientWidth;
+  const scrolls = e => { for (let p = e.parentElement; p; p = p.parentElement) {
+    const o = getComputedStyle(p).overflowX; if (o === "auto" || o === "scroll") return true; } return false; };
+  const res = {viewport: W, page: document.documentElement.scrollWidth, hidden: [], wider: []};
+  document.querySelectorAll(".table-wrap").forEach((w, i) => {
+    const t = w.querySelector("table"), cap = w.parentElement.querySelector("figcaption");
+    if (t.scrollWidth > w.clientWidth + 1) res.hidden.push(i + ": " + (cap ? cap.textContent : "(no caption)"));
+  });
+  document.querySelectorAll("body *").forEach(e => { const r = e.getBoundingClientRect();
+    if (r.right > W + 1 && !scrolls(e)) res.wider.push(e.tagName + " ends at " + Math.round(r.right)); });
+  const out = document.createElement("pre"); out.id = "layout-probe"; out.textContent = JSON.stringify(res);
+  document.body.appendChild(out);
+});
+</script>"""
+
+_CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("no chromium on this machine (Debian: apt-get install chromium); .ci/run installs it")
+    return path
+
+
+def _layout(browser: str, page: Path, width: int, tmp_path: Path) -> dict:
+    """What the page looks like at ``width`` px in headless Chromium: tables whose columns are hidden
+    behind a scroll bar, and elements wider than the window (outside a scrolling box)."""
+    probe = tmp_path / f"probe-{width}.html"
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"), encoding="utf-8")
+    done = subprocess.run([browser, *_CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / f'profile-{width}'}",
+                           f"--window-size={width},1000", "--virtual-time-budget=5000", "--dump-dom",
+                           probe.as_uri()], capture_output=True, text=True, timeout=120)
+    import html
+    import re
+
+    found = re.search(r'<pre id="layout-probe">(.*?)</pre>', done.stdout, re.S)
+    assert found, f"chromium rendered nothing measurable (exit {done.returncode}): {done.stderr[-2000:]}"
+    return json.loads(html.unescape(found.group(1)))
+
+
+@pytest.mark.slow
+def test_the_report_page_reads_at_800_and_1280_px_in_chromium(small_report, tmp_path):
+    browser = _chromium()
+    page = small_report["out"] / "index.html"
+    wide = _layout(browser, page, 1280, tmp_path)
+    assert wide["viewport"] > 1200
+    assert not wide["hidden"], f"at 1280 px these tables hide columns behind a scroll bar: {wide['hidden']}"
+    assert not wide["wider"] and wide["page"] <= wide["viewport"], wide
+    narrow = _layout(browser, page, 800, tmp_path)
+    assert narrow["viewport"] <= 800
+    assert not narrow["wider"] and narrow["page"] <= narrow["viewport"], f"wider than the window at 800 px: {narrow}"
+    subprocess.run([browser, *_CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile-shot'}", "--window-size=1280,1400",
+                    "--hide-scrollbars", f"--screenshot={tmp_path / 'page.png'}", page.as_uri()],
+                   capture_output=True, timeout=120)
+    assert (tmp_path / "page.png").stat().st_size > 10_000  # a page was drawn, not a blank
+
+
+def test_the_layout_probe_sees_a_table_that_hides_columns(tmp_path):
+    """The browser check can fail: a table far wider than the window is caught at 1280 px."""
+    browser = _chromium()
+    cells = "".join(f"<td>{'x' * 40}</td>" for _ in range(12))
+    page = tmp_path / "wide.html"
+    page.write_text(f'<html><body><div class="table-wrap" style="overflow-x:auto"><table><tr>{cells}</tr></table>'
+                    f'</div><p style="width:3000px">too wide</p></body></html>')
+    result = _layout(browser, page, 1280, tmp_path)
+    assert result["hidden"] and result["wider"]
 
 
 def _compiles_without_overflow(folder: Path, tables: list[Path]) -> None:

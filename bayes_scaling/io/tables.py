@@ -15,7 +15,8 @@ import pandas as pd
 
 from bayes_scaling.io.outputs import write_text_atomic
 
-__all__ = ['format_number', 'latex_number', 'to_markdown', 'to_latex', 'write_table', 'LATEX_HEADERS']
+__all__ = ["format_number", "latex_number", "text_number", "merged_cells", "to_markdown", "to_latex",
+           "write_table", "LATEX_HEADERS", "TEXT_HEADERS"]
 
 
 def format_number(value, digits: int = 4) -> str:
@@ -69,6 +70,19 @@ LATEX_HEADERS = {
 }
 
 
+def _significant(value, digits: int) -> str | tuple[str, int]:
+    """A number to ``digits`` significant figures: plain text, or (mantissa, exponent) where it
+    needs a power of ten.  Counts and years stay as they are; what LaTeX and HTML tables share."""
+    v = float(value)
+    if isinstance(value, int | np.integer) and abs(v) < 1e6 or v.is_integer() and abs(v) < 1e4:
+        return f"{v:.0f}"
+    if v == 0 or 1e-2 <= abs(v) < 1e4:
+        text = f"{v:#.{digits}g}"  # keep trailing zeros: 1.90 next to 1.87
+        return text.rstrip(".") if "e" not in text else f"{v:.0f}"
+    mantissa, exponent = f"{v:.{digits - 1}e}".split("e")
+    return mantissa, int(exponent)
+
+
 def latex_number(value, digits: int = 3) -> str:
     """A number for LaTeX: ``digits`` significant figures, powers of ten as ``$1.23\\times10^{24}$``."""
     if isinstance(value, str):
@@ -77,19 +91,80 @@ def latex_number(value, digits: int = 3) -> str:
         return "--"
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
-    v = float(value)
-    if isinstance(value, int | np.integer) and abs(v) < 1e6 or v.is_integer() and abs(v) < 1e4:
-        return f"{v:.0f}"  # counts and years as they are
-    if v == 0 or 1e-2 <= abs(v) < 1e4:
-        text = f"{v:#.{digits}g}"  # keep trailing zeros: 1.90 next to 1.87
-        return text.rstrip(".") if "e" not in text else f"{v:.0f}"
-    mantissa, exponent = f"{v:.{digits - 1}e}".split("e")
-    exponent = int(exponent)
+    number = _significant(value, digits)
+    if isinstance(number, str):
+        return number
+    mantissa, exponent = number
     if float(mantissa) == 1.0:
         return f"$10^{{{exponent}}}$"
     if float(mantissa) == -1.0:
         return f"$-10^{{{exponent}}}$"
     return f"${mantissa}\\times10^{{{exponent}}}$"
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+
+
+def text_number(value, digits: int = 3) -> str:
+    """A number as a page prints it: ``digits`` significant figures, powers of ten as ``1.23×10²⁴``
+    (Unicode superscripts: plain text that HTML, a terminal and a screen reader all read).
+
+    Examples
+    --------
+    >>> from bayes_scaling.io.tables import text_number
+    >>> text_number(9.21e9), text_number(1e24), text_number(1.9), text_number(2025)
+    ('9.21×10⁹', '10²⁴', '1.90', '2025')
+    """
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    number = _significant(value, digits)
+    if isinstance(number, str):
+        return number
+    mantissa, exponent = number
+    power = "10" + str(exponent).translate(_SUPERSCRIPT)
+    if float(mantissa) in (1.0, -1.0):
+        return ("−" if float(mantissa) < 0 else "") + power
+    return f"{mantissa}×{power}".replace("-", "−")
+
+
+#: Column names as a page prints them, in words with units; other names: underscores become spaces.
+TEXT_HEADERS = {
+    "C": "Compute C (FLOP)", "flop": "Compute (FLOP)", "N": "Parameters N", "D": "Tokens D",
+    "tokens_per_param": "Tokens per parameter", "loss": "Loss (nats/token)",
+    "loss_pred": "A new run's loss (nats/token)", "decades_beyond_data": "Decades beyond the data",
+    "target_loss": "Target loss (nats/token)", "p_reachable": "P(reachable)", "p_below_E": "P(target below E)",
+    "energy_mwh": "Energy (MWh)", "tco2e": "Emissions (t CO₂e)", "hardware": "Hardware", "precision": "Precision",
+    "year": "Year", "mean": "Mean", "sd": "SD", "median": "Median", "ess_bulk": "ESS (bulk)",
+    "ess_tail": "ESS (tail)", "r_hat": "R̂", "parameter": "Parameter", "model": "Model",
+    "tokens_served": "Tokens served", "n_params": "Parameters N", "reported_mwh": "Reported (MWh)",
+    "median_mwh": "Predicted (MWh)", "elpd_loo": "ELPD (LOO)", "elpd_lfo": "ELPD (leave-future-out)",
+    "se": "SE", "elpd_diff": "ELPD difference", "dse": "SE of difference", "stacking_weight": "Stacking weight",
+    "held_out": "Runs held out", "cuts": "Cuts", "p_loo": "Effective parameters",
+    "coverage_90": "90% coverage", "coverage_50": "50% coverage", "width_90_pct": "90% width (% of loss)",
+    "bias_pct": "Mean error (%)", "crps": "CRPS", "max_decades": "Farthest (decades)",
+}
+
+
+def merged_cells(frame: pd.DataFrame, number, *, index: bool = True) -> tuple[list[str], list[list[tuple]]]:
+    """The columns of ``frame`` with each ``x``, ``x_lower``, ``x_upper`` triple merged into one, and
+    its rows as cells ``(value, interval)`` formatted by ``number`` (``interval`` is ``None`` or
+    ``(lower, upper)``): what the LaTeX and HTML tables share."""
+    data = frame.reset_index() if index else frame
+    columns = [c for c in data.columns if not str(c).endswith(("_lower", "_upper"))]
+    rows = []
+    for _, row in data.iterrows():
+        cells = []
+        for c in columns:
+            interval = None
+            if f"{c}_lower" in data.columns and f"{c}_upper" in data.columns:
+                interval = (number(row[f"{c}_lower"]), number(row[f"{c}_upper"]))
+            cells.append((number(row[c]), interval))
+        rows.append(cells)
+    return [str(c) for c in columns], rows
 
 
 def to_latex(frame: pd.DataFrame, *, digits: int = 3, index: bool = True, caption: str | None = None,
@@ -100,21 +175,12 @@ def to_latex(frame: pd.DataFrame, *, digits: int = 3, index: bool = True, captio
 
     Needs ``\\usepackage{booktabs}`` and ``\\usepackage{adjustbox}``.
     """
-    data = frame.reset_index() if index else frame
-    columns = [c for c in data.columns if not str(c).endswith(("_lower", "_upper"))]
-    header = [LATEX_HEADERS.get(str(c), _latex_escape(str(c).replace("_", " "))) for c in columns]
-    rows = []
-    for _, row in data.iterrows():
-        cells = []
-        for c in columns:
-            cell = latex_number(row[c], digits)
-            if f"{c}_lower" in data.columns and f"{c}_upper" in data.columns:
-                cell += (f" [{latex_number(row[f'{c}_lower'], digits)}, "
-                         f"{latex_number(row[f'{c}_upper'], digits)}]")
-            cells.append(cell)
-        rows.append(cells)
+    columns, cells = merged_cells(frame, lambda v: latex_number(v, digits), index=index)
+    header = [LATEX_HEADERS.get(c, _latex_escape(c.replace("_", " "))) for c in columns]
+    rows = [[value + (f" [{interval[0]}, {interval[1]}]" if interval else "") for value, interval in row]
+            for row in cells]
     spec = "l" + "r" * (len(header) - 1)
-    merged = len(columns) < len(data.columns)
+    merged = any(interval for row in cells for _, interval in row)
     level = frame.attrs.get("level")
     note = (f"Medians with {level:.0%} credible intervals in brackets." if merged and level else
             "Medians with credible intervals in brackets." if merged else "")

@@ -30,7 +30,7 @@ import pandas as pd
 
 from bayes_scaling.errors import InputError
 from bayes_scaling.report.config import ReportConfig
-from bayes_scaling.report.html import _forecast_label, _serving_section, _write_html, cite_keys_of
+from bayes_scaling.report.html import _forecast_label, _write_html, cite_keys_of
 from bayes_scaling.report.state import _Build
 
 __all__ = ['run_report']
@@ -64,10 +64,6 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
         raise InputError(f"group = {config.group!r}, but {config.data} has no group column")
     with output_folder(target, force=force, command="bayes-scaling report", inputs=inputs) as root:
         return _build_report(config, runs, root, target, config_path)
-
-
-
-
 
 
 def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_path: str | None) -> dict[str, Any]:
@@ -219,8 +215,39 @@ def _energy(b: _Build) -> None:
     b.table(b.calibration.drop(columns=[c for c in b.calibration.columns if c.startswith("inside_")]),
             "energy_calibration", "Leave-one-out energy calibration")
     b.growth = growth_scenario(b.energy, seed=config.seed)
-    b.serving_html = _serving_section(config, b.main, b.tables)
+    _serving(b)
     b.tick("energy_s")
+
+
+def _serving(b: _Build) -> None:
+    """Measured serving energy and the lifetime-optimal allocation: tables written, results kept on ``b``."""
+    import warnings
+
+    from bayes_scaling.data.remote import RemoteDataError
+    from bayes_scaling.energy.serving import InferenceEnergy
+    from bayes_scaling.errors import DataWarning
+    from bayes_scaling.forecast.forecaster import Forecaster
+    from bayes_scaling.forecast.lifetime import lifetime_table
+
+    config = b.config
+    b.serving_coefficients, b.serving_missing, b.lifetime = None, None, None
+    log.info("serving: fitting the inference-energy model to the ML.ENERGY measurements")
+    try:
+        measured = InferenceEnergy.fit(draws=500, seed=config.seed)
+    except RemoteDataError as exc:  # offline, without the files: the section says so, the report goes on
+        warnings.warn(DataWarning(f"the report's serving section leaves out measured inference energy: {exc}"),
+                      stacklevel=2)
+        b.serving_missing = str(exc)
+    else:
+        b.serving_coefficients = measured.summary(level=config.level)
+        b.table(b.serving_coefficients, "inference_energy", index=True,
+                caption="Regression of GPU energy per output token (log J) on the ML.ENERGY measurements")
+    if config.target_losses and config.tokens_served and {"N", "D"} <= set(b.main.law.inputs):
+        target = config.target_losses[0]
+        fc = Forecaster(b.main, group=config.group or None, max_draws=1000, seed=config.seed)
+        b.lifetime = lifetime_table(fc, target_loss=target, tokens_served=config.tokens_served, level=config.level)
+        b.lifetime.attrs["target_loss"] = target
+        b.table(b.lifetime, "lifetime", caption=f"Lifetime-optimal model for loss {target:g}: training + serving compute")
 
 
 def _figure_makers(b: _Build) -> dict[str, tuple[Any, str]]:
