@@ -16,7 +16,6 @@ saving it again writes format 2.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import warnings
@@ -30,15 +29,14 @@ from bayes_scaling.calibration.update import kept_backtests, update
 from bayes_scaling.data.runs import RunTable
 from bayes_scaling.laws.base import ScalingLaw
 from bayes_scaling.model.likelihoods import Likelihood
-from bayes_scaling.posterior.structural import BACKTEST_COLUMNS, LEARNING, PARAMS, StructuralError
+from bayes_scaling.posterior.structural import LEARNING, StructuralError
 from bayes_scaling.sampling.settings import backtest_sampler
 
 if TYPE_CHECKING:
     from bayes_scaling.data.runs import RunTable
     from bayes_scaling.posterior.fit_result import Fit
 from bayes_scaling.errors import InputError
-from bayes_scaling.posterior.fit_result import Fit
-from bayes_scaling.posterior.fitfile import STRUCTURAL_GROUP
+from bayes_scaling.posterior.fit_result import Fit, structural_groups
 from bayes_scaling.posterior.law_only import LAW_ONLY_DEFAULTS, law_and_likelihood, result_key, sample_law
 from bayes_scaling.posterior.load import load_fit
 from bayes_scaling.posterior.structural import DISCREPANCIES
@@ -167,13 +165,10 @@ def structural_error_for(runs: RunTable, law: ScalingLaw, likelihood: Likelihood
 def _attach_structural(result: Fit, structural: StructuralError) -> None:
     import xarray as xr
 
-    meta = json.dumps(structural.to_dict(), sort_keys=True, default=float)
-    data = {k: ("sample", getattr(structural, k)) for k in PARAMS}
-    if structural.backtests is not None:  # the internal back-tests, kept to weight laws by their forecasts
-        data |= {f"backtest_{k}": ("backtest_run", structural.backtests[k].to_numpy()) for k in BACKTEST_COLUMNS}
-    group = xr.Dataset(data, attrs={"meta": meta})
+    post = result.idata["posterior"]
     groups = {name: result.idata[name].to_dataset() for name in result.idata.children}
-    result.idata = xr.DataTree.from_dict({**groups, STRUCTURAL_GROUP: group})
+    groups |= structural_groups(structural, post.sizes["chain"], post.sizes["draw"])
+    result.idata = xr.DataTree.from_dict(groups)
     result.__dict__.pop("structural", None)
 
 

@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from simulate import simulate
 
@@ -316,7 +317,7 @@ def test_an_unknown_format_is_refused_with_what_to_do(tmp_path):
         tree = raw.load().copy(deep=True)
     tree["posterior"].attrs["bayes_scaling_format"] = 0
     tree.to_netcdf(str(tmp_path / "ancient.nc"))
-    with pytest.raises(FitFileError, match="format 0 .* reads formats 1, 2. Re-run the fit"):
+    with pytest.raises(FitFileError, match="format 0 .* reads formats 1, 2, 3. Re-run the fit"):
         load_fit(tmp_path / "ancient.nc")
 
 
@@ -353,14 +354,19 @@ DEFAULT_FIT_DIGESTS = {
 
 
 def _group_digest(tree, group: str) -> str:
+    """SHA-256 of a group's variables by name as float64 bytes; the structural error's kept back-tests
+    (their own group since fit-file format 3) count under their earlier names, ``backtest_…``, less
+    ``run``, which format 2 held as the dimension's coordinate, not as a variable."""
     import hashlib
 
+    variables = {name: tree[group][name].values for name in tree[group].data_vars}
+    if group == "structural_error" and "structural_backtests" in tree.children:
+        variables |= {f"backtest_{k}": v.values for k, v in tree["structural_backtests"].data_vars.items()
+                      if k != "run"}
     digest = hashlib.sha256()
-    node = tree[group]
-    for name in sorted(node.data_vars):
-        values = np.ascontiguousarray(np.asarray(node[name].values, dtype=float))
+    for name in sorted(variables):
         digest.update(f"{group}/{name}".encode())
-        digest.update(values.tobytes())
+        digest.update(np.ascontiguousarray(np.asarray(variables[name], dtype=float)).tobytes())
     return digest.hexdigest()
 
 
@@ -368,3 +374,40 @@ def _group_digest(tree, group: str) -> str:
 def test_the_default_chinchilla_fit_is_bit_identical_to_before_the_redesign():
     result = fit("chinchilla", seed=0)
     assert {g: _group_digest(result.idata, g) for g in DEFAULT_FIT_DIGESTS} == DEFAULT_FIT_DIGESTS
+
+
+def test_a_format_2_file_loads_into_the_arviz_layout_with_the_same_numbers(tmp_path):
+    """Format 2 kept the structural error along a flat ``sample`` dimension with its back-tests beside
+    it; it loads with (chain, draw) dimensions, its back-tests in a group of their own, the same values."""
+    import xarray as xr
+
+    from bayes_scaling.posterior.load import load_fit
+
+    source = Path(__file__).parent / "data" / "fit_format2.nc"
+    with xr.open_datatree(str(source)) as raw:
+        flat = {k: np.asarray(v.values) for k, v in raw["structural_error"].to_dataset().data_vars.items()}
+    result = load_fit(source)
+    group = result.idata["structural_error"]
+    assert group["b"].dims == ("chain", "draw") and group.sizes == {"chain": 2, "draw": 100}
+    np.testing.assert_array_equal(group["b"].values.reshape(-1), flat["b"])
+    np.testing.assert_array_equal(result.idata["structural_backtests"]["error"].values, flat["backtest_error"])
+    assert {"prior", "prior_predictive", "log_likelihood", "posterior_predictive"} <= set(result.idata.children)
+    saved = result.save(tmp_path / "again.nc")  # written in today's format, and read back the same
+    again = load_fit(saved)
+    np.testing.assert_array_equal(again.structural.b, result.structural.b)
+    pd.testing.assert_frame_equal(again.structural.backtests, result.structural.backtests)
+
+
+def test_every_group_has_chain_and_draw_dimensions_for_arviz():
+    """ArviZ 1 functions work on a fit's DataTree directly: every group of draws has (chain, draw)."""
+    import arviz_stats
+
+    result = fit("chinchilla", draws=100, tune=200, chains=2, seed=4)
+    tree = result.idata
+    for group in ("posterior", "prior", "posterior_predictive", "prior_predictive", "log_likelihood",
+                  "structural_error"):
+        for name, var in tree[group].data_vars.items():
+            assert var.dims[:2] == ("chain", "draw"), (group, name, var.dims)
+    ess = arviz_stats.ess(tree, group="structural_error", var_names=["b"])
+    assert float(ess["b"]) > 50
+    assert set(tree["prior"].data_vars) >= {"E", "A", "B", "alpha", "beta"}

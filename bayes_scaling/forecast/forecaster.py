@@ -104,6 +104,8 @@ class Forecaster:
         self.sigma = sigma[keep]
         self.extra = {k: v[keep] for k, v in extra.items()}
         self.n_draws = len(keep)
+        self._chains = (fit.idata["posterior"].sizes["chain"], fit.idata["posterior"].sizes["draw"])
+        self._thinned = len(keep) != n
         self.rng = np.random.default_rng(seed)
         self.group = group
         if discrepancy not in ("fit", "none"):
@@ -125,6 +127,7 @@ class Forecaster:
         sub.sigma = self.sigma[keep]
         sub.extra = {k: v[keep] for k, v in self.extra.items()}
         sub.n_draws = len(keep)
+        sub._thinned = True
         sub.rng = np.random.default_rng(seed)
         sub.structural = self.structural.thinned(keep) if self.structural is not None else None
         sub._slopes = self._slopes[keep] if self._slopes is not None else None
@@ -305,6 +308,59 @@ class Forecaster:
                 self.rng, log_mu, self._noise_scale(), {k: v[:, None] for k, v in self.extra.items()})
                 + self._scatter(C))
         return loss, {"allocation": how, "N": n, "D": d, "decades_beyond_data": self.decades_beyond_data(C)}
+
+    def at_compute(self, C: Any, *, allocation: str = "optimal", tokens_per_param: float | None = None,
+                   N: float | None = None):
+        """Forecasts at compute budgets as an :class:`xarray.Dataset` with ArviZ's dimensions.
+
+        Parameters
+        ----------
+        C
+            Compute budgets in FLOP.
+        allocation, tokens_per_param, N
+            How each budget is split between parameters and tokens, as for :meth:`loss_at_compute`.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``loss`` (expected), ``loss_pred`` (a new run's) and, for laws of N and D, ``N``, ``D``
+            and ``tokens_per_param``, with dimensions (chain, draw, compute) and the coordinate
+            ``decades_beyond_data`` along ``compute``.  A forecaster thinned by ``max_draws`` (or a
+            subset) has one chain of its draws.
+
+        Examples
+        --------
+        >>> import bayes_scaling as bs
+        >>> fit = bs.fit("chinchilla", draws=200, tune=300, chains=2, backtests=False, seed=3)
+        >>> ds = bs.Forecaster(fit).at_compute([1e23, 1e24])
+        >>> dict(ds["loss"].sizes)
+        {'chain': 2, 'draw': 200, 'compute': 2}
+        """
+        import xarray as xr
+
+        C = np.atleast_1d(np.asarray(C, dtype=float))
+        expected, info = self.loss_at_compute(C, allocation=allocation, tokens_per_param=tokens_per_param, N=N)
+        predictive, _ = self.loss_at_compute(C, allocation=allocation, tokens_per_param=tokens_per_param, N=N,
+                                             predictive=True)
+        chains, draws = (1, self.n_draws) if self._thinned else self._chains
+        dims = ("chain", "draw", "compute")
+
+        def cube(values: np.ndarray) -> tuple:
+            return dims, np.broadcast_to(values, (self.n_draws, len(C))).reshape(chains, draws, len(C))
+
+        data = {"loss": cube(expected), "loss_pred": cube(predictive)}
+        if "N" in info:
+            data |= {"N": cube(info["N"]), "D": cube(info["D"]), "tokens_per_param": cube(info["D"] / info["N"])}
+        coords = {"chain": np.arange(chains), "draw": np.arange(draws), "compute": C,
+                  "decades_beyond_data": ("compute", info["decades_beyond_data"])}
+        out = xr.Dataset(data, coords=coords, attrs={"allocation": info["allocation"], "law": self.law.name,
+                                                     "structural_error": self.structural is not None})
+        for name, unit in (("loss", "nats/token"), ("loss_pred", "nats/token"), ("N", "parameters"),
+                           ("D", "tokens"), ("tokens_per_param", "tokens per parameter")):
+            if name in out:
+                out[name].attrs["units"] = unit
+        out["compute"].attrs["units"] = "FLOP"
+        return out
 
     def expected_log_loss_per_draw(self, n: np.ndarray, d: np.ndarray) -> np.ndarray:
         """log expected loss where N and D differ per draw (shape draws × k), structural drift included.

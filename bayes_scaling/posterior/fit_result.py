@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,12 +41,22 @@ from bayes_scaling.model.pymc_model import (
     group_index,
     log_inputs,
 )
-from bayes_scaling.posterior.fitfile import _ATTR, DERIVED_GROUPS, FORMAT_VERSION, STRUCTURAL_GROUP, draws_hash
-from bayes_scaling.posterior.structural import BACKTEST_COLUMNS, StructuralError
+from bayes_scaling.posterior.fitfile import (
+    _ATTR,
+    BACKTESTS_GROUP,
+    DERIVED_GROUPS,
+    FORMAT_VERSION,
+    STRUCTURAL_GROUP,
+    draws_hash,
+)
+from bayes_scaling.posterior.structural import BACKTEST_COLUMNS, PARAMS, StructuralError
 from bayes_scaling.sampling.diagnostics import Diagnostics
 
 __all__ = ['Fit']
 
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +80,7 @@ class Fit:
         Wall times in seconds (compile, sampling, total).
     """
 
-    idata: Any
+    idata: xr.DataTree
     config: dict[str, Any]
     diagnostics: Diagnostics
     timing: dict[str, float]
@@ -111,15 +121,8 @@ class Fit:
         """The law's structural error beyond the data (None for ``discrepancy="none"``)."""
         if STRUCTURAL_GROUP not in self.idata.children:
             return None
-        group = self.idata[STRUCTURAL_GROUP]
-        meta = json.loads(group.attrs["meta"])
-        backtests = None
-        if "backtest_error" in group.data_vars:
-            backtests = pd.DataFrame({k: np.asarray(group[f"backtest_{k}"].values) for k in BACKTEST_COLUMNS})
-        rho = np.asarray(group["rho"].values, dtype=float) if "rho" in group.data_vars else None  # saved before ρ
-        return StructuralError(*(np.asarray(group[k].values, dtype=float) for k in ("b", "tau", "omega")),
-                               c_ref=float(meta["c_ref"]), source=meta["source"], info=meta["info"],
-                               backtests=backtests, rho=rho)
+        return structural_from_groups(self.idata[STRUCTURAL_GROUP],
+                                      self.idata[BACKTESTS_GROUP] if BACKTESTS_GROUP in self.idata.children else None)
 
     # ------------------------------------------------------------------ draws
     def draws(self, name: str) -> np.ndarray:
@@ -284,4 +287,61 @@ def _derive_groups(result: Fit, runs: RunTable, seed: int) -> None:
     result.idata["log_likelihood"] = xr.DataTree(xr.Dataset({"log_loss": cube(result.pointwise_log_likelihood(runs))}))
     result.idata["posterior_predictive"] = xr.DataTree(xr.Dataset({"log_loss": cube(
         result.predictive_log_draws(runs, seed=[seed, 1]))}))
+    prior, prior_predictive = prior_groups(result, runs, seed)
+    result.idata["prior"] = xr.DataTree(prior)
+    result.idata["prior_predictive"] = xr.DataTree(prior_predictive)
+
+
+#: How many draws the prior groups hold (numpy draws from the priors the fit used: no sampler).
+PRIOR_DRAWS = 500
+
+
+def prior_groups(result: Fit, runs: RunTable, seed: int) -> tuple:
+    """The ``prior`` (the law's natural parameters and the noise) and ``prior_predictive`` (log loss
+    at the runs) groups: draws from the fit's own resolved priors, one chain of :data:`PRIOR_DRAWS`."""
+    import xarray as xr
+
+    from bayes_scaling.model.spec import prior_predictive
+
+    check = prior_predictive(runs, law=result.law, likelihood=result.likelihood, priors=result.config["priors"],
+                             draws=PRIOR_DRAWS, seed=seed)
+    coords = {"chain": [0], "draw": np.arange(PRIOR_DRAWS)}
+    prior = xr.Dataset({k: (("chain", "draw"), np.asarray(v, dtype=float)[None, :]) for k, v in check["params"].items()},
+                       coords=coords)
+    predictive = xr.Dataset({"log_loss": (("chain", "draw", "obs"), check["log_loss"][None])},
+                            coords={**coords, "obs": np.arange(len(runs))})
+    return prior, predictive
+
+
+def structural_groups(structural: StructuralError, chains: int, draws: int) -> dict:
+    """The DataTree groups of a structural error: its draws with (chain, draw) dimensions, paired with
+    the posterior's draws, and the back-tests it learned from (when it kept them)."""
+    import xarray as xr
+
+    meta = json.dumps(structural.to_dict(), sort_keys=True, default=float)
+    coords = {"chain": np.arange(chains), "draw": np.arange(draws)}
+    groups = {STRUCTURAL_GROUP: xr.Dataset(
+        {k: (("chain", "draw"), np.asarray(getattr(structural, k), dtype=float).reshape(chains, draws))
+         for k in PARAMS}, coords=coords, attrs={"meta": meta})}
+    if structural.backtests is not None:
+        groups[BACKTESTS_GROUP] = xr.Dataset({k: ("backtest_run", structural.backtests[k].to_numpy())
+                                              for k in BACKTEST_COLUMNS})
+    return groups
+
+
+def structural_from_groups(group, backtests=None) -> StructuralError:
+    """A :class:`StructuralError` from its DataTree groups (format 2's flat ``sample`` layout too)."""
+    meta = json.loads(group.attrs["meta"])
+    kept = None
+    if backtests is not None:
+        kept = pd.DataFrame({k: np.asarray(backtests[k].values) for k in BACKTEST_COLUMNS})
+    elif "backtest_error" in group.data_vars:  # format 2: the back-tests in the same group
+        kept = pd.DataFrame({k: np.asarray(group[f"backtest_{k}"].values) for k in BACKTEST_COLUMNS})
+
+    def flat(name):
+        return np.asarray(group[name].values, dtype=float).reshape(-1)
+
+    rho = flat("rho") if "rho" in group.data_vars else None  # saved before ρ
+    return StructuralError(flat("b"), flat("tau"), flat("omega"), c_ref=float(meta["c_ref"]), source=meta["source"],
+                           info=meta["info"], backtests=kept, rho=rho)
 

@@ -11,22 +11,27 @@ import numpy as np
 
 from bayes_scaling.errors import InputError
 
-FORMAT_VERSION = 2
+#: 3: the structural error's draws have (chain, draw) dimensions and its kept back-tests a group of
+#: their own; 2 kept both in one group along a flat ``sample`` dimension; 1 (bayes_scaling 0.1) had
+#: no hash of the draws.
+FORMAT_VERSION = 3
 
 
 #: Older formats that load_fit converts.
-CONVERTIBLE_FORMATS = (1,)
+CONVERTIBLE_FORMATS = (1, 2)
 
 
 _ATTR = "bayes_scaling_"
 
 
-#: The DataTree group holding the draws of the structural error (b, τ, ω).
+#: The DataTree group holding the draws of the structural error (b, τ, ω, ρ), dimensions (chain, draw).
 STRUCTURAL_GROUP = "structural_error"
+#: The group of the fit's own back-tests that the structural error learned from (one row per held-out run).
+BACKTESTS_GROUP = "structural_backtests"
 
 
 #: Groups a fit file leaves out because they follow from the draws, the runs and the seed.
-DERIVED_GROUPS = ("log_likelihood", "posterior_predictive")
+DERIVED_GROUPS = ("log_likelihood", "posterior_predictive", "prior", "prior_predictive")
 
 
 class FitFileError(InputError):
@@ -37,7 +42,7 @@ def draws_hash(tree) -> str:
     """SHA-256 of the posterior draws and of the structural-error draws (every variable, sorted by
     name, as float64 bytes)."""
     digest = hashlib.sha256()
-    for group in ("posterior", STRUCTURAL_GROUP):
+    for group in ("posterior", STRUCTURAL_GROUP, BACKTESTS_GROUP):
         if group not in tree.children:
             continue
         node = tree[group]

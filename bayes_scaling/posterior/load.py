@@ -12,12 +12,19 @@ from typing import Any
 
 from bayes_scaling._provenance import config_hash
 from bayes_scaling.errors import DataWarning
-from bayes_scaling.posterior.fit_result import Fit, _derive_groups, _diagnosed
+from bayes_scaling.posterior.fit_result import (
+    Fit,
+    _derive_groups,
+    _diagnosed,
+    structural_from_groups,
+    structural_groups,
+)
 from bayes_scaling.posterior.fitfile import (
     _ATTR,
     CONVERTIBLE_FORMATS,
     DERIVED_GROUPS,
     FORMAT_VERSION,
+    STRUCTURAL_GROUP,
     FitFileError,
     _read_tree,
     draws_hash,
@@ -38,6 +45,18 @@ def _convert_format_1(tree, source: Path):
     if "sample_stats" in groups:
         stats = groups["sample_stats"]
         groups["sample_stats"] = stats[[n for n in KEPT_STATS if n in stats.data_vars]]
+    return xr.DataTree.from_dict(groups)
+
+
+def _convert_format_2(tree):
+    """Format 2 kept the structural error along a flat ``sample`` dimension, its back-tests beside it:
+    the same numbers, regrouped with (chain, draw) dimensions (lossless; no warning)."""
+    import xarray as xr
+
+    post = tree["posterior"]
+    structural = structural_from_groups(tree[STRUCTURAL_GROUP])
+    groups = {name: tree[name].to_dataset() for name in tree.children if name != STRUCTURAL_GROUP}
+    groups |= structural_groups(structural, post.sizes["chain"], post.sizes["draw"])
     return xr.DataTree.from_dict(groups)
 
 
@@ -89,11 +108,13 @@ def _checked_fit(source: Path, idata, attrs: Mapping[str, Any], fmt: int, config
                            f"a matching bayes_scaling.")
     if config_hash(config) != attrs.get(_ATTR + "config_hash"):
         raise FitFileError(f"{source}: the stored configuration does not match its hash; the file was modified")
-    if fmt == FORMAT_VERSION:
+    if fmt >= 2:  # format 2's hash covers its own layout: checked before it is converted
         if draws_hash(idata) != attrs.get(_ATTR + "draws_hash"):
             raise FitFileError(f"{source}: the posterior draws do not match their hash; the file was modified")
-    else:
+    if fmt == 1:
         idata = _convert_format_1(idata, source)
+    if STRUCTURAL_GROUP in idata.children and "sample" in idata[STRUCTURAL_GROUP].dims:
+        idata = _convert_format_2(idata)
     expected = {"law": law, "likelihood": likelihood, "pooling": pooling}
     actual = {"law": config["law"], "likelihood": config["likelihood"]["name"], "pooling": config["pooling"]}
     for key, want in expected.items():
