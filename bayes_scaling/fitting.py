@@ -1,17 +1,7 @@
-"""Fit a scaling law to runs: :func:`fit` returns a :class:`Fit`, which saves to one
-netCDF file and loads back exactly (:func:`load_fit`).
-
-A saved fit holds an ArviZ 1 DataTree (groups ``posterior``, ``sample_stats``,
-``log_likelihood``, ``posterior_predictive``, ``observed_data`` and ``constant_data``) and,
-as attributes of its posterior group, the full configuration as JSON, SHA-256 hashes of that
-configuration and of the posterior draws, and a file-format version.  Loading checks all of
-them, and checks that the stored runs still have the fingerprint the configuration names.
-
-File formats: 1 was written by bayes_scaling 0.1 (ArviZ 0.x InferenceData; no hash of the
-draws); 2 (this version) adds the hash of the draws.  A format-1 file is converted on load
-(its groups are the same netCDF groups) with a warning that its draws cannot be verified;
-saving it again writes format 2.
-
+"""Fitting a scaling law: :func:`fit` samples the law's posterior (:func:`~bayes_scaling.posterior.law_only.sample_law`)
+and adds its structural error beyond the data, learned from the population of published back-tests
+and from back-tests of the same runs (:mod:`bayes_scaling.calibration`); :func:`cached_fit` reuses
+a fit kept in the cache folder.
 """
 
 from __future__ import annotations
@@ -101,6 +91,24 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
     Returns
     -------
     Fit
+        The posterior (``fit.idata``, an ArviZ 1 DataTree), the configuration, the diagnostics and,
+        unless ``discrepancy="none"``, the structural error (``fit.structural``).
+
+    Raises
+    ------
+    InputError
+        For runs, options or priors that cannot be fitted, before any sampling.
+    SamplingError
+        With ``strict``, when the diagnostics fail (otherwise a :class:`SamplingWarning`).
+
+    Examples
+    --------
+    >>> import bayes_scaling as bs
+    >>> fit = bs.fit("chinchilla", draws=200, tune=300, chains=2, seed=3)
+    >>> fit.config["law"], fit.idata["posterior"].sizes["chain"], fit.structural is not None
+    ('chinchilla', 2, True)
+    >>> 0.2 < float(fit.draws("alpha").mean()) < 0.5
+    True
     """
     import time
 

@@ -71,7 +71,37 @@ def _check_level(level: float) -> None:
 
 def summarize(draws: np.ndarray, *, level: float = DEFAULT_LEVEL, kind: str = "eti",
               quantiles: Sequence[float] = ()) -> pd.DataFrame:
-    """Median, interval (``kind`` = ``"eti"`` or ``"hdi"``) and extra quantiles of each column."""
+    """Median, credible interval and extra quantiles of each column of ``draws``.
+
+    Parameters
+    ----------
+    draws
+        Draws × quantities (or one quantity's draws).
+    level
+        Credible level of the interval (default 0.9).
+    kind
+        ``"eti"`` (equal-tailed, default) or ``"hdi"`` (highest density).
+    quantiles
+        Extra quantiles to report, each in [0, 1].
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per quantity: ``median``, ``lower``, ``upper`` and ``q…`` per extra quantile.
+
+    Raises
+    ------
+    InputError
+        For an unknown kind or a quantile outside [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayes_scaling import summarize
+    >>> draws = np.random.default_rng(0).normal(2.0, 0.1, size=(4000, 1))
+    >>> summarize(draws, level=0.9).round(2).to_dict("records")
+    [{'median': 2.0, 'lower': 1.84, 'upper': 2.16}]
+    """
     draws = np.asarray(draws, dtype=float)
     if draws.ndim == 1:
         draws = draws[:, None]

@@ -27,6 +27,31 @@ def loo_table(fits: dict[str, Fit]) -> pd.DataFrame:
 
     PSIS-LOO (ArviZ 1, ``arviz_stats``) estimates how well each fit predicts a run left out
     of the data it was fitted to: interpolation, not extrapolation.
+
+    Parameters
+    ----------
+    fits
+        Two or more fits of the same runs, by label.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fit: ``elpd_loo``, its ``se``, the difference to the best and its ``dse``,
+        ``p_loo``, the stacking weight and the number of runs with Pareto k above 0.7.
+
+    Raises
+    ------
+    InputError
+        For fewer than two fits, or fits of different runs.
+
+    Examples
+    --------
+    >>> import bayes_scaling as bs
+    >>> quick = dict(draws=200, tune=300, chains=2, backtests=False, seed=3)
+    >>> fits = {law: bs.fit("chinchilla", law=law, **quick) for law in ("chinchilla", "compute")}
+    >>> table = bs.loo_table(fits)
+    >>> table.index[0], round(float(table["stacking_weight"].sum()), 6)
+    ('chinchilla', 1.0)
     """
     from arviz_stats import compare, loo
 

@@ -83,7 +83,21 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 def list_datasets() -> pd.DataFrame:
-    """One row per dataset: name, kind, rows, storage (embedded/remote), title, citation keys."""
+    """The registered datasets.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per dataset: ``name``, ``kind`` (runs or table), ``rows``, ``storage`` (embedded or
+        remote), ``title`` and ``citation`` keys.
+
+    Examples
+    --------
+    >>> import bayes_scaling as bs
+    >>> table = bs.list_datasets()
+    >>> table.set_index("name").loc["chinchilla", ["kind", "rows", "storage"]].tolist()
+    ['runs', 245, 'embedded']
+    """
     rows = []
     for info in _registry().values():
         count = info.rows if info.storage == "remote" else len(load_dataset(info.name))
@@ -111,6 +125,19 @@ def load_dataset(name: str, *, cache_dir: str | os.PathLike | None = None,
     RunTable or pandas.DataFrame
         A ``RunTable`` for run data (provenance in ``.provenance``); a DataFrame for other
         tables (provenance in ``.attrs["provenance"]``).
+
+    Raises
+    ------
+    InputError
+        For an unknown name; :class:`~bayes_scaling.data.remote.RemoteDataError` for a remote file
+        that cannot be obtained (with how to provide it by hand).
+
+    Examples
+    --------
+    >>> import bayes_scaling as bs
+    >>> runs = bs.load_dataset("chinchilla")
+    >>> len(runs), runs.derived
+    (245, {'D': 'C/(6*N)'})
     """
     info = dataset_info(name)
     if info.manifest:
@@ -280,7 +307,29 @@ def bibtex_entries(keys: list[str] | tuple[str, ...] | None = None) -> str:
 
 
 def cite(name: str) -> str:
-    """BibTeX for a dataset's sources."""
+    """BibTeX for a dataset's sources.
+
+    Parameters
+    ----------
+    name
+        A name from :func:`list_datasets`.
+
+    Returns
+    -------
+    str
+        The BibTeX entries of every work the dataset cites.
+
+    Raises
+    ------
+    InputError
+        For an unknown dataset.
+
+    Examples
+    --------
+    >>> import bayes_scaling as bs
+    >>> print(bs.cite("chinchilla").splitlines()[0])
+    @inproceedings{hoffmann2022training,
+    """
     return bibtex_entries(dataset_info(name).citation)
 
 

@@ -85,6 +85,15 @@ def read_runs(
 
     Examples
     --------
+    >>> import pandas as pd
+    >>> from bayes_scaling import read_runs
+    >>> frame = pd.DataFrame({"params_M": [70, 160, 410], "tokens_B": [1.4, 3.2, 8.2], "loss": [3.6, 3.2, 2.9]})
+    >>> runs = read_runs(frame, columns={"N": "params_M", "D": "tokens_B"}, scale={"N": "M", "D": "B"})
+    >>> runs.derived, float(runs.N[0])
+    ({'C': '6*N*D'}, 70000000.0)
+
+    Examples
+    --------
     >>> runs = read_runs("runs.csv", columns={"N": "n_params"}, scale={"N": "M"})  # doctest: +SKIP
     >>> runs.derived  # doctest: +SKIP
     {'C': '6*N*D'}

@@ -447,7 +447,44 @@ def _row(prefix: str, draws: np.ndarray, level: float) -> dict[str, float]:
 def budget_table(model: EnergyModel, flops: Sequence[float], *, years: Sequence[float] = (),
                  hardware: str | None = None, precisions: Sequence[str] = ("bf16",), carbon: Carbon | None = None,
                  level: float = DEFAULT_LEVEL) -> pd.DataFrame:
-    """Training energy (MWh) and emissions for compute budgets, by year (or named chip) and precision."""
+    """Training energy (MWh) and emissions for compute budgets, by year (or named chip) and precision.
+
+    Parameters
+    ----------
+    model
+        An :class:`EnergyModel`.
+    flops
+        Training compute budgets in FLOP.
+    years
+        Years whose expected new chip trains each budget (or give ``hardware``).
+    hardware
+        A chip of the ``accelerators`` dataset by name, e.g. ``"H100"``.
+    precisions
+        ``"bf16"`` and/or ``"fp8"``.
+    carbon
+        Grid carbon intensity, for emissions (:class:`Carbon`).
+    level
+        Credible level of the intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per budget × setting × precision: ``energy_mwh`` with ``_lower`` and ``_upper`` (and
+        ``tco2e`` with ``carbon``).
+
+    Raises
+    ------
+    InputError
+        Without years or hardware, or for an unknown chip.
+
+    Examples
+    --------
+    >>> import bayes_scaling as bs
+    >>> from bayes_scaling.energy.training import budget_table
+    >>> table = budget_table(bs.EnergyModel.fit(draws=2000, seed=0), [1e24], years=[2025])
+    >>> bool(table["energy_mwh_lower"].iloc[0] < table["energy_mwh"].iloc[0] < table["energy_mwh_upper"].iloc[0])
+    True
+    """
     if not years and not hardware:
         raise InputError("give years (the expected hardware of those years) or a named chip")
     settings = [{"hardware": hardware}] if hardware else [{"year": float(y)} for y in years]

@@ -445,8 +445,36 @@ def forecast_table(fc: Forecasts, budgets: Sequence[float], *, level: float = DE
                    N: float | None = None) -> pd.DataFrame:
     """One row per compute budget: allocation and loss, medians with ``level`` intervals.
 
-    ``loss`` is the expected loss (the law's mean); ``loss_pred`` the predictive loss of a
-    single new run (adds the fitted scatter).
+    Parameters
+    ----------
+    fc
+        A :class:`Forecaster` or a :class:`~bayes_scaling.forecast.averaging.LawAverage`.
+    budgets
+        Compute budgets in FLOP.
+    level
+        Credible level of the intervals (default 0.9).
+    kind
+        ``"eti"`` (equal-tailed, default) or ``"hdi"`` (highest density).
+    allocation, tokens_per_param, N
+        How each budget is split between parameters and tokens (:meth:`Forecaster.loss_at_compute`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``C``, ``decades_beyond_data`` and, each with ``_lower`` and ``_upper``: ``N``, ``D``,
+        ``tokens_per_param`` (laws of N and D), ``loss`` (the expected loss) and ``loss_pred`` (the
+        loss of a single new run, with the fitted scatter).  ``attrs`` say the level and allocation.
+
+    Examples
+    --------
+    >>> import bayes_scaling as bs
+    >>> from bayes_scaling.forecast.forecaster import forecast_table
+    >>> fit = bs.fit("chinchilla", draws=200, tune=300, chains=2, backtests=False, seed=3)
+    >>> table = forecast_table(bs.Forecaster(fit), [1e22, 1e23])
+    >>> list(table.columns[:4])
+    ['C', 'decades_beyond_data', 'N', 'N_lower']
+    >>> bool((table["loss_lower"] < table["loss"]).all())
+    True
     """
     budgets = np.asarray(budgets, dtype=float)
     expected, info = fc.loss_at_compute(budgets, allocation=allocation, tokens_per_param=tokens_per_param, N=N)
@@ -474,7 +502,32 @@ def forecast_table(fc: Forecasts, budgets: Sequence[float], *, level: float = DE
 
 
 def target_table(fc: Forecasts, targets: Sequence[float], *, level: float = DEFAULT_LEVEL, kind: str = "eti") -> pd.DataFrame:
-    """One row per target loss: probability it is reachable, and the compute, N*, D* needed."""
+    """One row per target loss: probability it is reachable, and the compute, N*, D* needed.
+
+    Parameters
+    ----------
+    fc
+        A :class:`Forecaster` or a :class:`~bayes_scaling.forecast.averaging.LawAverage`.
+    targets
+        Target losses (nats per token).
+    level, kind
+        Credible level and kind of the intervals, as for :func:`forecast_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``target_loss``, ``p_reachable`` (the share of draws that reach it at all), ``p_below_E``
+        and the compute ``C``, ``N`` and ``D`` needed, with intervals over the draws that reach it.
+
+    Examples
+    --------
+    >>> import bayes_scaling as bs
+    >>> from bayes_scaling.forecast.forecaster import target_table
+    >>> fit = bs.fit("chinchilla", draws=200, tune=300, chains=2, backtests=False, seed=3)
+    >>> table = target_table(bs.Forecaster(fit), [2.0])
+    >>> 0 < float(table["p_reachable"].iloc[0]) <= 1
+    True
+    """
     rows = []
     for target in targets:
         res = fc.compute_for_loss(float(target))

@@ -70,9 +70,16 @@ LATEX_HEADERS = {
 }
 
 
-def _significant(value, digits: int) -> str | tuple[str, int]:
-    """A number to ``digits`` significant figures: plain text, or (mantissa, exponent) where it
-    needs a power of ten.  Counts and years stay as they are; what LaTeX and HTML tables share."""
+def _significant(value, digits: int, *, text, missing: str) -> str | tuple[str, int]:
+    """A cell to ``digits`` significant figures: finished text (``text(value)`` for a string,
+    ``missing`` for None or NaN, yes/no, counts and years as they are), or (mantissa, exponent)
+    where it needs a power of ten: what LaTeX and page tables share."""
+    if isinstance(value, str):
+        return text(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
     v = float(value)
     if isinstance(value, int | np.integer) and abs(v) < 1e6 or v.is_integer() and abs(v) < 1e4:
         return f"{v:.0f}"
@@ -85,13 +92,7 @@ def _significant(value, digits: int) -> str | tuple[str, int]:
 
 def latex_number(value, digits: int = 3) -> str:
     """A number for LaTeX: ``digits`` significant figures, powers of ten as ``$1.23\\times10^{24}$``."""
-    if isinstance(value, str):
-        return _latex_escape(value)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "--"
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    number = _significant(value, digits)
+    number = _significant(value, digits, text=_latex_escape, missing="--")
     if isinstance(number, str):
         return number
     mantissa, exponent = number
@@ -115,13 +116,7 @@ def text_number(value, digits: int = 3) -> str:
     >>> text_number(9.21e9), text_number(1e24), text_number(1.9), text_number(2025)
     ('9.21×10⁹', '10²⁴', '1.90', '2025')
     """
-    if isinstance(value, str):
-        return value
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    number = _significant(value, digits)
+    number = _significant(value, digits, text=str, missing="–")
     if isinstance(number, str):
         return number
     mantissa, exponent = number

@@ -24,6 +24,31 @@ def register_law(law: ScalingLaw, *, replace: bool = False) -> ScalingLaw:
 
     A law defined outside the package is registered when it is first fitted; register it
     yourself before loading a saved fit of it in a new process.
+
+    Parameters
+    ----------
+    law
+        An instance of a :class:`~bayes_scaling.laws.base.ScalingLaw` subclass with a ``name``.
+    replace
+        Replace a different law already registered under that name.
+
+    Returns
+    -------
+    ScalingLaw
+        The law registered under its name.
+
+    Raises
+    ------
+    InputError
+        For something that is not a law, a law without a name, or a name taken by another law.
+
+    Examples
+    --------
+    >>> from bayes_scaling.laws import Chinchilla, register_law, get_law
+    >>> class Mine(Chinchilla):
+    ...     name = "mine"
+    >>> register_law(Mine()) is get_law("mine")
+    True
     """
     if not isinstance(law, ScalingLaw):
         raise InputError(f"register_law needs a ScalingLaw instance, got {law!r}")
@@ -41,7 +66,28 @@ def register_law(law: ScalingLaw, *, replace: bool = False) -> ScalingLaw:
 
 
 def get_law(law: str | ScalingLaw) -> ScalingLaw:
-    """A law by name (see :data:`LAWS`) or the law itself (registered by its name if new)."""
+    """A law by name (see :data:`LAWS`) or the law itself (registered by its name if new).
+
+    Parameters
+    ----------
+    law
+        A name (case-insensitive) or a :class:`~bayes_scaling.laws.base.ScalingLaw`.
+
+    Returns
+    -------
+    ScalingLaw
+
+    Raises
+    ------
+    InputError
+        For an unknown name, listing the known ones.
+
+    Examples
+    --------
+    >>> from bayes_scaling.laws import get_law
+    >>> get_law("chinchilla").formula
+    'L = E + A/N^alpha + B/D^beta'
+    """
     if isinstance(law, ScalingLaw):
         return register_law(law)
     key = str(law).strip().lower()

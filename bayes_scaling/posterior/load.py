@@ -64,14 +64,34 @@ def load_fit(path: str | os.PathLike, *, law: str | None = None, likelihood: str
              pooling: str | None = None, fingerprint: str | None = None) -> Fit:
     """Load a fit saved by :meth:`Fit.save`.
 
-    The keyword arguments state what the caller expects; a file made for another law,
-    likelihood, pooling or data is refused, as is a file modified since it was written or
-    written in another format version.
+    Parameters
+    ----------
+    path
+        The ``fit.nc`` file.
+    law, likelihood, pooling, fingerprint
+        What the caller expects (None: anything); a file made for another law, likelihood,
+        pooling or data (its runs' fingerprint) is refused.
+
+    Returns
+    -------
+    Fit
+        The same draws, configuration and diagnostics as when it was saved.
 
     Raises
     ------
     FitFileError
-        With the reason and the file name.
+        With the reason and the file name: not a fit file, modified since it was written (its
+        hashes), another format version, or not what the caller expects.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import bayes_scaling as bs
+    >>> fit = bs.fit("chinchilla", draws=200, tune=300, chains=2, backtests=False, seed=3)
+    >>> path = fit.save(pathlib.Path(tempfile.mkdtemp()) / "fit.nc")
+    >>> again = bs.load_fit(path, law="chinchilla")
+    >>> bool((again.draws("alpha") == fit.draws("alpha")).all())
+    True
     """
     source = Path(path)
     if not source.is_file():

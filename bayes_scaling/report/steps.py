@@ -46,6 +46,28 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
     The configuration, the runs and the output folder are checked before any fitting.  The
     report is built in a staging folder and moved into place only when complete (see
     :func:`bayes_scaling.io.outputs.output_folder`): an interrupted or failed run leaves ``out`` as it was.
+
+    Parameters
+    ----------
+    config
+        A :class:`~bayes_scaling.report.config.ReportConfig` (``load_config(path)`` reads a TOML file).
+    out
+        The report folder; it must not exist, or be empty, unless ``force``.
+    force
+        Replace an earlier report in ``out`` (only what bayes-scaling wrote there).
+    config_path
+        The TOML file the configuration came from, recorded in the manifest.
+
+    Returns
+    -------
+    dict
+        The manifest (also ``out/manifest.json``): versions, seeds, configuration hash, data
+        fingerprint, wall times.
+
+    Raises
+    ------
+    InputError
+        For a bad configuration, runs or output folder, before any fitting.
     """
     from bayes_scaling.data.datasets import runs_from
     from bayes_scaling.io.outputs import check_output_folder, output_folder
