@@ -95,8 +95,9 @@ def list_datasets() -> pd.DataFrame:
     --------
     >>> import bayes_scaling as bs
     >>> table = bs.list_datasets()
-    >>> table.set_index("name").loc["chinchilla", ["kind", "rows", "storage"]].tolist()
-    ['runs', 245, 'embedded']
+    >>> row = table.set_index("name").loc["chinchilla"]
+    >>> row["kind"], int(row["rows"]), row["storage"]
+    ('runs', 245, 'embedded')
     """
     rows = []
     for info in _registry().values():

@@ -92,11 +92,6 @@ def read_runs(
     >>> runs.derived, float(runs.N[0])
     ({'C': '6*N*D'}, 70000000.0)
 
-    Examples
-    --------
-    >>> runs = read_runs("runs.csv", columns={"N": "n_params"}, scale={"N": "M"})  # doctest: +SKIP
-    >>> runs.derived  # doctest: +SKIP
-    {'C': '6*N*D'}
     """
     if isinstance(source, RunTable):
         return source
