@@ -69,20 +69,36 @@ def _check_level(level: float) -> None:
         raise InputError(f"interval level must be between 0 and 1 (e.g. 0.9), got {level}")
 
 
-def summarize(draws: np.ndarray, *, level: float = DEFAULT_LEVEL, kind: str = "eti",
-              quantiles: Sequence[float] = ()) -> pd.DataFrame:
+def ci_options(ci_prob: float, ci_kind: str, legacy: dict, *, where: str) -> tuple[float, str]:
+    """``ci_prob`` and ``ci_kind`` (ArviZ's names), or the earlier ``level`` and ``kind`` in ``legacy``
+    with a :class:`FutureWarning`; any other keyword in ``legacy`` is a TypeError, as Python's own."""
+    import warnings
+
+    unknown = set(legacy) - {"level", "kind"}
+    if unknown:
+        raise TypeError(f"{where}() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+    for old, new in (("level", "ci_prob"), ("kind", "ci_kind")):
+        if old in legacy:
+            warnings.warn(f"{where}({old}=...) is now {where}({new}=...), ArviZ's name", FutureWarning, stacklevel=3)
+    return legacy.get("level", ci_prob), legacy.get("kind", ci_kind)
+
+
+def summarize(draws: np.ndarray, *, ci_prob: float = DEFAULT_LEVEL, ci_kind: str = "eti",
+              quantiles: Sequence[float] = (), **legacy) -> pd.DataFrame:
     """Median, credible interval and extra quantiles of each column of ``draws``.
 
     Parameters
     ----------
     draws
         Draws × quantities (or one quantity's draws).
-    level
-        Credible level of the interval (default 0.9).
-    kind
+    ci_prob
+        Probability of the credible interval (default 0.9; ArviZ's name).
+    ci_kind
         ``"eti"`` (equal-tailed, default) or ``"hdi"`` (highest density).
     quantiles
         Extra quantiles to report, each in [0, 1].
+    **legacy
+        ``level`` and ``kind``, the earlier names of ``ci_prob`` and ``ci_kind`` (a FutureWarning).
 
     Returns
     -------
@@ -99,9 +115,10 @@ def summarize(draws: np.ndarray, *, level: float = DEFAULT_LEVEL, kind: str = "e
     >>> import numpy as np
     >>> from bayes_scaling import summarize
     >>> draws = np.random.default_rng(0).normal(2.0, 0.1, size=(4000, 1))
-    >>> summarize(draws, level=0.9).round(2).to_dict("records")
+    >>> summarize(draws, ci_prob=0.9).round(2).to_dict("records")
     [{'median': 2.0, 'lower': 1.84, 'upper': 2.16}]
     """
+    level, kind = ci_options(ci_prob, ci_kind, legacy, where="summarize")
     draws = np.asarray(draws, dtype=float)
     if draws.ndim == 1:
         draws = draws[:, None]
@@ -119,6 +136,6 @@ def summarize(draws: np.ndarray, *, level: float = DEFAULT_LEVEL, kind: str = "e
 def interval_columns(prefix: str, draws: np.ndarray, level: float = DEFAULT_LEVEL,
                      kind: str = "eti") -> dict[str, np.ndarray]:
     """``{prefix, prefix_lower, prefix_upper}``: median and interval of each column of ``draws``."""
-    table = summarize(draws, level=level, kind=kind)
+    table = summarize(draws, ci_prob=level, ci_kind=kind)
     return {f"{prefix}": table["median"].to_numpy(), f"{prefix}_lower": table["lower"].to_numpy(),
             f"{prefix}_upper": table["upper"].to_numpy()}

@@ -33,7 +33,7 @@ def _assert_truth_inside(result, truth, family_level=0.99):
     """Every true value inside its interval, each at 1 - (1 - family_level)/k for k parameters: a
     calibrated posterior then misses any of them in about 1% of simulated datasets (99% each would
     miss one in 1 - 0.99^k: 5% of datasets for five parameters)."""
-    summary = result.summary(level=1 - (1 - family_level) / len(truth))
+    summary = result.summary(ci_prob=1 - (1 - family_level) / len(truth))
     lo, hi = summary.columns[3], summary.columns[4]
     for name, value in truth.items():
         row = summary.loc[name]
@@ -76,7 +76,7 @@ def test_interval_coverage_over_seeds():
     for seed in range(6):
         runs, truth = simulate("chinchilla", seed=100 + seed, sigma=0.02)
         result = _quiet_fit(runs, law="chinchilla", likelihood="normal", seed=seed, **QUICK)
-        summary = result.summary(level=0.9)
+        summary = result.summary(ci_prob=0.9)
         for name, value in truth.items():
             hits += bool(summary.loc[name, "q5"] <= value <= summary.loc[name, "q95"])
             total += 1
@@ -248,7 +248,7 @@ def test_grouped_runs_with_partial_pooling():
     runs, truth = simulate("chinchilla", seed=8, groups=2)
     result = _quiet_fit(runs, law="chinchilla", likelihood="normal", pooling="partial", seed=3, **QUICK)
     assert result.draws("alpha").shape[1] == 2
-    summary = result.summary(level=0.99)
+    summary = result.summary(ci_prob=0.99)
     for g in ("g0", "g1"):
         row = summary.loc[f"alpha[{g}]"]
         assert row["q0.5"] <= truth["alpha"] <= row["q99.5"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from simulate import simulate
 
@@ -153,13 +154,13 @@ def test_hdi_against_arviz():
 
 def test_summarize_and_bad_levels():
     x = np.random.default_rng(1).normal(size=(4000, 2))
-    table = summarize(x, level=0.5, kind="hdi", quantiles=[0.1, 0.9])
+    table = summarize(x, ci_prob=0.5, ci_kind="hdi", quantiles=[0.1, 0.9])
     assert list(table.columns) == ["median", "lower", "upper", "q0.1", "q0.9"]
     assert table["lower"].iloc[0] == pytest.approx(-0.674, abs=0.05)
     with pytest.raises(InputError, match="between 0 and 1"):
-        summarize(x, level=95)
+        summarize(x, ci_prob=95)
     with pytest.raises(InputError, match="'eti' \\(equal-tailed\\) or 'hdi'"):
-        summarize(x, kind="central")
+        summarize(x, ci_kind="central")
 
 
 def test_compute_law_has_no_allocation_and_groups_need_a_name(fitted):
@@ -167,3 +168,14 @@ def test_compute_law_has_no_allocation_and_groups_need_a_name(fitted):
     fc.law = __import__("bayes_scaling").get_law("compute")
     with pytest.raises(InputError, match="depends on C only"):
         fc.allocation([1e22])
+
+
+def test_interval_options_use_arviz_names_and_the_earlier_ones_still_work():
+    """``ci_prob``/``ci_kind`` as in ArviZ; ``level``/``kind`` give the same table with a FutureWarning."""
+    x = np.random.default_rng(3).normal(size=(2000, 2))
+    new = summarize(x, ci_prob=0.5, ci_kind="hdi")
+    with pytest.warns(FutureWarning, match="ci_prob"):
+        old = summarize(x, level=0.5, kind="hdi")
+    pd.testing.assert_frame_equal(new, old)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'levle'"):
+        summarize(x, levle=0.5)

@@ -55,7 +55,7 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
         log.info("sampled in %.1f s (compile %.1f s); writing %s", result.timing["sample_s"],
                  result.timing["compile_s"], out)
         written = [result.save(stage / "fit.nc")]
-        summary = result.summary(level=args.level)
+        summary = result.summary(ci_prob=args.level)
         written += write_table(summary, stage / "summary", formats=("csv", "md"))
         if formats:
             written += _fit_figures(result, runs, args, priors, stage / "figures", formats)

@@ -73,7 +73,7 @@ def _cmd_forecast(args: argparse.Namespace) -> dict[str, Any]:
                                    caption="Weights of the law average (" + weights.attrs["method"] + ")")
         if args.compute:
             budgets = sorted(args.compute)
-            table = forecast_table(fc, budgets, level=args.level, kind=args.interval, allocation=allocation,
+            table = forecast_table(fc, budgets, ci_prob=args.level, ci_kind=args.interval, allocation=allocation,
                                    tokens_per_param=args.tokens_per_param, N=args.n_params)
             written += write_table(table, stage / "forecast", index=False,
                                    caption=f"Loss forecasts ({table.attrs['allocation']}): medians and "
@@ -81,7 +81,7 @@ def _cmd_forecast(args: argparse.Namespace) -> dict[str, Any]:
             payload["allocation"] = table.attrs["allocation"]
             payload["forecast"] = table.to_dict(orient="records")
         if args.target_loss:
-            targets = target_table(fc, args.target_loss, level=args.level, kind=args.interval)
+            targets = target_table(fc, args.target_loss, ci_prob=args.level, ci_kind=args.interval)
             written += write_table(targets, stage / "target_loss", index=False,
                                    caption=f"Compute needed to reach a target loss ({args.level:.0%} intervals)")
             payload["targets"] = targets.to_dict(orient="records")

@@ -256,7 +256,7 @@ class InferenceEnergy:
                 rows[f"{k}: {lev}"] = self.draws[f"effect_{k}"][:, j]
         rows["model-to-model sd (tau)"] = self.draws["tau"]
         rows["configuration sd (sigma)"] = self.draws["sigma"]
-        table = summarize(np.column_stack(list(rows.values())), level=level)
+        table = summarize(np.column_stack(list(rows.values())), ci_prob=level)
         table.index = pd.Index(list(rows), name="coefficient (log J per token)")
         return table
 

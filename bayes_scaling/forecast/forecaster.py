@@ -29,7 +29,7 @@ import pandas as pd
 
 from bayes_scaling.data.runs import FLOP_PER_PARAM_TOKEN
 from bayes_scaling.errors import DataWarning, InputError
-from bayes_scaling.intervals import DEFAULT_LEVEL, interval_columns, summarize
+from bayes_scaling.intervals import DEFAULT_LEVEL, ci_options, interval_columns, summarize
 from bayes_scaling.laws.ops import NUMPY
 from bayes_scaling.protocols import Forecasts
 
@@ -440,9 +440,9 @@ def _golden_section(f, a: np.ndarray, b: np.ndarray, iterations: int) -> np.ndar
     return (a + b) / 2
 
 
-def forecast_table(fc: Forecasts, budgets: Sequence[float], *, level: float = DEFAULT_LEVEL, kind: str = "eti",
+def forecast_table(fc: Forecasts, budgets: Sequence[float], *, ci_prob: float = DEFAULT_LEVEL, ci_kind: str = "eti",
                    allocation: str = "optimal", tokens_per_param: float | None = None,
-                   N: float | None = None) -> pd.DataFrame:
+                   N: float | None = None, **legacy) -> pd.DataFrame:
     """One row per compute budget: allocation and loss, medians with ``level`` intervals.
 
     Parameters
@@ -451,12 +451,14 @@ def forecast_table(fc: Forecasts, budgets: Sequence[float], *, level: float = DE
         A :class:`Forecaster` or a :class:`~bayes_scaling.forecast.averaging.LawAverage`.
     budgets
         Compute budgets in FLOP.
-    level
-        Credible level of the intervals (default 0.9).
-    kind
+    ci_prob
+        Probability of the credible intervals (default 0.9; ArviZ's name).
+    ci_kind
         ``"eti"`` (equal-tailed, default) or ``"hdi"`` (highest density).
     allocation, tokens_per_param, N
         How each budget is split between parameters and tokens (:meth:`Forecaster.loss_at_compute`).
+    **legacy
+        ``level`` and ``kind``, the earlier names of ``ci_prob`` and ``ci_kind`` (a FutureWarning).
 
     Returns
     -------
@@ -476,6 +478,7 @@ def forecast_table(fc: Forecasts, budgets: Sequence[float], *, level: float = DE
     >>> bool((table["loss_lower"] < table["loss"]).all())
     True
     """
+    level, kind = ci_options(ci_prob, ci_kind, legacy, where="forecast_table")
     budgets = np.asarray(budgets, dtype=float)
     expected, info = fc.loss_at_compute(budgets, allocation=allocation, tokens_per_param=tokens_per_param, N=N)
     predictive, _ = fc.loss_at_compute(budgets, allocation=allocation, tokens_per_param=tokens_per_param, N=N,
@@ -501,7 +504,8 @@ def forecast_table(fc: Forecasts, budgets: Sequence[float], *, level: float = DE
     return frame
 
 
-def target_table(fc: Forecasts, targets: Sequence[float], *, level: float = DEFAULT_LEVEL, kind: str = "eti") -> pd.DataFrame:
+def target_table(fc: Forecasts, targets: Sequence[float], *, ci_prob: float = DEFAULT_LEVEL, ci_kind: str = "eti",
+                 **legacy) -> pd.DataFrame:
     """One row per target loss: probability it is reachable, and the compute, N*, D* needed.
 
     Parameters
@@ -510,8 +514,10 @@ def target_table(fc: Forecasts, targets: Sequence[float], *, level: float = DEFA
         A :class:`Forecaster` or a :class:`~bayes_scaling.forecast.averaging.LawAverage`.
     targets
         Target losses (nats per token).
-    level, kind
-        Credible level and kind of the intervals, as for :func:`forecast_table`.
+    ci_prob, ci_kind
+        Probability and kind of the credible intervals, as for :func:`forecast_table`.
+    **legacy
+        ``level`` and ``kind``, their earlier names (a FutureWarning).
 
     Returns
     -------
@@ -528,6 +534,7 @@ def target_table(fc: Forecasts, targets: Sequence[float], *, level: float = DEFA
     >>> 0 < float(table["p_reachable"].iloc[0]) <= 1
     True
     """
+    level, kind = ci_options(ci_prob, ci_kind, legacy, where="target_table")
     rows = []
     for target in targets:
         res = fc.compute_for_loss(float(target))
@@ -544,7 +551,7 @@ def target_table(fc: Forecasts, targets: Sequence[float], *, level: float = DEFA
             if key in res:
                 finite = res[key][np.isfinite(res[key])]
                 if finite.size:
-                    s = summarize(finite, level=level, kind=kind).iloc[0]
+                    s = summarize(finite, ci_prob=level, ci_kind=kind).iloc[0]
                     row |= {key: s["median"], f"{key}_lower": s["lower"], f"{key}_upper": s["upper"]}
                 else:
                     row |= {key: np.nan, f"{key}_lower": np.nan, f"{key}_upper": np.nan}

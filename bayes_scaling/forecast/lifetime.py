@@ -141,7 +141,7 @@ def lifetime_table(fc, *, target_loss: float, tokens_served: Sequence[float], co
                   f"training_{unit}": opt["training"] / scale, f"serving_{unit}": opt["serving"] / scale,
                   f"total_{unit}": opt["total"] / scale}
         for key, v in values.items():
-            s = summarize(v[np.isfinite(v)], level=level).iloc[0]
+            s = summarize(v[np.isfinite(v)], ci_prob=level).iloc[0]
             row |= {key: s["median"], f"{key}_lower": s["lower"], f"{key}_upper": s["upper"]}
         row["p_serving_exceeds_training"] = float(np.mean(opt["serving"][ok] > opt["training"][ok]))
         rows.append(row)

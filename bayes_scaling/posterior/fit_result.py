@@ -31,7 +31,7 @@ import pandas as pd
 from bayes_scaling._provenance import config_hash
 from bayes_scaling.data.runs import RunTable
 from bayes_scaling.errors import InputError
-from bayes_scaling.intervals import DEFAULT_LEVEL
+from bayes_scaling.intervals import DEFAULT_LEVEL, ci_options
 from bayes_scaling.io.outputs import atomic_file
 from bayes_scaling.laws.base import ScalingLaw
 from bayes_scaling.laws.ops import NUMPY
@@ -194,8 +194,23 @@ class Fit:
         return draws
 
     # ------------------------------------------------------------------ summaries
-    def summary(self, *, level: float = DEFAULT_LEVEL) -> pd.DataFrame:
-        """Mean, sd, median, equal-tailed interval, ESS and R-hat of every reported parameter."""
+    def summary(self, *, ci_prob: float = DEFAULT_LEVEL, **legacy) -> pd.DataFrame:
+        """Mean, sd, median, equal-tailed interval, ESS and R-hat of every reported parameter.
+
+        Parameters
+        ----------
+        ci_prob
+            Probability of the equal-tailed interval (default 0.9; ArviZ's name).
+        **legacy
+            ``level``, the earlier name of ``ci_prob`` (a FutureWarning).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter (per group for pooled exponents): mean, sd, median, the interval's
+            quantiles (``q5``, ``q95`` at 0.9), bulk and tail ESS, R-hat.
+        """
+        level, _ = ci_options(ci_prob, "eti", legacy, where="summary")
         if not 0 < level < 1:
             raise InputError(f"level must be between 0 and 1, got {level}")
         lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2

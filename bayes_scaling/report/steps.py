@@ -125,7 +125,7 @@ def _fit_and_compare(b: _Build) -> None:
             b.tick("fit_s")
     b.main = b.fits[config.law]
     b.main.save(b.root / "fit.nc")
-    b.summary = b.main.summary(level=config.level)
+    b.summary = b.main.summary(ci_prob=config.level)
     b.table(b.summary, "parameters", f"Posterior of the {b.main.law.title} law", index=True)
     b.loo = loo_table({f"{k} / {config.likelihood}": v for k, v in b.fits.items()}) if len(b.fits) > 1 else None
     if b.loo is not None:
@@ -155,9 +155,9 @@ def _forecasts(b: _Build) -> None:
     if len(b.check):
         b.table(b.check, "backtest_check", "How each law's forecasts held up on these runs: its fit's back-tests "
                                            "below compute cuts, scored with the population's structural error", index=True)
-    b.forecast = forecast_table(b.fc, config.budgets, level=config.level)
+    b.forecast = forecast_table(b.fc, config.budgets, ci_prob=config.level)
     b.table(b.forecast, "forecast", f"Loss forecasts at compute-optimal allocation ({config.level:.0%} intervals)")
-    b.targets = target_table(b.fc, config.target_losses, level=config.level) if config.target_losses else None
+    b.targets = target_table(b.fc, config.target_losses, ci_prob=config.level) if config.target_losses else None
     if b.targets is not None:
         b.table(b.targets, "target_loss", "Compute to reach target losses")
     b.tick("forecast_s")
@@ -196,7 +196,7 @@ def _sensitivity(b: _Build) -> None:
         variants[f"{config.law} law, {label}"] = Forecaster(result, group=config.group or None, seed=config.seed)
     rows = []
     for label, fc in variants.items():
-        table = forecast_table(fc, budgets, level=config.level)
+        table = forecast_table(fc, budgets, ci_prob=config.level)
         rows.append({"variant": label, **{f"loss_{c:.0e}{suffix}": table[f"loss{suffix}"].iloc[i]
                                           for i, c in enumerate(budgets) for suffix in ("", "_lower", "_upper")}})
     b.sensitivity = pd.DataFrame(rows)
