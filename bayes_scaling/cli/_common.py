@@ -86,9 +86,7 @@ def _add_grid_options(p: argparse.ArgumentParser, *, laws: str) -> None:
     p.add_argument("data", nargs="+", help="dataset name(s) or file(s) of runs")
     p.add_argument("--laws", default=laws, help=f"comma-separated laws (default {laws})")
     p.add_argument("--likelihoods", default="student-t", help="comma-separated likelihoods (default student-t)")
-    p.add_argument("--draws", type=positive_int, default=1000, help="draws per chain (default 1000)")
-    p.add_argument("--tune", type=positive_int, default=1000, help="tuning steps per chain (default 1000)")
-    p.add_argument("--chains", type=positive_int, default=4, help="chains (default 4)")
+    add_sampler_size(p)
 
 
 def _run_table_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -172,3 +170,12 @@ def _grid_of(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 
     return (_listed(args.laws, law_names(), "--laws"),
             _listed(args.likelihoods, list(LIKELIHOODS), "--likelihoods"))
+
+
+def add_sampler_size(p: argparse.ArgumentParser, *, after_tuning: str = "") -> None:
+    """--draws, --tune and --chains, their defaults from the one home of sampler defaults."""
+    from bayes_scaling.sampling.settings import SAMPLER_DEFAULTS as d
+
+    p.add_argument("--draws", type=positive_int, default=d.draws, help=f"draws per chain{after_tuning} (default {d.draws})")
+    p.add_argument("--tune", type=positive_int, default=d.tune, help=f"tuning steps per chain (default {d.tune})")
+    p.add_argument("--chains", type=positive_int, default=d.chains, help=f"chains (default {d.chains})")

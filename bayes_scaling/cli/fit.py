@@ -14,11 +14,11 @@ from bayes_scaling.cli._common import (
     _figure_formats,
     _moved,
     _run_table_kwargs,
+    add_sampler_size,
     credible_level,
     fit_cache_folder,
     log,
     parse_priors,
-    positive_int,
     positive_number,
 )
 from bayes_scaling.data.datasets import runs_from
@@ -28,7 +28,7 @@ from bayes_scaling.laws.registry import law_names
 from bayes_scaling.model.likelihoods import LIKELIHOODS
 from bayes_scaling.model.pymc_model import POOLING
 from bayes_scaling.posterior.structural import DISCREPANCIES
-from bayes_scaling.sampling.settings import SAMPLERS
+from bayes_scaling.sampling.settings import SAMPLER_DEFAULTS, SAMPLERS
 
 
 def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
@@ -129,12 +129,12 @@ def add_parser(sub) -> None:
                    help="data-scaled defaults or priors centred on the published fit (default: default)")
     p.add_argument("--prior", action="append", metavar="NAME=DIST",
                    help="override one prior, e.g. --prior 'alpha=LogNormal(mu=-1.08, sigma=0.2)' (repeatable)")
-    p.add_argument("--draws", type=positive_int, default=1000, help="draws per chain after tuning (default: 1000)")
-    p.add_argument("--tune", type=positive_int, default=1000, help="tuning steps per chain (default: 1000)")
-    p.add_argument("--chains", type=positive_int, default=4, help="chains (default: 4)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--sampler", default="auto", choices=SAMPLERS, help="NUTS implementation (default: auto)")
-    p.add_argument("--target-accept", type=credible_level, default=0.9, help="NUTS target acceptance (default: 0.9)")
+    add_sampler_size(p, after_tuning=" after tuning")
+    p.add_argument("--seed", type=int, default=SAMPLER_DEFAULTS.seed, help=f"random seed (default: {SAMPLER_DEFAULTS.seed})")
+    p.add_argument("--sampler", default=SAMPLER_DEFAULTS.sampler, choices=SAMPLERS,
+                   help=f"NUTS implementation (default: {SAMPLER_DEFAULTS.sampler})")
+    p.add_argument("--target-accept", type=credible_level, default=SAMPLER_DEFAULTS.target_accept,
+                   help=f"NUTS target acceptance (default: {SAMPLER_DEFAULTS.target_accept})")
     p.add_argument("--huber-delta", type=positive_number, default=1e-3, help="Huber threshold (default: 1e-3)")
     p.add_argument("--discrepancy", default=DISCREPANCIES[0], choices=DISCREPANCIES,
                    help="the law's structural error beyond the data, drawn from the population learned from "

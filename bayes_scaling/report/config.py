@@ -13,6 +13,7 @@ from typing import Any
 
 from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import DEFAULT_LEVEL
+from bayes_scaling.sampling.settings import SAMPLER_DEFAULTS
 
 
 @dataclass
@@ -63,10 +64,10 @@ class ReportConfig:
     hardware: str = ""
     carbon_intensity: str = "0.4:0.1"
     level: float = DEFAULT_LEVEL
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 4
-    seed: int = 0
+    draws: int = SAMPLER_DEFAULTS.draws
+    tune: int = SAMPLER_DEFAULTS.tune
+    chains: int = SAMPLER_DEFAULTS.chains
+    seed: int = SAMPLER_DEFAULTS.seed
     pooling: str = "shared"
     group: str = ""
     tokens_served: list[float] = field(default_factory=lambda: [1e11, 1e12, 1e13, 1e14])
