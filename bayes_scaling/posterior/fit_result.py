@@ -1,17 +1,13 @@
-"""Fit a scaling law to runs: :func:`fit` returns a :class:`Fit`, which saves to one
-netCDF file and loads back exactly (:func:`load_fit`).
+"""A fitted scaling law: :class:`Fit` holds the posterior as an ArviZ 1 DataTree, the configuration
+and the diagnostics, and saves to one netCDF file that :func:`~bayes_scaling.posterior.load.load_fit`
+reads back exactly.
 
-A saved fit holds an ArviZ 1 DataTree (groups ``posterior``, ``sample_stats``,
-``log_likelihood``, ``posterior_predictive``, ``observed_data`` and ``constant_data``) and,
-as attributes of its posterior group, the full configuration as JSON, SHA-256 hashes of that
-configuration and of the posterior draws, and a file-format version.  Loading checks all of
-them, and checks that the stored runs still have the fingerprint the configuration names.
-
-File formats: 1 was written by bayes_scaling 0.1 (ArviZ 0.x InferenceData; no hash of the
-draws); 2 (this version) adds the hash of the draws.  A format-1 file is converted on load
-(its groups are the same netCDF groups) with a warning that its draws cannot be verified;
-saving it again writes format 2.
-
+The DataTree's groups: ``posterior``, ``sample_stats``, ``observed_data`` and ``constant_data``
+(stored); ``log_likelihood``, ``posterior_predictive``, ``prior`` and ``prior_predictive``
+(derived from the draws, the runs and the seed, on fitting and again on loading); and with a
+structural error ``structural_error`` (its draws, (chain, draw) like the posterior's) and
+``structural_backtests`` (the fit's own back-tests).  The file's attributes hold the
+configuration as JSON and SHA-256 hashes of it and of the draws (:mod:`~bayes_scaling.posterior.fitfile`).
 """
 
 from __future__ import annotations
