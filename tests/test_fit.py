@@ -411,3 +411,16 @@ def test_every_group_has_chain_and_draw_dimensions_for_arviz():
     ess = arviz_stats.ess(tree, group="structural_error", var_names=["b"])
     assert float(ess["b"]) > 50
     assert set(tree["prior"].data_vars) >= {"E", "A", "B", "alpha", "beta"}
+
+
+def test_trace_and_pair_figures_come_from_arviz_plots():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bayes_scaling.plots.posterior import plot_pair, plot_trace
+
+    result = fit("chinchilla", draws=100, tune=200, chains=2, backtests=False, seed=4)
+    trace = plot_trace(result, var_names=["alpha", "beta"])
+    assert len(trace.axes) == 4 and "2 chains" in trace._suptitle.get_text()
+    pair = plot_pair(result, var_names=["E", "alpha", "beta"])
+    assert len([ax for ax in pair.axes if ax.has_data()]) >= 3

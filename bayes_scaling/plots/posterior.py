@@ -10,75 +10,56 @@ import numpy as np
 
 from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import DEFAULT_LEVEL, central
-from bayes_scaling.plots.style import CHAIN_COLORS, COLORS, _axes, _density, plain_log_axis
-
-
-def _chain_draws(fit, name: str) -> list[tuple[str, np.ndarray]]:
-    """(label, draws of shape (chains, draws)) for a parameter, one entry per group if it has groups."""
-    values = np.asarray(fit.idata["posterior"][name].values, dtype=float)
-    if values.ndim == 2:
-        return [(name, values)]
-    return [(f"{name}[{g}]", values[:, :, i]) for i, g in enumerate(fit.groups)]
+from bayes_scaling.plots.style import COLORS, _axes, plain_log_axis
 
 
 def plot_trace(fit, var_names: Sequence[str] | None = None):
-    """Trace and marginal density of each reported parameter, one colour per chain."""
-    import matplotlib.pyplot as plt
+    """Marginal density and trace of each reported parameter, one colour per chain (arviz-plots).
+
+    Parameters
+    ----------
+    fit
+        A :class:`~bayes_scaling.posterior.fit_result.Fit`.
+    var_names
+        Parameters to show (default: the law's parameters and the noise).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import arviz_plots as azp
 
     names = list(var_names or [*fit.law.param_names, *fit.reported_noise()])
-    panels = [entry for name in names for entry in _chain_draws(fit, name)]
-    fig, axes = plt.subplots(len(panels), 2, figsize=(7.5, 1.6 * len(panels) + 0.6), layout="constrained",
-                             width_ratios=(1, 2), squeeze=False)
-    for (label, values), (ax_density, ax_trace) in zip(panels, axes):
-        grid = np.linspace(values.min(), values.max(), 200)
-        for chain, draws in enumerate(values):
-            color = CHAIN_COLORS[chain % len(CHAIN_COLORS)]
-            ax_density.plot(grid, _density(draws, grid), color=color, linewidth=1.0)
-            ax_trace.plot(np.arange(draws.size), draws, color=color, linewidth=0.4, alpha=0.8,
-                          label=f"chain {chain}")
-        ax_density.set_ylabel(label)
-        ax_density.set_yticks([])
-        ax_trace.set_xlim(0, values.shape[1] - 1)
-    axes[-1, 0].set_xlabel("value")
-    axes[-1, 1].set_xlabel("draw (after tuning)")
-    axes[0, 1].legend(loc="upper right", ncols=min(values.shape[0], 4), frameon=False, fontsize=7)
-    fig.suptitle(f"{fit.law.title}: marginal densities and traces ({values.shape[0]} chains)", fontsize=10)
+    collection = azp.plot_trace_dist(fit.idata, var_names=names, backend="matplotlib")
+    fig = collection.viz["figure"].item()
+    chains = fit.idata["posterior"].sizes["chain"]
+    fig.suptitle(f"{fit.law.title}: marginal densities and traces ({chains} chains)", fontsize=10)
     return fig
 
 
-def plot_pair(fit, var_names: Sequence[str] | None = None, *, max_points: int = 2000, seed: int = 0):
-    """Pairwise posterior scatter of the law's parameters (shows the correlations that remain)."""
-    import matplotlib.pyplot as plt
+def plot_pair(fit, var_names: Sequence[str] | None = None):
+    """Pairwise joint posterior of the law's parameters, marginals on the diagonal (arviz-plots):
+    shows the correlations that remain.
+
+    Parameters
+    ----------
+    fit
+        A :class:`~bayes_scaling.posterior.fit_result.Fit`.
+    var_names
+        Parameters to show (default: the law's parameters).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import arviz_plots as azp
 
     names = list(var_names or fit.law.param_names)
-    draws = {name: fit.draws(name) for name in names}
-    draws = {k: (v if v.ndim == 1 else v[:, 0]) for k, v in draws.items()}
-    size = len(next(iter(draws.values())))
-    keep = np.random.default_rng(seed).permutation(size)[:max_points]
-    k = len(names)
-    fig, axes = plt.subplots(k, k, figsize=(1.5 * k + 1, 1.5 * k + 1), layout="constrained", squeeze=False)
-    for i, row in enumerate(names):
-        for j, col in enumerate(names):
-            ax = axes[i, j]
-            if j > i:
-                ax.set_axis_off()
-                continue
-            if i == j:
-                ax.hist(draws[row], bins=40, color=COLORS["data"], alpha=0.7)
-                ax.set_yticks([])
-            else:
-                ax.scatter(draws[col][keep], draws[row][keep], s=1.5, alpha=0.25, color=COLORS["data"],
-                           rasterized=True)
-            if i == k - 1:
-                ax.set_xlabel(col)
-            else:
-                ax.set_xticklabels([])
-            if j == 0 and i > 0:
-                ax.set_ylabel(row)
-            elif j > 0:
-                ax.set_yticklabels([])
+    coords = {"group": [fit.groups[0]]} if fit.grouped and "group" in fit.idata["posterior"].dims else None
+    collection = azp.plot_pair(fit.idata, var_names=names, coords=coords, backend="matplotlib")
+    fig = collection.viz["figure"].item()
     title = f"{fit.law.title}: joint posterior"
-    if fit.grouped:
+    if coords:
         title += f" (group {fit.groups[0]})"
     fig.suptitle(title, fontsize=10)
     return fig

@@ -81,15 +81,8 @@ def save_figure(fig, stem: str | os.PathLike, *, formats: Sequence[str] = FIGURE
     return out
 
 
-#: One colour per chain (Okabe & Ito, then matplotlib's cycle for more chains).
-CHAIN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 
 
-def _density(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Gaussian kernel density (Scott's bandwidth) of ``values`` on ``grid``."""
-    bandwidth = 1.06 * values.std() * values.size ** -0.2 or 1.0
-    z = (grid[:, None] - values[None, :]) / bandwidth
-    return np.exp(-0.5 * z**2).sum(axis=1) / (values.size * bandwidth * np.sqrt(2 * np.pi))
 
 
 def _flop_label(c: float) -> str:
