@@ -139,6 +139,8 @@ TEXT_HEADERS = {
     "median_mwh": "Predicted (MWh)", "elpd_loo": "ELPD (LOO)", "elpd_lfo": "ELPD (leave-future-out)",
     "se": "SE", "elpd_diff": "ELPD difference", "dse": "SE of difference", "stacking_weight": "Stacking weight",
     "held_out": "Runs held out", "cuts": "Cuts", "p_loo": "Effective parameters",
+    "rank": "Rank", "pareto_k_max": "Largest Pareto k", "n_pareto_k_bad": "Runs with Pareto k > 0.7",
+    "diagnostics_ok": "Diagnostics ok", "variant": "Variant", "q5": "5% quantile", "q95": "95% quantile",
     "coverage_90": "90% coverage", "coverage_50": "50% coverage", "width_90_pct": "90% width (% of loss)",
     "bias_pct": "Mean error (%)", "crps": "CRPS", "max_decades": "Farthest (decades)",
 }

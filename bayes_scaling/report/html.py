@@ -26,11 +26,23 @@ def table_context(frame: pd.DataFrame, *, index: bool = False, digits: int = 3, 
     from bayes_scaling.io.tables import TEXT_HEADERS, merged_cells, text_number
 
     columns, rows = merged_cells(frame, lambda v: text_number(v, digits), index=index)
-    headers = [TEXT_HEADERS.get(c, c.replace("_", " ")) for c in columns]
+    headers = [_header(c, TEXT_HEADERS, text_number) for c in columns]
     level = frame.attrs.get("level")
     has_intervals = any(interval for row in rows for _, interval in row)
     note = f"Medians with {level:.0%} credible intervals below them." if has_intervals and level else ""
     return {"headers": headers, "rows": rows, "caption": caption, "note": note}
+
+
+def _header(column: str, headers: dict[str, str], number) -> str:
+    """A column's header in words: the known ones with units, ``loss_1e+25`` as "Loss at 10²⁵ FLOP"."""
+    if column in headers:
+        return headers[column]
+    name, _, budget = column.rpartition("_")
+    try:
+        flop = float(budget)
+    except ValueError:
+        return column.replace("_", " ")
+    return f"{headers.get(name, name.replace('_', ' '))} at {number(flop)} FLOP"
 
 
 def _figure(b: _Build, name: str) -> dict[str, str] | None:
@@ -118,7 +130,7 @@ def _energy(b: _Build) -> dict[str, Any]:
     g = np.array(central(b.growth["energy_growth"], 0.9))[[1, 0, 2]]
     cov = b.calibration.attrs["coverage"]
     return {"efficiency": [f"{v:.2f}" for v in h], "growth": [f"{v:.2f}" for v in g],
-            "grid": table_context(b.energy_grid, index=True,
+            "grid": table_context(b.energy_grid,
                                   caption="Training energy (MWh) of each compute budget (rows, FLOP) on the expected "
                                           "new chip of each year (columns)"),
             "targets": None if b.energy_targets is None else table_context(
