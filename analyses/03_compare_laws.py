@@ -15,9 +15,9 @@ import pandas as pd
 from _common import output_folder
 
 from bayes_scaling.compare.backtest import backtest
+from bayes_scaling.compare.grid import fit_grid
 from bayes_scaling.compare.loo import loo_table
 from bayes_scaling.data.datasets import load_dataset
-from bayes_scaling.fitting import cached_fit
 from bayes_scaling.io.tables import write_table
 
 out, args = output_folder("03_compare_laws", __doc__.splitlines()[0])
@@ -26,8 +26,7 @@ settings = {"draws": args.draws, "tune": 1000, "chains": 4, "seed": 0}
 loos, tests = [], []
 for name in ("chinchilla", "epoch-chinchilla", "misfitting-final"):
     runs = load_dataset(name)
-    fits = {f"{law} / student-t": cached_fit(runs, law=law, likelihood="student-t", cache_dir=out / "cache",
-                                             settings=settings)[0] for law in laws}
+    fits = fit_grid(runs, laws, ["student-t"], cache_dir=out / "cache", settings=settings)
     loo = loo_table(fits).reset_index().assign(dataset=name)
     bt = backtest(runs, laws=laws, likelihoods=["student-t"], cache_dir=out / "cache", settings=settings,
                   bootstrap=50, progress=print).assign(dataset=name)

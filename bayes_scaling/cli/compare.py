@@ -26,9 +26,9 @@ def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
 
     from bayes_scaling.compare.backtest import backtest
+    from bayes_scaling.compare.grid import fit_grid
     from bayes_scaling.compare.lfo import lfo_table
     from bayes_scaling.compare.loo import loo_table
-    from bayes_scaling.fitting import cached_fit
     from bayes_scaling.io.tables import to_markdown, write_table
 
     laws, likelihoods = _grid_of(args)
@@ -43,14 +43,12 @@ def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     total = len(datasets) * len(laws) * len(likelihoods)
     done = 0
     for runs in datasets:
-        fits = {}
-        for law in laws:
-            for lik in likelihoods:
-                result, cached = cached_fit(runs, law=law, likelihood=lik, cache_dir=cache, settings=settings)
-                done += 1
-                log.info("[%d/%d] %s: fitted %s / %s to all %d runs%s", done, total, runs.source, law, lik,
-                         len(runs), " (cached)" if cached else "")
-                fits[f"{law} / {lik}"] = result
+        def report(i: int, _: int, key: str, cached: bool, runs=runs, before=done) -> None:
+            log.info("[%d/%d] %s: fitted %s to all %d runs%s", before + i, total, runs.source, key, len(runs),
+                     " (cached)" if cached else "")
+
+        fits = fit_grid(runs, laws, likelihoods, cache_dir=cache, settings=settings, progress=report)
+        done += len(fits)
         if len(fits) > 1:
             loos.append(loo_table(fits).reset_index().assign(dataset=runs.source))
         if args.lfo and len(laws) > 1:

@@ -107,8 +107,8 @@ def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_p
 def _fit_and_compare(b: _Build) -> None:
     """Fit every law (the main one first), compare them by LOO and, if asked, by back-tests."""
     from bayes_scaling.compare.backtest import backtest
+    from bayes_scaling.compare.grid import fit_grid
     from bayes_scaling.compare.loo import loo_table
-    from bayes_scaling.fitting import cached_fit
     from bayes_scaling.io.cache import default_fit_cache
 
     config = b.config
@@ -118,9 +118,9 @@ def _fit_and_compare(b: _Build) -> None:
         what = "fitting" if i == 0 else "comparing laws: fitting"
         b.step(2 if i == 0 else 3, f"{what} {law} / {config.likelihood} to {len(b.runs)} runs "
                                    f"({config.chains} chains x {config.draws} draws)")
-        extra = {"prior_set": config.prior_set, "priors": config.priors} if law == config.law else {}
-        b.fits[law], _ = cached_fit(b.runs, law=law, likelihood=config.likelihood, cache_dir=cache,
-                                    settings={**b.settings, **extra})
+        main = {config.law: {"prior_set": config.prior_set, "priors": config.priors}}
+        b.fits |= {law: fit for fit in fit_grid(b.runs, [law], [config.likelihood], cache_dir=cache,
+                                                 settings=b.settings, overrides=main).values()}
         if law == config.law:
             b.tick("fit_s")
     b.main = b.fits[config.law]
