@@ -154,7 +154,9 @@ def _cached_cfunc(template: str, kind: str, pytensor_fn, shared_vars: list, sign
     args = "".join(f", s{k}" for k in range(len(read)))
     body = template.format(name=f"bayes_scaling_{kind}", n_words=n_words, unpack="\n".join(unpack),
                            args=args, **fields)
-    key = hashlib.sha256(f"{body}\n{inner_key}\n{signature}\nv1".encode()).hexdigest()
+    # the module's name is in the key: a cached callback records it, and one made under another (an
+    # earlier layout's) cannot be loaded here
+    key = hashlib.sha256(f"{body}\n{inner_key}\n{signature}\n{__name__}\nv1".encode()).hexdigest()
     py_func = compile_numba_function_src(
         body, f"bayes_scaling_{kind}",
         global_env={"__name__": __name__, "numba": numba, "np": np, "inner": inner,
