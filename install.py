@@ -17,6 +17,8 @@ import subprocess
 import sys
 
 SUPPORTED = ((3, 12), (3, 13))
+#: Preferred first: the version CI tests (draws are reproducible bit for bit within one interpreter).
+PREFERRED = (3, 12)
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -32,9 +34,9 @@ def version_of(python):
 
 
 def candidates():
-    """Interpreters to try, best first: this one, then on PATH, then pyenv's (newest first)."""
+    """Interpreters to try: this one, then on PATH, then pyenv's (newest patch release first)."""
     yield sys.executable
-    for name in ("python3.13", "python3.12"):
+    for name in ("python3.12", "python3.13"):
         found = shutil.which(name)
         if found:
             yield found
@@ -49,10 +51,11 @@ def candidates():
 
 
 def find_python():
-    for python in candidates():
-        if version_of(python) in SUPPORTED:
-            return python
-    return None
+    """A supported interpreter, the preferred version where there is one."""
+    found = [(python, version_of(python)) for python in candidates()]
+    supported = [(python, v) for python, v in found if v in SUPPORTED]
+    supported.sort(key=lambda pv: pv[1] != PREFERRED)  # stable: keeps the order of candidates() otherwise
+    return supported[0][0] if supported else None
 
 
 def main(argv):
