@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from bayes_scaling.data.runs import RunTable
     from bayes_scaling.posterior.fit_result import Fit
 from bayes_scaling.errors import InputError
+from bayes_scaling.io.cache import DISPLAY_ONLY, UNWRITABLE
 from bayes_scaling.posterior.fit_result import Fit, structural_groups
 from bayes_scaling.posterior.law_only import LAW_ONLY_DEFAULTS, law_and_likelihood, result_key, sample_law
 from bayes_scaling.posterior.load import load_fit
@@ -199,12 +200,41 @@ def cached_fit(runs: RunTable, *, law: str, likelihood: str, cache_dir: str | os
         key = result_key(runs, law=law, likelihood=likelihood, settings=settings, defaults=FIT_DEFAULTS, what="fit")
         path = Path(cache_dir) / f"{law}-{likelihood}-{key}.nc"
         if path.is_file():
-            return load_fit(path, law=law, likelihood=likelihood, fingerprint=runs.fingerprint()), True
+            cached = _cached_entry(path, runs, law=law, likelihood=likelihood, settings=settings)
+            if cached is not None:
+                return cached, True
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)  # diagnostics are reported in the table
         result = fit(runs, law=law, likelihood=likelihood, cache_dir=cache_dir, **settings)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        result.save(path, overwrite=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            result.save(path, overwrite=True)
+        except (OSError, InputError) as exc:  # the cache is optional: never worth the result
+            log.warning(UNWRITABLE.format(path=path, error=f"{type(exc).__name__}: {exc}"))
     return result, False
+
+
+def _cached_entry(path: Path, runs: RunTable, *, law: str, likelihood: str, settings: dict[str, Any]) -> Fit | None:
+    """The fit in a cache entry if it is the one asked for: a readable fit file (its hashes checked by
+    load_fit) of these runs, law and likelihood, made with these settings.  Anything else is a warning
+    and None: the caller fits again and replaces the entry."""
+    try:
+        cached = load_fit(path, law=law, likelihood=likelihood, fingerprint=runs.fingerprint())
+    except InputError as exc:
+        log.warning("the cached fit %s cannot be used (%s); fitting again", path, exc)
+        return None
+    wanted = {**FIT_DEFAULTS, **{k: v for k, v in settings.items() if k not in DISPLAY_ONLY}}
+    config = cached.config
+    made = {**{k: config["sampler"][k] for k in ("draws", "tune", "chains", "seed", "target_accept")},
+            "discrepancy": config["discrepancy"], "prior_set": config["prior_set"], "pooling": config["pooling"],
+            "window": config.get("window"), "backtests": config["backtests"]}
+    expected = {k: wanted[k] for k in made}
+    expected["backtests"] = bool(wanted["backtests"]) and wanted["discrepancy"] != "none"
+    if made != expected:
+        differ = ", ".join(f"{k} {made[k]!r} (asked {expected[k]!r})" for k in made if made[k] != expected[k])
+        log.warning("the cached fit %s was made with other settings (%s): it was filed under another key; "
+                    "fitting again", path, differ)
+        return None
+    return cached
 

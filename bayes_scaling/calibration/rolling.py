@@ -35,6 +35,7 @@ from bayes_scaling.sampling.diagnostics import SamplingWarning
 
 if TYPE_CHECKING:
     from bayes_scaling.data.runs import RunTable
+from bayes_scaling.io.cache import UNWRITABLE, content_digest
 from bayes_scaling.posterior.law_only import LAW_ONLY_DEFAULTS, min_train_runs, result_key, sample_law
 
 __all__ = ['DISTANCES', 'extrapolation_cuts', 'HeldOut', 'rolling_backtest', 'internal_errors', 'robust_sd']
@@ -211,17 +212,51 @@ def cached_backtest_errors(runs: RunTable, *, law: str, likelihood: str, setting
                      what="internal back-tests")
     path = Path(cache_dir) / f"{law}-{likelihood}-backtests-{key}.npz"
     if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as stored:
-                table = pd.DataFrame({name: stored[name] for name in stored.files})
+        table = _read_backtest_entry(path, key)
+        if table is not None:
             log.info("internal back-tests of %s loaded from %s", runs.source, path)
             return table
-        except (OSError, ValueError) as exc:  # unreadable: compute it again
-            log.warning("ignoring the unreadable cached back-tests %s (%s)", path, exc)
     errors = compute()
     if errors is not None:  # None (no cut possible) is cheap to find again, and logged each time
+        _write_backtest_entry(path, key, {name: errors[name].to_numpy() for name in errors.columns})
+    return errors
+
+
+#: The name under which a back-test entry stores its key and the SHA-256 of its arrays.
+_ENTRY = "__entry__"
+#: The columns of :meth:`HeldOut.errors`, what an entry holds.
+_BACKTEST_TABLE_COLUMNS = ("cut", "c_ref", "n_train", "run", "C", "d", "log_loss", "median", "error", "spread")
+
+
+def _read_backtest_entry(path: Path, key: str) -> pd.DataFrame | None:
+    """A back-test cache entry, if it proves what it is: readable, made for ``key``, its arrays those it
+    was written with (SHA-256).  Anything else is a warning and None: the caller computes it again."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+    except Exception as exc:  # noqa: BLE001 - a damaged zip raises BadZipFile, EOFError, KeyError, OSError …
+        log.warning("the cached back-tests %s cannot be read (%s: %s); computing them again", path,
+                    type(exc).__name__, exc)
+        return None
+    entry = arrays.pop(_ENTRY, None)
+    try:
+        proof = json.loads(str(entry)) if entry is not None else {}
+    except ValueError:
+        proof = {}
+    if proof != {"key": key, "sha256": content_digest(arrays)} or set(arrays) != set(_BACKTEST_TABLE_COLUMNS):
+        log.warning("the cached back-tests %s do not prove what they are (made for another key, changed since "
+                    "they were written, or in an earlier format); computing them again", path)
+        return None
+    return pd.DataFrame(arrays)[list(_BACKTEST_TABLE_COLUMNS)]
+
+
+def _write_backtest_entry(path: Path, key: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write an entry with its key and content hash; a cache that cannot be written costs a warning."""
+    proof = json.dumps({"key": key, "sha256": content_digest(arrays)})
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(path) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, **{name: errors[name].to_numpy() for name in errors.columns})
-    return errors
+            np.savez(handle, **arrays, **{_ENTRY: np.array(proof)})
+    except OSError as exc:
+        log.warning(UNWRITABLE.format(path=path, error=f"{type(exc).__name__}: {exc}"))
 

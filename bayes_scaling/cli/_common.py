@@ -59,6 +59,9 @@ positive_int = _argument_type(int, lambda v: v >= 1, "a whole number ≥ 1", "po
 credible_level = _argument_type(float, lambda v: 0 < v < 1, "a level strictly between 0 and 1 (e.g. 0.9)",
                                 "credible_level")
 finite_number = _argument_type(float, math.isfinite, "a finite number", "finite_number")
+#: A seed numpy and nutpie both take: a whole number from 0 to 2**64 - 1.
+seed_number = _argument_type(int, lambda v: 0 <= v < 2 ** 64, "a seed: a whole number from 0 to 2**64 - 1",
+                             "seed_number")
 
 
 def _add_run_table_options(p: argparse.ArgumentParser) -> None:

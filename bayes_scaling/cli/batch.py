@@ -16,6 +16,7 @@ from bayes_scaling.cli._common import (
     log,
     positive_int,
     positive_number,
+    seed_number,
 )
 from bayes_scaling.data.datasets import runs_from
 from bayes_scaling.io.outputs import check_output_folder, output_folder
@@ -65,7 +66,7 @@ def add_parser(sub) -> None:
     _add_grid_options(p, laws="chinchilla")
     p.add_argument("--cut", type=positive_number, nargs="+", metavar="FLOP",
                    help="also fit the runs with C <= each cut (back-test fits)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
+    p.add_argument("--seeds", type=seed_number, nargs="+", default=[0], help="seeds (default 0)")
     p.add_argument("--discrepancy", default=DISCREPANCIES[0], choices=DISCREPANCIES,
                    help=f"structural error of each fit (default {DISCREPANCIES[0]})")
     p.add_argument("--executor", choices=("local", "joblib"), default="local",

@@ -16,6 +16,7 @@ from bayes_scaling.cli._common import (
     log,
     positive_int,
     positive_number,
+    seed_number,
 )
 from bayes_scaling.data.datasets import runs_from
 from bayes_scaling.io.outputs import check_output_folder, output_folder
@@ -132,7 +133,7 @@ def add_parser(sub) -> None:
     p.add_argument("--cut", type=positive_number, nargs="+", metavar="FLOP", help="compute cuts (default: 50/70/85%% quantiles)")
     p.add_argument("--no-classical", action="store_true", help="leave out the classical Huber baseline")
     p.add_argument("--bootstrap", type=positive_int, default=50, help="bootstrap refits of the classical baseline")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_number, default=0)
     p.add_argument("--cache", help="folder of cached fits (default: the user cache folder, "
                                    "$BAYES_SCALING_FIT_CACHE to choose another)")
     p.add_argument("--pooling", default="shared", choices=POOLING,

@@ -15,6 +15,7 @@ from bayes_scaling.cli._common import (
     log,
     positive_int,
     positive_number,
+    seed_number,
 )
 from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import DEFAULT_LEVEL
@@ -303,6 +304,6 @@ def add_parser(sub) -> None:
     p.add_argument("--level", type=credible_level, default=DEFAULT_LEVEL,
                    help=f"interval level (default {DEFAULT_LEVEL:g})")
     p.add_argument("--draws", type=positive_int, default=4000, help="Monte Carlo draws (default 4000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_number, default=0)
     _add_output_options(p, required=False, default="print only, write no files")
     p.set_defaults(handler=_cmd_energy)

@@ -20,6 +20,7 @@ from bayes_scaling.cli._common import (
     log,
     parse_priors,
     positive_number,
+    seed_number,
 )
 from bayes_scaling.data.datasets import runs_from
 from bayes_scaling.intervals import DEFAULT_LEVEL
@@ -130,7 +131,7 @@ def add_parser(sub) -> None:
     p.add_argument("--prior", action="append", metavar="NAME=DIST",
                    help="override one prior, e.g. --prior 'alpha=LogNormal(mu=-1.08, sigma=0.2)' (repeatable)")
     add_sampler_size(p, after_tuning=" after tuning")
-    p.add_argument("--seed", type=int, default=SAMPLER_DEFAULTS.seed, help=f"random seed (default: {SAMPLER_DEFAULTS.seed})")
+    p.add_argument("--seed", type=seed_number, default=SAMPLER_DEFAULTS.seed, help=f"random seed (default: {SAMPLER_DEFAULTS.seed})")
     p.add_argument("--sampler", default=SAMPLER_DEFAULTS.sampler, choices=SAMPLERS,
                    help=f"NUTS implementation (default: {SAMPLER_DEFAULTS.sampler})")
     p.add_argument("--target-accept", type=credible_level, default=SAMPLER_DEFAULTS.target_accept,

@@ -15,6 +15,7 @@ from bayes_scaling.cli._common import (
     credible_level,
     log,
     positive_number,
+    seed_number,
 )
 from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import DEFAULT_LEVEL
@@ -153,7 +154,7 @@ def add_parser(sub) -> None:
                    help=f"interval level (default {DEFAULT_LEVEL:g})")
     p.add_argument("--interval", choices=("eti", "hdi"), default="eti", help="equal-tailed (default) or HDI")
     p.add_argument("--group", help="group to forecast for (fits with several groups)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the predictive noise draws")
+    p.add_argument("--seed", type=seed_number, default=0, help="seed of the predictive noise draws")
     _add_figures_option(p, default="png,pdf,svg", cost="about 2 s per format")
     _add_output_options(p, required=False, default="FIT_DIR/forecast")
     p.set_defaults(handler=_cmd_forecast)

@@ -11,7 +11,7 @@ from typing import Any
 
 from bayes_scaling._provenance import package_versions, source_digest
 
-__all__ = ["FIT_CACHE_ENV", "DISPLAY_ONLY", "default_fit_cache", "cache_key"]
+__all__ = ["FIT_CACHE_ENV", "DISPLAY_ONLY", "UNWRITABLE", "default_fit_cache", "cache_key", "content_digest"]
 
 
 #: Environment variable naming the folder of cached fits (default: the user cache directory).
@@ -33,6 +33,23 @@ def default_fit_cache() -> Path:
 
     return Path(pooch.os_cache("bayes_scaling")) / "fits"
 
+
+
+#: What a cache entry's failure to be written says: the result stands, the cache is optional.
+UNWRITABLE = "could not write the cache entry {path} ({error}); the result is kept and used (--no-cache skips the cache)"
+
+
+def content_digest(arrays: dict[str, Any]) -> str:
+    """SHA-256 of named arrays (names sorted; dtype, shape and bytes of each): what an entry stores to
+    prove its content has not changed since it was written."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        values = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{values.dtype.str}|{values.shape}".encode())
+        digest.update(values.tobytes())
+    return digest.hexdigest()
 
 
 def cache_key(*parts: Any) -> str:
