@@ -120,3 +120,38 @@ def test_a_seed_outside_what_the_samplers_take_is_refused_where_it_is_parsed(see
     assert main(["energy", "--flop", "1e24", "--seed", seed]) == 2
     err = capsys.readouterr().err
     assert "a seed: a whole number from 0 to 2**64 - 1" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- inputs refused before any work
+
+
+def test_runs_that_do_not_vary_are_refused_by_name(tmp_path):
+    from bayes_scaling import InputError, fit as fit_law
+
+    frame = pd.DataFrame({"N": np.geomspace(1e7, 1e9, 20), "D": np.geomspace(1e9, 1e11, 20), "loss": 2.5})
+    with pytest.raises(InputError, match="every run has the same loss"):
+        fit_law(frame, draws=10, tune=10, chains=1)
+    frame = pd.DataFrame({"N": 1e8, "D": np.geomspace(1e9, 1e11, 20), "loss": np.linspace(3, 2.5, 20)})
+    with pytest.raises(InputError, match="every run has the same N"):
+        fit_law(frame, draws=10, tune=10, chains=1)
+
+
+def test_the_api_says_what_runs_may_be_and_loads_a_fit_folder(tmp_path):
+    from bayes_scaling import InputError, load_fit
+    from bayes_scaling import fit as fit_law
+
+    with pytest.raises(InputError, match="not numpy.ndarray; for arrays, pd.DataFrame"):
+        fit_law(np.ones((5, 3)))
+    with pytest.raises(InputError, match="a folder without a fit.nc"):
+        load_fit(tmp_path)
+    result = fit_law("chinchilla", draws=50, tune=100, chains=1, backtests=False, seed=1)
+    result.save(tmp_path / "fit.nc")
+    np.testing.assert_array_equal(load_fit(tmp_path).draws("alpha"), result.draws("alpha"))
+
+
+def test_compare_with_nothing_to_compare_is_refused_before_fitting(tmp_path, capsys):
+    from bayes_scaling.cli import main
+
+    assert main(["compare", "chinchilla", "--laws", "chinchilla", "--out", str(tmp_path / "out")]) == 2
+    assert "nothing to compare" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -19,6 +19,7 @@ from bayes_scaling.cli._common import (
     seed_number,
 )
 from bayes_scaling.data.datasets import runs_from
+from bayes_scaling.errors import InputError
 from bayes_scaling.io.outputs import check_output_folder, output_folder
 from bayes_scaling.model.pymc_model import POOLING
 
@@ -33,6 +34,9 @@ def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     from bayes_scaling.io.tables import to_markdown, write_table
 
     laws, likelihoods = _grid_of(args)
+    if len(laws) * len(likelihoods) < 2 and not args.backtest:
+        raise InputError(f"nothing to compare: one law and one likelihood ({', '.join(laws)} / {', '.join(likelihoods)}); "
+                         f"give several with --laws a,b (or --likelihoods), or --backtest to score one law's forecasts")
     datasets = [runs_from(d, **_run_table_kwargs(args)) for d in args.data]
     out = Path(args.out)
     check_output_folder(out, force=args.force, inputs=args.data)

@@ -357,6 +357,10 @@ def runs_from(spec: str | os.PathLike | pd.DataFrame | RunTable, **read_options:
     A string that names an existing file is read as a file; otherwise it must be the name
     of a ``runs`` dataset.  ``read_options`` go to :func:`read_runs` for files and frames.
     """
+    if not isinstance(spec, str | os.PathLike | pd.DataFrame | RunTable):
+        raise InputError(f"runs must be a dataset name, a file path, a pandas DataFrame or a RunTable, not "
+                         f"{type(spec).__module__}.{type(spec).__qualname__}; for arrays, "
+                         f"pd.DataFrame({{'N': ..., 'D': ..., 'loss': ...}})")
     if isinstance(spec, str) and spec in _registry() and Path(spec).is_file():
         raise InputError(f"{spec!r} is both a file in {Path.cwd()} and a registered dataset; write ./{spec} for "
                          f"the file, or rename it to use the dataset")

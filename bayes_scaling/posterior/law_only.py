@@ -79,6 +79,12 @@ def _checked_inputs(table: RunTable, law_obj: ScalingLaw, *, pooling: str) -> tu
     if pooling not in POOLING:
         raise InputError(f"pooling must be one of {', '.join(POOLING)}, not {pooling!r}")
     log_inputs(law_obj, table)  # clear error for a missing column, before anything else
+    for column in ("loss", *(c for c in law_obj.inputs if c in ("N", "D", "C"))):
+        values = table.column(column)
+        if np.ptp(np.log(values)) == 0:
+            what = "loss" if column == "loss" else f"{column}, an input of the {law_obj.name} law,"
+            raise InputError(f"{table.source}: every run has the same {what} ({values[0]:.6g}): a scaling law "
+                             f"cannot be fitted to runs that do not vary in it")
     groups = tuple(table.groups) if table.has_groups else ()
     table.require(law_obj.n_params + 1, why=f"law {law_obj.name} has {law_obj.n_params} parameters plus noise")
     if len(groups) > 1:

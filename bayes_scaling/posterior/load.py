@@ -94,6 +94,11 @@ def load_fit(path: str | os.PathLike, *, law: str | None = None, likelihood: str
     True
     """
     source = Path(path)
+    if source.is_dir():  # a fit's output folder (bayes-scaling fit --out DIR), as the command line takes
+        if not (source / "fit.nc").is_file():
+            raise FitFileError(f"{source}: a folder without a fit.nc; give the fit file, or the folder "
+                               f"`bayes-scaling fit --out` wrote")
+        source = source / "fit.nc"
     if not source.is_file():
         raise FitFileError(f"{source}: no such fit file")
     idata = _read_tree(source)
