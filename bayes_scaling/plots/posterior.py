@@ -56,7 +56,9 @@ def plot_pair(fit, var_names: Sequence[str] | None = None):
 
     names = list(var_names or fit.law.param_names)
     coords = {"group": [fit.groups[0]]} if fit.grouped and "group" in fit.idata["posterior"].dims else None
-    collection = azp.plot_pair(fit.idata, var_names=names, coords=coords, backend="matplotlib")
+    side = 1.5 * len(names) + 1.0  # inches: a page-width figure whose labels stay readable
+    collection = azp.plot_pair(fit.idata, var_names=names, coords=coords, backend="matplotlib",
+                               figure_kwargs={"figsize": (side, side)})
     fig = collection.viz["figure"].item()
     title = f"{fit.law.title}: joint posterior"
     if coords:
