@@ -64,7 +64,30 @@ class FitTask:
 def tasks_for(datasets: dict[str, RunTable], *, laws: Sequence[str] = ("chinchilla",),
               likelihoods: Sequence[str] = ("student-t",), cuts: Sequence[float | None] = (None,),
               seeds: Sequence[int] = (0,), settings: dict[str, Any] | None = None) -> list[FitTask]:
-    """The product laws × likelihoods × datasets × cuts × seeds as tasks."""
+    """The product laws × likelihoods × datasets × cuts × seeds as tasks.
+
+    Parameters
+    ----------
+    datasets
+        Run tables by name.
+    laws, likelihoods
+        Names to combine.
+    cuts
+        Compute cuts in FLOP (fit the runs with C ≤ cut); None fits every run.
+    seeds
+        Sampler seeds.
+    settings
+        Other :func:`~bayes_scaling.fit` options shared by every task (not the seed).
+
+    Returns
+    -------
+    list of FitTask
+
+    Raises
+    ------
+    InputError
+        For a seed in ``settings``.
+    """
     if "seed" in (settings or {}):
         raise InputError("give seeds with seeds=, not in settings")
     tasks = []
@@ -134,7 +157,31 @@ def _progress_wrapper(progress, total):
 
 def run_batch(tasks: Iterable[FitTask], *, executor: Any = "local", jobs: int = 2,
               progress: Callable[[int, int, FitTask], None] | None = None) -> pd.DataFrame:
-    """Run every task; one row per task, in task order (see the module docstring for executors)."""
+    """Run every task; one row per task, in task order (see the module docstring for executors).
+
+    Parameters
+    ----------
+    tasks
+        From :func:`tasks_for`.
+    executor
+        ``"local"`` (this process), ``"joblib"`` (``jobs`` worker processes), a Dask scheduler address
+        or a ``distributed.Client``.
+    jobs
+        Worker processes for joblib.
+    progress
+        Called after each task with (done, total, task).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per task: its dataset, law, likelihood, cut and seed, the posterior summaries of the
+        law's parameters, the diagnostics and a hash of the draws.
+
+    Raises
+    ------
+    InputError
+        For no tasks or an unknown executor.
+    """
     tasks = list(tasks)
     if not tasks:
         raise InputError("the batch has no tasks")

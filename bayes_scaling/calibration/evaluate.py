@@ -107,7 +107,31 @@ def leave_one_dataset_out(datasets: Mapping[str, RunTable], errors: pd.DataFrame
     """:func:`evaluate_dataset` for each dataset, with the population learned from the back-test
     ``errors`` of the *other* datasets (``copies`` maps a dataset to the one it duplicates, e.g.
     ``{"epoch-chinchilla": "chinchilla"}``: neither informs the other's population).  The sampling
-    diagnostics of each population are in ``attrs["populations"]``, by dataset left out."""
+    diagnostics of each population are in ``attrs["populations"]``, by dataset left out.
+
+    Parameters
+    ----------
+    datasets
+        The run tables to score, by name.
+    errors
+        Back-test errors of every calibration dataset (the ``extrapolation-errors`` dataset's rows).
+    law, likelihood
+        The law and likelihood fitted below each cut.
+    settings
+        Sampler settings of the refits.
+    copies
+        Datasets that duplicate another, by name.
+    modes
+        The structural-error modes to score (``"none"`` is the law alone).
+    progress
+        Called with a line per population and refit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per held-out run and mode: dataset, cut, distance, observed log loss, predictive median,
+        interval ends, CRPS; score it with :func:`coverage_table` and :func:`by_distance`.
+    """
     copies = dict(copies or {})
     family = {name: copies.get(name, name) for name in set(datasets) | set(errors["dataset"])}
     frames, populations = [], {}

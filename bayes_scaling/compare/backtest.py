@@ -35,6 +35,33 @@ def backtest(runs: RunTable, *, laws: Sequence[str], likelihoods: Sequence[str] 
     With ``split_column`` (a boolean-like column, true = held out) that split is used instead
     of compute cuts.  ``extrapolation`` is log10 of the held-out runs' median C over the
     largest training C: how far beyond the data the predictions go.
+
+    Parameters
+    ----------
+    runs
+        The runs to split.
+    laws, likelihoods
+        The Bayesian models to back-test (every combination).
+    cuts
+        Compute cuts in FLOP (default: :func:`~bayes_scaling.calibration.rolling.extrapolation_cuts`).
+    split_column
+        A boolean-like column of ``runs`` that marks the runs to hold out, instead of cuts.
+    classical
+        Also back-test the classical Huber fit with bootstrap intervals.
+    bootstrap
+        Bootstrap refits of the classical fit.
+    cache_dir
+        The fit cache (None refits).
+    settings
+        :func:`~bayes_scaling.fit` options of the Bayesian fits.
+    progress
+        Called with a line per fit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model and split: runs fitted and held out, ``extrapolation_decades``, coverage of
+        the 50%, 80% and 95% intervals, ``crps``, ``lpd``, ``mae_pct`` and whether the fit was cached.
     """
     settings = dict(settings or {})
     if settings.get("discrepancy", DISCREPANCIES[0]) not in LEARNING:
@@ -90,7 +117,23 @@ def backtest_check(fits: Mapping[str, Fit], *, draws: int = 2000, seed: int = 0)
     would be judged on what it learned from).  The law-only predictive of each held-out run
     is taken as normal (median, robust sd); one row per law: held-out runs and cuts, the farthest
     distance, coverage of the 50% and 90% intervals, median 90% width and mean signed error (% of
-    loss), mean CRPS.  Fits without kept back-tests are left out."""
+    loss), mean CRPS.  Fits without kept back-tests are left out.
+
+    Parameters
+    ----------
+    fits
+        Fits by label (each with the back-tests a default fit keeps).
+    draws
+        Predictive draws per held-out run.
+    seed
+        Seed of those draws.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fit: ``held_out``, ``cuts``, ``max_decades``, ``coverage_50``, ``coverage_90``,
+        ``width_90_pct``, ``bias_pct``, ``crps``; ``attrs["method"]`` says how it was scored.
+    """
     from bayes_scaling.calibration.population import load_population
     from bayes_scaling.calibration.update import predictive_error_draws
     from bayes_scaling.scoring import coverage, crps

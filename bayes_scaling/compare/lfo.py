@@ -54,6 +54,25 @@ def lfo_table(runs: RunTable, *, laws: Sequence[str], likelihood: str = "student
     the same cuts; each held-out run is scored by the density of its forecast — the law plus the
     population's structural error — and stacking weights are computed from those densities.
     Unlike PSIS-LOO (which measures interpolation), this ranks laws by extrapolation.
+
+    Parameters
+    ----------
+    runs
+        The runs every law is back-tested on.
+    laws
+        Names of the laws to compare (two or more).
+    likelihood
+        The likelihood of every fit.
+    settings
+        :func:`~bayes_scaling.posterior.law_only.sample_law` options of the refits (draws, seed …).
+    progress
+        Called with a line per refit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per law, best first: ``elpd_lfo`` and its ``se``, the difference to the best, mean
+        ``crps``, the stacking weight, the runs held out and the cuts.
     """
     from bayes_scaling.calibration.population import load_population
     from bayes_scaling.calibration.rolling import rolling_backtest
@@ -97,6 +116,22 @@ def lfo_weights(fits: Mapping[str, Fit]) -> pd.DataFrame:
     law was back-tested on; stacking weights (Yao et al. 2018) follow from those densities.
     Approximate (one normal per law-only forecast) but free: no refit.  :func:`lfo_table` is the
     exact version with new refits.  Best law first.
+
+    Parameters
+    ----------
+    fits
+        Fits of the same runs, one law each, by label; each with the back-tests a default fit keeps.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per law, best first: ``elpd_lfo``, ``se``, ``elpd_diff``, ``dse``, ``stacking_weight``,
+        the runs held out and the cuts; ``attrs["method"]`` says how it was scored.
+
+    Raises
+    ------
+    InputError
+        For fewer than two fits, fits of different runs, or a fit that kept no back-tests.
     """
     from bayes_scaling.calibration.population import load_population
     from bayes_scaling.calibration.update import predictive_log_density

@@ -397,8 +397,23 @@ def calibrate(*, draws: int = 4000, seed: int = 0, levels: Sequence[float] = (0.
     it); the prediction uses the run's FLOP and hardware (not its device-hours), and includes
     PUE unless the source reports device energy only.  A run reported by several sources (BLOOM:
     its own team's measurement and the LLaMA paper's estimate) is one point: the measured report
-    is kept, else the first.  Columns: reported energy, predictive median and intervals, whether
-    each interval holds the report, and the log error.
+    is kept, else the first.
+
+    Parameters
+    ----------
+    draws
+        Draws of the energy model per run.
+    seed
+        Seed of the draws.
+    levels
+        Credible levels of the intervals checked.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run: ``run``, ``report``, ``hardware``, ``flop``, ``reported_mwh``, ``median_mwh``,
+        ``log_error``, and per level ``lower_…``, ``upper_…``, ``inside_…``; ``attrs["coverage"]`` (share
+        inside each level) and ``attrs["median_abs_log_error"]``.
     """
     from bayes_scaling.data.datasets import load_dataset
 
