@@ -235,3 +235,35 @@ def test_a_child_that_cannot_start_leaves_a_working_compile_and_a_warning(tmp_pa
     assert "compiling in a child process failed (FileNotFoundError" in caplog.text
     assert len(list(tmp_path.glob("*.pkl"))) == 1  # the graphs were kept all the same
     _same_draws(expected, nutpie.sample(compiled, **SAMPLE))
+
+
+def test_kept_graphs_are_unpickled_only_when_private_and_unchanged(tmp_path, monkeypatch, caplog):
+    """A pickle runs code: a kept graph file whose bytes changed since it was written (one float
+    constant of the probe's) is not loaded but rewritten, draws as before; in a folder others can
+    write, nothing is loaded or kept (as ssh and pip treat their files)."""
+    import logging
+    import os
+
+    import bayes_scaling.sampling.compiled as compiled_module
+
+    folder = tmp_path / "graphs"
+    monkeypatch.setattr(compiled_module, "graph_folder", lambda: folder)
+    spec, runs = _model(38)
+    first = nutpie.sample(compile_cached(build_model(spec, runs)), **SAMPLE)
+    kept = next(folder.glob("*.pkl"))
+    assert compiled_module.untrusted(kept, kept.read_bytes()) is None
+    stored = pickle.loads(kept.read_bytes())
+    stored["n_dim"] = stored["n_dim"]  # a well-formed pickle, other bytes
+    kept.write_bytes(pickle.dumps(stored, protocol=2))
+    with caplog.at_level(logging.WARNING, logger="bayes_scaling.sampling.compiled"):
+        again = nutpie.sample(compile_cached(build_model(spec, runs)), **SAMPLE)
+    assert "bytes are not the ones written here" in caplog.text
+    _same_draws(first, again)
+    assert compiled_module.untrusted(kept, kept.read_bytes()) is None  # written anew, with its digest
+
+    os.chmod(folder, 0o777)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="bayes_scaling.sampling.compiled"):
+        again = nutpie.sample(compile_cached(build_model(spec, runs)), **SAMPLE)
+    assert "not private to this user" in caplog.text and "chmod go-w" in caplog.text
+    _same_draws(first, again)

@@ -180,8 +180,8 @@ def _check_callback(logp_c, logp_fn, point: np.ndarray, user_data: np.ndarray, s
 
 
 #: Bump when what the graph files hold changes (2: the package moved into domains, and the graphs
-#: pickle references to its modules by their dotted paths).
-_GRAPH_FORMAT = "2"
+#: pickle references to its modules by their dotted paths; 3: each file has its SHA-256 beside it).
+_GRAPH_FORMAT = "3"
 _TOOLCHAIN = ("pytensor", "pymc", "nutpie", "numba", "numpy")
 
 
@@ -223,7 +223,12 @@ def _functions(model, initial_point_fn) -> tuple:
     from nutpie.compile_pymc import _make_functions
 
     path = graph_folder() / f"{graph_key(model)}.pkl"
-    if path.is_file():
+    if path.is_file() and (reason := untrusted(path, path.read_bytes())):
+        log.warning("not loading the kept graphs %s: %s; rewriting them", path, reason)
+        if reason.startswith(_NOT_PRIVATE):  # a folder others can write is no place to keep code either
+            return _make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=True,
+                                   pymc_initial_point_fn=initial_point_fn)
+    elif path.is_file():
         try:
             return _rebuilt_functions(path, _model_data(model), initial_point_fn, n_free=len(model.free_RVs))
         except Exception as exc:  # noqa: BLE001 - a damaged or foreign file: build anew
@@ -238,9 +243,11 @@ def _functions(model, initial_point_fn) -> tuple:
         from bayes_scaling.io.outputs import atomic_file
 
         blob = _pickled_without_data(stored, [*logp_fn.get_shared(), *expand_fn.get_shared()])
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with atomic_file(path) as tmp:
             tmp.write_bytes(blob)
+        with atomic_file(_digest_path(path)) as tmp:
+            tmp.write_text(hashlib.sha256(blob).hexdigest())
     except Exception as exc:  # noqa: BLE001 - not keeping them only costs the next process time
         log.info("could not keep the rewritten graphs in %s (%s: %s)", path, type(exc).__name__, exc)
         return made
@@ -251,6 +258,31 @@ def _functions(model, initial_point_fn) -> tuple:
         except Exception as exc:  # noqa: BLE001 - the functions made here are as correct
             log.info("could not rebuild from %s (%s: %s)", path, type(exc).__name__, exc)
     return made
+
+
+_NOT_PRIVATE = "it is not private to this user"
+
+
+def _digest_path(path: Path) -> Path:
+    return path.with_suffix(".sha256")
+
+
+def untrusted(path: Path, blob: bytes) -> str | None:
+    """Why the kept graphs in ``path`` must not be unpickled (None: they may be): a pickle runs code,
+    so it is loaded only from a file and folder this user owns that no one else can write (as ssh
+    and pip treat their own files), and only if its bytes are the ones this package wrote (the
+    SHA-256 kept beside it)."""
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    for item in (path, path.parent):
+        info = item.stat()
+        if uid is not None and info.st_uid != uid:
+            return f"{_NOT_PRIVATE} ({item} is owned by uid {info.st_uid}, not {uid})"
+        if info.st_mode & 0o022:
+            return f"{_NOT_PRIVATE} ({item} is writable by its group or others: chmod go-w {item})"
+    digest = _digest_path(path)
+    if not digest.is_file() or digest.read_text().strip() != hashlib.sha256(blob).hexdigest():
+        return "its bytes are not the ones written here (no SHA-256 beside it, or another one)"
+    return None
 
 
 def _model_data(model) -> Callable[[str], np.ndarray]:
@@ -285,7 +317,11 @@ def _rebuilt_functions(path: Path, data: Callable[[str], np.ndarray], initial_po
     from pytensor.compile.mode import Mode
     from pytensor.compile.sharedvalue import SharedVariable
 
-    stored = pickle.loads(path.read_bytes())  # noqa: S301 - our own file in PyTensor's compile directory
+    blob = path.read_bytes()
+    reason = untrusted(path, blob)
+    if reason:
+        raise CacheUnavailable(reason)
+    stored = pickle.loads(blob)  # noqa: S301 - checked by untrusted(): ours, unchanged since we wrote it
     if stored.get("format") != _GRAPH_FORMAT or n_free not in (None, stored["n_free"]):
         raise CacheUnavailable("a graph file of another format or model")
     functions = []
