@@ -126,7 +126,8 @@ def test_a_seed_outside_what_the_samplers_take_is_refused_where_it_is_parsed(see
 
 
 def test_runs_that_do_not_vary_are_refused_by_name(tmp_path):
-    from bayes_scaling import InputError, fit as fit_law
+    from bayes_scaling import InputError
+    from bayes_scaling import fit as fit_law
 
     frame = pd.DataFrame({"N": np.geomspace(1e7, 1e9, 20), "D": np.geomspace(1e9, 1e11, 20), "loss": 2.5})
     with pytest.raises(InputError, match="every run has the same loss"):
