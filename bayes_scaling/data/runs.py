@@ -94,7 +94,7 @@ class RunTable:
     Build one with :func:`read_runs`.  The table is never modified in place; methods
     that select runs return a new ``RunTable``.
 
-    Attributes
+    Parameters
     ----------
     data
         The runs: canonical columns first (``N``, ``D``, ``C``, ``loss``, then

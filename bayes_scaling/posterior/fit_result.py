@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 class Fit:
     """A fitted scaling law: posterior draws, configuration, diagnostics.
 
-    Attributes
+    Parameters
     ----------
     idata
         An ArviZ 1 ``xarray.DataTree``: ``posterior`` (natural parameters under the names users

@@ -14,7 +14,32 @@ SAMPLERS = ("auto", "nutpie", "pymc")
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    """How to sample; ``seed`` makes the draws reproducible exactly."""
+    """How to sample; ``seed`` makes the draws reproducible exactly.
+
+    Parameters
+    ----------
+    draws
+        Draws per chain after tuning.
+    tune
+        Tuning (warm-up) steps per chain.
+    chains
+        Independent chains.
+    seed
+        Seed of the sampler: the same seed, runs and settings give bit-identical draws.
+    sampler
+        ``"auto"`` (nutpie where installed), ``"nutpie"`` or ``"pymc"``.
+    target_accept
+        NUTS's target acceptance rate.
+    cores
+        Processes for PyMC's sampler (None: its default).
+    progress
+        Show the sampler's progress bar.
+
+    Raises
+    ------
+    InputError
+        For an unknown sampler or a count that is not a positive whole number.
+    """
 
     draws: int = 1000
     tune: int = 1000
