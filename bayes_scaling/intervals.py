@@ -31,21 +31,75 @@ def _quantiles(draws: np.ndarray, q: list[float]) -> np.ndarray:
 
 
 def equal_tailed(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Equal-tailed interval of each column (NaN draws ignored)."""
+    """Equal-tailed interval of each column (NaN draws ignored).
+
+    Parameters
+    ----------
+    draws
+        Draws × quantities (NaN draws ignored).
+    level
+        Probability of the interval, strictly between 0 and 1.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (lower, upper), one value per column.
+
+    Raises
+    ------
+    InputError
+        For a level outside (0, 1).
+    """
     _check_level(level)
     lo, hi = _quantiles(draws, [(1 - level) / 2, 1 - (1 - level) / 2])
     return lo, hi
 
 
 def central(draws: np.ndarray, level: float = DEFAULT_LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(lower, median, upper) of each column: the median with its equal-tailed interval."""
+    """(lower, median, upper) of each column: the median with its equal-tailed interval.
+
+    Parameters
+    ----------
+    draws
+        Draws × quantities (NaN draws ignored).
+    level
+        Probability of the interval, strictly between 0 and 1.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (lower, median, upper), one value per column.
+
+    Raises
+    ------
+    InputError
+        For a level outside (0, 1).
+    """
     _check_level(level)
     lo, med, hi = _quantiles(draws, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2])
     return lo, med, hi
 
 
 def hdi(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Highest-density interval of each column: the narrowest interval holding ``level`` of the draws."""
+    """Highest-density interval of each column: the narrowest interval holding ``level`` of the draws.
+
+    Parameters
+    ----------
+    draws
+        Draws × quantities (non-finite draws ignored).
+    level
+        Probability of the interval, strictly between 0 and 1.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (lower, upper), one value per column.
+
+    Raises
+    ------
+    InputError
+        For a level outside (0, 1).
+    """
     _check_level(level)
     values = np.sort(np.asarray(draws, dtype=float), axis=0)
     if values.ndim == 1:
@@ -135,7 +189,21 @@ def summarize(draws: np.ndarray, *, ci_prob: float = DEFAULT_LEVEL, ci_kind: str
 
 def interval_columns(prefix: str, draws: np.ndarray, level: float = DEFAULT_LEVEL,
                      kind: str = "eti") -> dict[str, np.ndarray]:
-    """``{prefix, prefix_lower, prefix_upper}``: median and interval of each column of ``draws``."""
+    """``{prefix, prefix_lower, prefix_upper}``: median and interval of each column of ``draws``.
+
+    Parameters
+    ----------
+    prefix
+        The column name of the medians.
+    draws
+        Draws × quantities.
+    level, kind
+        Probability and kind (``"eti"`` or ``"hdi"``) of the interval.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+    """
     table = summarize(draws, ci_prob=level, ci_kind=kind)
     return {f"{prefix}": table["median"].to_numpy(), f"{prefix}_lower": table["lower"].to_numpy(),
             f"{prefix}_upper": table["upper"].to_numpy()}

@@ -20,7 +20,22 @@ LEVELS = (0.5, 0.8, 0.9, 0.95)
 
 
 def coverage(draws: np.ndarray, observed: np.ndarray, level: float) -> float:
-    """Share of observations inside the equal-tailed ``level`` predictive interval."""
+    """Share of observations inside the equal-tailed ``level`` predictive interval.
+
+    Parameters
+    ----------
+    draws
+        Predictive draws, shape (draws, observations).
+    observed
+        The observations, one per column of ``draws``.
+    level
+        Probability of the interval.
+
+    Returns
+    -------
+    float
+        Between 0 and 1.
+    """
     lo, hi = equal_tailed(draws, level)
     return float(np.mean((observed >= lo) & (observed <= hi)))
 
@@ -29,6 +44,18 @@ def crps(draws: np.ndarray, observed: np.ndarray) -> np.ndarray:
     """Continuous ranked probability score of each observation (lower is better), from samples.
 
     CRPS = E|X − y| − ½ E|X − X'|, with the second term computed exactly from sorted samples.
+
+    Parameters
+    ----------
+    draws
+        Predictive draws, shape (draws, observations).
+    observed
+        The observations, one per column of ``draws``.
+
+    Returns
+    -------
+    numpy.ndarray
+        One score per observation, in the units of the draws.
     """
     x = np.sort(np.asarray(draws, dtype=float), axis=0)
     n = x.shape[0]
@@ -39,12 +66,35 @@ def crps(draws: np.ndarray, observed: np.ndarray) -> np.ndarray:
 
 
 def log_predictive_density(pointwise_loglik: np.ndarray) -> np.ndarray:
-    """log of the posterior-averaged density of each observation: log mean_s p(y | θ_s)."""
+    """log of the posterior-averaged density of each observation: log mean_s p(y | θ_s).
+
+    Parameters
+    ----------
+    pointwise_loglik
+        log p(y_i | θ_s), shape (draws, observations).
+
+    Returns
+    -------
+    numpy.ndarray
+        One log density per observation.
+    """
     return logsumexp(pointwise_loglik, axis=0) - np.log(pointwise_loglik.shape[0])
 
 
 def median_abs_error(draws: np.ndarray, observed: np.ndarray) -> float:
-    """Median over runs of |median prediction − observed| (in the units of the draws)."""
+    """Median over runs of |median prediction − observed| (in the units of the draws).
+
+    Parameters
+    ----------
+    draws
+        Predictive draws, shape (draws, observations).
+    observed
+        The observations, one per column of ``draws``.
+
+    Returns
+    -------
+    float
+    """
     return float(np.median(np.abs(np.median(draws, axis=0) - observed)))
 
 
@@ -52,7 +102,24 @@ def score(log_draws: np.ndarray, log_observed: np.ndarray, pointwise_loglik: np.
           levels: Sequence[float] = LEVELS) -> dict[str, float]:
     """All scores on the log-loss scale; ``mae_pct`` is the median absolute error in percent of loss,
     ``width_90_pct`` the median width of the 90% intervals in percent of the predicted loss,
-    ``bias_pct`` the mean signed error (observed − predicted median) in percent."""
+    ``bias_pct`` the mean signed error (observed − predicted median) in percent.
+
+    Parameters
+    ----------
+    log_draws
+        Predictive draws of log loss, shape (draws, runs).
+    log_observed
+        Observed log loss of each run.
+    pointwise_loglik
+        log p(observed | θ_s), shape (draws, runs).
+    levels
+        Interval probabilities whose coverage is reported.
+
+    Returns
+    -------
+    dict of str to float
+        ``coverage_…`` per level, ``crps``, ``lpd``, ``mae_pct``, ``width_90_pct``, ``bias_pct``.
+    """
     out = {f"coverage_{int(round(level * 100))}": coverage(log_draws, log_observed, level) for level in levels}
     out["crps"] = float(np.mean(crps(log_draws, log_observed)))
     out["lpd"] = float(np.mean(log_predictive_density(pointwise_loglik)))
