@@ -46,6 +46,16 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     On any failure (an exception, an interrupt) the temporary file is removed and
     ``path`` keeps its previous content.  The temporary name keeps the suffix, so
     writers that choose a format by extension still work.
+
+    Parameters
+    ----------
+    path
+        The file to write.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary file to write into.
     """
     target = Path(path)
     tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
@@ -58,7 +68,20 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write UTF-8 text to ``path`` atomically; returns the path."""
+    """Write UTF-8 text to ``path`` atomically.
+
+    Parameters
+    ----------
+    path
+        The file to write.
+    text
+        Its content.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     target = Path(path)
     with atomic_file(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -66,7 +89,18 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
 
 def free_folder(path: str | os.PathLike) -> Path:
-    """``path`` if it does not exist or is empty, else the first free ``path-2``, ``path-3``, …"""
+    """``path`` if it does not exist or is empty, else the first free ``path-2``, ``path-3``, …
+
+    Parameters
+    ----------
+    path
+        The folder wanted.
+
+    Returns
+    -------
+    pathlib.Path
+        A folder name that does not exist or names an empty folder.
+    """
     base = Path(path)
     candidate, n = base, 1
     while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
@@ -149,7 +183,23 @@ def _inside(path: Path, folder: Path) -> bool:
 def check_output_folder(target: str | os.PathLike, *, force: bool = False,
                         inputs: Iterable[str | os.PathLike] = ()) -> None:
     """Raise :class:`InputError` now if :func:`output_folder` would refuse ``target`` (so a long
-    command fails before its work, not after)."""
+    command fails before its work, not after).
+
+    Parameters
+    ----------
+    target, force, inputs
+        As for :func:`output_folder`.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    InputError
+        For the current folder (or one holding it), a file, a folder holding an input, or one that
+        ``force`` may not replace.
+    """
     target = Path(target)
     if not target.name or target.resolve() == Path.cwd().resolve() or Path.cwd().resolve().is_relative_to(
             target.resolve()):
@@ -194,6 +244,16 @@ def request_stop() -> None:
     A signal handler's exception lands wherever the main thread is; inside a finalizer
     (``__del__``, run by the garbage collector) Python ignores it and carries on.  The request
     is therefore recorded first, and :func:`output_folder` honours it before it commits.
+
+    Returns
+    -------
+    None
+        It never returns.
+
+    Raises
+    ------
+    Stopped
+        Always.
     """
     global _stop_requested
     _stop_requested = True
@@ -201,7 +261,12 @@ def request_stop() -> None:
 
 
 def clear_stop() -> None:
-    """Forget an earlier stop request (a new command starts)."""
+    """Forget an earlier stop request (a new command starts).
+
+    Returns
+    -------
+    None
+    """
     global _stop_requested
     _stop_requested = False
 
@@ -222,6 +287,11 @@ def output_folder(path: str | os.PathLike, *, force: bool = False, command: str 
         What wrote the folder, recorded in its marker file.
     inputs
         Files the command reads; the output folder may not contain any of them.
+
+    Yields
+    ------
+    pathlib.Path
+        The staging folder to write the results into.
 
     Raises
     ------
