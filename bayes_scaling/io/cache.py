@@ -25,7 +25,12 @@ DISPLAY_ONLY = ("progress", "strict", "cache_dir")
 def default_fit_cache() -> Path:
     """Where cached fits live unless a command is told otherwise: ``$BAYES_SCALING_FIT_CACHE``, or
     ``fits/`` in the user cache directory (keys hold data, settings, priors and versions, so one
-    cache serves every report and comparison safely)."""
+    cache serves every report and comparison safely).
+
+    Returns
+    -------
+    pathlib.Path
+    """
     env = os.environ.get(FIT_CACHE_ENV)
     if env:
         return Path(env)
@@ -41,7 +46,18 @@ UNWRITABLE = "could not write the cache entry {path} ({error}); the result is ke
 
 def content_digest(arrays: dict[str, Any]) -> str:
     """SHA-256 of named arrays (names sorted; dtype, shape and bytes of each): what an entry stores to
-    prove its content has not changed since it was written."""
+    prove its content has not changed since it was written.
+
+    Parameters
+    ----------
+    arrays
+        Arrays by name.
+
+    Returns
+    -------
+    str
+        A hex SHA-256.
+    """
     import numpy as np
 
     digest = hashlib.sha256()
@@ -56,6 +72,16 @@ def cache_key(*parts: Any) -> str:
     """The key of a cached result made from ``parts`` (JSON-serializable: what was computed, the
     data's fingerprint, every setting), the installed package versions and this package's source:
     an entry is not reused after an upgrade or an edit of the code.
+
+    Parameters
+    ----------
+    *parts
+        What identifies the result.
+
+    Returns
+    -------
+    str
+        16 hex digits.
 
     Examples
     --------

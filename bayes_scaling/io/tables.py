@@ -20,7 +20,19 @@ __all__ = ["format_number", "latex_number", "text_number", "merged_cells", "to_m
 
 
 def format_number(value, digits: int = 4) -> str:
-    """Significant digits, scientific notation for very large or small magnitudes."""
+    """Significant digits, scientific notation for very large or small magnitudes (Markdown and terminals).
+
+    Parameters
+    ----------
+    value
+        A number, a string (returned as it is) or None/NaN (``–``).
+    digits
+        Significant digits.
+
+    Returns
+    -------
+    str
+    """
     if isinstance(value, str):
         return value
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -43,6 +55,21 @@ def _cells(frame: pd.DataFrame, digits: int, index: bool) -> tuple[list[str], li
 
 
 def to_markdown(frame: pd.DataFrame, *, digits: int = 4, index: bool = True) -> str:
+    """A Markdown table (GitHub pipes), numbers by :func:`format_number`.
+
+    Parameters
+    ----------
+    frame
+        The table.
+    digits
+        Significant digits.
+    index
+        Include the index as the first column.
+
+    Returns
+    -------
+    str
+    """
     header, rows = _cells(frame, digits, index)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -91,7 +118,19 @@ def _significant(value, digits: int, *, text, missing: str) -> str | tuple[str, 
 
 
 def latex_number(value, digits: int = 3) -> str:
-    """A number for LaTeX: ``digits`` significant figures, powers of ten as ``$1.23\\times10^{24}$``."""
+    """A number for LaTeX: ``digits`` significant figures, powers of ten as ``$1.23\\times10^{24}$``.
+
+    Parameters
+    ----------
+    value
+        A number, a string (escaped for LaTeX) or None/NaN (``--``).
+    digits
+        Significant figures.
+
+    Returns
+    -------
+    str
+    """
     number = _significant(value, digits, text=_latex_escape, missing="--")
     if isinstance(number, str):
         return number
@@ -109,6 +148,17 @@ _SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u207
 def text_number(value, digits: int = 3) -> str:
     """A number as a page prints it: ``digits`` significant figures, powers of ten as ``1.23×10²⁴``
     (Unicode superscripts: plain text that HTML, a terminal and a screen reader all read).
+
+    Parameters
+    ----------
+    value
+        A number, a string (returned as it is) or None/NaN (``–``).
+    digits
+        Significant figures.
+
+    Returns
+    -------
+    str
 
     Examples
     --------
@@ -149,7 +199,22 @@ TEXT_HEADERS = {
 def merged_cells(frame: pd.DataFrame, number, *, index: bool = True) -> tuple[list[str], list[list[tuple]]]:
     """The columns of ``frame`` with each ``x``, ``x_lower``, ``x_upper`` triple merged into one, and
     its rows as cells ``(value, interval)`` formatted by ``number`` (``interval`` is ``None`` or
-    ``(lower, upper)``): what the LaTeX and HTML tables share."""
+    ``(lower, upper)``): what the LaTeX and HTML tables share.
+
+    Parameters
+    ----------
+    frame
+        The table.
+    number
+        Formats one cell's value (e.g. :func:`latex_number`, :func:`text_number`).
+    index
+        Include the index as the first column.
+
+    Returns
+    -------
+    tuple
+        (column names, rows of ``(value, interval)`` cells).
+    """
     data = frame.reset_index() if index else frame
     columns = [c for c in data.columns if not str(c).endswith(("_lower", "_upper"))]
     rows = []
@@ -171,6 +236,21 @@ def to_latex(frame: pd.DataFrame, *, digits: int = 3, index: bool = True, captio
     and never wider than the text (``adjustbox``'s ``max width``).
 
     Needs ``\\usepackage{booktabs}`` and ``\\usepackage{adjustbox}``.
+
+    Parameters
+    ----------
+    frame
+        The table; ``x``, ``x_lower``, ``x_upper`` columns become one ``median [lower, upper]`` column.
+    digits
+        Significant figures.
+    index
+        Include the index as the first column.
+    caption, label
+        The table's caption (the credible level is added to it) and LaTeX label.
+
+    Returns
+    -------
+    str
     """
     columns, cells = merged_cells(frame, lambda v: latex_number(v, digits), index=index)
     header = [LATEX_HEADERS.get(c, _latex_escape(c.replace("_", " "))) for c in columns]
@@ -197,7 +277,28 @@ def to_latex(frame: pd.DataFrame, *, digits: int = 3, index: bool = True, captio
 
 def write_table(frame: pd.DataFrame, stem: str | os.PathLike, *, formats=("csv", "md", "tex"),
                 digits: int = 4, index: bool = True, caption: str | None = None) -> list[Path]:
-    """Write ``stem.csv``, ``stem.md`` and ``stem.tex``; returns the paths written."""
+    """Write ``stem.csv``, ``stem.md`` and ``stem.tex`` atomically.
+
+    Parameters
+    ----------
+    frame
+        The table.
+    stem
+        The path without suffix.
+    formats
+        Which of ``"csv"``, ``"md"`` and ``"tex"`` to write.
+    digits
+        Significant digits (at most 3 in LaTeX).
+    index
+        Include the index.
+    caption
+        The LaTeX caption.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
     stem = Path(stem)
     out = []
     for fmt in formats:
