@@ -12,7 +12,19 @@ from bayes_scaling.plots.style import COLORS, _axes
 
 
 def plot_calibration(table, *, ax=None):
-    """Leave-one-out predictive intervals (50%, 90%) against each run's reported energy."""
+    """Leave-one-out predictive intervals (50%, 90%) against each run's reported energy.
+
+    Parameters
+    ----------
+    table
+        :func:`~bayes_scaling.energy.training.calibrate`'s table.
+    ax
+        Matplotlib axes to draw on (None: a new figure).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, ax = _axes(ax, figsize=(5.2, 3.8))
     y = np.arange(len(table))
     ax.hlines(y, table["lower_0.9"], table["upper_0.9"], color=COLORS["band"], linewidth=3, alpha=0.5, label="90% interval")
@@ -31,7 +43,21 @@ def plot_calibration(table, *, ax=None):
 
 
 def plot_backtest(table, *, metric: str = "crps", ax=None):
-    """Back-test skill against extrapolation distance, one line per model (lower CRPS is better)."""
+    """Back-test skill against extrapolation distance, one line per model (lower CRPS is better).
+
+    Parameters
+    ----------
+    table
+        :func:`~bayes_scaling.compare.backtest.backtest`'s table.
+    metric
+        The score on the vertical axis (a column of the table).
+    ax
+        Matplotlib axes to draw on (None: a new figure).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, ax = _axes(ax, figsize=(5.2, 3.4))
     for i, (model, rows) in enumerate(table.groupby("model", sort=False)):
         rows = rows.sort_values("extrapolation_decades")
@@ -47,7 +73,19 @@ def plot_backtest(table, *, metric: str = "crps", ax=None):
 
 
 def plot_loo(table, *, ax=None):
-    """ELPD-LOO of each model with its standard error, and the stacking weights."""
+    """ELPD-LOO of each model with its standard error, and the stacking weights.
+
+    Parameters
+    ----------
+    table
+        :func:`~bayes_scaling.compare.loo.loo_table`'s table.
+    ax
+        Matplotlib axes to draw on (None: a new figure).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, ax = _axes(ax, figsize=(5.2, 0.6 + 0.45 * len(table)))
     y = np.arange(len(table))
     ax.errorbar(table["elpd_loo"], y, xerr=table["se"], fmt="o", color=COLORS["fit"], capsize=3)
@@ -67,6 +105,19 @@ def plot_coverage(scored, *, ax=None, datasets: Sequence[str] | None = None):
 
     ``scored``: per-run scores from :mod:`bayes_scaling.calibration` (columns ``dataset``,
     ``mode`` and ``inside_50`` … ``inside_95``).  Law-only forecasts dashed, the default solid.
+
+    Parameters
+    ----------
+    scored
+        Held-out runs as scored by :func:`~bayes_scaling.calibration.evaluate.leave_one_dataset_out`.
+    ax
+        Matplotlib axes to draw on (None: a new figure).
+    datasets
+        Datasets to draw (None: all).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     from bayes_scaling.calibration.evaluate import LEVELS
 
@@ -114,7 +165,21 @@ def _binned_coverage(sub, column: str) -> tuple[list[float], list[int]]:
 
 
 def plot_coverage_by_distance(scored, *, ax=None, level: float = DEFAULT_LEVEL):
-    """Coverage of the ``level`` interval against distance beyond the data (pooled over datasets)."""
+    """Coverage of the ``level`` interval against distance beyond the data (pooled over datasets).
+
+    Parameters
+    ----------
+    scored
+        Held-out runs as scored by :func:`~bayes_scaling.calibration.evaluate.leave_one_dataset_out`.
+    ax
+        Matplotlib axes to draw on (None: a new figure).
+    level
+        Probability of the credible band or interval (default 0.9).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, ax = _axes(ax, figsize=(4.6, 3.2))
     labels = _distance_labels()
     column = f"inside_{int(level * 100)}"
@@ -142,6 +207,21 @@ def plot_coverage_by_distance_per_dataset(scored, *, axes=None, level: float = D
     law only against the default (the runs per bin printed under each point).
 
     ``axes``: as many matplotlib axes as datasets (a new figure when None).  Returns the figure.
+
+    Parameters
+    ----------
+    scored
+        Held-out runs as scored by :func:`~bayes_scaling.calibration.evaluate.leave_one_dataset_out`.
+    axes
+        Matplotlib axes, one per panel (None: a new figure).
+    level
+        Probability of the credible band or interval (default 0.9).
+    ncols
+        Panels per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     import matplotlib.pyplot as plt
 

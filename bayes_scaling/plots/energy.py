@@ -13,7 +13,27 @@ from bayes_scaling.plots.style import COLORS, _axes, label_points
 def plot_energy_vs_compute(model, budgets, *, years=(2020, 2025, 2030), ax=None, level: float = DEFAULT_LEVEL,
                            published=None):
     """Training energy against compute for the expected hardware of some years, with the
-    published runs' reported energies overlaid."""
+    published runs' reported energies overlaid.
+
+    Parameters
+    ----------
+    model
+        An :class:`~bayes_scaling.energy.training.EnergyModel`.
+    budgets
+        Compute budgets in FLOP.
+    years
+        Years whose expected new chip is drawn.
+    ax
+        Matplotlib axes to draw on (None: a new figure).
+    level
+        Probability of the credible band or interval (default 0.9).
+    published
+        Draw the published fit of the same law, where there is one.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib as mpl
 
     fig, ax = _axes(ax, figsize=(5.2, 3.6))
@@ -44,7 +64,23 @@ def plot_energy_vs_compute(model, budgets, *, years=(2020, 2025, 2030), ax=None,
 
 def plot_efficiency_trend(model, *, ax=None, level: float = DEFAULT_LEVEL, until: float | None = None):
     """Peak FLOP per joule of ML accelerators by release date, with the fitted trend
-    (extended ``until`` a year, by default as far as it is extrapolated without a warning)."""
+    (extended ``until`` a year, by default as far as it is extrapolated without a warning).
+
+    Parameters
+    ----------
+    model
+        An :class:`~bayes_scaling.energy.training.EnergyModel`.
+    ax
+        Matplotlib axes to draw on (None: a new figure).
+    level
+        Probability of the credible band or interval (default 0.9).
+    until
+        Extend the trend to this year (None: the last chip's).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     from bayes_scaling.energy.training import TREND_WARN_YEARS
 
     until = model.trend.years[1] + TREND_WARN_YEARS if until is None else until
@@ -75,7 +111,19 @@ def plot_efficiency_trend(model, *, ax=None, level: float = DEFAULT_LEVEL, until
 
 def plot_inference_calibration(table, *, ax=None):
     """Leave-one-model-out: measured J per output token against the predictive median and interval,
-    coloured by architecture (a model the fit has not seen, on the measured hardware and batch)."""
+    coloured by architecture (a model the fit has not seen, on the measured hardware and batch).
+
+    Parameters
+    ----------
+    table
+        :func:`~bayes_scaling.energy.serving.leave_one_model_out`'s table.
+    ax
+        Matplotlib axes to draw on (None: a new figure).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, ax = _axes(ax, figsize=(5.2, 4.2))
     colors = list(COLORS.values())
     for i, (arch, rows) in enumerate(table.groupby("architecture", sort=True)):

@@ -17,6 +17,27 @@ def plot_loss_forecast(fc, budgets, *, ax=None, levels=(0.5, DEFAULT_LEVEL), run
     Bands of the expected loss at ``levels`` (structural error beyond the data included),
     the ``predictive_level`` band of a single new run's loss (outlined), a line where the
     training data end, the runs and the published Hoffmann et al. (2022) Approach 3 fit.
+
+    Parameters
+    ----------
+    fc
+        A :class:`~bayes_scaling.forecast.forecaster.Forecaster` or a :class:`~bayes_scaling.forecast.averaging.LawAverage`.
+    budgets
+        Compute budgets in FLOP.
+    ax
+        Matplotlib axes to draw on (None: a new figure).
+    levels
+        Probabilities of the bands of expected loss.
+    runs
+        Training runs to draw as points (None: none).
+    published
+        Draw the published fit of the same law, where there is one.
+    predictive_level
+        Probability of the band of a new run's loss.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     fig, ax = _axes(ax, figsize=(5.4, 3.8))
     budgets = np.geomspace(min(budgets), max(budgets), 80) if len(budgets) < 40 else np.asarray(budgets, float)
@@ -54,7 +75,25 @@ def plot_loss_forecast(fc, budgets, *, ax=None, levels=(0.5, DEFAULT_LEVEL), run
 
 
 def plot_allocation(fc, budgets, *, ax=None, level: float = DEFAULT_LEVEL, published: bool = True):
-    """Compute-optimal parameters N*(C) and tokens D*(C), medians with ``level`` bands."""
+    """Compute-optimal parameters N*(C) and tokens D*(C), medians with ``level`` bands.
+
+    Parameters
+    ----------
+    fc
+        A :class:`~bayes_scaling.forecast.forecaster.Forecaster` or a :class:`~bayes_scaling.forecast.averaging.LawAverage`.
+    budgets
+        Compute budgets in FLOP.
+    ax
+        Matplotlib axes to draw on (None: a new figure).
+    level
+        Probability of the credible band or interval (default 0.9).
+    published
+        Draw the published fit of the same law, where there is one.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, ax = _axes(ax, figsize=(5.2, 3.6))
     budgets = np.asarray(budgets, dtype=float)
     alloc = fc.allocation(budgets)
@@ -79,7 +118,22 @@ def plot_allocation(fc, budgets, *, ax=None, level: float = DEFAULT_LEVEL, publi
 def data_budgets(runs, *, most: int = 6, gap: float = 0.05) -> list[float]:
     """The compute budgets an isoFLOP design shares: runs whose log10 C lie within ``gap`` of their
     neighbours form one budget (its median C); the ``most`` most populated with ≥ 3 runs are kept.
-    Evenly spaced budgets of the data's range when the runs share none."""
+    Evenly spaced budgets of the data's range when the runs share none.
+
+    Parameters
+    ----------
+    runs
+        Training runs to draw as points (None: none).
+    most
+        At most this many budgets.
+    gap
+        Runs within this many decades of each other share a budget.
+
+    Returns
+    -------
+    list of float
+        The budgets in FLOP, smallest first.
+    """
     c = np.sort(np.asarray(runs.C, dtype=float))
     log_c = np.log10(c)
     clusters = np.split(c, np.flatnonzero(np.diff(log_c) > gap) + 1)
@@ -92,7 +146,27 @@ def data_budgets(runs, *, most: int = 6, gap: float = 0.05) -> list[float]:
 
 def plot_isoflop(fc, budgets=None, *, runs=None, ax=None, level: float = DEFAULT_LEVEL, points: int = 60):
     """IsoFLOP profiles: expected loss against N at fixed compute, with ``level`` bands; with ``runs``,
-    the runs at each budget overlaid (budgets default to the ones the runs share)."""
+    the runs at each budget overlaid (budgets default to the ones the runs share).
+
+    Parameters
+    ----------
+    fc
+        A :class:`~bayes_scaling.forecast.forecaster.Forecaster` or a :class:`~bayes_scaling.forecast.averaging.LawAverage`.
+    budgets
+        Compute budgets in FLOP.
+    runs
+        Training runs to draw as points (None: none).
+    ax
+        Matplotlib axes to draw on (None: a new figure).
+    level
+        Probability of the credible band or interval (default 0.9).
+    points
+        Points along each profile.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib as mpl
 
     if budgets is None:

@@ -68,7 +68,21 @@ def plot_pair(fit, var_names: Sequence[str] | None = None):
 
 
 def plot_ppc(fit, *, ax=None, level: float = DEFAULT_LEVEL):
-    """Observed final loss against compute, with the posterior predictive interval at each run."""
+    """Observed final loss against compute, with the posterior predictive interval at each run.
+
+    Parameters
+    ----------
+    fit
+        A :class:`~bayes_scaling.posterior.fit_result.Fit`.
+    ax
+        Matplotlib axes to draw on (None: a new figure).
+    level
+        Probability of the credible band or interval (default 0.9).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, ax = _axes(ax, figsize=(5.0, 3.4))
     runs = fit.runs
     rep = np.exp(fit.idata["posterior_predictive"]["log_loss"].values.reshape(-1, len(runs)))
@@ -95,6 +109,17 @@ def plot_residuals(fit, *, level: float = DEFAULT_LEVEL):
     A law that is right leaves residuals without a trend in any input; a curve says where the
     form misses (e.g. the smallest models, or the most over-trained runs).  The band is the
     ``level`` interval of the fitted run-to-run scatter.
+
+    Parameters
+    ----------
+    fit
+        A :class:`~bayes_scaling.posterior.fit_result.Fit`.
+    level
+        Probability of the credible band or interval (default 0.9).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     import matplotlib.pyplot as plt
 
@@ -122,7 +147,21 @@ def plot_residuals(fit, *, level: float = DEFAULT_LEVEL):
 
 def plot_posterior_vs_published(fit, *, ax=None, level: float = DEFAULT_LEVEL):
     """Each parameter's posterior (median and ``level`` interval) against the published fit of the
-    same law from the ``published-fits`` dataset, on a scale relative to the published value."""
+    same law from the ``published-fits`` dataset, on a scale relative to the published value.
+
+    Parameters
+    ----------
+    fit
+        A :class:`~bayes_scaling.posterior.fit_result.Fit`.
+    ax
+        Matplotlib axes to draw on (None: a new figure).
+    level
+        Probability of the credible band or interval (default 0.9).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     from bayes_scaling.model.spec import literature_values
 
     published = literature_values(fit.law)
@@ -162,7 +201,21 @@ def _published_chinchilla():
 
 
 def plot_prior_predictive(check, *, ax=None, level: float = DEFAULT_LEVEL):
-    """What the priors alone predict at each run (interval of replicated loss) against the observed loss."""
+    """What the priors alone predict at each run (interval of replicated loss) against the observed loss.
+
+    Parameters
+    ----------
+    check
+        The result of :func:`~bayes_scaling.model.spec.prior_predictive`.
+    ax
+        Matplotlib axes to draw on (None: a new figure).
+    level
+        Probability of the credible band or interval (default 0.9).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, ax = _axes(ax, figsize=(5.0, 3.4))
     runs = check["runs"]
     # Quantiles on the log scale (exp is monotone): draws far out in the tails overflow exp.
