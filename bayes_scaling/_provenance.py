@@ -18,7 +18,18 @@ if TYPE_CHECKING:
 
 def package_versions(packages: Sequence[str] = ("bayes-scaling", "pymc", "pytensor", "arviz", "numpy", "nutpie")
                      ) -> dict[str, str]:
-    """Installed versions of bayes_scaling and the libraries its results depend on (or of ``packages``)."""
+    """Installed versions of bayes_scaling and the libraries its results depend on (or of ``packages``).
+
+    Parameters
+    ----------
+    packages
+        Distribution names.
+
+    Returns
+    -------
+    dict of str to str
+        Versions by name (``"not installed"`` for missing ones).
+    """
     out = {}
     for pkg in packages:
         try:
@@ -29,7 +40,18 @@ def package_versions(packages: Sequence[str] = ("bayes-scaling", "pymc", "pytens
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
-    """SHA-256 of the configuration as canonical JSON."""
+    """SHA-256 of the configuration as canonical JSON.
+
+    Parameters
+    ----------
+    config
+        A JSON-serializable configuration.
+
+    Returns
+    -------
+    str
+        A hex SHA-256.
+    """
     text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -43,7 +43,27 @@ _COMPILEDIR_ENV = "PYTENSOR_FLAGS"
 
 @dataclass(frozen=True)
 class FitTask:
-    """One fit: the runs (columns N, D, C, loss …, as a dict of lists), what to fit, how."""
+    """One fit: the runs (columns N, D, C, loss …, as a dict of lists), what to fit, how.
+
+    Parameters
+    ----------
+    label
+        A name for the task's row.
+    runs
+        Columns N, D, C, loss … as lists.
+    source
+        The runs' name.
+    law
+        A law name or :class:`~bayes_scaling.laws.base.ScalingLaw`.
+    likelihood
+        A likelihood name or object.
+    cut
+        Fit only the runs with C ≤ cut (None: all).
+    seed
+        Random seed; the same seed gives the same result.
+    settings
+        Other :func:`~bayes_scaling.fit` options.
+    """
 
     label: str
     runs: dict[str, list]
@@ -116,7 +136,18 @@ def _own_compiledir() -> None:
 
 
 def run_task(task: FitTask) -> dict[str, Any]:
-    """Fit one task; returns a row: posterior summaries of the law's parameters, diagnostics, a draws hash."""
+    """Fit one task; returns a row: posterior summaries of the law's parameters, diagnostics, a draws hash.
+
+    Parameters
+    ----------
+    task
+        A :class:`FitTask`.
+
+    Returns
+    -------
+    dict
+        The task's row of :func:`run_batch`'s table.
+    """
     _own_compiledir()
     import warnings
 

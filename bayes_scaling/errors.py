@@ -38,6 +38,15 @@ class Problem:
         whole table or a whole column.
     column
         The column *as the user named it*, or ``None``.
+
+    Parameters
+    ----------
+    message
+        What is wrong.
+    row
+        The row (a file line for files).
+    column
+        The column.
     """
 
     message: str
@@ -57,7 +66,17 @@ class Problem:
 
 
 class RunTableError(InputError):
-    """A run table failed validation; ``problems`` lists every problem found."""
+    """A run table failed validation; ``problems`` lists every problem found.
+
+    Parameters
+    ----------
+    source
+        The table's name.
+    problems
+        Every problem found.
+    is_file
+        Rows are file lines.
+    """
 
     max_listed = 20
 

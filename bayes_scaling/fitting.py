@@ -146,7 +146,33 @@ def structural_error_for(runs: RunTable, law: ScalingLaw, likelihood: Likelihood
     (``mode="population"``), or that population updated by rolling back-tests of the same law
     on the runs themselves — their size only (``"scaled"``) or direction too (``"calibrated"``).
     With ``backtests`` those refits run in every mode and are kept (they weight laws by how they
-    forecast); ``"scaled"`` without them is the population alone."""
+    forecast); ``"scaled"`` without them is the population alone.
+
+    Parameters
+    ----------
+    runs
+        The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+    law
+        A law name or :class:`~bayes_scaling.laws.base.ScalingLaw`.
+    likelihood
+        A likelihood name or object.
+    mode
+        The structural-error mode.
+    settings
+        Options of the (re)fits: sampler settings, priors, window …
+    n_draws
+        Draws to make.
+    grouped
+        The runs have groups.
+    backtests
+        Run the back-tests.
+    cache_dir
+        The cache folder (None: no cache).
+
+    Returns
+    -------
+    StructuralError
+    """
     population = load_population(law.name, likelihood.name)
     errors = None
     learns = mode in LEARNING
@@ -192,6 +218,24 @@ def cached_fit(runs: RunTable, *, law: str, likelihood: str, cache_dir: str | os
     The key (:func:`~bayes_scaling.posterior.law_only.result_key`) holds the data, law, likelihood, settings, resolved priors,
     package versions and source: a fit is not reused after an upgrade or a change of default
     priors.  The fit's own internal back-tests are cached in the same folder.
+
+    Parameters
+    ----------
+    runs
+        The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+    law
+        A law name.
+    likelihood
+        A likelihood name.
+    cache_dir
+        The cache folder (None: no cache).
+    settings
+        Options of the (re)fits: sampler settings, priors, window …
+
+    Returns
+    -------
+    tuple
+        (Fit, whether it came from the cache).
     """
     from bayes_scaling.sampling.diagnostics import SamplingWarning
 

@@ -241,6 +241,17 @@ class DataStats:
     ``centre[k]`` and ``spread[k]`` are the mean and standard deviation of log input ``k``
     (N, D, C, unique_tokens); ``loss_min`` the smallest loss; ``loss_mid`` the geometric
     mean loss.
+
+    Parameters
+    ----------
+    centre
+        Centres of the log inputs.
+    spread
+        Their spreads.
+    loss_min
+        Smallest loss.
+    loss_mid
+        Median loss.
     """
 
     centre: dict[str, float]
@@ -273,6 +284,21 @@ def resolve_priors(defaults: Mapping[str, Prior], *, base: Mapping[str, Prior] |
 
     Overrides are checked: each must name a sampled quantity, and quantities that must be
     positive (amplitudes, exponents, noise scales) need a distribution on positive values.
+
+    Parameters
+    ----------
+    defaults
+        Default priors.
+    base
+        Priors replacing them (e.g. literature).
+    overrides
+        The user's.
+    positive
+        Quantities that must be positive.
+
+    Returns
+    -------
+    dict of str to Prior
     """
     out = dict(defaults)
     out.update(base or {})

@@ -41,7 +41,22 @@ DISTANCE_LABELS = ("0-0.5", "0.5-1", "1-2", ">2")
 
 
 def score_runs(log_draws: np.ndarray, log_loss: np.ndarray, distance: np.ndarray) -> pd.DataFrame:
-    """Per held-out run: inside each central interval, 90% width (% of loss), CRPS, signed log error."""
+    """Per held-out run: inside each central interval, 90% width (% of loss), CRPS, signed log error.
+
+    Parameters
+    ----------
+    log_draws
+        Predictive draws of log loss, (draws, runs).
+    log_loss
+        Observed log loss per run.
+    distance
+        Decades beyond the data per run.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run.
+    """
     out = {"d": distance}
     for level in LEVELS:
         lo, hi = equal_tailed(log_draws, level)
@@ -61,7 +76,28 @@ def nested_backtests(runs: RunTable, *, law: str = "chinchilla", likelihood: str
     its training runs, made as a user's fit makes them (:func:`~bayes_scaling.calibration.rolling.internal_errors`,
     sampled with :func:`~bayes_scaling.sampling.settings.backtest_sampler`); None where no inner cut is
     possible, or without ``inner``.  The pairs from which λ (inner errors / forecast errors) is
-    learned (``datasets/build/extrapolation_errors.py``), and what :func:`evaluate_dataset` scores."""
+    learned (``datasets/build/extrapolation_errors.py``), and what :func:`evaluate_dataset` scores.
+
+    Parameters
+    ----------
+    runs
+        The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+    law
+        A law name or :class:`~bayes_scaling.laws.base.ScalingLaw`.
+    likelihood
+        A likelihood name or object.
+    settings
+        Options of the (re)fits: sampler settings, priors, window …
+    inner
+        Also run the back-tests inside each training set.
+    progress
+        Called with a line of progress text (None: quiet).
+
+    Returns
+    -------
+    list of tuple
+        One (HeldOut, inner errors or None) per cut.
+    """
     settings = dict(settings or {})
     outer = rolling_backtest(runs, law=law, likelihood=likelihood, settings=settings, progress=progress)
     sampler = {**settings, **backtest_sampler(draws=settings.get("draws", 1000), tune=settings.get("tune", 1000),
@@ -78,7 +114,30 @@ def evaluate_dataset(runs: RunTable, *, population: pd.DataFrame, law: str = "ch
                      likelihood: str = "student-t", settings: Mapping[str, Any] | None = None,
                      modes: Sequence[str] = MODES,
                      progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """Rolling-origin evaluation of the forecasts of one dataset; one row per held-out run and mode."""
+    """Rolling-origin evaluation of the forecasts of one dataset; one row per held-out run and mode.
+
+    Parameters
+    ----------
+    runs
+        The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+    population
+        Population draws (:func:`~bayes_scaling.calibration.population.load_population`).
+    law
+        A law name or :class:`~bayes_scaling.laws.base.ScalingLaw`.
+    likelihood
+        A likelihood name or object.
+    settings
+        Options of the (re)fits: sampler settings, priors, window …
+    modes
+        Structural-error modes to score.
+    progress
+        Called with a line of progress text (None: quiet).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per held-out run and mode.
+    """
     settings = dict(settings or {})
     seed = int(settings.get("seed", 0))
     rows = []
@@ -149,7 +208,20 @@ def leave_one_dataset_out(datasets: Mapping[str, RunTable], errors: pd.DataFrame
 
 
 def coverage_table(scored: pd.DataFrame, *, by: Sequence[str] = ("dataset", "mode")) -> pd.DataFrame:
-    """Coverage at each level, median 90% width, mean CRPS and mean signed error, per group."""
+    """Coverage at each level, median 90% width, mean CRPS and mean signed error, per group.
+
+    Parameters
+    ----------
+    scored
+        Held-out runs as scored by :func:`evaluate_dataset`.
+    by
+        Columns to group by.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group.
+    """
     agg = {f"coverage_{int(level * 100)}": (f"inside_{int(level * 100)}", "mean") for level in LEVELS}
     agg |= {"runs": ("crps", "size"), "width_90_pct": ("width_90_pct", "median"), "crps": ("crps", "mean"),
             "bias_pct": ("log_error", "mean")}
@@ -173,6 +245,28 @@ def crps_difference(scored: pd.DataFrame, *, mode: str = "scaled", baseline: str
     were independent would give intervals far too narrow.  A difference whose interval holds 0
     is one these back-tests cannot tell from none.  Columns: ``runs``, ``backtests``,
     ``difference`` and its interval ``lo``/``hi``, ``relative`` (difference / baseline's CRPS).
+
+    Parameters
+    ----------
+    scored
+        Held-out runs as scored by :func:`evaluate_dataset`.
+    mode
+        The mode scored.
+    baseline
+        The mode it is compared with.
+    by
+        The column to group by.
+    level
+        Probability of the credible intervals.
+    resamples
+        Bootstrap resamples of whole back-tests.
+    seed
+        Random seed; the same seed gives the same result.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group and pooled: difference, its interval, relative difference.
     """
     keys = [by, "cut"]
     paired = scored[scored["mode"].isin([mode, baseline])]

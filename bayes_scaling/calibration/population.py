@@ -56,6 +56,26 @@ def fit_population(errors: pd.DataFrame, *, draws: int = 1000, tune: int = 2000,
     as well or better pooled (CRPS 0.0123 vs 0.0124, 90% coverage 0.94 vs 0.93, 50% 0.45 vs
     0.44) without pushing every forecast in the direction of the majority.
     ``shared_direction=True`` learns μ_b.
+
+    Parameters
+    ----------
+    errors
+        Back-test errors, one row per held-out run (``HeldOut.errors()`` columns).
+    draws
+        Number of draws.
+    tune
+        Tuning steps per chain.
+    chains
+        Chains.
+    seed
+        Random seed; the same seed gives the same result.
+    shared_direction
+        One drift direction shared by every dataset.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Posterior draws of the population; sampling diagnostics in ``attrs``.
     """
     import nutpie
 
@@ -212,7 +232,20 @@ def _population_columns(population: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def load_population(law: str, likelihood: str) -> pd.DataFrame:
     """Population draws for ``law`` fitted with ``likelihood`` from the ``extrapolation-population``
-    dataset; a law without back-tests of its own falls back to the Chinchilla law's (logged)."""
+    dataset; a law without back-tests of its own falls back to the Chinchilla law's (logged).
+
+    Parameters
+    ----------
+    law
+        A law name.
+    likelihood
+        A likelihood name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Posterior draws of the population.
+    """
     from bayes_scaling.data.datasets import load_dataset
 
     table = load_dataset("extrapolation-population")
@@ -233,7 +266,24 @@ def population_draws(population: pd.DataFrame, n: int, rng: np.random.Generator,
                      inner: bool = False) -> dict[str, np.ndarray]:
     """(b, τ, ω) of a *new* dataset: the population's predictive, ``n`` draws.  ``inner``: as its
     back-tests inside a fit's training runs see them, each scaled by the dataset's λ
-    (:func:`fit_population`)."""
+    (:func:`fit_population`).
+
+    Parameters
+    ----------
+    population
+        Population draws (:func:`~bayes_scaling.calibration.population.load_population`).
+    n
+        Number of draws.
+    rng
+        A numpy Generator.
+    inner
+        Also run the back-tests inside each training set.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``b``, ``tau``, ``omega`` (and ``rho``).
+    """
     cols = _population_columns(population)
     pick = rng.integers(0, len(population), n)
     z = rng.standard_normal((n, 3))

@@ -50,7 +50,19 @@ DISTANCES = (2.0, 1.5, 1.0, 0.75, 0.5, 0.25)
 
 
 def robust_sd(draws: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Half the central 68% range: the sd of a normal, and finite for heavy-tailed draws."""
+    """Half the central 68% range: the sd of a normal, and finite for heavy-tailed draws.
+
+    Parameters
+    ----------
+    draws
+        Draws.
+    axis
+        The axis of the draws.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
     lo, hi = np.quantile(draws, [0.15865, 0.84135], axis=axis)
     return (hi - lo) / 2
 
@@ -62,6 +74,22 @@ def extrapolation_cuts(runs: RunTable, *, distances: Sequence[float] = DISTANCES
     A cut at C_max / 10^d keeps the runs with C ≤ cut for fitting; splits that repeat another's
     training set, or leave fewer than ``min_train`` runs to fit or ``min_test`` to score, are
     skipped.  Raises :class:`InputError` when no split is possible.
+
+    Parameters
+    ----------
+    runs
+        The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+    distances
+        Target distances in decades.
+    min_train
+        Fewest runs to fit.
+    min_test
+        Fewest runs to score.
+
+    Returns
+    -------
+    list of float
+        Cuts in FLOP, ascending.
     """
     compute = np.asarray(runs.C, dtype=float)
     log_c = np.log10(compute)
@@ -84,7 +112,29 @@ def extrapolation_cuts(runs: RunTable, *, distances: Sequence[float] = DISTANCES
 
 @dataclass
 class HeldOut:
-    """One split of a rolling back-test: the runs beyond the cut and the law-only forecast of them."""
+    """One split of a rolling back-test: the runs beyond the cut and the law-only forecast of them.
+
+    Parameters
+    ----------
+    cut
+        The cut in FLOP.
+    c_ref
+        The largest training budget in FLOP: distances are measured from it.
+    n_train
+        Runs fitted.
+    runs
+        The held-out runs.
+    log_draws
+        Law-only predictive draws of their log loss.
+    diagnostics_ok
+        Whether the fit's diagnostics passed.
+    extra
+        Other results.
+    run_index
+        Positions of the held-out runs.
+    centre
+        The central draw's law at the held-out runs.
+    """
 
     cut: float
     c_ref: float
@@ -156,6 +206,28 @@ def rolling_backtest(runs: RunTable, *, law: str = "chinchilla", likelihood: str
     ``settings`` go to :func:`~bayes_scaling.fitting.fit` (draws, tune, chains, seed …); the
     compiled model is reused across cuts, and a refit of training runs already fitted with the
     same settings in this process is reused.  Returns one :class:`HeldOut` per cut.
+
+    Parameters
+    ----------
+    runs
+        The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+    law
+        A law name or :class:`~bayes_scaling.laws.base.ScalingLaw`.
+    likelihood
+        A likelihood name or object.
+    cuts
+        Cuts in FLOP (default: :func:`extrapolation_cuts`).
+    settings
+        Options of the (re)fits: sampler settings, priors, window …
+    max_draws
+        Keep at most this many draws per forecast.
+    progress
+        Called with a line of progress text (None: quiet).
+
+    Returns
+    -------
+    list of HeldOut
+        One per cut.
     """
     settings = dict(settings or {})
     cuts = list(cuts) if cuts is not None else extrapolation_cuts(runs, min_train=min_train_runs(law))
@@ -184,7 +256,26 @@ def internal_errors(runs: RunTable, *, law: str, likelihood: str, settings: dict
                     cache_dir: str | os.PathLike | None = None) -> pd.DataFrame | None:
     """Errors of the law's back-tests *inside* ``runs`` (refits below its own cuts), one row per
     held-out run; None when the runs allow no cut (logged).  With ``cache_dir``, a table made
-    earlier for the same runs, law, priors and settings is loaded instead (:mod:`bayes_scaling.io.cache`)."""
+    earlier for the same runs, law, priors and settings is loaded instead (:mod:`bayes_scaling.io.cache`).
+
+    Parameters
+    ----------
+    runs
+        The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+    law
+        A law name or :class:`~bayes_scaling.laws.base.ScalingLaw`.
+    likelihood
+        A likelihood name or object.
+    settings
+        Options of the (re)fits: sampler settings, priors, window …
+    cache_dir
+        The cache folder (None: no cache).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        One row per held-out run; None when the runs allow no cut.
+    """
 
     settings = dict(settings or {})
 

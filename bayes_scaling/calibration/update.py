@@ -190,6 +190,29 @@ def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int,
     drawn from it; the row's prior is moved to the back-tests' scale (λb, λτ, λω), updated there,
     and each draw divided by its λ — so a dataset whose λ is uncertain gets a mixture.
     ``info["inner_scale"]`` is the median λ of the draws, ``info["spread_scale"]`` that of ρ.
+
+    Parameters
+    ----------
+    population
+        Population draws (:func:`~bayes_scaling.calibration.population.load_population`).
+    errors
+        The fit's own back-test errors (None: the population alone).
+    draws
+        Number of draws.
+    c_ref
+        The largest training budget in FLOP: distances are measured from it.
+    seed
+        Random seed; the same seed gives the same result.
+    proposals
+        Grid size of the quadrature.
+    source
+        Where the draws come from.
+    symmetric
+        Either sign of the drift (the default ``"scaled"`` mode).
+
+    Returns
+    -------
+    StructuralError
     """
     rng = np.random.default_rng([seed, 19])
     info: dict[str, Any] = {}
@@ -239,7 +262,17 @@ def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int,
 
 
 def kept_backtests(errors: pd.DataFrame) -> pd.DataFrame:
-    """What a fit keeps of its internal back-tests (:data:`BACKTEST_COLUMNS`)."""
+    """What a fit keeps of its internal back-tests (:data:`BACKTEST_COLUMNS`).
+
+    Parameters
+    ----------
+    errors
+        Back-test errors, one row per held-out run (``HeldOut.errors()`` columns).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     return errors.reindex(columns=list(BACKTEST_COLUMNS)).reset_index(drop=True)
 
 
@@ -248,7 +281,24 @@ def predictive_error_draws(population: pd.DataFrame, errors: pd.DataFrame, *, dr
     """Draws (draws, runs) of the error of each back-test's law-only median under a *new* dataset's
     structural error: (b + τz)·d + √(s² + ω²d²)·ε — the distribution whose density
     :func:`predictive_log_density` gives.  Like it, for a fit's back-tests inside its own runs:
-    (b, τ, ω) scaled by λ."""
+    (b, τ, ω) scaled by λ.
+
+    Parameters
+    ----------
+    population
+        Population draws (:func:`~bayes_scaling.calibration.population.load_population`).
+    errors
+        Back-test errors, one row per held-out run (``HeldOut.errors()`` columns).
+    draws
+        Number of draws.
+    seed
+        Random seed; the same seed gives the same result.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (draws, runs).
+    """
     rng = np.random.default_rng([seed, 59])
     p = population_draws(population, draws, np.random.default_rng([seed, 53]), inner=True)
     d, s = (errors[k].to_numpy(float)[None, :] for k in ("d", "spread"))
@@ -271,6 +321,22 @@ def predictive_log_density(population: pd.DataFrame, errors: pd.DataFrame, *, dr
     the errors scored, would reward a law whose spread is too wide — on simulated runs of the
     Chinchilla law (1% noise) a law of compute alone, its noise widened by missing N and D, took
     96% of the stacking weight from the true law that way (with ρ = 1: none of it).
+
+    Parameters
+    ----------
+    population
+        Population draws (:func:`~bayes_scaling.calibration.population.load_population`).
+    errors
+        Back-test errors, one row per held-out run (``HeldOut.errors()`` columns).
+    draws
+        Number of draws.
+    seed
+        Random seed; the same seed gives the same result.
+
+    Returns
+    -------
+    numpy.ndarray
+        One log density per error.
     """
     from scipy.special import logsumexp
 
@@ -283,7 +349,18 @@ def predictive_log_density(population: pd.DataFrame, errors: pd.DataFrame, *, dr
 
 
 def slope_summary(errors: pd.DataFrame) -> pd.DataFrame:
-    """Per back-test: the weighted least-squares drift per decade and its standard error."""
+    """Per back-test: the weighted least-squares drift per decade and its standard error.
+
+    Parameters
+    ----------
+    errors
+        Back-test errors, one row per held-out run (``HeldOut.errors()`` columns).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per back-test.
+    """
     rows = []
     for (name, cut), g in errors.groupby(["dataset", "cut"], sort=True):
         d, e, s = g["d"].to_numpy(float), g["error"].to_numpy(float), g["spread"].to_numpy(float)

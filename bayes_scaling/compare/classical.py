@@ -34,7 +34,23 @@ __all__ = ['ClassicalFit', 'huber_fit']
 
 @dataclass
 class ClassicalFit:
-    """A Huber point fit with bootstrap draws of the natural parameters."""
+    """A Huber point fit with bootstrap draws of the natural parameters.
+
+    Parameters
+    ----------
+    law
+        The law.
+    params
+        The point fit's natural parameters.
+    bootstrap
+        Bootstrap draws of each.
+    residual_scale
+        Huber scale of the residuals.
+    delta
+        Huber threshold.
+    objective
+        The fit's objective value.
+    """
 
     law: ScalingLaw
     params: dict[str, float]
@@ -63,6 +79,25 @@ def huber_fit(runs: RunTable, *, law: str | ScalingLaw = "chinchilla", delta: fl
     """Huber-loss fit in log space from ``starts`` starting points, with ``bootstrap`` resample refits.
 
     Starting points are drawn from the law's data-scaled default priors (plus their medians).
+
+    Parameters
+    ----------
+    runs
+        The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+    law
+        A law name or :class:`~bayes_scaling.laws.base.ScalingLaw`.
+    delta
+        Huber threshold.
+    starts
+        Starting points.
+    bootstrap
+        Bootstrap refits.
+    seed
+        Random seed; the same seed gives the same result.
+
+    Returns
+    -------
+    ClassicalFit
     """
     law = get_law(law)
     stats = DataStats.from_runs(runs)

@@ -22,6 +22,17 @@ def kde_log_density(draws: np.ndarray, observed: np.ndarray) -> np.ndarray:
 
     ``draws`` (S, n) of log loss, ``observed`` (n,); works for predictive draws of any form
     (a law's noise plus a structural error has no closed-form density).
+
+    Parameters
+    ----------
+    draws
+        Draws, (draws, observations).
+    observed
+        One observation per column.
+
+    Returns
+    -------
+    numpy.ndarray
     """
     from scipy.special import logsumexp
 
@@ -32,7 +43,18 @@ def kde_log_density(draws: np.ndarray, observed: np.ndarray) -> np.ndarray:
 
 
 def stacking_weights(log_density: np.ndarray) -> np.ndarray:
-    """Weights on the simplex maximising Σ_i log Σ_k w_k p_k(y_i) (Yao et al. 2018); ``log_density`` (runs, models)."""
+    """Weights on the simplex maximising Σ_i log Σ_k w_k p_k(y_i) (Yao et al. 2018); ``log_density`` (runs, models).
+
+    Parameters
+    ----------
+    log_density
+        log p_k(y_i), (runs, models).
+
+    Returns
+    -------
+    numpy.ndarray
+        Weights summing to 1.
+    """
     from scipy import optimize
     from scipy.special import logsumexp, softmax
 

@@ -37,7 +37,49 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """A registry entry: what a dataset is and where it comes from."""
+    """A registry entry: what a dataset is and where it comes from.
+
+    Parameters
+    ----------
+    name
+        The dataset's name.
+    kind
+        ``runs`` or ``table``.
+    storage
+        ``embedded`` or ``remote``.
+    title
+        A title.
+    description
+        What it is.
+    citation
+        BibTeX keys.
+    licence
+        Its licence.
+    obtained
+        How it was obtained.
+    units
+        Units by column.
+    file
+        The embedded file.
+    url
+        The remote file's URL.
+    sha256
+        The remote file's SHA-256.
+    path
+        Its path in the cache.
+    rows
+        Rows (of a remote table).
+    read
+        Options of :func:`read_runs`.
+    derive
+        Columns derived by code.
+    manifest
+        SHA-256 of each file of a remote file set.
+    reader
+        The reader of a file set.
+    select
+        What the reader selects.
+    """
 
     name: str
     kind: str
@@ -75,7 +117,17 @@ def _registry() -> dict[str, DatasetInfo]:
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    """The registry entry of ``name``; raises :class:`InputError` listing known names."""
+    """The registry entry of ``name``; raises :class:`InputError` listing known names.
+
+    Parameters
+    ----------
+    name
+        A dataset name.
+
+    Returns
+    -------
+    DatasetInfo
+    """
     registry = _registry()
     if name not in registry:
         raise InputError(f"unknown dataset {name!r}; known datasets: {', '.join(registry)}")
@@ -290,7 +342,17 @@ _DERIVERS: dict[str, Callable[[pd.DataFrame], tuple[pd.DataFrame, dict[str, str]
 
 # --------------------------------------------------------------------------- citations, export
 def bibtex_entries(keys: list[str] | tuple[str, ...] | None = None) -> str:
-    """BibTeX entries from ``references.bib`` for ``keys`` (all when ``None``), in that order."""
+    """BibTeX entries from ``references.bib`` for ``keys`` (all when ``None``), in that order.
+
+    Parameters
+    ----------
+    keys
+        Citation keys (None: all).
+
+    Returns
+    -------
+    str
+    """
     text = (data_dir() / "references.bib").read_text(encoding="utf-8")
     entries: dict[str, str] = {}
     for match in re.finditer(r"@\w+\s*\{\s*([^,\s]+)\s*,", text):
@@ -336,7 +398,24 @@ def cite(name: str) -> str:
 
 def export_dataset(name: str, out: str | os.PathLike, *, force: bool = False,
                    cache_dir: str | os.PathLike | None = None) -> Path:
-    """Write a dataset (with derived columns) to CSV, atomically; never overwrite unless ``force``."""
+    """Write a dataset (with derived columns) to CSV, atomically; never overwrite unless ``force``.
+
+    Parameters
+    ----------
+    name
+        A dataset name.
+    out
+        The CSV file to write.
+    force
+        Replace an existing file.
+    cache_dir
+        The cache folder (None: no cache).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
     target = Path(out)
     if target.is_dir():
         raise InputError(f"{target} is a folder; give the CSV file to write, e.g. {target / (name + '.csv')}")
@@ -356,6 +435,17 @@ def runs_from(spec: str | os.PathLike | pd.DataFrame | RunTable, **read_options:
 
     A string that names an existing file is read as a file; otherwise it must be the name
     of a ``runs`` dataset.  ``read_options`` go to :func:`read_runs` for files and frames.
+
+    Parameters
+    ----------
+    spec
+        A dataset name, a file path, a DataFrame or a RunTable.
+    **read_options
+        Options of :func:`read_runs`.
+
+    Returns
+    -------
+    RunTable
     """
     if not isinstance(spec, str | os.PathLike | pd.DataFrame | RunTable):
         raise InputError(f"runs must be a dataset name, a file path, a pandas DataFrame or a RunTable, not "

@@ -28,7 +28,17 @@ class RemoteDataError(BayesScalingError):
 
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
-    """The dataset cache folder in force (see the module docstring)."""
+    """The dataset cache folder in force (see the module docstring).
+
+    Parameters
+    ----------
+    override
+        A folder to use instead.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     if override is not None:
         return Path(override)
     env = os.environ.get(CACHE_ENV)
@@ -40,6 +50,18 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
 
 
 def sha256_of(path: Path) -> str:
+    """SHA-256 of a file, read in blocks.
+
+    Parameters
+    ----------
+    path
+        A file.
+
+    Returns
+    -------
+    str
+        Its hex SHA-256.
+    """
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -62,6 +84,24 @@ def fetch(url: str, sha256: str, relative_path: str, *, cache: str | os.PathLike
         The cached copy has the wrong hash, or there is no cached copy and it cannot be
         downloaded (no network, ``download=False``) or the download has the wrong hash.
         The message names the URL and says how to provide the file by hand.
+
+    Parameters
+    ----------
+    url
+        The pinned URL.
+    sha256
+        Its SHA-256.
+    relative_path
+        Its path inside the cache.
+    cache
+        The cache folder.
+    download
+        Whether it may be downloaded.
+
+    Returns
+    -------
+    pathlib.Path
+        A verified local copy.
     """
     root = cache_dir(cache)
     target = root / relative_path

@@ -229,7 +229,17 @@ class RunTable:
 
 
 def parse_scale(text: str | float | int) -> float:
-    """Parse a unit scale: a number (``1e6``) or a unit letter (``k``, ``M``, ``B``/``G``, ``T``, ``P``)."""
+    """Parse a unit scale: a number (``1e6``) or a unit letter (``k``, ``M``, ``B``/``G``, ``T``, ``P``).
+
+    Parameters
+    ----------
+    text
+        A number or a unit letter.
+
+    Returns
+    -------
+    float
+    """
     if isinstance(text, int | float) and not isinstance(text, bool):
         value = float(text)
     else:

@@ -50,6 +50,36 @@ def serving_outlook(energy: EnergyModel, measured: Any | None = None, *, tokens_
     ``attrs["crossover"]``: quantiles of the first year in which serving exceeds training (``inf``:
     later than the last year), and the probability that it happens by the last year.  Intervals are 90% intervals of stated
     log-normal assumptions (see the module docstring).
+
+    Parameters
+    ----------
+    energy
+        An EnergyModel.
+    measured
+        An :class:`~bayes_scaling.energy.serving.InferenceEnergy` (None: the stated prior).
+    tokens_served
+        Range (90%) of tokens served in the first year.
+    years
+        Years of the outlook.
+    frontier_flop
+        Range (90%) of a frontier run's compute in the first year.
+    compute_growth
+        Range (90%) of yearly compute growth.
+    token_growth
+        Range (90%) of yearly growth of tokens served.
+    active_fraction
+        Range (90%) of active / total parameters.
+    tokens_per_param
+        Training tokens per parameter.
+    level
+        Probability of the credible intervals.
+    seed
+        Random seed; the same seed gives the same result.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per year.
     """
     years = sorted(int(y) for y in years)
     if not years or tokens_per_param <= 0:

@@ -110,6 +110,21 @@ class InferenceEnergy:
     """Posterior of the energy-per-token regression; predictive draws for new serving setups.
 
     Build with :meth:`fit`.  ``draws`` maps each parameter to its flattened posterior draws.
+
+    Parameters
+    ----------
+    draws
+        Posterior draws by name.
+    families
+        Model families fitted.
+    centres
+        Centres of the predictors.
+    ranges
+        Ranges of the predictors.
+    diagnostics
+        Sampling diagnostics.
+    n_rows
+        Measurements fitted.
     """
 
     draws: dict[str, np.ndarray]
@@ -269,6 +284,30 @@ def leave_one_model_out(table: pd.DataFrame | None = None, *, families: Sequence
     Returns one row per held-out configuration (observed J per token, predictive median and
     ``level`` interval, inside) with ``attrs["coverage"]`` overall and by architecture and GPU,
     and ``attrs["median_abs_log_error"]``.
+
+    Parameters
+    ----------
+    table
+        The measurements (default: ``ml-energy-llm``).
+    families
+        Families to leave out (default: all).
+    level
+        Probability of the credible intervals.
+    draws
+        Number of draws.
+    tune
+        Tuning steps per chain.
+    chains
+        Chains.
+    seed
+        Random seed; the same seed gives the same result.
+    progress
+        Called with a line of progress text (None: quiet).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per left-out family.
     """
     if table is None:
         from bayes_scaling.data.datasets import load_dataset

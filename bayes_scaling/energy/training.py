@@ -77,6 +77,17 @@ class Population:
     ``values`` are observations on the working scale (e.g. logit MFU); the posterior of
     (location, scale) is computed on a 241 × 241 grid (refined once around its mass) under the priors location ~
     N(prior_mean, prior_sd²) and scale ~ HalfNormal(scale_sd), then sampled.
+
+    Parameters
+    ----------
+    loc
+        Location draws.
+    scale
+        Scale draws.
+    nu
+        Degrees of freedom.
+    n
+        Observations.
     """
 
     loc: np.ndarray
@@ -127,7 +138,21 @@ class Population:
 
 @dataclass
 class EfficiencyTrend:
-    """log10(peak FLOP/J) = a + b·(year − 2020) + scatter, fitted to the accelerators table."""
+    """log10(peak FLOP/J) = a + b·(year − 2020) + scatter, fitted to the accelerators table.
+
+    Parameters
+    ----------
+    a
+        Intercept draws.
+    b
+        Slope draws.
+    sigma
+        Scatter draws.
+    fp8_ratio
+        FP8/BF16 ratio population.
+    chips
+        The accelerators table.
+    """
 
     a: np.ndarray
     b: np.ndarray
@@ -259,6 +284,19 @@ class EnergyModel:
 
     Build with :meth:`EnergyModel.fit` (the bundled tables) or pass tables to test
     variants; ``exclude`` leaves runs out of the utilization population (leave-one-out).
+
+    Parameters
+    ----------
+    trend
+        The efficiency trend.
+    mfu
+        The utilization population.
+    draws
+        Number of draws.
+    seed
+        Random seed; the same seed gives the same result.
+    mfu_data
+        The utilization observations.
     """
 
     trend: EfficiencyTrend
@@ -337,7 +375,15 @@ class EnergyModel:
 
 @dataclass(frozen=True)
 class Carbon:
-    """Carbon intensity of electricity, kg CO2e per kWh, as a value or a log-normal (mean, sd)."""
+    """Carbon intensity of electricity, kg CO2e per kWh, as a value or a log-normal (mean, sd).
+
+    Parameters
+    ----------
+    mean
+        kg CO2e per kWh.
+    sd
+        Its standard deviation (0: exact).
+    """
 
     mean: float
     sd: float = 0.0
@@ -380,6 +426,19 @@ def growth_scenario(model: EnergyModel, *, compute_growth: tuple[float, float] =
 
     ``compute_growth`` is a 90% interval for g (log-normal); h is the fitted yearly
     improvement of hardware FLOP/J.  Returns draws of g, h and g/h.
+
+    Parameters
+    ----------
+    model
+        An :class:`~bayes_scaling.energy.training.EnergyModel`.
+    compute_growth
+        Range of yearly compute growth.
+    seed
+        Random seed; the same seed gives the same result.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
     """
     lo, hi = compute_growth
     if not 1 <= lo < hi:
@@ -519,7 +578,19 @@ def budget_table(model: EnergyModel, flops: Sequence[float], *, years: Sequence[
 
 def energy_grid(table: pd.DataFrame, *, value: str = "energy_mwh") -> pd.DataFrame:
     """:func:`budget_table` as a paper table: one row per compute budget, one column per chip
-    (and precision, when there are several): ``value`` with its ``_lower``/``_upper`` bounds."""
+    (and precision, when there are several): ``value`` with its ``_lower``/``_upper`` bounds.
+
+    Parameters
+    ----------
+    table
+        :func:`budget_table`'s table.
+    value
+        The column to show.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     label = table["hardware"] if table["precision"].nunique() == 1 else table["hardware"] + " " + table["precision"]
     wide = table.assign(column=label.str.replace("new chip, ", "", regex=False)).pivot(
         index="flop", columns="column", values=[value, f"{value}_lower", f"{value}_upper"])

@@ -34,7 +34,19 @@ log = logging.getLogger(__name__)
 
 
 def draw_counts(weights: np.ndarray, total: int) -> np.ndarray:
-    """Whole numbers of draws proportional to ``weights`` that sum to ``total`` (largest remainder)."""
+    """Whole numbers of draws proportional to ``weights`` that sum to ``total`` (largest remainder).
+
+    Parameters
+    ----------
+    weights
+        Weights.
+    total
+        Draws in all.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
     w = np.asarray(weights, dtype=float)
     if np.any(~np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
         raise InputError(f"law weights must be non-negative and not all zero, got {list(w)}")
@@ -187,6 +199,24 @@ def default_forecaster(fits: Mapping[str, Any], *, main: str, group: str | None 
     Returns the forecaster and the weights table (None for one law).  Where weights cannot be
     had — fits with groups or without back-tests of their own — the main law is used and a
     warning says why.
+
+    Parameters
+    ----------
+    fits
+        Fits by law.
+    main
+        The main law.
+    group
+        The group forecast.
+    seed
+        Random seed; the same seed gives the same result.
+    max_draws
+        At most this many draws per law.
+
+    Returns
+    -------
+    tuple
+        (forecaster, weights or None).
     """
     from bayes_scaling.compare.lfo import lfo_weights
 

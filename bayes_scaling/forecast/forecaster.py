@@ -563,7 +563,17 @@ def target_table(fc: Forecasts, targets: Sequence[float], *, ci_prob: float = DE
 
 
 def compact(table: pd.DataFrame) -> pd.DataFrame:
-    """Merge ``x``, ``x_lower``, ``x_upper`` columns into one "median [lower, upper]" text column."""
+    """Merge ``x``, ``x_lower``, ``x_upper`` columns into one "median [lower, upper]" text column.
+
+    Parameters
+    ----------
+    table
+        The table.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     from bayes_scaling.io.tables import format_number
 
     out = {}

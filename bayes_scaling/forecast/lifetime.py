@@ -37,6 +37,17 @@ class ServingCost:
     ``joules_per_flop``: draws of training energy per FLOP; ``joules_per_token_ref`` and
     ``slope``: draws of the serving energy per token of a model with ``n_ref`` active parameters,
     and of its elasticity in N (J/token ∝ N^slope).  Without them the cost is FLOP.
+
+    Parameters
+    ----------
+    joules_per_flop
+        Training J per FLOP draws (None: FLOP).
+    joules_per_token_ref
+        Serving J per token at ``n_ref``.
+    slope
+        Slope of log J per token in log N.
+    n_ref
+        The reference model size.
     """
 
     def __init__(self, *, joules_per_flop: np.ndarray | None = None, joules_per_token_ref: np.ndarray | None = None,
@@ -68,7 +79,23 @@ class ServingCost:
 
 def tokens_for_loss(fc, log_n: np.ndarray, target: float, *, iterations: int = 70) -> np.ndarray:
     """log D at which each draw's expected loss (structural drift included) reaches ``target`` with
-    log N = ``log_n`` (one per draw); NaN where even 10^24 tokens do not reach it."""
+    log N = ``log_n`` (one per draw); NaN where even 10^24 tokens do not reach it.
+
+    Parameters
+    ----------
+    fc
+        A :class:`~bayes_scaling.forecast.forecaster.Forecaster` (or a law average).
+    log_n
+        log N per draw.
+    target
+        The target loss.
+    iterations
+        Iterations of the search.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
     log_t = math.log(target)
 
     def log_loss(log_d):
@@ -90,6 +117,23 @@ def lifetime_optimum(fc, *, target_loss: float, tokens_served: float, cost: Serv
 
     Returns draws of ``N``, ``D``, ``training`` and ``serving`` cost (FLOP, or J with an energy
     ``cost``), ``total``; draws that cannot reach the target are NaN.
+
+    Parameters
+    ----------
+    fc
+        A :class:`~bayes_scaling.forecast.forecaster.Forecaster` (or a law average).
+    target_loss
+        The loss to reach (nats per token).
+    tokens_served
+        Tokens served over the model's life.
+    cost
+        The cost of training and serving (default: FLOP).
+    iterations
+        Iterations of the search.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
     """
     if not target_loss > 0 or not tokens_served >= 0:
         raise InputError("target_loss must be positive and tokens_served non-negative")
@@ -121,7 +165,25 @@ def lifetime_optimum(fc, *, target_loss: float, tokens_served: float, cost: Serv
 def lifetime_table(fc, *, target_loss: float, tokens_served: Sequence[float], cost: ServingCost | None = None,
                    level: float = 0.9) -> pd.DataFrame:
     """One row per number of tokens served (0 = Chinchilla-optimal): N*, D*, tokens per parameter,
-    training, serving and total cost (FLOP or MWh) with ``level`` intervals, and P(serving > training)."""
+    training, serving and total cost (FLOP or MWh) with ``level`` intervals, and P(serving > training).
+
+    Parameters
+    ----------
+    fc
+        A :class:`~bayes_scaling.forecast.forecaster.Forecaster` (or a law average).
+    target_loss
+        The loss to reach (nats per token).
+    tokens_served
+        Tokens served over the model's life.
+    cost
+        The cost of training and serving (default: FLOP).
+    level
+        Probability of the credible intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     from bayes_scaling.intervals import summarize
 
     energy = cost is not None and cost.energy

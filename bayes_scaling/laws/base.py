@@ -32,7 +32,17 @@ __all__ = ['Param', 'ScalingLaw']
 
 @dataclass(frozen=True)
 class Param:
-    """A parameter users know, as reported in summaries (natural units)."""
+    """A parameter users know, as reported in summaries (natural units).
+
+    Parameters
+    ----------
+    name
+        Its name.
+    description
+        What it is.
+    positive
+        Whether it is positive.
+    """
 
     name: str
     description: str

@@ -70,6 +70,13 @@ class KaplanSingle(ScalingLaw):
 
     Sampled as α_X and ``L_mid = (X_c/X_mid)^α_X``, the power-law term at the data's
     geometric-mean X.
+
+    Parameters
+    ----------
+    variable
+        ``"N"`` or ``"D"``.
+    irreducible
+        Add an irreducible loss E.
     """
 
     citation = ("kaplan2020scaling",)

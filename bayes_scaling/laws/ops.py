@@ -15,7 +15,25 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Ops:
-    """The array operations a law formula may use."""
+    """The array operations a law formula may use.
+
+    Parameters
+    ----------
+    exp
+        ``exp``.
+    log
+        ``log``.
+    log1p
+        ``log1p``.
+    expm1
+        ``expm1``.
+    logaddexp
+        ``logaddexp``.
+    minimum
+        ``minimum``.
+    softplus
+        ``softplus``.
+    """
 
     exp: Any
     log: Any
@@ -31,7 +49,12 @@ NUMPY = Ops(np.exp, np.log, np.log1p, np.expm1, np.logaddexp, np.minimum,
 
 
 def pytensor_ops() -> Ops:
-    """The same operations on PyTensor tensors (imported lazily: numpy users need no PyTensor)."""
+    """The same operations on PyTensor tensors (imported lazily: numpy users need no PyTensor).
+
+    Returns
+    -------
+    Ops
+    """
     import pytensor.tensor as pt
 
     return Ops(pt.exp, pt.log, pt.log1p, pt.expm1, pt.logaddexp, pt.minimum, pt.softplus)

@@ -16,6 +16,12 @@ LAWS: dict[str, ScalingLaw] = {law.name: law for law in (
 
 
 def law_names() -> list[str]:
+    """The names of the registered laws, built-in ones first.
+
+    Returns
+    -------
+    list of str
+    """
     return list(LAWS)
 
 

@@ -99,6 +99,23 @@ def huber_logpdf(xp: Any, r, sigma, delta, erf) -> Any:
     beyond): its mode is the minimizer of Σ H_δ(r_i), i.e. the classical Huber fit.
     In standard units u = r/σ and k = δ/σ the normalizer is
     σ·[√(2π)·(2Φ(k) − 1) + 2·exp(−k²/2)/k].
+
+    Parameters
+    ----------
+    xp
+        The array namespace: numpy or ``pytensor.tensor``.
+    r
+        Residuals.
+    sigma
+        Scale.
+    delta
+        Threshold.
+    erf
+        The error function of ``xp``.
+
+    Returns
+    -------
+    array
     """
     u = r / sigma
     k = delta / sigma
@@ -165,6 +182,19 @@ LIKELIHOODS = {"normal": Normal, "student-t": StudentT, "huber": Huber}
 
 
 def get_likelihood(likelihood: str | Likelihood, **options: Any) -> Likelihood:
+    """A likelihood by name (``LIKELIHOODS``) with its options, or the likelihood itself.
+
+    Parameters
+    ----------
+    likelihood
+        A likelihood name or object.
+    **options
+        Its options (e.g. ``delta``).
+
+    Returns
+    -------
+    Likelihood
+    """
     if isinstance(likelihood, Likelihood):
         return likelihood
     key = str(likelihood).strip().lower()

@@ -112,6 +112,27 @@ def sampled_optimum(runs: RunTable, law: ScalingLaw, priors: dict, centre: dict,
     """The multi-start Huber optimum as values of the law's *sampled* quantities.
 
     Used to start the chains of multimodal laws (the broken power law) in the main mode.
+
+    Parameters
+    ----------
+    runs
+        The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+    law
+        A law name or :class:`~bayes_scaling.laws.base.ScalingLaw`.
+    priors
+        Resolved priors.
+    centre
+        The data's centre.
+    starts
+        Starting points.
+    seed
+        Random seed; the same seed gives the same result.
+    delta
+        Huber threshold.
+
+    Returns
+    -------
+    dict of str to float
     """
     best, names, transforms, _ = _multistart(runs, law, priors, centre, starts=starts,
                                              rng=np.random.default_rng([seed, 7]), delta=delta)

@@ -45,7 +45,23 @@ POOLING_TAU = Prior("HalfNormal", sigma=0.3)
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything that defines the model, apart from the data values."""
+    """Everything that defines the model, apart from the data values.
+
+    Parameters
+    ----------
+    law
+        The law.
+    likelihood
+        The likelihood.
+    priors
+        Resolved priors.
+    pooling
+        ``"shared"``, ``"partial"`` or ``"separate"`` exponents.
+    groups
+        The groups of the runs.
+    stats
+        What defaults were scaled to.
+    """
 
     law: ScalingLaw
     likelihood: Likelihood
@@ -63,7 +79,19 @@ class ModelSpec:
 
 
 def log_inputs(law: ScalingLaw, runs: RunTable) -> dict[str, np.ndarray]:
-    """log of every input the law needs, with a clear error when a column is missing."""
+    """log of every input the law needs, with a clear error when a column is missing.
+
+    Parameters
+    ----------
+    law
+        A law name or :class:`~bayes_scaling.laws.base.ScalingLaw`.
+    runs
+        The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+    """
     missing = [k for k in law.inputs if k not in runs.data.columns]
     if missing:
         raise InputError(f"law {law.name!r} needs column(s) {', '.join(missing)}, which "
@@ -84,6 +112,17 @@ def model_data(spec: ModelSpec, runs: RunTable) -> dict[str, np.ndarray]:
     Few, large inputs compile faster than many small ones (measured: the Chinchilla model's
     nutpie compile took 16 s with one scalar per hyperparameter, 7.6 s with them in one
     vector), so the log inputs are one matrix and all scalars one vector.
+
+    Parameters
+    ----------
+    spec
+        A :class:`~bayes_scaling.model.pymc_model.ModelSpec`.
+    runs
+        The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
     """
     logs = log_inputs(spec.law, runs)
     data = {"log_inputs": np.vstack([logs[k] for k in spec.law.inputs]),
@@ -103,7 +142,17 @@ def _scalar_slots(spec: ModelSpec) -> list[tuple[tuple[str, ...], float]]:
 
 
 def structure_key(spec: ModelSpec) -> str:
-    """What a compiled model is specialised to; equal keys can share one compiled model."""
+    """What a compiled model is specialised to; equal keys can share one compiled model.
+
+    Parameters
+    ----------
+    spec
+        A :class:`~bayes_scaling.model.pymc_model.ModelSpec`.
+
+    Returns
+    -------
+    str
+    """
     law = spec.law
     parts = {"law": [law.name, type(law).__module__, type(law).__qualname__],
              "likelihood": [spec.likelihood.name, spec.likelihood.options()],
@@ -117,6 +166,17 @@ def build_model(spec: ModelSpec, runs: RunTable):
 
     Groups are indexed 0…G−1 in the model (``group`` coordinates are relabelled after sampling),
     so that the compiled model does not depend on their names either.
+
+    Parameters
+    ----------
+    spec
+        A :class:`~bayes_scaling.model.pymc_model.ModelSpec`.
+    runs
+        The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+
+    Returns
+    -------
+    pymc.Model
     """
     import pymc as pm
 

@@ -31,7 +31,17 @@ _LITERATURE_SOURCES = {
 
 
 def literature_values(law: ScalingLaw) -> dict[str, float]:
-    """Published parameter values for ``law`` from the ``published-fits`` dataset ({} if none)."""
+    """Published parameter values for ``law`` from the ``published-fits`` dataset ({} if none).
+
+    Parameters
+    ----------
+    law
+        A law name or :class:`~bayes_scaling.laws.base.ScalingLaw`.
+
+    Returns
+    -------
+    dict of str to float
+    """
     if law.name not in _LITERATURE_SOURCES:
         return {}
     from bayes_scaling.data.datasets import load_dataset
@@ -44,7 +54,29 @@ def literature_values(law: ScalingLaw) -> dict[str, float]:
 
 def model_spec(runs: RunTable, law: ScalingLaw, likelihood: Likelihood, *, priors: Mapping[str, Any] | None = None,
                prior_set: str = "default", pooling: str = "shared", groups: tuple[str, ...] = ()) -> ModelSpec:
-    """Resolve the priors (data-scaled defaults ← literature ← overrides) into a model specification."""
+    """Resolve the priors (data-scaled defaults ← literature ← overrides) into a model specification.
+
+    Parameters
+    ----------
+    runs
+        The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+    law
+        A law name or :class:`~bayes_scaling.laws.base.ScalingLaw`.
+    likelihood
+        A likelihood name or object.
+    priors
+        Priors by sampled-parameter name.
+    prior_set
+        ``"default"`` or ``"literature"``.
+    pooling
+        ``"shared"``, ``"partial"`` or ``"separate"`` exponents.
+    groups
+        The groups of the runs.
+
+    Returns
+    -------
+    ModelSpec
+    """
     if prior_set not in ("default", "literature"):
         raise InputError(f"prior_set must be 'default' or 'literature', not {prior_set!r}")
     stats = DataStats.from_runs(runs)
@@ -67,6 +99,28 @@ def prior_predictive(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelih
     Sampled in numpy from the same priors and law the fit uses (one group; no compile).
     Returns ``params`` (natural parameters, each of shape (draws,)), ``log_mu`` and
     ``log_loss`` (shape (draws, runs)), and the resolved ``priors``.
+
+    Parameters
+    ----------
+    runs
+        Runs, a dataset name or a file.
+    law
+        A law name or :class:`~bayes_scaling.laws.base.ScalingLaw`.
+    likelihood
+        A likelihood name or object.
+    priors
+        Priors by sampled-parameter name.
+    prior_set
+        ``"default"`` or ``"literature"``.
+    draws
+        Number of draws.
+    seed
+        Random seed; the same seed gives the same result.
+
+    Returns
+    -------
+    dict
+        ``params``, ``log_mu``, ``log_loss``, ``priors``, ``runs``, ``law``.
     """
     from bayes_scaling.data.datasets import runs_from
 

@@ -70,7 +70,21 @@ def plain_log_axis(axis) -> None:
 
 
 def save_figure(fig, stem: str | os.PathLike, *, formats: Sequence[str] = FIGURE_FORMATS) -> list[Path]:
-    """Write ``stem.png``/``.pdf``/``.svg`` atomically (each through a temporary file)."""
+    """Write ``stem.png``/``.pdf``/``.svg`` atomically (each through a temporary file).
+
+    Parameters
+    ----------
+    fig
+        A matplotlib figure.
+    stem
+        The path without suffix.
+    formats
+        File formats.
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
     stem = Path(stem)
     out = []
     for fmt in formats:

@@ -40,7 +40,17 @@ class FitFileError(InputError):
 
 def draws_hash(tree) -> str:
     """SHA-256 of the posterior draws and of the structural-error draws (every variable, sorted by
-    name, as float64 bytes)."""
+    name, as float64 bytes).
+
+    Parameters
+    ----------
+    tree
+        A fit's DataTree.
+
+    Returns
+    -------
+    str
+    """
     digest = hashlib.sha256()
     for group in ("posterior", STRUCTURAL_GROUP, BACKTESTS_GROUP):
         if group not in tree.children:

@@ -126,7 +126,17 @@ def _constant_data(runs: RunTable, obs: np.ndarray):
 
 
 def min_train_runs(law_name: str) -> int:
-    """Runs a training split needs: enough to identify the law (3 per parameter, at least 10)."""
+    """Runs a training split needs: enough to identify the law (3 per parameter, at least 10).
+
+    Parameters
+    ----------
+    law_name
+        A law name.
+
+    Returns
+    -------
+    int
+    """
     return max(10, 3 * (get_law(law_name).n_params + 1))
 
 
@@ -139,6 +149,19 @@ def training_window(runs: RunTable, decades: float | None, *, min_runs: int) -> 
     depends on the design: on the isoFLOP ladders (chinchilla, misfitting-final) it cut the
     back-tests' CRPS by 14-21%; on the Gadre over-training grids it doubled it
     (``benchmarks/bench_window.py``), hence an option, off by default.
+
+    Parameters
+    ----------
+    runs
+        The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+    decades
+        The window (None: every run).
+    min_runs
+        Fewest runs kept.
+
+    Returns
+    -------
+    RunTable
     """
     if decades is None:
         return runs
@@ -163,7 +186,21 @@ def training_window(runs: RunTable, decades: float | None, *, min_runs: int) -> 
 
 def law_and_likelihood(law: str | ScalingLaw, likelihood: str | Likelihood, *,
                        huber_delta: float = 1e-3) -> tuple[ScalingLaw, Likelihood]:
-    """The law and the likelihood objects a fit uses (``huber_delta`` is the Huber likelihood's threshold)."""
+    """The law and the likelihood objects a fit uses (``huber_delta`` is the Huber likelihood's threshold).
+
+    Parameters
+    ----------
+    law
+        A law name or :class:`~bayes_scaling.laws.base.ScalingLaw`.
+    likelihood
+        A likelihood name or object.
+    huber_delta
+        Huber threshold.
+
+    Returns
+    -------
+    tuple
+    """
     return get_law(law), get_likelihood(likelihood, **({"delta": huber_delta} if str(likelihood) == "huber" else {}))
 
 
@@ -232,7 +269,27 @@ def result_key(runs: RunTable, *, law: str, likelihood: str, settings: Mapping[s
                defaults: Mapping[str, Any], what: str) -> str:
     """The cache key of a result computed from ``runs`` with ``settings`` (``defaults`` filled in, so
     a change of a default is a new key): the data fingerprint, law, likelihood, the resolved priors,
-    how a fit's own back-tests are sampled, package versions and source (:func:`~bayes_scaling.io.cache.cache_key`)."""
+    how a fit's own back-tests are sampled, package versions and source (:func:`~bayes_scaling.io.cache.cache_key`).
+
+    Parameters
+    ----------
+    runs
+        The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+    law
+        A law name.
+    likelihood
+        A likelihood name.
+    settings
+        Options of the (re)fits: sampler settings, priors, window …
+    defaults
+        Defaults filled in.
+    what
+        What is cached.
+
+    Returns
+    -------
+    str
+    """
     law_obj, lik = law_and_likelihood(law, likelihood, huber_delta=settings.get("huber_delta", 1e-3))
     spec = model_spec(runs, law_obj, lik, priors=settings.get("priors"),
                       prior_set=settings.get("prior_set", "default"))

@@ -58,6 +58,27 @@ def cut_loglik(xp: Any, b, tau, omega, d, e, s):
     are the held-out runs' distances, errors and law-only spreads (shape (1, n)).  The
     rank-one covariance is inverted by Sherman–Morrison.  ``xp`` is numpy or
     ``pytensor.tensor``.
+
+    Parameters
+    ----------
+    xp
+        The array namespace: numpy or ``pytensor.tensor``.
+    b
+        Drift.
+    tau
+        Spread of the drift per decade.
+    omega
+        Extra scatter per decade.
+    d
+        Decades beyond the data of each held-out run.
+    e
+        Errors of the law-only medians (log loss).
+    s
+        Law-only predictive spreads.
+
+    Returns
+    -------
+    array
     """
     b, t2 = _per_draw(xp, b), _per_draw(xp, tau * tau)
     k, big_p, big_q = quadratic_in_drift(xp, cut_sums(xp, omega, d, e, s), t2, d.shape[-1])
@@ -66,7 +87,25 @@ def cut_loglik(xp: Any, b, tau, omega, d, e, s):
 
 def cut_sums(xp: Any, omega, d, e, s) -> tuple:
     """What the likelihood of one back-test needs of its runs, for any drift b and slope sd τ:
-    Σ e²/v, Σ e·d/v, Σ d²/v and Σ log v per value of ω, with v = s² + ω²d²."""
+    Σ e²/v, Σ e·d/v, Σ d²/v and Σ log v per value of ω, with v = s² + ω²d².
+
+    Parameters
+    ----------
+    xp
+        The array namespace: numpy or ``pytensor.tensor``.
+    omega
+        Extra scatter per decade.
+    d
+        Decades beyond the data of each held-out run.
+    e
+        Errors of the law-only medians (log loss).
+    s
+        Law-only predictive spreads.
+
+    Returns
+    -------
+    tuple
+    """
     var = s * s + (omega * omega) * (d * d)
     inv = 1.0 / var
     return (xp.sum(e * e * inv, axis=-1), xp.sum(e * d * inv, axis=-1), xp.sum(d * d * inv, axis=-1),
@@ -79,6 +118,22 @@ def quadratic_in_drift(xp: Any, sums: tuple, t2, n: int) -> tuple:
     Sherman–Morrison on diag(v) + τ²·d·dᵀ: P = Σd²/v / (1 + τ²Σd²/v), Q = Σe·d/v / (1 + τ²Σd²/v),
     K = −½(Σe²/v − τ²(Σe·d/v)²/(1 + τ²Σd²/v) + Σ log v + log(1 + τ²Σd²/v)) − n·½log 2π.
     Being quadratic in b is what lets :func:`update` integrate the drift in closed form.
+
+    Parameters
+    ----------
+    xp
+        The array namespace: numpy or ``pytensor.tensor``.
+    sums
+        :func:`cut_sums`'s result.
+    t2
+        τ².
+    n
+        Runs held out.
+
+    Returns
+    -------
+    tuple
+        (K, P, Q).
     """
     ee, ed, dd, logdet = sums
     one_plus = 1.0 + t2 * dd
@@ -93,7 +148,19 @@ def _per_draw(xp: Any, x):
 
 def spread_scale(xp: Any, log_shrink):
     """ρ = exp(−u), u = exp(``log_shrink``): how many times the law-only predictive's spread a
-    dataset's forecasts scatter about its centre, at most 1 (``xp``: numpy or ``pytensor.tensor``)."""
+    dataset's forecasts scatter about its centre, at most 1 (``xp``: numpy or ``pytensor.tensor``).
+
+    Parameters
+    ----------
+    xp
+        The array namespace: numpy or ``pytensor.tensor``.
+    log_shrink
+        log u.
+
+    Returns
+    -------
+    array
+    """
     return xp.exp(-xp.exp(log_shrink))
 
 
@@ -110,6 +177,25 @@ class StructuralError:
     holds the fit's internal back-tests (:data:`BACKTEST_COLUMNS`), or None: they rank laws by
     how they forecast (:func:`bayes_scaling.compare.lfo.lfo_weights`) and, for ``"calibrated"``,
     updated the population.
+
+    Parameters
+    ----------
+    b
+        Drift draws.
+    tau
+        Drift-spread draws.
+    omega
+        Scatter draws.
+    c_ref
+        The largest training budget in FLOP: distances are measured from it.
+    source
+        Where the draws come from.
+    info
+        What the draws were learned from.
+    backtests
+        The fit's own back-tests.
+    rho
+        ρ draws.
     """
 
     b: np.ndarray

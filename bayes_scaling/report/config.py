@@ -140,7 +140,17 @@ class ReportConfig:
 
 
 def load_config(path: str | os.PathLike | None) -> ReportConfig:
-    """Read a TOML configuration; unknown keys and wrong types are errors naming the key."""
+    """Read a TOML configuration; unknown keys and wrong types are errors naming the key.
+
+    Parameters
+    ----------
+    path
+        A TOML file (None: the defaults).
+
+    Returns
+    -------
+    ReportConfig
+    """
     if path is None:
         return ReportConfig()
     source = Path(path)

@@ -22,7 +22,23 @@ STRUCTURAL_DOCS = "docs/explanation/interval-honesty.md"
 
 def table_context(frame: pd.DataFrame, *, index: bool = False, digits: int = 3, caption: str = "") -> dict[str, Any]:
     """A table for the template: headers in words with units, cells ``(value, interval)`` with numbers
-    to ``digits`` significant figures and powers of ten (as :func:`~bayes_scaling.io.tables.to_latex`)."""
+    to ``digits`` significant figures and powers of ten (as :func:`~bayes_scaling.io.tables.to_latex`).
+
+    Parameters
+    ----------
+    frame
+        The table.
+    index
+        Include the index.
+    digits
+        Significant figures.
+    caption
+        Its caption.
+
+    Returns
+    -------
+    dict
+    """
     from bayes_scaling.io.tables import TEXT_HEADERS, merged_cells, text_number
 
     columns, rows = merged_cells(frame, lambda v: text_number(v, digits), index=index)
@@ -53,7 +69,17 @@ def _figure(b: _Build, name: str) -> dict[str, str] | None:
 
 
 def cite_keys_of(data: str) -> list[str]:
-    """Citation keys of a registered dataset ([] for a user's file)."""
+    """Citation keys of a registered dataset ([] for a user's file).
+
+    Parameters
+    ----------
+    data
+        A dataset name or file.
+
+    Returns
+    -------
+    list of str
+    """
     from bayes_scaling.data.datasets import dataset_info
 
     try:
@@ -83,7 +109,17 @@ def _references(bib: Path) -> list[dict[str, str]]:
 
 def headline(b: _Build) -> dict[str, Any]:
     """The one sentence the page opens with: the forecast at the first budget at least a decade
-    beyond the data (else the largest), with its interval."""
+    beyond the data (else the largest), with its interval.
+
+    Parameters
+    ----------
+    b
+        The context shared by the report's steps.
+
+    Returns
+    -------
+    dict
+    """
     from bayes_scaling.io.tables import text_number
 
     table = b.forecast
@@ -151,7 +187,19 @@ def _serving(b: _Build) -> dict[str, Any]:
 
 
 def page_context(b: _Build, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Everything the template shows, in the order the page shows it."""
+    """Everything the template shows, in the order the page shows it.
+
+    Parameters
+    ----------
+    b
+        The context shared by the report's steps.
+    manifest
+        The report's manifest.
+
+    Returns
+    -------
+    dict
+    """
     diag = b.main.diagnostics
     figures = {name: _figure(b, name) for name in b.captions}
     weights = None
@@ -181,7 +229,17 @@ def page_context(b: _Build, manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_page(context: dict[str, Any]) -> str:
-    """The page from its context (``templates/report.html.j2``; every value escaped)."""
+    """The page from its context (``templates/report.html.j2``; every value escaped).
+
+    Parameters
+    ----------
+    context
+        :func:`page_context`'s result.
+
+    Returns
+    -------
+    str
+    """
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("bayes_scaling.report", "templates"),

@@ -34,7 +34,29 @@ class SamplingError(BayesScalingError):
 
 @dataclass
 class Diagnostics:
-    """Convergence summary of one fit."""
+    """Convergence summary of one fit.
+
+    Parameters
+    ----------
+    rhat_max
+        Largest R-hat.
+    ess_bulk_min
+        Smallest bulk ESS.
+    ess_tail_min
+        Smallest tail ESS.
+    divergences
+        Divergent transitions.
+    treedepth_hits
+        Draws at the maximum tree depth.
+    draws
+        Number of draws.
+    chains
+        Chains.
+    problems
+        What failed.
+    per_param
+        Per-parameter values.
+    """
 
     rhat_max: float
     ess_bulk_min: float
@@ -71,7 +93,23 @@ def _stat(sample_stats, *names: str) -> np.ndarray | None:
 
 
 def check_sampling(tree, var_names: list[str], *, strict: bool = False, label: str = "fit") -> Diagnostics:
-    """Compute diagnostics for ``var_names`` of a DataTree; warn (or raise if ``strict``) on any problem."""
+    """Compute diagnostics for ``var_names`` of a DataTree; warn (or raise if ``strict``) on any problem.
+
+    Parameters
+    ----------
+    tree
+        A DataTree with posterior and sample_stats.
+    var_names
+        Variables checked.
+    strict
+        Raise instead of warning.
+    label
+        Named in messages.
+
+    Returns
+    -------
+    Diagnostics
+    """
     from arviz_stats import ess
     from arviz_stats import rhat as rank_rhat
 

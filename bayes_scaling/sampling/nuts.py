@@ -43,7 +43,12 @@ _COMPILED: dict[str, Any] = {}
 
 
 def clear_compiled_models() -> None:
-    """Forget the compiled models of this process (the next fit of each structure compiles)."""
+    """Forget the compiled models of this process (the next fit of each structure compiles).
+
+    Returns
+    -------
+    None
+    """
     _COMPILED.clear()
 
 
@@ -53,6 +58,21 @@ def compiled_nutpie_model(build: Callable[[], Any], key: str | None, data: dict[
 
     A fresh compile loads its C callbacks from PyTensor's compile directory when an earlier
     process built them (:mod:`bayes_scaling.sampling.compiled`), else builds and stores them there.
+
+    Parameters
+    ----------
+    build
+        Builds the PyMC model.
+    key
+        The compiled model's structure key (None: not cached).
+    data
+        Values of the model's data variables by name.
+    initial_points
+        Where chains start (None: NUTS's default).
+
+    Returns
+    -------
+    nutpie compiled model
     """
     import nutpie
 
@@ -88,6 +108,24 @@ def run_sampler(build: Callable[[], Any], settings: SamplerSettings, *, key: str
     reused with ``data`` swapped in (``build`` is then not called). ``initial_points`` (values
     of free variables by name) start every chain there, without jitter (such a model is not
     cached); by default chains start at jittered prior support points.
+
+    Parameters
+    ----------
+    build
+        Builds the PyMC model.
+    settings
+        Options of the (re)fits: sampler settings, priors, window …
+    key
+        The compiled model's structure key (None: not cached).
+    data
+        Values of the model's data variables by name.
+    initial_points
+        Where chains start (None: NUTS's default).
+
+    Returns
+    -------
+    tuple
+        (DataTree, timings).
     """
     cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
     which = settings.resolved_sampler()

@@ -94,6 +94,19 @@ def backtest_sampler(*, draws: int, tune: int, chains: int) -> dict[str, int]:
     held-out forecasts moved from the full settings (4 × 1000 + 1000 tuning) by no more than a
     change of seed moves them (mean |Δ median| 0.04–0.09 of the spread, against 0.04–0.07), at
     less than half the time.
+
+    Parameters
+    ----------
+    draws
+        Number of draws.
+    tune
+        Tuning steps per chain.
+    chains
+        Chains.
+
+    Returns
+    -------
+    dict of str to int
     """
     per_chain = -(-BACKTEST_DRAWS // max(int(chains), 1))
     return {"draws": min(int(draws), per_chain), "tune": min(int(tune), BACKTEST_TUNE), "chains": int(chains)}
