@@ -12,18 +12,16 @@ from scipy import stats
 
 from bayes_scaling import InputError, load_dataset
 from bayes_scaling.cli import main
+from bayes_scaling.energy.tables import budget_table, energy_grid, inference_table
 from bayes_scaling.energy.training import (
     JOULES_PER_MWH,
     Carbon,
     EfficiencyTrend,
     EnergyModel,
     Population,
-    budget_table,
     calibrate,
-    energy_grid,
     growth_scenario,
     implied_mfu,
-    inference_table,
 )
 
 

@@ -24,14 +24,8 @@ from bayes_scaling.io.outputs import check_output_folder, output_folder
 
 def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
 
-    from bayes_scaling.energy.training import (
-        Carbon,
-        EnergyModel,
-        budget_table,
-        calibrate,
-        growth_scenario,
-        target_loss_table,
-    )
+    from bayes_scaling.energy.tables import budget_table, target_loss_table
+    from bayes_scaling.energy.training import Carbon, EnergyModel, calibrate, growth_scenario
     from bayes_scaling.io.tables import write_table
 
     carbon = Carbon.parse(args.carbon_intensity) if args.carbon_intensity else None
@@ -149,7 +143,7 @@ def _inference_tables(args: argparse.Namespace, model, years, precisions, inputs
 
     from bayes_scaling.data.remote import RemoteDataError
     from bayes_scaling.energy.serving import InferenceEnergy, leave_one_model_out
-    from bayes_scaling.energy.training import inference_table
+    from bayes_scaling.energy.tables import inference_table
 
     measured = None
     if args.inference_basis == "measured" or args.objective == "energy":

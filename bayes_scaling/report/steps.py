@@ -206,15 +206,8 @@ def _sensitivity(b: _Build) -> None:
 
 def _energy(b: _Build) -> None:
     """Training energy of the budgets and of the targets, its calibration, growth and serving."""
-    from bayes_scaling.energy.training import (
-        Carbon,
-        EnergyModel,
-        budget_table,
-        calibrate,
-        energy_grid,
-        growth_scenario,
-        target_loss_table,
-    )
+    from bayes_scaling.energy.tables import budget_table, energy_grid, target_loss_table
+    from bayes_scaling.energy.training import Carbon, EnergyModel, calibrate, growth_scenario
 
     config = b.config
     b.step(5, "energy")
