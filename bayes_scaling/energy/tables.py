@@ -121,7 +121,28 @@ def target_loss_table(model: EnergyModel, forecaster, targets: Sequence[float], 
                       hardware: str | None = None, precision: str = "bf16", carbon: Carbon | None = None,
                       level: float = DEFAULT_LEVEL) -> pd.DataFrame:
     """Energy to reach target losses: the compute each loss-posterior draw needs, times an
-    independent draw of energy per FLOP (Monte Carlo over both posteriors)."""
+    independent draw of energy per FLOP (Monte Carlo over both posteriors).
+
+    Parameters
+    ----------
+    model
+        An :class:`~bayes_scaling.energy.training.EnergyModel`.
+    forecaster
+        A :class:`~bayes_scaling.forecast.forecaster.Forecaster` (or a law average).
+    targets
+        Target losses (nats per token).
+    year, hardware, precision
+        The year's expected new chip, or a named one, and the precision.
+    carbon
+        Grid carbon intensity, for emissions.
+    level
+        Probability of the credible intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per target: P(reachable), compute and energy (MWh) with intervals (emissions with ``carbon``).
+    """
     rows = []
     rng = np.random.default_rng([model.seed, 9])
     per_flop = model.joules_per_flop(year=year, hardware=hardware, precision=precision)
@@ -149,6 +170,30 @@ def inference_table(model: EnergyModel, n_params: float, tokens_served: Sequence
     ``per_token``: draws of facility energy per token (J), e.g. from the measured
     :class:`~bayes_scaling.energy.serving.InferenceEnergy`; by default the stated prior (2·N FLOP per
     token at an inference utilization) on the hardware of ``year`` or ``hardware``.
+
+    Parameters
+    ----------
+    model
+        An :class:`~bayes_scaling.energy.training.EnergyModel`.
+    n_params
+        Active parameters of the served model.
+    tokens_served
+        Token counts.
+    training_flop
+        The model's training compute, for the crossover (None: no crossover).
+    year, hardware, precision
+        The year's expected new chip, or a named one, and the precision.
+    level
+        Probability of the credible intervals.
+    per_token
+        Draws of facility energy per token (J); None: the stated prior.
+    basis
+        What ``per_token`` is, recorded in the table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per token count: serving energy (MWh) with intervals; ``attrs`` hold the crossover.
     """
     if per_token is None:
         per_token = model.inference_energy_per_token(n_params, year=year, hardware=hardware, precision=precision)[:, 0]

@@ -44,7 +44,13 @@ COLORS = {"data": "#0072B2", "fit": "#D55E00", "band": "#E69F00", "ref": "#009E7
 
 @contextlib.contextmanager
 def style() -> Iterator[None]:
-    """Apply the project's paper style for the duration of the block."""
+    """Apply the project's paper style for the duration of the block.
+
+    Yields
+    ------
+    None
+        Inside the block, matplotlib draws in the project's style.
+    """
     import matplotlib as mpl
 
     with mpl.rc_context(_STYLE):

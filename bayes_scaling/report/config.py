@@ -46,6 +46,43 @@ class ReportConfig:
         tune = 1000
         chains = 4
         seed = 0
+
+    Parameters
+    ----------
+    data
+        A dataset name or a CSV/Parquet file of runs.
+    columns, scale
+        For a file: which columns are N, D, C, loss …, and their units.
+    law, likelihood
+        The main law and the likelihood of every fit.
+    prior_set, priors
+        ``"default"`` or ``"literature"`` priors of the main law, and overrides by name.
+    compare_laws
+        The laws compared with it (LOO, leave-future-out weights, the law average).
+    backtest
+        Also refit every law below compute cuts and score it (slower).
+    sensitivity
+        The headline forecast under the other likelihoods and the literature priors.
+    budgets
+        Compute budgets of the forecasts (FLOP).
+    years
+        Years whose expected new chip trains each budget.
+    target_losses
+        Losses whose compute and energy are forecast.
+    hardware
+        A named chip instead of each year's expected chip.
+    carbon_intensity
+        kg CO2e per kWh as ``"mean"`` or ``"mean:sd"`` ("" for none).
+    level
+        Probability of the credible intervals.
+    draws, tune, chains, seed
+        Sampler settings.
+    pooling, group
+        With a group column: how exponents are pooled, and the group forecast.
+    tokens_served
+        Tokens served over a model's life, for the lifetime-optimal model.
+    figure_formats
+        File formats of the figures.
     """
 
     data: str = "chinchilla"
