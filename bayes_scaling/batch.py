@@ -75,6 +75,13 @@ class FitTask:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def run_table(self) -> RunTable:
+        """The task's runs as a RunTable.
+
+        Returns
+        -------
+        RunTable
+            The task's runs (below its cut).
+        """
         table = read_runs(pd.DataFrame(self.runs), name=self.source)
         if self.cut is not None:
             table = table.subset(table.C <= self.cut, label=f"C <= {self.cut:.3g}")

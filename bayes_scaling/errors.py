@@ -54,7 +54,17 @@ class Problem:
     column: str | None = None
 
     def describe(self, *, is_file: bool) -> str:
-        """Render the location and message, with file line numbers for files."""
+        """Render the location and message, with file line numbers for files.
+
+        Parameters
+        ----------
+        is_file
+            Rows are file lines.
+
+        Returns
+        -------
+        str
+        """
         where = []
         if self.row is not None:
             # Line 1 of a CSV file is its header, so data row 0 is on line 2.

@@ -109,6 +109,12 @@ class Prior:
         return f"{self.dist}({inner})"
 
     def to_dict(self) -> dict[str, Any]:
+        """The prior as a JSON-ready dict.
+
+        Returns
+        -------
+        dict
+        """
         return {"dist": self.dist, **self.params}
 
     @classmethod
@@ -140,18 +146,40 @@ class Prior:
         return cls(match.group(1), **params)
 
     def build(self, name: str, **kwargs: Any):
-        """The PyMC random variable (inside a model context), with constant parameters."""
+        """The PyMC random variable (inside a model context), with constant parameters.
+
+        Parameters
+        ----------
+        name
+            The variable's name.
+        **kwargs
+            Passed on to PyMC.
+
+        Returns
+        -------
+        pymc variable
+        """
         import pymc as pm
 
         return getattr(pm, self.dist)(name, **self.params, **kwargs)
 
     # ---------------------------------------------------------------- as data in a compiled model
     def data_params(self) -> dict[str, float]:
-        """The location/scale parameters, which a compiled model takes as data."""
+        """The location/scale parameters, which a compiled model takes as data.
+
+        Returns
+        -------
+        dict of str to float
+        """
         return {k: self.params[k] for k in DATA_PARAMS[self.dist]}
 
     def structure(self) -> dict[str, Any]:
-        """The family and its shape parameters: what a compiled model is specialised to."""
+        """The family and its shape parameters: what a compiled model is specialised to.
+
+        Returns
+        -------
+        dict
+        """
         return {"dist": self.dist, **{k: v for k, v in self.params.items() if k not in DATA_PARAMS[self.dist]}}
 
     def build_standardized(self, name: str, data: Mapping[str, Any], **kwargs: Any):
@@ -160,6 +188,19 @@ class Prior:
         ``data`` holds the location/scale parameters as tensors (``pm.Data``): the sampler
         works on ``name_raw``, whose distribution and starting point do not depend on them.
         Families without location/scale parameters (Beta, TruncatedNormal) are built as is.
+
+        Parameters
+        ----------
+        name
+            The variable's name.
+        data
+            Prior parameters given as data, by name.
+        **kwargs
+            Passed on to PyMC.
+
+        Returns
+        -------
+        pymc variable
         """
         import pymc as pm
 
@@ -185,7 +226,19 @@ class Prior:
 
     def log_density_of_log(self, log_value, data: Mapping[str, Any]):
         """Prior log density of ``log(x)`` at ``log_value`` (a tensor), for a positive family:
-        the density of x there plus log x.  ``data`` as in :meth:`build_standardized`."""
+        the density of x there plus log x.  ``data`` as in :meth:`build_standardized`.
+
+        Parameters
+        ----------
+        log_value
+            log(x).
+        data
+            Prior parameters given as data, by name.
+
+        Returns
+        -------
+        tensor
+        """
         import pymc as pm
 
         if self.dist == "LogNormal":
@@ -195,7 +248,17 @@ class Prior:
         return pm.logp(dist, pm.math.exp(log_value)) + log_value
 
     def to_raw(self, value: float) -> tuple[str, float]:
-        """(name suffix, value) of the standardized variable that gives ``value``; inverse of the above."""
+        """(name suffix, value) of the standardized variable that gives ``value``; inverse of the above.
+
+        Parameters
+        ----------
+        value
+            A value of the quantity.
+
+        Returns
+        -------
+        tuple
+        """
         p = self.params
         raw = {
             "Normal": lambda: (value - p["mu"]) / p["sigma"],
@@ -211,7 +274,19 @@ class Prior:
         return "_raw", float(raw[self.dist]())
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Draws in numpy (prior predictive checks without a compile)."""
+        """Draws in numpy (prior predictive checks without a compile).
+
+        Parameters
+        ----------
+        rng
+            A numpy random Generator.
+        size
+            Number of draws.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         p = self.params
         draw = {
             "Normal": lambda: rng.normal(p.get("mu"), p.get("sigma"), size),
@@ -271,6 +346,12 @@ class DataStats:
         return cls(centre, spread, float(loss.min()), float(np.exp(np.log(loss).mean())))
 
     def to_dict(self) -> dict[str, Any]:
+        """As a JSON-ready dict.
+
+        Returns
+        -------
+        dict
+        """
         return {"centre": self.centre, "spread": self.spread, "loss_min": self.loss_min, "loss_mid": self.loss_mid}
 
     @classmethod

@@ -15,7 +15,8 @@ import bayes_scaling as bs
 from bayes_scaling.calibration.update import predictive_error_draws, predictive_log_density
 from bayes_scaling.cli import main
 from bayes_scaling.forecast.averaging import LawAverage, default_forecaster, draw_counts
-from bayes_scaling.forecast.forecaster import Forecaster, forecast_table, target_table
+from bayes_scaling.forecast.forecaster import Forecaster
+from bayes_scaling.forecast.tables import forecast_table, target_table
 from bayes_scaling.sampling.diagnostics import SamplingWarning
 
 QUICK = {"draws": 300, "tune": 500, "chains": 2, "seed": 1}

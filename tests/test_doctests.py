@@ -35,7 +35,7 @@ def test_the_main_entry_points_have_examples():
     from numpydoc.docscrape import FunctionDoc
 
     import bayes_scaling as bs
-    from bayes_scaling.forecast.forecaster import forecast_table, target_table
+    from bayes_scaling.forecast.tables import forecast_table, target_table
 
     for obj in (bs.fit, bs.load_fit, bs.read_runs, bs.load_dataset, bs.summarize, bs.loo_table, forecast_table,
                 target_table, bs.Forecaster.at_compute, bs.list_datasets, bs.cite):

@@ -12,17 +12,9 @@ from scipy import stats
 
 from bayes_scaling import InputError, load_dataset
 from bayes_scaling.cli import main
+from bayes_scaling.energy.factors import EfficiencyTrend, Population
 from bayes_scaling.energy.tables import budget_table, energy_grid, inference_table
-from bayes_scaling.energy.training import (
-    JOULES_PER_MWH,
-    Carbon,
-    EfficiencyTrend,
-    EnergyModel,
-    Population,
-    calibrate,
-    growth_scenario,
-    implied_mfu,
-)
+from bayes_scaling.energy.training import JOULES_PER_MWH, Carbon, EnergyModel, calibrate, growth_scenario, implied_mfu
 
 
 @pytest.fixture(scope="module")

@@ -148,7 +148,20 @@ class HeldOut:
 
     def forecast(self, structural, rng: np.random.Generator) -> np.ndarray:
         """The law-only draws with a :class:`~bayes_scaling.posterior.structural.StructuralError` of as many
-        draws: rescaled by its ρ, shifted by its drift and scatter (as a fit's forecasts are)."""
+        draws: rescaled by its ρ, shifted by its drift and scatter (as a fit's forecasts are).
+
+        Parameters
+        ----------
+        structural
+            A :class:`~bayes_scaling.posterior.structural.StructuralError`.
+        rng
+            A numpy random Generator.
+
+        Returns
+        -------
+        numpy.ndarray
+            Forecast draws of log loss, (draws, runs).
+        """
         centre = self.centre if self.centre is not None else np.median(self.log_draws, axis=0, keepdims=True)
         return structural.forecast(self.log_draws, centre, self.runs.C, rng)
 
@@ -163,7 +176,13 @@ class HeldOut:
 
     def errors(self) -> pd.DataFrame:
         """Per held-out run: its position ``run`` in the back-tested table, distance d, error of the
-        predictive median e = y − median, spread s."""
+        predictive median e = y − median, spread s.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per held-out run.
+        """
         median = np.median(self.log_draws, axis=0)
         run = self.run_index if self.run_index is not None else np.full(len(self.runs), -1)
         return pd.DataFrame({"cut": self.cut, "c_ref": self.c_ref, "n_train": self.n_train, "run": run, "C": self.runs.C,

@@ -85,7 +85,7 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
 
 def _print_energy(args: argparse.Namespace, payload: dict[str, Any], tables: dict[str, Any], out: Path | None) -> None:
     """The energy command's results as text."""
-    from bayes_scaling.forecast.forecaster import compact
+    from bayes_scaling.forecast.tables import compact
     from bayes_scaling.io.tables import to_markdown
 
     med, lo, hi = payload["hardware_trend"]["yearly_factor"]

@@ -47,7 +47,7 @@ def _forecaster_of(sources: list[Path], *, weights: str, group: str | None, seed
 
 
 def _cmd_forecast(args: argparse.Namespace) -> dict[str, Any]:
-    from bayes_scaling.forecast.forecaster import compact, forecast_table, target_table
+    from bayes_scaling.forecast.tables import compact, forecast_table, target_table
     from bayes_scaling.io.tables import to_markdown, write_table
 
     sources = [_resolve_fit_path(path) for path in args.fit]

@@ -12,7 +12,7 @@ def _cmd_report(args: argparse.Namespace) -> dict[str, Any]:
 
     import pandas as pd
 
-    from bayes_scaling.forecast.forecaster import compact
+    from bayes_scaling.forecast.tables import compact
     from bayes_scaling.io.tables import to_markdown
     from bayes_scaling.report.config import load_config
     from bayes_scaling.report.steps import run_report

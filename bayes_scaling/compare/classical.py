@@ -60,16 +60,56 @@ class ClassicalFit:
     objective: float
 
     def log_mu(self, runs: RunTable, *, bootstrap: bool = True) -> np.ndarray:
+        """Draws of the law's log loss at each run.
+
+        Parameters
+        ----------
+        runs
+            The runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+        bootstrap
+            Use the bootstrap draws (else the point fit).
+
+        Returns
+        -------
+        numpy.ndarray
+            (draws, runs).
+        """
         x = {k: v[None, :] for k, v in log_inputs(self.law, runs).items()}
         source = self.bootstrap if bootstrap else {k: np.array([v]) for k, v in self.params.items()}
         return self.law.log_loss(NUMPY, x, {k: v[:, None] for k, v in source.items()})
 
     def predictive_log_draws(self, runs: RunTable, *, seed: int = 0) -> np.ndarray:
+        """Replicated log losses (law plus Huber noise).
+
+        Parameters
+        ----------
+        runs
+            The runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+        seed
+            Random seed.
+
+        Returns
+        -------
+        numpy.ndarray
+            (draws, runs).
+        """
         mu = self.log_mu(runs)
         rng = np.random.default_rng(seed)
         return Huber(self.delta).draw(rng, mu, np.full(mu.shape, self.residual_scale), {})
 
     def pointwise_log_likelihood(self, runs: RunTable) -> np.ndarray:
+        """log p(log loss | draw) of each run.
+
+        Parameters
+        ----------
+        runs
+            The runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+
+        Returns
+        -------
+        numpy.ndarray
+            (draws, runs).
+        """
         mu = self.log_mu(runs)
         return Huber(self.delta).logpdf(np.log(runs.loss)[None, :], mu, self.residual_scale, {})
 

@@ -102,7 +102,12 @@ class DatasetInfo:
     select: dict[str, Any] = field(default_factory=dict)
 
     def provenance(self) -> dict[str, Any]:
-        """JSON-ready provenance (what is attached to a loaded dataset)."""
+        """JSON-ready provenance (what is attached to a loaded dataset).
+
+        Returns
+        -------
+        dict
+        """
         out = {k: v for k, v in self.__dict__.items() if v not in (None, {}, ())}
         out["citation"] = list(self.citation)
         return out

@@ -153,17 +153,44 @@ class RunTable:
         return list(pd.unique(self.data["group"]))
 
     def column(self, name: str) -> np.ndarray:
-        """Any numeric canonical column as a float64 array."""
+        """Any numeric canonical column as a float64 array.
+
+        Parameters
+        ----------
+        name
+            ``N``, ``D``, ``C``, ``loss`` or ``unique_tokens``.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         if name not in self.data.columns:
             raise InputError(f"{self.source}: the run table has no {name!r} column")
         return self.data[name].to_numpy(dtype=float, copy=True)
 
     def to_frame(self) -> pd.DataFrame:
-        """A copy of the runs as a DataFrame."""
+        """A copy of the runs as a DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         return self.data.copy()
 
     def subset(self, mask: np.ndarray | pd.Series, *, label: str | None = None) -> RunTable:
-        """The runs where ``mask`` is true, as a new table (for hold-out splits)."""
+        """The runs where ``mask`` is true, as a new table (for hold-out splits).
+
+        Parameters
+        ----------
+        mask
+            Which runs to keep.
+        label
+            Appended to the source's name.
+
+        Returns
+        -------
+        RunTable
+        """
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != (len(self),):
             raise InputError(f"mask has shape {mask.shape}; expected ({len(self)},)")
@@ -183,6 +210,10 @@ class RunTable:
         Two tables with the same runs in the same order have the same fingerprint,
         whatever their metadata columns; saved fits record it so a result can be tied
         to the data it came from.
+
+        Returns
+        -------
+        str
         """
         h = hashlib.sha256()
         for name in (*NUMERIC_COLUMNS, "group"):
@@ -197,7 +228,12 @@ class RunTable:
         return h.hexdigest()
 
     def describe(self) -> dict[str, Any]:
-        """A JSON-ready summary: rows, ranges, derived columns, groups."""
+        """A JSON-ready summary: rows, ranges, derived columns, groups.
+
+        Returns
+        -------
+        dict
+        """
         ranges = {
             name: {"min": float(self.data[name].min()), "max": float(self.data[name].max())}
             for name in NUMERIC_COLUMNS
@@ -218,7 +254,19 @@ class RunTable:
         return out
 
     def require(self, min_runs: int, *, why: str = "") -> None:
-        """Raise if the table has fewer than ``min_runs`` runs."""
+        """Raise if the table has fewer than ``min_runs`` runs.
+
+        Parameters
+        ----------
+        min_runs
+            The fewest runs accepted.
+        why
+            Why, for the message.
+
+        Returns
+        -------
+        None
+        """
         if len(self) < min_runs:
             reason = f" ({why})" if why else ""
             raise RunTableError(

@@ -180,6 +180,20 @@ class InferenceEnergy:
         With ``new_model`` (default) each row's model is new to the fit: a fresh family effect per
         draw (shared by the rows of one ``family`` if that column is given) and fresh noise.
         Otherwise rows of a family the fit has seen use its effect.
+
+        Parameters
+        ----------
+        configs
+            Serving configurations, one per row.
+        seed
+            Random seed.
+        new_model
+            As a model not measured (its family effect drawn anew).
+
+        Returns
+        -------
+        numpy.ndarray
+            (draws, rows).
         """
         rng = np.random.default_rng(seed)
         configs = configs.reset_index(drop=True)
@@ -222,6 +236,36 @@ class InferenceEnergy:
         scope
             ``"gpu"`` (as measured), ``"server"`` (× :data:`HOST_SHARE`) or ``"facility"``
             (× host share × ``pue`` draws, which must then be given).
+
+        Parameters
+        ----------
+        active_params
+            Active parameters.
+        total_params
+            Total parameters (MoE; None: dense).
+        gpu
+            ``"H100"`` or ``"B200"``.
+        precision
+            ``"bf16"`` or ``"fp8"``.
+        architecture
+            Dense, MoE or Mamba hybrid (None: from the parameters).
+        batch
+            Concurrent requests served.
+        num_gpus
+            GPUs serving the model.
+        task
+            The serving task (as in the measurements).
+        scope
+            ``"gpu"``, ``"server"`` or ``"facility"``.
+        pue
+            PUE draws for the facility scope.
+        seed
+            Random seed.
+
+        Returns
+        -------
+        numpy.ndarray
+            Draws of J per output token.
         """
         if scope not in SCOPES:
             raise InputError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
@@ -258,7 +302,17 @@ class InferenceEnergy:
         return joules
 
     def summary(self, *, level: float = 0.9) -> pd.DataFrame:
-        """Medians and equal-tailed intervals of the coefficients (on log J per token)."""
+        """Medians and equal-tailed intervals of the coefficients (on log J per token).
+
+        Parameters
+        ----------
+        level
+            Probability of the intervals.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         from bayes_scaling.intervals import summarize
 
         rows: dict[str, np.ndarray] = {"intercept (H100, BF16, dense, chat)": self.draws["a"]}

@@ -9,7 +9,7 @@ draw is one law's draw, so a draw's loss, allocation and compute for a target st
 
 It answers what a :class:`~bayes_scaling.forecast.forecaster.Forecaster` answers — ``loss_at_compute``,
 ``loss``, ``allocation``, ``compute_for_loss``, ``expected_log_loss_per_draw`` — so
-:func:`~bayes_scaling.forecast.forecaster.forecast_table`, :func:`~bayes_scaling.forecast.forecaster.target_table`,
+:func:`~bayes_scaling.forecast.tables.forecast_table`, :func:`~bayes_scaling.forecast.tables.target_table`,
 the plots and the energy tables take either.  Compute-optimal N* and D* come from the laws of N
 and D in the mixture (their weights renormalized); a law of compute alone contributes to the
 loss and to the compute for a target only.
@@ -135,7 +135,26 @@ class LawAverage:
     def loss_at_compute(self, C: Any, *, allocation: str = "optimal", tokens_per_param: float | None = None,
                         N: float | None = None, predictive: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
         """Draws of the loss at budgets ``C`` (see :meth:`Forecaster.loss_at_compute`); ``N`` and
-        ``D`` in the returned info come from the laws of N and D."""
+        ``D`` in the returned info come from the laws of N and D.
+
+        Parameters
+        ----------
+        C
+            Compute budgets in FLOP.
+        allocation
+            ``"optimal"``, ``"tokens_per_param"`` or ``"fixed_n"``.
+        tokens_per_param
+            Tokens per parameter (with ``allocation="tokens_per_param"``).
+        N
+            Parameters (with ``allocation="fixed_n"``).
+        predictive
+            A new run's loss (noise and scatter) instead of the expected loss.
+
+        Returns
+        -------
+        tuple
+            (draws × budgets, what was used).
+        """
         losses, ns, ds, hows = [], [], [], []
         for name, f in self.components.items():
             loss, info = f.loss_at_compute(C, allocation=allocation, tokens_per_param=tokens_per_param, N=N,
@@ -153,11 +172,35 @@ class LawAverage:
 
     def loss(self, *, predictive: bool = False, **inputs: Any) -> np.ndarray:
         """Draws of the expected (or predictive) loss at the inputs; laws of compute alone are
-        evaluated at C = 6·N·D."""
+        evaluated at C = 6·N·D.
+
+        Parameters
+        ----------
+        predictive
+            A new run's loss (noise and scatter) instead of the expected loss.
+        **inputs
+            Raw inputs: ``N=``, ``D=`` or ``C=``.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return np.concatenate([f.loss(predictive=predictive, **inputs) for f in self.components.values()])
 
     def allocation(self, C: Any, *, method: str = "auto") -> Allocation:
-        """Compute-optimal N*, D* from the laws of N and D in the mixture."""
+        """Compute-optimal N*, D* from the laws of N and D in the mixture.
+
+        Parameters
+        ----------
+        C
+            Compute budgets in FLOP.
+        method
+            ``"auto"``, ``"closed"`` (closed form) or ``"numeric"``.
+
+        Returns
+        -------
+        Allocation
+        """
         self._require_nd("a compute-optimal allocation")
         parts = [f.allocation(C, method=method) for f in self._nd.values()]
         n, d = np.concatenate([p["N"] for p in parts]), np.concatenate([p["D"] for p in parts])
@@ -165,7 +208,19 @@ class LawAverage:
                           method="; ".join(f"{k}: {p.method}" for k, p in zip(self._nd, parts, strict=True)))
 
     def expected_log_loss_per_draw(self, n: np.ndarray, d: np.ndarray) -> np.ndarray:
-        """log expected loss where N and D differ per draw (rows in the mixture's order)."""
+        """log expected loss where N and D differ per draw (rows in the mixture's order).
+
+        Parameters
+        ----------
+        n
+            Parameters N (per draw).
+        d
+            Tokens D (per draw).
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         out, start = [], 0
         for f in self.components.values():
             stop = start + f.n_draws
@@ -175,7 +230,20 @@ class LawAverage:
 
     def compute_for_loss(self, target: float, *, predictive: bool = False) -> dict[str, Any]:
         """Draws of the compute (and N*, D*, from laws of N and D; NaN for the others) at which the
-        expected loss reaches ``target``; probabilities are over the whole mixture."""
+        expected loss reaches ``target``; probabilities are over the whole mixture.
+
+        Parameters
+        ----------
+        target
+            The target loss (nats per token).
+        predictive
+            A new run's loss (noise and scatter) instead of the expected loss.
+
+        Returns
+        -------
+        dict
+            ``C``, ``N``, ``D`` draws and ``p_reachable``.
+        """
         parts = {k: f.compute_for_loss(target, predictive=predictive) for k, f in self.components.items()}
         sizes = np.array([f.n_draws for f in self.components.values()], dtype=float)
         out: dict[str, Any] = {"C": np.concatenate([p["C"] for p in parts.values()]), "target": float(target),

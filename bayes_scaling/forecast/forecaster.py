@@ -19,21 +19,17 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from bayes_scaling.data.runs import FLOP_PER_PARAM_TOKEN
-from bayes_scaling.errors import DataWarning, InputError
-from bayes_scaling.intervals import DEFAULT_LEVEL, ci_options, interval_columns, summarize
+from bayes_scaling.errors import InputError
 from bayes_scaling.laws.ops import NUMPY
-from bayes_scaling.protocols import Forecasts
 
-__all__ = ['Forecaster', 'Allocation', 'forecast_table', 'target_table', 'compact']
+__all__ = ['Forecaster', 'Allocation']
 
 # Points per block when evaluating a law over (draws × points): blocks of a few MB stay
 # in cache and are shared across threads (numpy releases the GIL).
@@ -119,7 +115,19 @@ class Forecaster:
 
     def subset(self, keep: np.ndarray, *, seed: int | Sequence[int] = 0) -> Forecaster:
         """The same forecasts over the posterior draws ``keep`` only (indices into this one's draws);
-        each draw keeps its structural slope.  A law average is made of such subsets."""
+        each draw keeps its structural slope.  A law average is made of such subsets.
+
+        Parameters
+        ----------
+        keep
+            Indices of the draws kept.
+        seed
+            Random seed.
+
+        Returns
+        -------
+        Forecaster
+        """
         keep = np.asarray(keep, dtype=int)
         sub = object.__new__(Forecaster)
         sub.__dict__.update(self.__dict__)
@@ -135,7 +143,17 @@ class Forecaster:
 
     # ------------------------------------------------------------------ structural error
     def decades_beyond_data(self, C: Any) -> np.ndarray:
-        """Decades of compute beyond the fit's largest training run (0 inside the data)."""
+        """Decades of compute beyond the fit's largest training run (0 inside the data).
+
+        Parameters
+        ----------
+        C
+            Compute budgets in FLOP.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         c_ref = self.structural.c_ref if self.structural is not None else float(self.fit.runs.C.max())
         return np.maximum(np.log10(np.asarray(C, dtype=float) / c_ref), 0.0)
 
@@ -209,14 +227,37 @@ class Forecaster:
         return inputs
 
     def log_loss(self, **inputs: Any) -> np.ndarray:
-        """log expected loss, shape (draws, points), for raw inputs (N=…, D=… or C=…)."""
+        """log expected loss, shape (draws, points), for raw inputs (N=…, D=… or C=…).
+
+        Parameters
+        ----------
+        **inputs
+            Raw inputs: ``N=``, ``D=`` or ``C=``.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         inputs = self._law_inputs(inputs)
         log_mu = self._evaluate(inputs, lambda x, _: self._law_log_loss(x))
         C = self._compute_of(inputs)
         return log_mu + self._drift(C) if C is not None else log_mu
 
     def loss(self, *, predictive: bool = False, **inputs: Any) -> np.ndarray:
-        """Draws of the expected loss (or, ``predictive=True``, of a new run's loss) at the inputs."""
+        """Draws of the expected loss (or, ``predictive=True``, of a new run's loss) at the inputs.
+
+        Parameters
+        ----------
+        predictive
+            A new run's loss (noise and scatter) instead of the expected loss.
+        **inputs
+            Raw inputs: ``N=``, ``D=`` or ``C=``.
+
+        Returns
+        -------
+        numpy.ndarray
+            (draws, points).
+        """
         inputs = self._law_inputs(inputs)
         C = self._compute_of(inputs)
         if not predictive and self.structural is None:
@@ -238,6 +279,18 @@ class Forecaster:
         """Compute-optimal N*, D* at budgets ``C`` (closed form where the law has one).
 
         ``method="numerical"`` forces the numerical minimisation (used to check the closed form).
+
+        Parameters
+        ----------
+        C
+            Compute budgets in FLOP.
+        method
+            ``"auto"``, ``"closed"`` (closed form) or ``"numeric"``.
+
+        Returns
+        -------
+        Allocation
+            ``N`` and ``D`` draws, (draws, budgets).
         """
         self._require_nd("a compute-optimal allocation")
         C = np.atleast_1d(np.asarray(C, dtype=float))
@@ -263,7 +316,12 @@ class Forecaster:
                                90), "numerical (golden-section search on log N)"
 
     def allocation_exponents(self) -> dict[str, np.ndarray]:
-        """a = β/(α+β) and b = α/(α+β) (N* ∝ C^a, D* ∝ C^b) for laws of the Chinchilla form."""
+        """a = β/(α+β) and b = α/(α+β) (N* ∝ C^a, D* ∝ C^b) for laws of the Chinchilla form.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+        """
         if not {"alpha", "beta"} <= set(self.params):
             raise InputError(f"law {self.law.name!r} has no alpha and beta: allocation exponents are defined "
                              f"for the Chinchilla form")
@@ -278,6 +336,24 @@ class Forecaster:
         ``allocation``: ``"optimal"`` (default), ``"tokens_per_param"`` (with
         ``tokens_per_param=``) or ``"fixed_n"`` (with ``N=``).  Laws of compute alone use C
         directly.
+
+        Parameters
+        ----------
+        C
+            Compute budgets in FLOP.
+        allocation
+            ``"optimal"``, ``"tokens_per_param"`` or ``"fixed_n"``.
+        tokens_per_param
+            Tokens per parameter (with ``allocation="tokens_per_param"``).
+        N
+            Parameters (with ``allocation="fixed_n"``).
+        predictive
+            A new run's loss (noise and scatter) instead of the expected loss.
+
+        Returns
+        -------
+        tuple
+            (draws × budgets, what was used).
         """
         C = np.atleast_1d(np.asarray(C, dtype=float))
         if self.law.inputs == ("C",):
@@ -365,7 +441,19 @@ class Forecaster:
     def expected_log_loss_per_draw(self, n: np.ndarray, d: np.ndarray) -> np.ndarray:
         """log expected loss where N and D differ per draw (shape draws × k), structural drift included.
 
-        A law of compute alone is evaluated at C = 6·N·D."""
+        A law of compute alone is evaluated at C = 6·N·D.
+
+        Parameters
+        ----------
+        n
+            Parameters N (per draw).
+        d
+            Tokens D (per draw).
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         C = FLOP_PER_PARAM_TOKEN * n * d
         if self.law.inputs == ("C",):
             return self._law_log_loss({"C": np.log(C)}) + self._drift(C)
@@ -398,6 +486,18 @@ class Forecaster:
         Draws for which the target is below what the law can reach (e.g. below the
         irreducible loss E, or not reached by 10^40 FLOP) are NaN; ``p_reachable`` is the
         posterior probability that the target is reachable at all.
+
+        Parameters
+        ----------
+        target
+            The target loss (nats per token).
+        predictive
+            A new run's loss (noise and scatter) instead of the expected loss.
+
+        Returns
+        -------
+        dict
+            ``C``, ``N``, ``D`` draws and ``p_reachable``.
         """
         if not target > 0:
             raise InputError(f"target loss must be positive, got {target}")
@@ -440,149 +540,3 @@ def _golden_section(f, a: np.ndarray, b: np.ndarray, iterations: int) -> np.ndar
     return (a + b) / 2
 
 
-def forecast_table(fc: Forecasts, budgets: Sequence[float], *, ci_prob: float = DEFAULT_LEVEL, ci_kind: str = "eti",
-                   allocation: str = "optimal", tokens_per_param: float | None = None,
-                   N: float | None = None, **legacy) -> pd.DataFrame:
-    """One row per compute budget: allocation and loss, medians with ``level`` intervals.
-
-    Parameters
-    ----------
-    fc
-        A :class:`Forecaster` or a :class:`~bayes_scaling.forecast.averaging.LawAverage`.
-    budgets
-        Compute budgets in FLOP.
-    ci_prob
-        Probability of the credible intervals (default 0.9; ArviZ's name).
-    ci_kind
-        ``"eti"`` (equal-tailed, default) or ``"hdi"`` (highest density).
-    allocation, tokens_per_param, N
-        How each budget is split between parameters and tokens (:meth:`Forecaster.loss_at_compute`).
-    **legacy
-        ``level`` and ``kind``, the earlier names of ``ci_prob`` and ``ci_kind`` (a FutureWarning).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``C``, ``decades_beyond_data`` and, each with ``_lower`` and ``_upper``: ``N``, ``D``,
-        ``tokens_per_param`` (laws of N and D), ``loss`` (the expected loss) and ``loss_pred`` (the
-        loss of a single new run, with the fitted scatter).  ``attrs`` say the level and allocation.
-
-    Examples
-    --------
-    >>> import bayes_scaling as bs
-    >>> from bayes_scaling.forecast.forecaster import forecast_table
-    >>> fit = bs.fit("chinchilla", draws=200, tune=300, chains=2, backtests=False, seed=3)
-    >>> table = forecast_table(bs.Forecaster(fit), [1e22, 1e23])
-    >>> list(table.columns[:4])
-    ['C', 'decades_beyond_data', 'N', 'N_lower']
-    >>> bool((table["loss_lower"] < table["loss"]).all())
-    True
-    """
-    level, kind = ci_options(ci_prob, ci_kind, legacy, where="forecast_table")
-    budgets = np.asarray(budgets, dtype=float)
-    expected, info = fc.loss_at_compute(budgets, allocation=allocation, tokens_per_param=tokens_per_param, N=N)
-    predictive, _ = fc.loss_at_compute(budgets, allocation=allocation, tokens_per_param=tokens_per_param, N=N,
-                                       predictive=True)
-    beyond = fc.decades_beyond_data(budgets)
-    far = budgets[beyond > FAR_DECADES]
-    if far.size:
-        warnings.warn(DataWarning(
-            f"{', '.join(f'{c:.3g}' for c in far)} FLOP: up to {beyond.max():.1f} decades beyond the largest run; the "
-            f"structural error was validated by back-tests of up to about one decade, so intervals this far out "
-            f"rest on the assumption that the law's drift continues as it did"), stacklevel=2)
-    cols: dict[str, Any] = {"C": budgets, "decades_beyond_data": beyond}
-    if "N" in info:  # (a law average allocates with the laws of N and D only: its own number of draws)
-        shape = (np.shape(info["N"])[0] if np.ndim(info["N"]) == 2 else expected.shape[0], len(budgets))
-        cols |= interval_columns("N", np.broadcast_to(info["N"], shape), level, kind)
-        cols |= interval_columns("D", np.broadcast_to(info["D"], shape), level, kind)
-        cols |= interval_columns("tokens_per_param", np.broadcast_to(info["D"] / info["N"], shape), level, kind)
-    cols |= interval_columns("loss", expected, level, kind)
-    cols |= interval_columns("loss_pred", predictive, level, kind)
-    frame = pd.DataFrame(cols)
-    frame.attrs.update(level=level, interval=kind, allocation=info["allocation"],
-                       structural_error="included" if fc.structural is not None else "none (the law taken as exact)")
-    return frame
-
-
-def target_table(fc: Forecasts, targets: Sequence[float], *, ci_prob: float = DEFAULT_LEVEL, ci_kind: str = "eti",
-                 **legacy) -> pd.DataFrame:
-    """One row per target loss: probability it is reachable, and the compute, N*, D* needed.
-
-    Parameters
-    ----------
-    fc
-        A :class:`Forecaster` or a :class:`~bayes_scaling.forecast.averaging.LawAverage`.
-    targets
-        Target losses (nats per token).
-    ci_prob, ci_kind
-        Probability and kind of the credible intervals, as for :func:`forecast_table`.
-    **legacy
-        ``level`` and ``kind``, their earlier names (a FutureWarning).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``target_loss``, ``p_reachable`` (the share of draws that reach it at all), ``p_below_E``
-        and the compute ``C``, ``N`` and ``D`` needed, with intervals over the draws that reach it.
-
-    Examples
-    --------
-    >>> import bayes_scaling as bs
-    >>> from bayes_scaling.forecast.forecaster import target_table
-    >>> fit = bs.fit("chinchilla", draws=200, tune=300, chains=2, backtests=False, seed=3)
-    >>> table = target_table(bs.Forecaster(fit), [2.0])
-    >>> 0 < float(table["p_reachable"].iloc[0]) <= 1
-    True
-    """
-    level, kind = ci_options(ci_prob, ci_kind, legacy, where="target_table")
-    rows = []
-    for target in targets:
-        res = fc.compute_for_loss(float(target))
-        row: dict[str, Any] = {"target_loss": float(target), "p_reachable": res["p_reachable"]}
-        reaching = int(np.isfinite(res["C"]).sum())
-        if 0 < reaching < MIN_REACHING_DRAWS:
-            warnings.warn(DataWarning(
-                f"target loss {target:g}: only {reaching} of {res['C'].size} posterior draws reach it "
-                f"(p_reachable {res['p_reachable']:.3g}); its compute interval rests on too few draws to trust"),
-                stacklevel=2)
-        if "p_below_irreducible" in res:
-            row["p_below_E"] = res["p_below_irreducible"]
-        for key in ("C", "N", "D"):
-            if key in res:
-                finite = res[key][np.isfinite(res[key])]
-                if finite.size:
-                    s = summarize(finite, ci_prob=level, ci_kind=kind).iloc[0]
-                    row |= {key: s["median"], f"{key}_lower": s["lower"], f"{key}_upper": s["upper"]}
-                else:
-                    row |= {key: np.nan, f"{key}_lower": np.nan, f"{key}_upper": np.nan}
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    frame.attrs.update(level=level, interval=kind,
-                       note="intervals over the draws for which the target is reachable")
-    return frame
-
-
-def compact(table: pd.DataFrame) -> pd.DataFrame:
-    """Merge ``x``, ``x_lower``, ``x_upper`` columns into one "median [lower, upper]" text column.
-
-    Parameters
-    ----------
-    table
-        The table.
-
-    Returns
-    -------
-    pandas.DataFrame
-    """
-    from bayes_scaling.io.tables import format_number
-
-    out = {}
-    for col in table.columns:
-        if col.endswith(("_lower", "_upper")):
-            continue
-        if f"{col}_lower" in table.columns:
-            out[col] = [f"{format_number(m, 3)} [{format_number(lo, 3)}, {format_number(hi, 3)}]"
-                        for m, lo, hi in zip(table[col], table[f"{col}_lower"], table[f"{col}_upper"], strict=True)]
-        else:
-            out[col] = [format_number(v, 3) for v in table[col]]
-    return pd.DataFrame(out)

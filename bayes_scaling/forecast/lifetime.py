@@ -60,7 +60,17 @@ class ServingCost:
             joules_per_flop, joules_per_token_ref, slope, n_ref)
 
     def resized(self, draws: int) -> ServingCost:
-        """The same cost with its draws cycled or cut to ``draws`` (to pair them with loss draws)."""
+        """The same cost with its draws cycled or cut to ``draws`` (to pair them with loss draws).
+
+        Parameters
+        ----------
+        draws
+            Draws wanted.
+
+        Returns
+        -------
+        ServingCost
+        """
         if not self.energy:
             return self
         return ServingCost(joules_per_flop=np.resize(self.joules_per_flop, draws),
@@ -68,10 +78,38 @@ class ServingCost:
                            slope=np.resize(self.slope, draws), n_ref=self.n_ref)
 
     def training(self, n: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Training cost of N, D per draw.
+
+        Parameters
+        ----------
+        n
+            Parameters N (per draw).
+        d
+            Tokens D (per draw).
+
+        Returns
+        -------
+        numpy.ndarray
+            Training cost per draw.
+        """
         flop = FLOP_PER_PARAM_TOKEN * n * d
         return flop * self.joules_per_flop if self.energy else flop
 
     def serving(self, n: np.ndarray, tokens: float) -> np.ndarray:
+        """Serving cost of ``tokens`` at N per draw.
+
+        Parameters
+        ----------
+        n
+            Parameters N (per draw).
+        tokens
+            Tokens served.
+
+        Returns
+        -------
+        numpy.ndarray
+            Serving cost per draw.
+        """
         if self.energy:
             return self.joules_per_token_ref * (n / self.n_ref) ** self.slope * tokens
         return SERVE_FLOP_PER_PARAM_TOKEN * n * tokens

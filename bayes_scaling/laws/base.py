@@ -90,10 +90,38 @@ class ScalingLaw(ABC):
 
         ``x`` holds log inputs (``x["N"] = log N`` …), ``p`` the natural parameters.  This
         is the one place each formula is written.
+
+        Parameters
+        ----------
+        ops
+            The array operations (:data:`~bayes_scaling.laws.ops.NUMPY` or :func:`~bayes_scaling.laws.ops.pytensor_ops`).
+        x
+            Log inputs by name (``N``, ``D``, ``C`` …).
+        p
+            Natural parameters by name.
+
+        Returns
+        -------
+        list
+            The log of each term.
         """
 
     def log_loss(self, ops: Ops, x: Mapping[str, Any], p: Mapping[str, Any]) -> Any:
-        """log L: the log-sum-exp of :meth:`log_terms` (stable in PyTensor and numpy)."""
+        """log L: the log-sum-exp of :meth:`log_terms` (stable in PyTensor and numpy).
+
+        Parameters
+        ----------
+        ops
+            The array operations (:data:`~bayes_scaling.laws.ops.NUMPY` or :func:`~bayes_scaling.laws.ops.pytensor_ops`).
+        x
+            Log inputs by name (``N``, ``D``, ``C`` …).
+        p
+            Natural parameters by name.
+
+        Returns
+        -------
+        array
+        """
         terms = self.log_terms(ops, x, p)
         out = terms[0]
         for term in terms[1:]:
@@ -101,7 +129,19 @@ class ScalingLaw(ABC):
         return out
 
     def loss_values(self, x: Mapping[str, Any], p: Mapping[str, Any]) -> np.ndarray:
-        """L itself in numpy, as Σ exp(term): the same terms, about 2.5× faster than exp(log_loss)."""
+        """L itself in numpy, as Σ exp(term): the same terms, about 2.5× faster than exp(log_loss).
+
+        Parameters
+        ----------
+        x
+            Log inputs by name (``N``, ``D``, ``C`` …).
+        p
+            Natural parameters by name.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         terms = sorted(self.log_terms(NUMPY, x, p), key=np.size, reverse=True)
         shape = np.broadcast_shapes(*(np.shape(t) for t in terms))
         out = np.exp(terms[0])
@@ -114,14 +154,50 @@ class ScalingLaw(ABC):
 
     @abstractmethod
     def natural(self, ops: Ops, s: Mapping[str, Any], centre: Mapping[str, float]) -> dict[str, Any]:
-        """Natural parameters from sampled ones; ``centre[k]`` is the mean of log input ``k``."""
+        """Natural parameters from sampled ones; ``centre[k]`` is the mean of log input ``k``.
+
+        Parameters
+        ----------
+        ops
+            The array operations (:data:`~bayes_scaling.laws.ops.NUMPY` or :func:`~bayes_scaling.laws.ops.pytensor_ops`).
+        s
+            Sampled quantities by name.
+        centre
+            The mean of each log input of the fitted runs.
+
+        Returns
+        -------
+        dict
+        """
 
     @abstractmethod
     def default_priors(self, stats: DataStats) -> dict[str, Prior]:
-        """Weakly informative priors on the sampled quantities, scaled to the data."""
+        """Weakly informative priors on the sampled quantities, scaled to the data.
+
+        Parameters
+        ----------
+        stats
+            The data statistics priors are scaled to.
+
+        Returns
+        -------
+        dict of str to Prior
+        """
 
     def literature_priors(self, stats: DataStats, published: Mapping[str, float]) -> dict[str, Prior]:
-        """Priors centred on published values (override where a law has them)."""
+        """Priors centred on published values (override where a law has them).
+
+        Parameters
+        ----------
+        stats
+            The data statistics priors are scaled to.
+        published
+            Published parameter values by name.
+
+        Returns
+        -------
+        dict of str to Prior
+        """
         return {}
 
     # ---------------------------------------------------------------- conveniences
@@ -138,12 +214,37 @@ class ScalingLaw(ABC):
         return len(self.params)
 
     def loss(self, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> np.ndarray:
-        """Expected loss (numpy) at raw inputs (``{"N": …, "D": …}``), broadcasting over params."""
+        """Expected loss (numpy) at raw inputs (``{"N": …, "D": …}``), broadcasting over params.
+
+        Parameters
+        ----------
+        inputs
+            Raw inputs by name (``{"N": …, "D": …}``).
+        params
+            Natural parameters by name (arrays broadcast).
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         x = {k: np.log(np.asarray(inputs[k], dtype=float)) for k in self.inputs}
         return self.loss_values(x, params)
 
     def compute_optimal(self, C: Any, p: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
-        """(N*, D*) minimizing loss at fixed ``C = 6·N·D``, in closed form; ``None`` if none."""
+        """(N*, D*) minimizing loss at fixed ``C = 6·N·D``, in closed form; ``None`` if none.
+
+        Parameters
+        ----------
+        C
+            Compute budgets in FLOP.
+        p
+            Natural parameters by name.
+
+        Returns
+        -------
+        tuple or None
+            (N*, D*).
+        """
         return None
 
     @property

@@ -54,7 +54,19 @@ class StickBreakingSlopes:
 
     def log_values(self, xp: Any, coords: Mapping[str, Any]) -> dict[str, Any]:
         """Log of each sampled quantity from the coordinates ``log_L``, ``z_k``, ``log_g_k``
-        (``xp`` provides ``softplus``)."""
+        (``xp`` provides ``softplus``).
+
+        Parameters
+        ----------
+        xp
+            numpy or ``pytensor.tensor``.
+        coords
+            The coordinates by name.
+
+        Returns
+        -------
+        dict
+        """
         out, log_rest = {}, coords["log_L"]
         for k, (amplitude, exponent) in enumerate(self.terms):
             z = coords[f"z_{k}"]
@@ -65,7 +77,19 @@ class StickBreakingSlopes:
         return out
 
     def coordinates_at(self, xp: Any, log_values: Mapping[str, Any]) -> dict[str, Any]:
-        """The inverse of :meth:`log_values` (``xp`` provides ``exp``, ``log`` and ``logaddexp``)."""
+        """The inverse of :meth:`log_values` (``xp`` provides ``exp``, ``log`` and ``logaddexp``).
+
+        Parameters
+        ----------
+        xp
+            numpy or ``pytensor.tensor``.
+        log_values
+            Log sampled quantities.
+
+        Returns
+        -------
+        dict
+        """
         log_total = log_values[self.irreducible]
         for amplitude, _ in self.terms:
             log_total = xp.logaddexp(log_total, log_values[amplitude])
@@ -84,6 +108,17 @@ class StickBreakingSlopes:
         coordinates so that chains start near the prior's centre and a compiled model serves
         every dataset); ``log_prior(name, log_value)`` is the prior log density of a quantity's
         log.  Adds one Potential: the sum of those densities.
+
+        Parameters
+        ----------
+        centres
+            Prior centres.
+        log_prior
+            Log prior density of a quantity at a log value.
+
+        Returns
+        -------
+        dict
         """
         import pymc as pm
         import pytensor.tensor as pt

@@ -241,7 +241,19 @@ class DataConstrained(Chinchilla):
     def compute_optimal(self, C, p):
         """None: Chinchilla's closed form is not this law's optimum (parameters beyond U_D/20 are
         discounted), so forecasts minimise it numerically (at Muennighoff et al.'s values the closed
-        form gave 19.61 tokens per parameter, the minimum is at 19.81)."""
+        form gave 19.61 tokens per parameter, the minimum is at 19.81).
+
+        Parameters
+        ----------
+        C
+            Compute budgets in FLOP.
+        p
+            Natural parameters by name.
+
+        Returns
+        -------
+        None
+        """
         return None
 
 

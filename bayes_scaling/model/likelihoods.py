@@ -33,22 +33,87 @@ class Likelihood(ABC):
     def noise_prior(self) -> Prior:
         # Residual scatter of log loss around a law: a few percent for published runs; 0.1
         # (10%) as the half-normal scale keeps 30% scatter possible.
+        """The prior of the noise scale.
+
+        Returns
+        -------
+        Prior
+        """
         return Prior("HalfNormal", sigma=0.1)
 
     @abstractmethod
     def observe(self, name: str, mu, sigma, extra: dict[str, Any], observed, **kwargs):
-        """The PyMC observed variable (inside a model context)."""
+        """The PyMC observed variable (inside a model context).
+
+        Parameters
+        ----------
+        name
+            The variable's name.
+        mu
+            Law's log loss.
+        sigma
+            Noise scale.
+        extra
+            The likelihood's extra parameters (e.g. ``nu``).
+        observed
+            The observed log losses.
+        **kwargs
+            Passed on to PyMC.
+
+        Returns
+        -------
+        pymc variable
+        """
 
     @abstractmethod
     def logpdf(self, y: np.ndarray, mu: np.ndarray, sigma: np.ndarray, extra: dict[str, np.ndarray]) -> np.ndarray:
-        """Pointwise log density (numpy, broadcasting)."""
+        """Pointwise log density (numpy, broadcasting).
+
+        Parameters
+        ----------
+        y
+            Observed log loss.
+        mu
+            Law's log loss.
+        sigma
+            Noise scale.
+        extra
+            The likelihood's extra parameters (e.g. ``nu``).
+
+        Returns
+        -------
+        numpy.ndarray
+        """
 
     @abstractmethod
     def draw(self, rng: np.random.Generator, mu: np.ndarray, sigma: np.ndarray,
              extra: dict[str, np.ndarray]) -> np.ndarray:
-        """Replicated observations (numpy, broadcasting)."""
+        """Replicated observations (numpy, broadcasting).
+
+        Parameters
+        ----------
+        rng
+            A numpy random Generator.
+        mu
+            Law's log loss.
+        sigma
+            Noise scale.
+        extra
+            The likelihood's extra parameters (e.g. ``nu``).
+
+        Returns
+        -------
+        numpy.ndarray
+        """
 
     def options(self) -> dict[str, Any]:
+        """The likelihood's options.
+
+        Returns
+        -------
+        dict
+            What a fit records of the likelihood's settings.
+        """
         return {}
 
 
@@ -141,6 +206,12 @@ class Huber(Likelihood):
         self.delta = float(delta)
 
     def options(self):
+        """The Huber threshold.
+
+        Returns
+        -------
+        dict
+        """
         return {"delta": self.delta}
 
     def observe(self, name, mu, sigma, extra, observed, **kwargs):

@@ -75,6 +75,12 @@ class ModelSpec:
         return len(self.groups) > 1
 
     def noise_names(self) -> tuple[str, ...]:
+        """Names of the noise parameters.
+
+        Returns
+        -------
+        tuple of str
+        """
         return ("sigma", *self.likelihood.extra)
 
 

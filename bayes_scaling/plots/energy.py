@@ -81,7 +81,7 @@ def plot_efficiency_trend(model, *, ax=None, level: float = DEFAULT_LEVEL, until
     -------
     matplotlib.figure.Figure
     """
-    from bayes_scaling.energy.training import TREND_WARN_YEARS
+    from bayes_scaling.energy.factors import TREND_WARN_YEARS
 
     until = model.trend.years[1] + TREND_WARN_YEARS if until is None else until
     fig, ax = _axes(ax, figsize=(5.2, 3.6))

@@ -122,7 +122,17 @@ class Fit:
 
     # ------------------------------------------------------------------ draws
     def draws(self, name: str) -> np.ndarray:
-        """Posterior draws of a parameter, chains stacked: shape (S,) or (S, groups)."""
+        """Posterior draws of a parameter, chains stacked: shape (S,) or (S, groups).
+
+        Parameters
+        ----------
+        name
+            A parameter name.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         post = self.idata["posterior"]
         if name not in post.data_vars:
             raise InputError(f"no parameter {name!r} in the posterior; it has {', '.join(post.data_vars)}")
@@ -130,15 +140,37 @@ class Fit:
         return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
 
     def params(self) -> dict[str, np.ndarray]:
-        """Every natural parameter's draws, by name."""
+        """Every natural parameter's draws, by name.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+        """
         return {name: self.draws(name) for name in self.law.param_names}
 
     def noise(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Draws of the noise scale and of the likelihood's extra parameters."""
+        """Draws of the noise scale and of the likelihood's extra parameters.
+
+        Returns
+        -------
+        tuple
+        """
         return self.draws("sigma"), {k: self.draws(k) for k in self.likelihood.extra}
 
     def log_mu(self, runs: RunTable, *, group: str | None = None) -> np.ndarray:
-        """Posterior draws of the law's log loss at each run: shape (S, len(runs))."""
+        """Posterior draws of the law's log loss at each run: shape (S, len(runs)).
+
+        Parameters
+        ----------
+        runs
+            The runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+        group
+            For a grouped fit: the group (None: each run's own).
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return self._law_at(runs, self.params(), group=group)
 
     @cached_property
@@ -151,7 +183,19 @@ class Fit:
         return int(np.argmin(np.abs(log_mu - np.median(log_mu, axis=0)).sum(axis=1)))
 
     def central_log_mu(self, runs: RunTable, *, group: str | None = None) -> np.ndarray:
-        """The law of the :attr:`central_draw` at each run: shape (1, len(runs))."""
+        """The law of the :attr:`central_draw` at each run: shape (1, len(runs)).
+
+        Parameters
+        ----------
+        runs
+            The runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+        group
+            For a grouped fit: the group (None: each run's own).
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return self._law_at(runs, {k: v[[self.central_draw]] for k, v in self.params().items()}, group=group)
 
     def _law_at(self, runs: RunTable, params: dict[str, np.ndarray], *, group: str | None = None) -> np.ndarray:
@@ -169,7 +213,19 @@ class Fit:
         return self.law.log_loss(NUMPY, x, per_run)
 
     def pointwise_log_likelihood(self, runs: RunTable, *, group: str | None = None) -> np.ndarray:
-        """log p(log loss of each run | draw): shape (S, len(runs)); scores held-out runs too."""
+        """log p(log loss of each run | draw): shape (S, len(runs)); scores held-out runs too.
+
+        Parameters
+        ----------
+        runs
+            The runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+        group
+            For a grouped fit: the group (None: each run's own).
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         sigma, extra = self.noise()
         mu = self.log_mu(runs, group=group)
         return self.likelihood.logpdf(np.log(runs.loss)[None, :], mu, sigma[:, None],
@@ -180,6 +236,19 @@ class Fit:
         """Replicated log losses of each run: shape (S, len(runs)).
 
         The law, the fitted noise, and — for runs beyond the training data — the structural error.
+
+        Parameters
+        ----------
+        runs
+            The runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+        seed
+            Seed of the noise (and structural error).
+        group
+            For a grouped fit: the group (None: each run's own).
+
+        Returns
+        -------
+        numpy.ndarray
         """
         sigma, extra = self.noise()
         rng = np.random.default_rng(seed)
@@ -225,6 +294,12 @@ class Fit:
         return pd.DataFrame(rows).set_index("parameter")
 
     def reported_noise(self) -> tuple[str, ...]:
+        """Noise and pooling parameters the summary reports.
+
+        Returns
+        -------
+        tuple of str
+        """
         extra = tuple(self.likelihood.extra)
         pooled = tuple(f"{s.name}_{suffix}" for s in self.law.sampled if s.exponent
                        for suffix in ("pop", "tau") if f"{s.name}_{suffix}" in self.idata["posterior"].data_vars)
@@ -252,7 +327,19 @@ class Fit:
         return config_hash(self.config)
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write one netCDF file, atomically; refuse to replace an existing file unless ``overwrite``."""
+        """Write one netCDF file, atomically; refuse to replace an existing file unless ``overwrite``.
+
+        Parameters
+        ----------
+        path
+            The file (``.nc``).
+        overwrite
+            Replace an existing file.
+
+        Returns
+        -------
+        pathlib.Path
+        """
         target = Path(path)
         if target.exists() and not overwrite:
             raise InputError(f"{target} exists; pass overwrite=True (command line: --force) to replace it")

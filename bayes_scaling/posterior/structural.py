@@ -217,7 +217,17 @@ class StructuralError:
 
     def spread_scale(self, C: np.ndarray | None = None) -> np.ndarray:
         """ρ of each draw, shape (draws, 1); with budgets ``C``, ρ beyond the training data and 1
-        inside it, shape (draws, points)."""
+        inside it, shape (draws, points).
+
+        Parameters
+        ----------
+        C
+            Compute budgets in FLOP.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         rho = self.rho[:, None]
         return rho if C is None else np.where(self._distance_2d(C) > 0, rho, 1.0)
 
@@ -225,22 +235,72 @@ class StructuralError:
         """Law-only draws of log loss (draws, points) with their spread about ``centre`` (the law of
         the fit's central draw, broadcast against them) scaled by ρ: centre + ρ·(draw − centre) —
         everywhere, or with budgets ``C`` only beyond the data.  For a new run's draws μ + σε this
-        scales the law's uncertainty and the noise alike: (centre + ρ(μ − centre)) + ρσε."""
+        scales the law's uncertainty and the noise alike: (centre + ρ(μ − centre)) + ρσε.
+
+        Parameters
+        ----------
+        log_draws
+            Law-only draws of log loss, (draws, points).
+        centre
+            The central draw's law at the points.
+        C
+            Compute budgets in FLOP.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return centre + self.spread_scale(C) * (log_draws - centre)
 
     def forecast(self, log_draws: np.ndarray, centre: np.ndarray, C: np.ndarray,
                  rng: np.random.Generator) -> np.ndarray:
         """Law-only predictive draws of log loss at budgets ``C`` (draws, points) made a forecast with
         this structural error: beyond the data, respread by ρ about ``centre``, then shifted by the
-        drift and scatter (:meth:`respread`, :meth:`shift`)."""
+        drift and scatter (:meth:`respread`, :meth:`shift`).
+
+        Parameters
+        ----------
+        log_draws
+            Law-only draws of log loss, (draws, points).
+        centre
+            The central draw's law at the points.
+        C
+            Compute budgets in FLOP.
+        rng
+            A numpy random Generator.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return self.respread(log_draws, centre, C) + self.shift(C, rng)
 
     def distance(self, C: np.ndarray) -> np.ndarray:
-        """Decades beyond the training data (0 inside it)."""
+        """Decades beyond the training data (0 inside it).
+
+        Parameters
+        ----------
+        C
+            Compute budgets in FLOP.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return np.maximum(np.log10(np.asarray(C, dtype=float) / self.c_ref), 0.0)
 
     def slopes(self, rng: np.random.Generator) -> np.ndarray:
-        """One drift per decade per draw: b + τ·z."""
+        """One drift per decade per draw: b + τ·z.
+
+        Parameters
+        ----------
+        rng
+            A numpy random Generator.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return self.b + self.tau * rng.standard_normal(self.n_draws)
 
     def _distance_2d(self, C: np.ndarray) -> np.ndarray:
@@ -248,30 +308,90 @@ class StructuralError:
         return d if d.ndim == 2 else d[None, :]
 
     def drift(self, C: np.ndarray, slopes: np.ndarray) -> np.ndarray:
-        """The drift κ·d of each draw's slope at budgets ``C`` (1-D, or one row per draw)."""
+        """The drift κ·d of each draw's slope at budgets ``C`` (1-D, or one row per draw).
+
+        Parameters
+        ----------
+        C
+            Compute budgets in FLOP.
+        slopes
+            One slope per draw.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return slopes[:, None] * self._distance_2d(C)
 
     def scatter(self, C: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """A new run's extra scatter ω·d·ε at budgets ``C``: shape (draws, points)."""
+        """A new run's extra scatter ω·d·ε at budgets ``C``: shape (draws, points).
+
+        Parameters
+        ----------
+        C
+            Compute budgets in FLOP.
+        rng
+            A numpy random Generator.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         d = self._distance_2d(C)
         return self.omega[:, None] * d * rng.standard_normal(np.broadcast_shapes((self.n_draws, 1), d.shape))
 
     def shift(self, C: np.ndarray, rng: np.random.Generator, *, slopes: np.ndarray | None = None) -> np.ndarray:
-        """Draws of δ = drift + scatter in log loss at budgets ``C``: shape (draws, len(C))."""
+        """Draws of δ = drift + scatter in log loss at budgets ``C``: shape (draws, len(C)).
+
+        Parameters
+        ----------
+        C
+            Compute budgets in FLOP.
+        rng
+            A numpy random Generator.
+        slopes
+            Slopes to use (None: drawn).
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         kappa = self.slopes(rng) if slopes is None else slopes
         return self.drift(C, kappa) + self.scatter(C, rng)
 
     def thinned(self, keep: np.ndarray) -> StructuralError:
+        """The same error over the draws ``keep``.
+
+        Parameters
+        ----------
+        keep
+            Indices of the draws kept.
+
+        Returns
+        -------
+        StructuralError
+        """
         return StructuralError(self.b[keep], self.tau[keep], self.omega[keep], self.c_ref, self.source, self.info,
                                self.backtests, self.rho[keep])
 
     def summary(self) -> pd.DataFrame:
+        """Medians and intervals of b, τ, ω, ρ.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         rows = {name: getattr(self, name) for name in PARAMS}
         return pd.DataFrame({k: {"median": np.median(v), "q5": np.quantile(v, 0.05), "q95": np.quantile(v, 0.95)}
                              for k, v in rows.items()}).T
 
     def describe(self) -> str:
-        """Its draws in words (medians, [5%, 95%]): the drift, its spread, the extra scatter and ρ."""
+        """Its draws in words (medians, [5%, 95%]): the drift, its spread, the extra scatter and ρ.
+
+        Returns
+        -------
+        str
+        """
         se = self.summary()
         return (f"drift {se.loc['b', 'median']:+.4f} log loss per decade [{se.loc['b', 'q5']:+.4f}, "
                 f"{se.loc['b', 'q95']:+.4f}], spread of the drift {se.loc['tau', 'median']:.4f}, extra scatter "
@@ -279,5 +399,11 @@ class StructuralError:
                 f"[{se.loc['rho', 'q5']:.2f}, {se.loc['rho', 'q95']:.2f}]")
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready metadata (reference budget, source, what it learned from).
+
+        Returns
+        -------
+        dict
+        """
         return {"c_ref": self.c_ref, "source": self.source, "info": self.info}
 

@@ -111,12 +111,27 @@ class ReportConfig:
     figure_formats: list[str] = field(default_factory=lambda: ["png", "pdf"])
 
     def to_dict(self) -> dict[str, Any]:
+        """Every key as a JSON-ready dict.
+
+        Returns
+        -------
+        dict
+        """
         return dataclasses.asdict(self)
 
     def validate(self, source: str = "the report configuration") -> ReportConfig:
         """Check every value (types of list and table elements too) before any work starts.
 
         Raises :class:`InputError` naming the key, the value and what was expected.
+
+        Parameters
+        ----------
+        source
+            Named in messages.
+
+        Returns
+        -------
+        ReportConfig
         """
         from bayes_scaling.energy.training import Carbon, EnergyModel
         from bayes_scaling.laws.registry import law_names

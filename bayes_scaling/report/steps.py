@@ -143,7 +143,7 @@ def _forecasts(b: _Build) -> None:
     """Loss, allocation and compute for the targets, from the law average (or the main law)."""
     from bayes_scaling.compare.backtest import backtest_check
     from bayes_scaling.forecast.averaging import default_forecaster
-    from bayes_scaling.forecast.forecaster import forecast_table, target_table
+    from bayes_scaling.forecast.tables import forecast_table, target_table
 
     config = b.config
     b.step(4, "forecasting loss and allocation")
@@ -168,7 +168,8 @@ def _sensitivity(b: _Build) -> None:
     one row per variant of the main law (each with its own back-tests, which rescale its
     structural error as they do the main fit's), beside the headline and the main law alone."""
     from bayes_scaling.fitting import cached_fit
-    from bayes_scaling.forecast.forecaster import Forecaster, forecast_table
+    from bayes_scaling.forecast.forecaster import Forecaster
+    from bayes_scaling.forecast.tables import forecast_table
     from bayes_scaling.io.cache import default_fit_cache
     from bayes_scaling.model.likelihoods import LIKELIHOODS
 

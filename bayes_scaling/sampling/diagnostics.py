@@ -73,6 +73,12 @@ class Diagnostics:
         return not self.problems
 
     def to_dict(self) -> dict[str, Any]:
+        """As a JSON-ready dict.
+
+        Returns
+        -------
+        dict
+        """
         return {"ok": self.ok, "rhat_max": self.rhat_max, "ess_bulk_min": self.ess_bulk_min,
                 "ess_tail_min": self.ess_tail_min, "divergences": self.divergences,
                 "treedepth_hits": self.treedepth_hits, "draws": self.draws, "chains": self.chains,

@@ -63,6 +63,13 @@ class SamplerSettings:
             raise InputError(f"seed must be an integer, got {self.seed!r}")
 
     def resolved_sampler(self) -> str:
+        """The sampler ``"auto"`` resolves to.
+
+        Returns
+        -------
+        str
+            ``"nutpie"`` or ``"pymc"``.
+        """
         if self.sampler != "auto":
             if self.sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
                 raise InputError("sampler='nutpie' but nutpie is not installed (pip install nutpie)")
@@ -70,6 +77,12 @@ class SamplerSettings:
         return "nutpie" if importlib.util.find_spec("nutpie") is not None else "pymc"
 
     def to_dict(self) -> dict:
+        """What a fit file records of the settings.
+
+        Returns
+        -------
+        dict
+        """
         return {"draws": self.draws, "tune": self.tune, "chains": self.chains, "seed": self.seed,
                 "sampler": self.resolved_sampler(), "target_accept": self.target_accept}
 
