@@ -23,7 +23,8 @@ from bayes_scaling.data.remote import CACHE_ENV, RemoteDataError, fetch
 EMBEDDED = ["chinchilla", "training-energy", "accelerators", "utilization", "published-fits"]
 DERIVED = ["extrapolation-errors", "extrapolation-population"]  # computed by datasets/build/ scripts
 REMOTE = {"epoch-chinchilla": 245, "misfitting-final": 240, "misfitting-curves": 4828, "gadre-c4": 34,
-          "gadre-rpj": 35, "gadre-rw": 35, "gadre-rpj-indist": 35, "gadre-rw-indist": 35, "ml-energy-llm": 565}
+          "gadre-rpj": 35, "gadre-rw": 35, "gadre-rpj-indist": 35, "gadre-rw-indist": 35, "ml-energy-llm": 565,
+          "gemstones": 199}
 
 
 @pytest.fixture
@@ -198,6 +199,25 @@ def test_gadre_runs_read_from_their_json_files(offline_cache):
     assert row["loss"] == pytest.approx(3.5279492850157737, rel=1e-12)
     # In-distribution loss is a different column of the same runs.
     assert np.array_equal(rpj.N, rpj_own.N) and not np.allclose(rpj.loss, rpj_own.loss)
+
+
+def test_gemstones_runs_read_from_their_json_lines(offline_cache, tmp_path, monkeypatch):
+    """Gemstones (McLeish et al. 2025): one JSON object per cooldown run; 20 shapes."""
+    runs = load_dataset("gemstones")
+    assert len(runs) == 199 and runs.derived == {"C": "6*N*D"} and runs.data["shape"].nunique() == 20
+    # The first line of the file, checked by hand: PyGemma-1024x28, 543,482,880 parameters, step 2622,
+    # 10,997,465,088 tokens (= 2622 × 2048 × 2048), final loss 3.0146045685.
+    row = runs.data[(runs.data["shape"] == "1024x28") & (runs.data["step"] == 2622)].iloc[0]
+    assert (row["N"], row["D"], row["width"], row["depth"]) == (543482880.0, 2622 * 2048 * 2048, 1024, 28)
+    assert row["loss"] == pytest.approx(3.0146045685, rel=1e-12)
+    assert runs.provenance["citation"] == ["mcleish2025gemstones"]
+    # a damaged record names the file and line (the cached copy itself is verified by SHA-256 first)
+    from bayes_scaling.data.datasets import _gemstones_runs
+
+    bad = tmp_path / "cool_end.jsonl"
+    bad.write_text('{"run_name": "PyGemma-256x3_pretrain", "tokens": 1}\n')
+    with pytest.raises(InputError, match=r"cool_end.jsonl, line 1: not a Gemstones run record"):
+        _gemstones_runs([bad], {})
 
 
 def test_a_file_set_with_one_corrupted_file_is_refused(shared_data, tmp_path, monkeypatch):

@@ -252,6 +252,27 @@ def _gadre2024_runs(paths: list[Path], select: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["N", "D"], ignore_index=True)  # C is derived as 6·N·D
 
 
+def _gemstones_runs(paths: list[Path], select: dict[str, Any]) -> pd.DataFrame:
+    """Gemstones cooldown runs (McLeish et al. 2025): one JSON object a line, one run each."""
+    rows = []
+    for path in paths:
+        for line_number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                rows.append({"shape": record["run_name"].removeprefix("PyGemma-").removesuffix("_pretrain"),
+                             "N": float(record["params_active_precise"]), "D": float(record["tokens"]),
+                             "loss": float(record["final_loss"]), "width": int(record["width"]),
+                             "depth": int(record["depth"]), "step": int(record["step"]),
+                             "seconds_per_step": float(record["seconds_per_step"])})
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InputError(f"{path}, line {line_number}: not a Gemstones run record ({type(exc).__name__}: "
+                                 f"{exc}); expected run_name, params_active_precise, tokens, final_loss, width, "
+                                 "depth, step, seconds_per_step") from None
+    return pd.DataFrame(rows).sort_values(["N", "D"], ignore_index=True)  # C is derived as 6·N·D
+
+
 def _mlenergy_llm(paths: list[Path], select: dict[str, Any]) -> pd.DataFrame:
     """LLM serving configurations of the ML.ENERGY leaderboard, one row per task × configuration."""
     columns = {"model_id": "model_id", "nickname": "nickname", "architecture": "architecture",
@@ -276,7 +297,7 @@ def _mlenergy_llm(paths: list[Path], select: dict[str, Any]) -> pd.DataFrame:
     return out
 
 
-_READERS = {"gadre2024": _gadre2024_runs, "mlenergy_llm": _mlenergy_llm}
+_READERS = {"gadre2024": _gadre2024_runs, "gemstones": _gemstones_runs, "mlenergy_llm": _mlenergy_llm}
 
 
 # --------------------------------------------------------------------------- derived columns
