@@ -19,7 +19,7 @@ from bayes_scaling.calibration.update import kept_backtests, update
 from bayes_scaling.data.runs import RunTable
 from bayes_scaling.laws.base import ScalingLaw
 from bayes_scaling.model.likelihoods import Likelihood
-from bayes_scaling.posterior.structural import LEARNING, StructuralError
+from bayes_scaling.posterior.structural import DRIFT_RULES, LEARNING, StructuralError
 from bayes_scaling.sampling.settings import backtest_sampler
 
 if TYPE_CHECKING:
@@ -28,7 +28,13 @@ if TYPE_CHECKING:
 from bayes_scaling.errors import InputError
 from bayes_scaling.io.cache import DISPLAY_ONLY, UNWRITABLE
 from bayes_scaling.posterior.fit_result import Fit, structural_groups
-from bayes_scaling.posterior.law_only import LAW_ONLY_DEFAULTS, law_and_likelihood, result_key, sample_law
+from bayes_scaling.posterior.law_only import (
+    DEFAULT_WINDOW,
+    LAW_ONLY_DEFAULTS,
+    law_and_likelihood,
+    result_key,
+    sample_law,
+)
 from bayes_scaling.posterior.load import load_fit
 from bayes_scaling.posterior.structural import DISCREPANCIES
 from bayes_scaling.sampling.settings import SAMPLER_DEFAULTS
@@ -41,8 +47,8 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
         draws: int = SAMPLER_DEFAULTS.draws, tune: int = SAMPLER_DEFAULTS.tune, chains: int = SAMPLER_DEFAULTS.chains,
         seed: int = SAMPLER_DEFAULTS.seed, sampler: str = SAMPLER_DEFAULTS.sampler,
         target_accept: float = SAMPLER_DEFAULTS.target_accept, strict: bool = False, progress: bool = False,
-        huber_delta: float = 1e-3, discrepancy: str = "scaled", backtests: bool = True,
-        window: float | None = None, cache_dir: str | os.PathLike | None = None) -> Fit:
+        huber_delta: float = 1e-3, discrepancy: str = "shared", backtests: bool = True,
+        window: float | str | None = DEFAULT_WINDOW, cache_dir: str | os.PathLike | None = None) -> Fit:
     """Fit a scaling law to training runs by NUTS.
 
     Parameters
@@ -70,21 +76,26 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
     discrepancy
         The law's structural error beyond the data (:mod:`bayes_scaling.posterior.structural`), drawn
         from the population learned from rolling back-tests of published datasets:
-        ``"scaled"`` (default) with its size of drift and scatter updated by the back-tests of
-        these runs, either direction of the drift left open (without back-tests, the
-        population alone); ``"population"`` as for a new dataset, as is; ``"calibrated"``
-        updated by these runs' back-tests, direction included; ``"none"`` takes the law as exact.
-        Every forecast from the fit includes it (why ``"scaled"``: ``docs/design/structural-error.md``).
+        ``"shared"`` (default) with its size of drift and scatter updated by the back-tests of
+        these runs and the drift's direction the one the published datasets share (without
+        back-tests, the population alone); ``"scaled"`` the same with either direction of the
+        drift alike; ``"population"`` as for a new dataset, as is; ``"calibrated"`` updated by
+        these runs' back-tests, direction included; ``"none"`` takes the law as exact.
+        Every forecast from the fit includes it (why ``"shared"``: ``docs/design/structural-error.md``).
     backtests
         Refit the law below compute cuts of the runs (a few more fits) and keep how it forecast
         the runs beyond: they weight laws by their forecasts (:func:`~bayes_scaling.compare.lfo.lfo_weights`,
         law averages) and are what ``"scaled"`` and ``"calibrated"`` learn from.  Not for
         ``"none"`` or grouped runs.
     window
-        Fit only the runs within this many decades of compute below the largest budget (and
-        at least the law's minimum number of runs, the largest); None (default) fits every run.
-        For forecasts far beyond the data: the law is not exactly true, and its smallest runs
-        bend the fit where the form misses them.  Back-tests of the fit use the same window.
+        ``"frontier"`` (default): the runs within 1.5 decades of compute below the largest budget
+        when at least 50 runs lie there (a design with many runs per budget), else every run; a
+        number: the runs within that many decades (and at least the law's minimum number of
+        runs, the largest); None: every run.  The law is not exactly true, and its smallest runs
+        bend the fit where the form misses them: leaving one dataset out, the frontier forecast
+        real runs beyond the data better (``docs/design/structural-error.md``).  The parameters then
+        describe the runs near the frontier, not the law over every run (``window=None`` for
+        that).  Back-tests of the fit use the same window.
     cache_dir
         Keep the back-tests' errors in this folder for later fits of the same runs, law, priors
         and settings (:mod:`bayes_scaling.io.cache`; the command line's default).  None: refit.
@@ -108,7 +119,9 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
     >>> fit = bs.fit("chinchilla", draws=200, tune=300, chains=2, seed=3)
     >>> fit.config["law"], fit.idata["posterior"].sizes["chain"], fit.structural is not None
     ('chinchilla', 2, True)
-    >>> 0.2 < float(fit.draws("alpha").mean()) < 0.5
+    >>> fit.config["window"], len(fit.runs), fit.config["runs_given"]  # the runs near the frontier
+    ('frontier', 57, 245)
+    >>> 0.4 < float(fit.draws("alpha").mean()) < 0.9  # their α; over every run (window=None) about 0.34
     True
     """
     import time
@@ -173,7 +186,7 @@ def structural_error_for(runs: RunTable, law: ScalingLaw, likelihood: Likelihood
     -------
     StructuralError
     """
-    population = load_population(law.name, likelihood.name)
+    population = load_population(law.name, likelihood.name, window=settings.get("window"))
     errors = None
     learns = mode in LEARNING
     if grouped and (backtests or learns):
@@ -188,7 +201,7 @@ def structural_error_for(runs: RunTable, law: ScalingLaw, likelihood: Likelihood
         log.info("structural error: no back-tests of these runs (backtests=False); the population alone")
     structural = update(population, errors if learns else None, draws=n_draws,
                         c_ref=float(runs.C.max()), seed=int(settings.get("seed", 0)),
-                        source=population.attrs.get("source", ""), symmetric=mode == "scaled")
+                        source=population.attrs.get("source", ""), drift=DRIFT_RULES.get(mode, "updated"))
     if errors is not None and len(errors):
         structural.backtests = kept_backtests(errors)
         structural.info["backtest_runs"] = len(errors)
@@ -208,7 +221,7 @@ def _attach_structural(result: Fit, structural: StructuralError) -> None:
 
 
 #: fit()'s keyword defaults that change its result (what cache keys fill in).
-FIT_DEFAULTS: dict[str, Any] = {**LAW_ONLY_DEFAULTS, "discrepancy": "scaled", "backtests": True}
+FIT_DEFAULTS: dict[str, Any] = {**LAW_ONLY_DEFAULTS, "discrepancy": "shared", "backtests": True}
 
 
 def cached_fit(runs: RunTable, *, law: str, likelihood: str, cache_dir: str | os.PathLike | None,

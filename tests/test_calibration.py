@@ -89,7 +89,7 @@ def test_coverage_by_distance_plots_draw_each_bins_share_of_runs_inside():
     rows = []
     for dataset, runs in (("a", 40), ("b", 25)):
         d = rng.uniform(0.05, 2.5, runs)
-        for mode, p in (("none", 0.6), ("scaled", 0.9)):
+        for mode, p in (("none", 0.6), ("shared", 0.9)):
             rows.append(pd.DataFrame({"dataset": dataset, "mode": mode, "d": d, "crps": 0.01, "log_error": 0.0,
                                       "width_90_pct": 5.0, **{f"inside_{level}": rng.random(runs) < p
                                                               for level in (50, 80, 90, 95)}}))
@@ -98,15 +98,15 @@ def test_coverage_by_distance_plots_draw_each_bins_share_of_runs_inside():
     fig = plot_coverage_by_distance(scored)
     lines = {line.get_label(): line.get_ydata() for line in fig.axes[0].lines}
     np.testing.assert_allclose(lines["law only"], expected.loc["none"].to_numpy())
-    np.testing.assert_allclose(lines["default (scaled)"], expected.loc["scaled"].to_numpy())
+    np.testing.assert_allclose(lines["default"], expected.loc["shared"].to_numpy())
     fig = plot_coverage_by_distance_per_dataset(scored)
     panels = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in panels] == ["a", "b"]
     for ax, dataset in zip(panels, ("a", "b"), strict=True):
         per = by_distance(scored[scored["dataset"] == dataset])["coverage_90"]
         drawn = {line.get_label(): line.get_ydata() for line in ax.lines if not line.get_label().startswith("_")}
-        assert len(per.loc["scaled"]) == 4  # every bin holds runs
-        np.testing.assert_allclose(drawn["default"], per.loc["scaled"].to_numpy())
+        assert len(per.loc["shared"]) == 4  # every bin holds runs
+        np.testing.assert_allclose(drawn["default"], per.loc["shared"].to_numpy())
         np.testing.assert_allclose(drawn["law only"], per.loc["none"].to_numpy())
     assert "decades of compute" in fig.get_supxlabel()
     plt.close("all")

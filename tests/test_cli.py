@@ -198,3 +198,11 @@ def test_same_seed_same_draws_across_processes(tmp_path):
     for name in ("E", "alpha", "beta", "sigma"):
         np.testing.assert_array_equal(outs[0].draws(name), outs[1].draws(name))
     np.testing.assert_array_equal(outs[0].structural.b, outs[1].structural.b)
+
+
+def test_the_window_option_takes_decades_frontier_or_all():
+    from bayes_scaling.cli._common import training_window_option
+
+    assert training_window_option("1.5") == 1.5
+    assert training_window_option("Frontier") == "frontier"
+    assert training_window_option("all") is None and training_window_option("none") is None

@@ -94,6 +94,24 @@ def test_a_symmetric_update_learns_the_size_of_the_drift_not_its_direction():
         assert np.median(np.abs(getattr(steady, name))) < np.median(np.abs(getattr(prior, name))), name
 
 
+def test_a_population_drift_keeps_the_shared_direction_and_learns_the_sizes():
+    """drift="population" (the "shared" mode): back-tests drifting *up* by 0.02 per decade do not turn
+    the drift, which stays the population's N(μ_b, σ_b²); they still tell its scatter's size."""
+    rng = np.random.default_rng(4)
+    population = POPULATION.assign(mu_b=-0.005, sigma_b=0.01)
+    up = _simulated_backtests(rng, 0.02, 0.003, 0.02, cuts=3, runs=20)
+    shared = update(population, up, draws=4000, c_ref=1.0, seed=0, drift="population")
+    assert shared.info["drift"] == "population"
+    assert abs(np.mean(shared.b) + 0.005) < 0.001 and abs(np.std(shared.b) - 0.01) < 0.001
+    learned = update(population, up, draws=4000, c_ref=1.0, seed=0, drift="updated")
+    assert np.mean(learned.b) > np.mean(shared.b) + 0.005  # the other rule follows the back-tests' direction
+    steady = update(population, _simulated_backtests(rng, 0.0, 1e-3, 1e-3, cuts=3, runs=12), draws=4000,
+                    c_ref=1.0, seed=0, drift="population")
+    assert np.median(steady.omega) < np.median(shared.omega)  # the sizes do follow the back-tests
+    with pytest.raises(ValueError, match="drift must be one of"):
+        update(population, up, draws=10, c_ref=1.0, drift="sideways")
+
+
 def test_updated_forecasts_are_calibrated_when_the_model_holds():
     """Datasets drawn from the population: 90% intervals of a new run's error hold it ~90% of the time."""
     rng = np.random.default_rng(3)
@@ -119,6 +137,10 @@ def test_the_shipped_population_and_its_fallback():
     assert (pop["sigma_log_lambda"] > 0).all()  # learned from inner back-tests: λ differs between datasets
     assert (pop["sigma_log_shrink"] > 0).all()  # and so does ρ, how far the law-only spread overstates errors
     assert len(load_population("kaplan-nd", "normal")) == len(pop)  # no population of its own: chinchilla's
+    every_run = load_population("chinchilla", "student-t", window=None)
+    assert "every run" in every_run.attrs["source"] and "frontier" in pop.attrs["source"]
+    assert "gemstones" in pop.attrs["source"] and not every_run.equals(pop)
+    assert pop["mu_b"].std() > 0  # the shared direction is learned
     old = pop.drop(columns=["mu_log_lambda", "sigma_log_lambda", "mu_log_shrink", "sigma_log_shrink"],
                    errors="ignore")  # a population learned before λ and ρ: λ = 1, ρ = 1
     assert update(old, None, draws=10, c_ref=1.0).n_draws == 10

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from simulate import simulate
 
+import bayes_scaling as bs
 from bayes_scaling import InputError
 from bayes_scaling.fitting import fit
 from bayes_scaling.laws.registry import LAWS
@@ -344,16 +345,33 @@ def test_a_training_window_fits_the_largest_runs_and_its_back_tests_use_it_too()
     assert result.structural.c_ref == runs.C.max()
 
 
-#: SHA-256 of the default Chinchilla fit's draws (``bs.fit("chinchilla", seed=0)``: 4 × 1000 draws,
-#: five back-tests, the default structural error), measured with the code before the package was
-#: split into domains (commit 94541b8): a move of code must not move a single draw.
-#: The environment they were measured in: draws repeat bit for bit within one interpreter and package set
-#: (Python 3.13 with the same packages draws otherwise).
-DIGEST_ENVIRONMENT = {"python": "3.12", "numpy": "2.5.5", "pytensor": "3.3.8", "nutpie": "0.16.11", "numba": "0.68.0",
-                      "pymc": "6.4.0"}
+
+def test_the_frontier_window_fits_near_the_frontier_only_where_the_design_has_many_runs_there():
+    from bayes_scaling.posterior.law_only import FRONTIER_DECADES, FRONTIER_MIN_RUNS, training_window
+
+    sparse, _ = simulate("chinchilla", seed=6, sizes=np.geomspace(2e7, 2e10, 8))  # 40 runs: too few
+    assert training_window(sparse, "frontier", min_runs=18) is sparse
+    chinchilla = bs.load_dataset("chinchilla")
+    log_c = np.log10(chinchilla.C)
+    near = log_c >= log_c.max() - FRONTIER_DECADES - 1e-12
+    assert near.sum() >= FRONTIER_MIN_RUNS
+    fitted = training_window(chinchilla, "frontier", min_runs=18)
+    assert len(fitted) == near.sum() and np.array_equal(np.sort(fitted.C), np.sort(chinchilla.C[near]))
+    with pytest.raises(InputError, match="positive number of decades"):
+        training_window(chinchilla, "frontiers", min_runs=18)
+
+#: SHA-256 of Chinchilla fits' draws (seed 0: 4 × 1000 draws, five back-tests).  ``every_run``: the law
+#: fitted to every run (``window=None``), as the code before the frontier default (commit a67d7a1)
+#: draws it in the same environment — a change of defaults must not move the law's own draws;
+#: ``posterior`` and ``structural_error``: the default fit (near the frontier, the shared drift).
+#: Draws repeat bit for bit within one interpreter and package set, and only there (Python 3.13, or
+#: another build of the same versions, draws otherwise), so the environment is recorded.
+DIGEST_ENVIRONMENT = {"python": "3.12.1", "numpy": "2.5.5", "pytensor": "3.3.8", "nutpie": "0.16.11",
+                      "numba": "0.68.0", "pymc": "6.4.0", "scipy": "1.18.1", "llvmlite": "0.50.0"}
 DEFAULT_FIT_DIGESTS = {
-    "posterior": "a5e6847a131911fc63157b8909ca713467dce49b9022e5134b6fa1b0c984583f",
-    "structural_error": "72d7f57d01449e8bcbe4ae006b6109b77053d63a1f8b4d8cd9060d8337164929",
+    "every_run": "5a582ce4eebff35628eecb4cec13c6b7adb5a0afc5202724fdc0ecc391571db4",
+    "posterior": "5d716db5157ef1dc08162a4d0dae66988c4c3b71e5a6b5157892988de7702bad",
+    "structural_error": "846ab3740da9b8a32578063391333dafad63c1d76141b9c908adceb9dcc2e1e7",
 }
 
 
@@ -375,16 +393,19 @@ def _group_digest(tree, group: str) -> str:
 
 
 @pytest.mark.slow
-def test_the_default_chinchilla_fit_is_bit_identical_to_before_the_redesign():
+def test_the_chinchilla_fits_draw_bit_for_bit_what_they_drew_before():
     import platform
     from importlib.metadata import version
 
-    here = {"python": ".".join(platform.python_version_tuple()[:2]),
+    here = {"python": platform.python_version(),
             **{name: version(name) for name in DIGEST_ENVIRONMENT if name != "python"}}
     if here != DIGEST_ENVIRONMENT:
         pytest.skip(f"the digests were measured with {DIGEST_ENVIRONMENT}; this is {here}")
+    every_run = fit("chinchilla", seed=0, window=None, discrepancy="none")
     result = fit("chinchilla", seed=0)
-    assert {g: _group_digest(result.idata, g) for g in DEFAULT_FIT_DIGESTS} == DEFAULT_FIT_DIGESTS
+    drawn = {"every_run": _group_digest(every_run.idata, "posterior"),
+             **{g: _group_digest(result.idata, g) for g in ("posterior", "structural_error")}}
+    assert drawn == DEFAULT_FIT_DIGESTS
 
 
 def test_a_format_2_file_loads_into_the_arviz_layout_with_the_same_numbers(tmp_path):

@@ -24,11 +24,11 @@ from bayes_scaling.calibration.update import update
 from bayes_scaling.data.runs import RunTable
 from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import equal_tailed
-from bayes_scaling.posterior.structural import LEARNING
+from bayes_scaling.posterior.structural import DRIFT_RULES, LEARNING
 from bayes_scaling.sampling.settings import backtest_sampler
 from bayes_scaling.scoring import crps
 
-__all__ = ['LEVELS', 'score_runs', 'nested_backtests', 'evaluate_dataset', 'leave_one_dataset_out', 'coverage_table', 'DISTANCE_BINS', 'DISTANCE_LABELS', 'crps_difference']
+__all__ = ['DISTANCE_BINS', 'DISTANCE_LABELS', 'LEVELS', 'coverage_table', 'crps_difference', 'evaluate_dataset', 'leave_one_dataset_out', 'nested_backtests', 'score_runs']
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def evaluate_dataset(runs: RunTable, *, population: pd.DataFrame, law: str = "ch
             if mode != "none":
                 structural = update(population, internal if mode in LEARNING else None,
                                     draws=draws.shape[0], c_ref=held.c_ref, seed=seed + i,
-                                    symmetric=mode == "scaled")
+                                    drift=DRIFT_RULES.get(mode, "updated"))
                 draws = held.forecast(structural, np.random.default_rng([seed, i, 29]))
             scored = score_runs(draws, held.log_loss, held.distance)
             rows.append(scored.assign(dataset=runs.source, mode=mode, cut=held.cut, n_train=held.n_train,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.errors import InputError
+from bayes_scaling.posterior.law_only import DEFAULT_WINDOW
 from bayes_scaling.posterior.structural import quadratic_in_drift, spread_scale
 
 log = logging.getLogger(__name__)
@@ -230,9 +231,11 @@ def _population_columns(population: pd.DataFrame) -> dict[str, np.ndarray]:
                 else np.full(len(population), _OPTIONAL_COLUMNS[c])) for c in POPULATION_COLUMNS}
 
 
-def load_population(law: str, likelihood: str) -> pd.DataFrame:
+def load_population(law: str, likelihood: str, *, window: float | str | None = DEFAULT_WINDOW) -> pd.DataFrame:
     """Population draws for ``law`` fitted with ``likelihood`` from the ``extrapolation-population``
     dataset; a law without back-tests of its own falls back to the Chinchilla law's (logged).
+    The population was learned from back-tests of fits to every run (``window=None``) or to the
+    runs near the frontier (any window: ``"frontier"``'s).
 
     Parameters
     ----------
@@ -240,6 +243,8 @@ def load_population(law: str, likelihood: str) -> pd.DataFrame:
         A law name.
     likelihood
         A likelihood name.
+    window
+        The fit's training window (``fit(window=)``; default ``"frontier"``, as a fit's).
 
     Returns
     -------
@@ -249,6 +254,9 @@ def load_population(law: str, likelihood: str) -> pd.DataFrame:
     from bayes_scaling.data.datasets import load_dataset
 
     table = load_dataset("extrapolation-population")
+    kind = "all" if window is None else "frontier"
+    if "window" in table.columns:
+        table = table[table["window"] == kind]
     for want_law, want_lik in ((law, likelihood), (law, None), ("chinchilla", "student-t")):
         rows = table[(table["law"] == want_law) & ((table["likelihood"] == want_lik) if want_lik else True)]
         if len(rows):
@@ -257,7 +265,8 @@ def load_population(law: str, likelihood: str) -> pd.DataFrame:
         log.info("structural error: no population learned for %s / %s; using %s / %s", law, likelihood,
                  want_law, rows["likelihood"].iloc[0])
     frame = rows.reindex(columns=list(POPULATION_COLUMNS)).fillna(_OPTIONAL_COLUMNS).reset_index(drop=True)
-    frame.attrs["source"] = (f"extrapolation-population ({want_law} / {rows['likelihood'].iloc[0]}: back-tests of "
+    frame.attrs["source"] = (f"extrapolation-population ({want_law} / {rows['likelihood'].iloc[0]}, fits to "
+                             f"{'every run' if kind == 'all' else 'the runs near the frontier'}: back-tests of "
                              f"{rows['datasets'].iloc[0]})")
     return frame
 

@@ -36,9 +36,14 @@ from bayes_scaling.sampling.diagnostics import SamplingWarning
 if TYPE_CHECKING:
     from bayes_scaling.data.runs import RunTable
 from bayes_scaling.io.cache import UNWRITABLE, content_digest
-from bayes_scaling.posterior.law_only import LAW_ONLY_DEFAULTS, min_train_runs, result_key, sample_law
+from bayes_scaling.posterior.law_only import (
+    LAW_ONLY_DEFAULTS,
+    min_train_runs,
+    result_key,
+    sample_law,
+)
 
-__all__ = ['DISTANCES', 'extrapolation_cuts', 'HeldOut', 'rolling_backtest', 'internal_errors', 'robust_sd']
+__all__ = ['DISTANCES', 'HeldOut', 'extrapolation_cuts', 'internal_errors', 'robust_sd', 'rolling_backtest']
 
 
 log = logging.getLogger(__name__)

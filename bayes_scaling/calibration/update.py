@@ -23,7 +23,11 @@ from bayes_scaling.posterior.structural import (
     spread_scale,
 )
 
-__all__ = ['update', 'slope_summary', 'predictive_log_density', 'predictive_error_draws', 'kept_backtests']
+#: What a fit's own back-tests do to the drift b (:func:`update`).
+DRIFTS = ("updated", "mirrored", "population")
+
+
+__all__ = ['DRIFTS', 'kept_backtests', 'predictive_error_draws', 'predictive_log_density', 'slope_summary', 'update']
 
 
 def _drift_integrated(cuts: list, tau: np.ndarray, omega: np.ndarray, rho: np.ndarray):
@@ -168,7 +172,8 @@ def _posterior_cells(cuts: list, rows: dict[str, np.ndarray], symmetric: bool) -
 
 
 def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int, c_ref: float, seed: int = 0,
-           proposals: int = 40_000, source: str = "", symmetric: bool = False) -> StructuralError:
+           proposals: int = 40_000, source: str = "", drift: str = "updated",
+           symmetric: bool | None = None) -> StructuralError:
     """The structural error of one fit: the population, updated by its own back-test errors.
 
     With ``errors`` (rows: ``cut``, ``d``, ``error``, ``spread``), the posterior of a new
@@ -181,9 +186,14 @@ def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int,
     few draws when a dataset's back-tests lie in the population's tail (misfitting-final, left
     out of its population: 1–20 effective draws of 640,000).  Without ``errors``,
     ``proposals`` draws of the population's predictive are used as is.  ``symmetric``: the
-    errors tell how *large* the drift and scatter are, not which way the drift goes — each
-    draw is weighted by the mean likelihood of ±b and its sign is then drawn at random, so the
-    update leaves the median where the law puts it.
+    errors tell how *large* the drift and scatter are, not which way the drift goes.
+
+    ``drift`` says what the dataset's own back-tests do to the drift b: ``"updated"``, b from its
+    posterior given them (direction included); ``"mirrored"``, each draw weighted by the mean
+    likelihood of ±b and its sign then drawn at random, so the update leaves the median where the
+    law puts it (μ_b = 0) or spreads it evenly on both sides; ``"population"``, b from the
+    population's N(μ_b, σ_b²) as for a new dataset — the direction the *other* datasets share —
+    while τ, ω and ρ are still learned from the back-tests (b integrated out under that prior).
 
     The back-tests are fits to fewer runs than the forecast's, and err more: the population's λ
     (:func:`fit_population`) says by how much.  Each population row gets a λ of the new dataset
@@ -207,13 +217,21 @@ def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int,
         Grid size of the quadrature.
     source
         Where the draws come from.
+    drift
+        ``"updated"``, ``"mirrored"`` or ``"population"`` (see above; :data:`~bayes_scaling.posterior.structural.DRIFT_RULES`
+        maps each discrepancy mode to one).
     symmetric
-        Either sign of the drift (the default ``"scaled"`` mode).
+        Deprecated: ``True`` is ``drift="mirrored"``.
 
     Returns
     -------
     StructuralError
     """
+    if symmetric is not None:
+        drift = "mirrored" if symmetric else drift
+    if drift not in DRIFTS:
+        raise ValueError(f"drift must be one of {', '.join(DRIFTS)}, not {drift!r}")
+    symmetric = drift == "mirrored"
     rng = np.random.default_rng([seed, 19])
     info: dict[str, Any] = {}
     if errors is None or not len(errors):
@@ -247,7 +265,11 @@ def update(population: pd.DataFrame, errors: pd.DataFrame | None, *, draws: int,
     mean = mean_up
     if symmetric:  # which mirror each draw came from, then its sign at random
         mean = np.where(rng.random(draws) < np.exp(log_up - log_lik), mean_up, mean_down)
-    b = mean + rng.standard_normal(draws) / np.sqrt(prec)
+    if drift == "population":  # the prior's drift, at the back-tests' scale like the row
+        b = picked["mu_b"] + picked["sigma_b"] * rng.standard_normal(draws)
+        info["drift"] = "population"
+    else:
+        b = mean + rng.standard_normal(draws) / np.sqrt(prec)
     if symmetric:
         b = b * rng.choice(np.array([-1.0, 1.0]), size=draws)
         info["symmetric"] = True

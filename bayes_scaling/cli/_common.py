@@ -37,6 +37,9 @@ def parse_pairs(items: Sequence[str] | None, *, option: str) -> dict[str, str]:
     return out
 
 
+_REFUSED = object()
+
+
 def _argument_type(convert: Callable[[str], Any], accept: Callable[[Any], bool], expected: str,
                    name: str) -> Callable[[str], Any]:
     """An argparse type: ``convert`` the text, and refuse it unless ``accept`` says yes."""
@@ -44,8 +47,8 @@ def _argument_type(convert: Callable[[str], Any], accept: Callable[[Any], bool],
         try:
             value = convert(text)
         except ValueError:
-            value = None
-        if value is None or not accept(value):
+            value = _REFUSED
+        if value is _REFUSED or not accept(value):
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 
@@ -59,6 +62,19 @@ positive_int = _argument_type(int, lambda v: v >= 1, "a whole number ≥ 1", "po
 credible_level = _argument_type(float, lambda v: 0 < v < 1, "a level strictly between 0 and 1 (e.g. 0.9)",
                                 "credible_level")
 finite_number = _argument_type(float, math.isfinite, "a finite number", "finite_number")
+def _window(text: str) -> float | str | None:
+    word = text.strip().lower()
+    if word == "frontier":
+        return "frontier"
+    if word in ("all", "none"):
+        return None
+    return float(text)
+
+
+#: ``--window``: a number of decades, ``frontier`` (the default rule) or ``all`` (every run; also ``none``).
+training_window_option = _argument_type(
+    _window, lambda v: v is None or v == "frontier" or (math.isfinite(v) and v > 0),
+    "a number of decades > 0, 'frontier' or 'all'", "training_window_option")
 #: A seed numpy and nutpie both take: a whole number from 0 to 2**64 - 1.
 seed_number = _argument_type(int, lambda v: 0 <= v < 2 ** 64, "a seed: a whole number from 0 to 2**64 - 1",
                              "seed_number")

@@ -7,7 +7,14 @@ import sys
 from typing import Any
 
 from bayes_scaling.cli._common import _add_run_table_options, _Parser, _run_table_kwargs
-from bayes_scaling.data.datasets import cite, dataset_info, export_dataset, list_datasets, load_dataset, runs_from
+from bayes_scaling.data.datasets import (
+    cite,
+    dataset_info,
+    export_dataset,
+    list_datasets,
+    load_dataset,
+    runs_from,
+)
 from bayes_scaling.data.runs import RunTable
 
 

@@ -25,7 +25,12 @@ from bayes_scaling.io.outputs import check_output_folder, output_folder
 def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
 
     from bayes_scaling.energy.tables import budget_table, target_loss_table
-    from bayes_scaling.energy.training import Carbon, EnergyModel, calibrate, growth_scenario
+    from bayes_scaling.energy.training import (
+        Carbon,
+        EnergyModel,
+        calibrate,
+        growth_scenario,
+    )
     from bayes_scaling.io.tables import write_table
 
     carbon = Carbon.parse(args.carbon_intensity) if args.carbon_intensity else None
@@ -241,7 +246,11 @@ def _energy_figures(model, out: Path, calibration, level: float, *, inference=No
 
     from bayes_scaling.data.datasets import load_dataset
     from bayes_scaling.plots.calibration import plot_calibration
-    from bayes_scaling.plots.energy import plot_efficiency_trend, plot_energy_vs_compute, plot_inference_calibration
+    from bayes_scaling.plots.energy import (
+        plot_efficiency_trend,
+        plot_energy_vs_compute,
+        plot_inference_calibration,
+    )
     from bayes_scaling.plots.style import save_figure, style
 
     (out / "figures").mkdir()

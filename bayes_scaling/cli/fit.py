@@ -21,6 +21,7 @@ from bayes_scaling.cli._common import (
     parse_priors,
     positive_number,
     seed_number,
+    training_window_option,
 )
 from bayes_scaling.data.datasets import runs_from
 from bayes_scaling.intervals import DEFAULT_LEVEL
@@ -28,6 +29,7 @@ from bayes_scaling.io.outputs import output_folder
 from bayes_scaling.laws.registry import law_names
 from bayes_scaling.model.likelihoods import LIKELIHOODS
 from bayes_scaling.model.pymc_model import POOLING
+from bayes_scaling.posterior.law_only import DEFAULT_WINDOW, FRONTIER_DECADES
 from bayes_scaling.posterior.structural import DISCREPANCIES
 from bayes_scaling.sampling.settings import SAMPLER_DEFAULTS, SAMPLERS
 
@@ -63,7 +65,8 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
         written = _moved(written, stage, out)
     if not args.json:
         fitted = len(result.runs)
-        within = f" (the {fitted} of {len(runs)} within {args.window:g} decades of the largest budget)" \
+        decades = FRONTIER_DECADES if args.window == "frontier" else args.window
+        within = f" (the {fitted} of {len(runs)} within {decades:g} decades of the largest budget)" \
             if fitted < len(runs) else ""
         print(f"{result.law.title} fitted to {fitted} runs of {runs.source}{within} ({result.likelihood.name} "
               f"likelihood)")
@@ -76,7 +79,9 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
             info = result.structural.info
             learned = info.get("internal_backtests", 0)
             how = ("the population of published back-tests" if args.discrepancy == "population" or not learned
-                   else f"the population, its size rescaled by {learned} back-tests of these runs"
+                   else f"the population's drift direction, its size rescaled by {learned} back-tests of these runs"
+                   if args.discrepancy == "shared"
+                   else f"the population, its size rescaled by {learned} back-tests of these runs, either direction"
                    if args.discrepancy == "scaled" else f"the population updated by {learned} back-tests of these runs")
             if learned and "inner_scale" in info:  # how much more such back-tests err than forecasts
                 how += f", read as erring λ = {info['inner_scale']:.2f}× as much as its forecasts"
@@ -95,7 +100,13 @@ def _fit_figures(result, runs, args: argparse.Namespace, priors, folder: Path, f
     import matplotlib.pyplot as plt
 
     from bayes_scaling.model.spec import prior_predictive
-    from bayes_scaling.plots.posterior import plot_pair, plot_ppc, plot_prior_predictive, plot_residuals, plot_trace
+    from bayes_scaling.plots.posterior import (
+        plot_pair,
+        plot_ppc,
+        plot_prior_predictive,
+        plot_residuals,
+        plot_trace,
+    )
     from bayes_scaling.plots.style import save_figure, style
 
     folder.mkdir()
@@ -139,9 +150,10 @@ def add_parser(sub) -> None:
     p.add_argument("--huber-delta", type=positive_number, default=1e-3, help="Huber threshold (default: 1e-3)")
     p.add_argument("--discrepancy", default=DISCREPANCIES[0], choices=DISCREPANCIES,
                    help="the law's structural error beyond the data, drawn from the population learned from "
-                        "published back-tests: its size rescaled by back-tests of these runs, direction left "
-                        "open (scaled, default); as is (population); updated by these runs' back-tests, "
-                        "direction included (calibrated); or none (the law taken as exact)")
+                        "published back-tests: its size rescaled by back-tests of these runs, the drift's "
+                        "direction the one the published datasets share (shared, default) or either direction "
+                        "alike (scaled); as is (population); updated by these runs' back-tests, direction "
+                        "included (calibrated); or none (the law taken as exact)")
     p.add_argument("--no-backtests", action="store_true",
                    help="skip the refits below compute cuts of the runs (faster; the structural error is then "
                         "the population's alone, and the fit cannot be weighted against other laws in a "
@@ -150,11 +162,11 @@ def add_parser(sub) -> None:
                    help="folder where the back-test refits' errors are kept for later fits of the same runs, law, "
                         "priors and settings (default: the user cache folder, or $BAYES_SCALING_FIT_CACHE)")
     p.add_argument("--no-cache", action="store_true", help="refit the back-tests even when they are cached")
-    p.add_argument("--window", type=positive_number, metavar="DECADES",
-                   help="fit only the runs within DECADES of compute below the largest budget (at least the "
-                        "law's minimum number of runs), for forecasts beyond the data: on isoFLOP ladders with "
-                        "many runs per budget 1.5 forecast better, on sparse grids worse (README, 'Fitting near "
-                        "the frontier'); the parameters then describe the frontier (default: every run)")
+    p.add_argument("--window", type=training_window_option, default=DEFAULT_WINDOW, metavar="DECADES|frontier|all",
+                   help="which runs the law is fitted to: 'frontier' (default) the runs within 1.5 decades of "
+                        "compute below the largest budget when at least 50 lie there, else every run; a number of "
+                        "decades; 'all' every run. Near the frontier forecasts beyond the data were better (docs: "
+                        "'How honest are the intervals?'); the parameters then describe the runs near the frontier")
     p.add_argument("--level", type=credible_level, default=DEFAULT_LEVEL,
                    help=f"credible level of the summary intervals (default {DEFAULT_LEVEL:g})")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")

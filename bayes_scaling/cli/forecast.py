@@ -114,7 +114,11 @@ def _forecast_figures(fc, runs, budgets, folder: Path, formats) -> list[Path]:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from bayes_scaling.plots.forecast import plot_allocation, plot_isoflop, plot_loss_forecast
+    from bayes_scaling.plots.forecast import (
+        plot_allocation,
+        plot_isoflop,
+        plot_loss_forecast,
+    )
     from bayes_scaling.plots.style import save_figure, style
 
     lo = min(runs.C.min(), *(budgets or [runs.C.min()])) / 3

@@ -144,7 +144,8 @@ def backtest_check(fits: Mapping[str, Fit], *, draws: int = 2000, seed: int = 0)
         kept = None if structural is None else structural.backtests
         if kept is None or not len(kept):
             continue
-        sim = predictive_error_draws(load_population(result.law.name, result.likelihood.name), kept, draws=draws,
+        population = load_population(result.law.name, result.likelihood.name, window=result.config.get("window"))
+        sim = predictive_error_draws(population, kept, draws=draws,
                                      seed=seed)
         observed = kept["error"].to_numpy(float)
         lo, hi = np.quantile(sim, [0.05, 0.95], axis=0)

@@ -14,7 +14,7 @@ from bayes_scaling.calibration.rolling import extrapolation_cuts
 from bayes_scaling.data.runs import RunTable
 from bayes_scaling.errors import InputError
 from bayes_scaling.posterior.fit_result import Fit
-from bayes_scaling.posterior.law_only import min_train_runs
+from bayes_scaling.posterior.law_only import DEFAULT_WINDOW, min_train_runs
 
 
 def kde_log_density(draws: np.ndarray, observed: np.ndarray) -> np.ndarray:
@@ -105,7 +105,7 @@ def lfo_table(runs: RunTable, *, laws: Sequence[str], likelihood: str = "student
     densities, rows = {}, []
     for law in laws:
         held = rolling_backtest(runs, law=law, likelihood=likelihood, cuts=cuts, settings=settings, progress=progress)
-        population = load_population(law, likelihood)
+        population = load_population(law, likelihood, window=(settings or {}).get("window", DEFAULT_WINDOW))
         lpd, scores = [], []
         for i, h in enumerate(held):
             structural = update(population, None, draws=h.log_draws.shape[0], c_ref=h.c_ref, seed=i)
@@ -171,7 +171,8 @@ def lfo_weights(fits: Mapping[str, Fit]) -> pd.DataFrame:
                              f"runs too few to cut): refit it with back-tests (the default) to weight laws by their "
                              f"forecasts")
         errors = structural.backtests
-        density = predictive_log_density(load_population(result.law.name, result.likelihood.name), errors)
+        population = load_population(result.law.name, result.likelihood.name, window=result.config.get("window"))
+        density = predictive_log_density(population, errors)
         scored[name] = pd.Series(density, index=pd.MultiIndex.from_arrays([errors["cut"], errors["run"]]))
     matrix = pd.concat(scored, axis=1, join="inner")
     if matrix.empty:

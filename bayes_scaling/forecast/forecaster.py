@@ -17,6 +17,7 @@ turns draws into medians, equal-tailed or HDI intervals, and arbitrary quantiles
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -28,6 +29,8 @@ import numpy as np
 from bayes_scaling.data.runs import FLOP_PER_PARAM_TOKEN
 from bayes_scaling.errors import InputError
 from bayes_scaling.laws.ops import NUMPY
+
+log = logging.getLogger(__name__)
 
 __all__ = ['Forecaster', 'Allocation']
 
@@ -103,6 +106,7 @@ class Forecaster:
         self._chains = (fit.idata["posterior"].sizes["chain"], fit.idata["posterior"].sizes["draw"])
         self._thinned = len(keep) != n
         self.rng = np.random.default_rng(seed)
+        self._window_warned = False
         self.group = group
         if discrepancy not in ("fit", "none"):
             raise InputError(f"discrepancy must be 'fit' or 'none', not {discrepancy!r}")
@@ -293,6 +297,7 @@ class Forecaster:
             ``N`` and ``D`` draws, (draws, budgets).
         """
         self._require_nd("a compute-optimal allocation")
+        self._warn_window()
         C = np.atleast_1d(np.asarray(C, dtype=float))
         if method not in ("auto", "numerical"):
             raise InputError(f"method must be 'auto' or 'numerical', not {method!r}")
@@ -300,6 +305,17 @@ class Forecaster:
         n = np.exp(log_n)
         d = C[None, :] / (FLOP_PER_PARAM_TOKEN * n)
         return Allocation(N=n, D=d, tokens_per_param=d / n, C=C, method=how)
+
+    def _warn_window(self) -> None:
+        """Say once that a fit near the frontier allocates by its local exponents."""
+        config = self.fit.config
+        fitted, given = config.get("data", {}).get("rows"), config.get("runs_given")
+        if self._window_warned or config.get("window") is None or not given or fitted == given:
+            return
+        self._window_warned = True
+        log.warning("this fit used the %d of %d runs near the frontier (window=%r): its compute-optimal allocation "
+                    "follows the exponents there, which can differ far from the law's over every run; fit with "
+                    "window=None (--window all) for the allocation of every run", fitted, given, config["window"])
 
     def _optimal_log_n(self, log_c: np.ndarray, *, numerical: bool = False) -> tuple[np.ndarray, str]:
         """log N* of every draw at log C (broadcast against (draws, k)) minimising its law's loss at

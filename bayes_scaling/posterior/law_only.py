@@ -52,7 +52,7 @@ def _initial_points(spec, table: RunTable, seed: int):
 
 
 def _fit_config(spec, table: RunTable, settings: SamplerSettings, *, prior_set: str,
-                window: float | None = None) -> dict[str, Any]:
+                window: float | str | None = None, given: int | None = None) -> dict[str, Any]:
     """What a fit file records of how the fit was made (hashed; checked on loading)."""
     return {
         "law": spec.law.name,
@@ -71,6 +71,7 @@ def _fit_config(spec, table: RunTable, settings: SamplerSettings, *, prior_set: 
         "backtests": False,
         "backtest_sampler": backtest_sampler(draws=settings.draws, tune=settings.tune, chains=settings.chains),
         "window": window,
+        "runs_given": len(table) if given is None else given,  # before the window
     }
 
 
@@ -140,9 +141,19 @@ def min_train_runs(law_name: str) -> int:
     return max(10, 3 * (get_law(law_name).n_params + 1))
 
 
-def training_window(runs: RunTable, decades: float | None, *, min_runs: int) -> RunTable:
+#: The training window of every fit unless told otherwise (:func:`training_window`).
+DEFAULT_WINDOW = "frontier"
+#: ``window="frontier"``: the runs within this many decades below the largest budget …
+FRONTIER_DECADES = 1.5
+#: … when at least this many lie there (ten per parameter of a five-parameter law: a design with
+#: many runs per budget, such as an isoFLOP ladder); otherwise every run.
+FRONTIER_MIN_RUNS = 50
+
+
+def training_window(runs: RunTable, decades: float | str | None, *, min_runs: int) -> RunTable:
     """The runs within ``decades`` of compute below the largest budget, and at least the ``min_runs``
-    largest (all runs when ``decades`` is None).
+    largest (all runs when ``decades`` is None).  ``"frontier"``: :data:`FRONTIER_DECADES` where at
+    least :data:`FRONTIER_MIN_RUNS` runs lie within them, else every run.
 
     A law that is not exactly true is bent by its smallest runs where the form misses them, and
     the forecast beyond the data inherits the bend.  Whether fitting near the frontier helps
@@ -155,7 +166,7 @@ def training_window(runs: RunTable, decades: float | None, *, min_runs: int) -> 
     runs
         The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
     decades
-        The window (None: every run).
+        The window in decades, ``"frontier"``, or None (every run).
     min_runs
         Fewest runs kept.
 
@@ -165,6 +176,14 @@ def training_window(runs: RunTable, decades: float | None, *, min_runs: int) -> 
     """
     if decades is None:
         return runs
+    if decades == "frontier":
+        log_c = np.log10(runs.C)
+        near = int((log_c >= log_c.max() - FRONTIER_DECADES - 1e-12).sum())
+        if near < FRONTIER_MIN_RUNS:
+            log.info("%s: %d runs within %.3g decades of the largest budget (fewer than %d): fitting every run",
+                     runs.source, near, FRONTIER_DECADES, FRONTIER_MIN_RUNS)
+            return runs
+        decades = FRONTIER_DECADES
     given = decades
     try:
         decades = float(decades)
@@ -210,7 +229,7 @@ def sample_law(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: s
                chains: int = SAMPLER_DEFAULTS.chains, seed: int = SAMPLER_DEFAULTS.seed,
                sampler: str = SAMPLER_DEFAULTS.sampler, target_accept: float = SAMPLER_DEFAULTS.target_accept,
                strict: bool = False, progress: bool = False, huber_delta: float = 1e-3,
-               window: float | None = None) -> Fit:
+               window: float | str | None = DEFAULT_WINDOW) -> Fit:
     """Sample the posterior of ``law`` fitted to ``runs``, the law taken as exact (no structural error).
 
     This is what :func:`bayes_scaling.fitting` starts from, and what each of its back-tests is
@@ -241,14 +260,15 @@ def sample_law(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: s
 
     start = time.perf_counter()
     law_obj, lik = law_and_likelihood(law, likelihood, huber_delta=huber_delta)
-    table = training_window(runs_from(runs), window, min_runs=min_train_runs(law_obj.name))
+    given = runs_from(runs)
+    table = training_window(given, window, min_runs=min_train_runs(law_obj.name))
     groups = _checked_inputs(table, law_obj, pooling=pooling)
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                                target_accept=target_accept, progress=progress)
     spec = model_spec(table, law_obj, lik, priors=priors, prior_set=prior_set, pooling=pooling, groups=groups)
     idata, timing = run_sampler(lambda: build_model(spec, table), settings, key=structure_key(spec),
                                 data=model_data(spec, table), initial_points=_initial_points(spec, table, seed))
-    config = _fit_config(spec, table, settings, prior_set=prior_set, window=window)
+    config = _fit_config(spec, table, settings, prior_set=prior_set, window=window, given=len(given))
     result = Fit(idata=idata, config=config, diagnostics=None, timing=timing)
     result.runs = table  # the validated table itself (Fit.runs would rebuild it from the stored data)
     _complete_idata(result, table, seed)
@@ -260,7 +280,7 @@ def sample_law(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: s
 
 #: :func:`sample_law`'s keyword defaults that change its result (what cache keys fill in).
 LAW_ONLY_DEFAULTS: dict[str, Any] = {
-    "priors": None, "prior_set": "default", "pooling": "shared", "huber_delta": 1e-3, "window": None,
+    "priors": None, "prior_set": "default", "pooling": "shared", "huber_delta": 1e-3, "window": DEFAULT_WINDOW,
     **{k: getattr(SAMPLER_DEFAULTS, k) for k in ("draws", "tune", "chains", "seed", "sampler", "target_accept")},
 }
 

@@ -43,7 +43,7 @@ import pandas as pd
 from bayes_scaling.errors import InputError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # svgplot.py, beside this script
-from svgplot import (  # noqa: E402
+from svgplot import (
     AxisScale,
     Colorbar,
     SvgFigure,

@@ -20,8 +20,17 @@ import numpy as np
 
 from bayes_scaling.errors import InputError
 
-__all__ = ["SvgFigure", "SvgImage", "Text", "Path2D", "Marker", "AxisScale", "Colorbar", "parse_label_value",
-           "mathtext_width"]
+__all__ = [
+    "AxisScale",
+    "Colorbar",
+    "Marker",
+    "Path2D",
+    "SvgFigure",
+    "SvgImage",
+    "Text",
+    "mathtext_width",
+    "parse_label_value",
+]
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _SVG = "{http://www.w3.org/2000/svg}"
@@ -177,7 +186,7 @@ class SvgFigure:
 
     def _add_image(self, element: ET.Element, m: Affine | None) -> None:
         href = element.get(f"{_XLINK}href") or element.get("href") or ""
-        match = re.match(r"data:image/png;base64,(.*)", href, flags=re.S)
+        match = re.match(r"data:image/png;base64,(.*)", href, flags=re.DOTALL)
         if not match:
             return
         import matplotlib.image as mpimg
