@@ -32,6 +32,9 @@ from bayes_scaling.laws.ops import NUMPY
 
 log = logging.getLogger(__name__)
 
+#: The (law, fitted table) pairs whose frontier allocation was warned about in this process.
+_WINDOW_WARNED: set[tuple] = set()
+
 __all__ = ['Forecaster', 'Allocation']
 
 # Points per block when evaluating a law over (draws × points): blocks of a few MB stay
@@ -106,7 +109,6 @@ class Forecaster:
         self._chains = (fit.idata["posterior"].sizes["chain"], fit.idata["posterior"].sizes["draw"])
         self._thinned = len(keep) != n
         self.rng = np.random.default_rng(seed)
-        self._window_warned = False
         self.group = group
         if discrepancy not in ("fit", "none"):
             raise InputError(f"discrepancy must be 'fit' or 'none', not {discrepancy!r}")
@@ -307,12 +309,13 @@ class Forecaster:
         return Allocation(N=n, D=d, tokens_per_param=d / n, C=C, method=how)
 
     def _warn_window(self) -> None:
-        """Say once that a fit near the frontier allocates by its local exponents."""
+        """Say once per process and fitted table that a fit near the frontier allocates by its local exponents."""
         config = self.fit.config
         fitted, given = config.get("data", {}).get("rows"), config.get("runs_given")
-        if self._window_warned or config.get("window") is None or not given or fitted == given:
+        said = (config.get("law"), config.get("data", {}).get("fingerprint"))
+        if said in _WINDOW_WARNED or config.get("window") is None or not given or fitted == given:
             return
-        self._window_warned = True
+        _WINDOW_WARNED.add(said)
         log.warning("this fit used the %d of %d runs near the frontier (window=%r): its compute-optimal allocation "
                     "follows the exponents there, which can differ far from the law's over every run; fit with "
                     "window=None (--window all) for the allocation of every run", fitted, given, config["window"])

@@ -125,7 +125,7 @@ def plot_coverage(scored, *, ax=None, datasets: Sequence[str] | None = None):
     levels = np.array(LEVELS)
     names = list(datasets or dict.fromkeys(scored["dataset"]))
     cycle = [COLORS["data"], COLORS["fit"], COLORS["ref"], "#CC79A7", COLORS["band"], "#56B4E9", COLORS["grey"]]
-    styles = {"none": ("--", "law only"), "population": (":", "population"), "scaled": ("-", "default (scaled)")}
+    styles = {"none": ("--", "law only"), "scaled": (":", "before (scaled)"), "shared": ("-", "default")}
     for i, name in enumerate(names):
         rows = scored[scored["dataset"] == name]
         for mode, (line, _) in styles.items():
@@ -133,7 +133,7 @@ def plot_coverage(scored, *, ax=None, datasets: Sequence[str] | None = None):
             if len(sub):
                 cover = [sub[f"inside_{int(level * 100)}"].mean() for level in levels]
                 ax.plot(levels, cover, line, marker="o", markersize=3, color=cycle[i % len(cycle)],
-                        label=name if mode == "scaled" else None)
+                        label=name if mode == "shared" else None)
     ax.plot([0.45, 1], [0.45, 1], color="black", linewidth=0.8, alpha=0.6)
     for mode, (line, label) in styles.items():
         if mode in set(scored["mode"]):
@@ -184,13 +184,14 @@ def plot_coverage_by_distance(scored, *, ax=None, level: float = DEFAULT_LEVEL):
     labels = _distance_labels()
     column = f"inside_{int(level * 100)}"
     for mode, color, label in (("none", COLORS["grey"], "law only"), ("population", COLORS["ref"], "population"),
-                               ("calibrated", COLORS["band"], "calibrated"), ("scaled", COLORS["fit"], "default (scaled)")):
+                               ("calibrated", COLORS["band"], "calibrated"), ("scaled", COLORS["band"], "before (scaled)"),
+                               ("shared", COLORS["fit"], "default")):
         sub = scored[scored["mode"] == mode]
         if not len(sub):
             continue
         cover, counts = _binned_coverage(sub, column)
         ax.plot(range(len(labels)), cover, marker="o", color=color, label=label)
-        if mode == "scaled":
+        if mode == "shared":
             for k, n in enumerate(counts):
                 ax.annotate(f"n={n}", (k, 0.03), ha="center", fontsize=7, color=COLORS["grey"])
     ax.axhline(level, color="black", linewidth=0.8, alpha=0.6)
@@ -243,7 +244,7 @@ def plot_coverage_by_distance_per_dataset(scored, *, axes=None, level: float = D
         rows = scored[scored["dataset"] == name]
         counts: list[int] = []  # the same runs are scored in every mode
         for mode, color, line, label in (("none", COLORS["grey"], "--", "law only"),
-                                         ("scaled", COLORS["fit"], "-", "default")):
+                                         ("shared", COLORS["fit"], "-", "default")):
             sub = rows[rows["mode"] == mode]
             if len(sub):
                 cover, counts = _binned_coverage(sub, column)

@@ -143,7 +143,15 @@ def _structural(fit) -> dict[str, Any] | None:
     return {"c_ref": _text(structural.c_ref), "backtests": structural.info.get("backtest_cuts", 0),
             "drift_lo": f"{q['b'][1] * 100:+.2f}", "drift_hi": f"{q['b'][2] * 100:+.2f}",
             "scatter": f"{q['omega'][0] * 100:.2f}", "rho": f"{q['rho'][0]:.2f}", "technical": structural.describe(),
-            "docs": STRUCTURAL_DOCS}
+            "docs": STRUCTURAL_DOCS, **_window(fit)}
+
+
+def _window(fit) -> dict[str, Any]:
+    """How many of the given runs the law was fitted to (the frontier window), where it left some out."""
+    fitted, given = fit.config.get("data", {}).get("rows"), fit.config.get("runs_given")
+    if fit.config.get("window") is None or not given or fitted == given:
+        return {}
+    return {"fitted": fitted, "given": given}
 
 
 def _text(value) -> str:
