@@ -57,7 +57,13 @@ def plot_loss_forecast(fc, budgets, *, ax=None, levels=(0.5, DEFAULT_LEVEL), run
     ax.annotate("data end", (data_end, 0.98), xycoords=("data", "axes fraction"), ha="right", va="top",
                 fontsize=7, color=COLORS["grey"], rotation=90)
     if runs is not None:
-        ax.scatter(runs.C, runs.loss, s=6, color=COLORS["data"], alpha=0.6, label="training runs", zorder=3)
+        # a fit near the frontier (window) left the smaller runs out: drawn hollow, named as such
+        fitted = np.asarray(runs.C) >= float(fc.fit.runs.C.min())
+        ax.scatter(runs.C[fitted], runs.loss[fitted], s=6, color=COLORS["data"], alpha=0.6, label="training runs",
+                   zorder=3)
+        if not fitted.all():
+            ax.scatter(runs.C[~fitted], runs.loss[~fitted], s=6, facecolors="none", edgecolors=COLORS["grey"],
+                       linewidths=0.6, alpha=0.7, label="runs left out of the fit (below the window)", zorder=3)
     if published:
         law, values = _published_chinchilla()
         n, d = law.compute_optimal(budgets, values)

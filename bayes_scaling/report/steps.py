@@ -283,7 +283,8 @@ def _figure_makers(b: _Build) -> dict[str, tuple[Any, str]]:
     )
 
     config, runs, main, fc = b.config, b.runs, b.main, b.fc
-    grid = np.geomspace(min(runs.C.min(), min(config.budgets)) / 2, max(config.budgets) * 2, 60)
+    # the curve starts where the fitted runs do (a fit near the frontier says nothing of smaller budgets)
+    grid = np.geomspace(min(main.runs.C.min(), min(config.budgets)) / 2, max(config.budgets) * 2, 60)
     made = {
         "ppc": (lambda: plot_ppc(main), "Posterior predictive check of the fitted runs"),
         "trace": (lambda: plot_trace(main), "Traces of the posterior draws"),
