@@ -204,3 +204,18 @@ def _compiles_without_overflow(folder: Path, tables: list[Path]) -> None:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "Overfull \\hbox" not in done.stdout, done.stdout[-3000:]
+
+
+def test_the_page_says_which_runs_a_frontier_fit_used():
+    """A fit near the frontier that left runs out is named on the page; one that fitted every run is not."""
+    from types import SimpleNamespace
+
+    from bayes_scaling.report.html import _window
+
+    def fake(window, rows, given):
+        return SimpleNamespace(config={"window": window, "data": {"rows": rows}, "runs_given": given})
+
+    assert _window(fake("frontier", 57, 245)) == {"fitted": 57, "given": 245}
+    assert _window(fake("frontier", 34, 34)) == {"fitted": None, "given": None}  # too few near it: every run
+    assert _window(fake(None, 245, 245)) == {"fitted": None, "given": None}
+    assert _window(SimpleNamespace(config={"window": None, "data": {"rows": 245}})) == {"fitted": None, "given": None}

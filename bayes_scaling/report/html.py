@@ -150,7 +150,7 @@ def _window(fit) -> dict[str, Any]:
     """How many of the given runs the law was fitted to (the frontier window), where it left some out."""
     fitted, given = fit.config.get("data", {}).get("rows"), fit.config.get("runs_given")
     if fit.config.get("window") is None or not given or fitted == given:
-        return {}
+        return {"fitted": None, "given": None}
     return {"fitted": fitted, "given": given}
 
 
