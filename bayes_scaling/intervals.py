@@ -13,11 +13,9 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.errors import InputError
+from bayes_scaling.options import DEFAULT_LEVEL
 
 __all__ = ['DEFAULT_LEVEL', 'central', 'equal_tailed', 'hdi', 'summarize', 'interval_columns']
-
-#: The default credible level of every interval bayes_scaling reports (90%).
-DEFAULT_LEVEL = 0.9
 
 
 def _quantiles(draws: np.ndarray, q: list[float]) -> np.ndarray:

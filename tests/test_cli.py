@@ -206,3 +206,16 @@ def test_the_window_option_takes_decades_frontier_or_all():
     assert training_window_option("1.5") == 1.5
     assert training_window_option("Frontier") == "frontier"
     assert training_window_option("all") is None and training_window_option("none") is None
+
+
+def test_help_imports_neither_pandas_nor_pymc():
+    """`bayes-scaling --help` builds every subcommand's parser from bayes_scaling.options' names."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from bayes_scaling.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('pandas', 'scipy', 'pymc', 'pytensor', 'arviz') if m in sys.modules]\n"
+            "print('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "HEAVY []" in out, out

@@ -71,3 +71,11 @@ def test_unknown_likelihood_and_bad_option():
         get_likelihood("gauss")
     with pytest.raises(InputError, match="delta must be positive"):
         get_likelihood("huber", delta=0.0)
+
+
+def test_the_light_list_of_likelihood_names_matches_the_implementations():
+    """The command line offers bayes_scaling.options' names without importing the likelihoods."""
+    from bayes_scaling.model.likelihoods import LIKELIHOODS
+    from bayes_scaling.options import LIKELIHOOD_NAMES
+
+    assert tuple(LIKELIHOODS) == LIKELIHOOD_NAMES

@@ -18,13 +18,13 @@ from bayes_scaling.cli._common import (
     positive_number,
     seed_number,
 )
-from bayes_scaling.data.datasets import runs_from
 from bayes_scaling.io.outputs import check_output_folder, output_folder
-from bayes_scaling.posterior.structural import DISCREPANCIES
+from bayes_scaling.options import DISCREPANCIES
 
 
 def _cmd_batch(args: argparse.Namespace) -> dict[str, Any]:
     from bayes_scaling.batch import run_batch, tasks_for
+    from bayes_scaling.data.datasets import runs_from
     from bayes_scaling.io.tables import to_markdown, write_table
 
     laws, likelihoods = _grid_of(args)

@@ -18,10 +18,9 @@ from bayes_scaling.cli._common import (
     positive_number,
     seed_number,
 )
-from bayes_scaling.data.datasets import runs_from
 from bayes_scaling.errors import InputError
 from bayes_scaling.io.outputs import check_output_folder, output_folder
-from bayes_scaling.model.pymc_model import POOLING
+from bayes_scaling.options import POOLING
 
 
 def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
@@ -31,6 +30,7 @@ def _cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     from bayes_scaling.compare.grid import fit_grid
     from bayes_scaling.compare.lfo import lfo_table
     from bayes_scaling.compare.loo import loo_table
+    from bayes_scaling.data.datasets import runs_from
     from bayes_scaling.io.tables import to_markdown, write_table
 
     laws, likelihoods = _grid_of(args)

@@ -7,18 +7,10 @@ import sys
 from typing import Any
 
 from bayes_scaling.cli._common import _add_run_table_options, _Parser, _run_table_kwargs
-from bayes_scaling.data.datasets import (
-    cite,
-    dataset_info,
-    export_dataset,
-    list_datasets,
-    load_dataset,
-    runs_from,
-)
-from bayes_scaling.data.runs import RunTable
 
 
 def _cmd_validate(args: argparse.Namespace) -> dict[str, Any]:
+    from bayes_scaling.data.datasets import runs_from
     table = runs_from(args.file, **_run_table_kwargs(args))
     summary = table.describe()
     if not args.json:
@@ -45,6 +37,14 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
 
 
 def _cmd_datasets(args: argparse.Namespace) -> Any:
+    from bayes_scaling.data.datasets import (
+        cite,
+        dataset_info,
+        export_dataset,
+        list_datasets,
+        load_dataset,
+    )
+    from bayes_scaling.data.runs import RunTable
     action = args.action or "list"
     if action == "list":
         table = list_datasets()

@@ -23,19 +23,23 @@ from bayes_scaling.cli._common import (
     seed_number,
     training_window_option,
 )
-from bayes_scaling.data.datasets import runs_from
-from bayes_scaling.intervals import DEFAULT_LEVEL
 from bayes_scaling.io.outputs import output_folder
 from bayes_scaling.laws.registry import law_names
-from bayes_scaling.model.likelihoods import LIKELIHOODS
-from bayes_scaling.model.pymc_model import POOLING
-from bayes_scaling.posterior.law_only import DEFAULT_WINDOW, FRONTIER_DECADES
-from bayes_scaling.posterior.structural import DISCREPANCIES
+from bayes_scaling.options import (
+    DEFAULT_LEVEL,
+    DEFAULT_WINDOW,
+    DISCREPANCIES,
+    FRONTIER_DECADES,
+    LIKELIHOOD_NAMES,
+    POOLING,
+)
 from bayes_scaling.sampling.settings import SAMPLER_DEFAULTS, SAMPLERS
 
 
 def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     import matplotlib
+
+    from bayes_scaling.data.datasets import runs_from
 
     matplotlib.use("Agg")
     from bayes_scaling.fitting import fit
@@ -133,7 +137,7 @@ def add_parser(sub) -> None:
                                    "(trace, pair, posterior predictive, residuals and prior predictive).")
     p.add_argument("data", help="dataset name (see 'bayes-scaling datasets') or a file of runs")
     p.add_argument("--law", default="chinchilla", choices=law_names(), help="scaling law (default: chinchilla)")
-    p.add_argument("--likelihood", default="student-t", choices=list(LIKELIHOODS),
+    p.add_argument("--likelihood", default="student-t", choices=list(LIKELIHOOD_NAMES),
                    help="noise model on log loss (default: student-t)")
     p.add_argument("--pooling", default="shared", choices=POOLING,
                    help="with a group column: shared, partially pooled or separate exponents (default: shared)")

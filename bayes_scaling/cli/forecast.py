@@ -18,8 +18,8 @@ from bayes_scaling.cli._common import (
     seed_number,
 )
 from bayes_scaling.errors import InputError
-from bayes_scaling.intervals import DEFAULT_LEVEL
 from bayes_scaling.io.outputs import free_folder, output_folder
+from bayes_scaling.options import DEFAULT_LEVEL
 
 
 def _forecaster_of(sources: list[Path], *, weights: str, group: str | None, seed: int):

@@ -33,11 +33,11 @@ from bayes_scaling.errors import InputError
 from bayes_scaling.laws.base import ScalingLaw
 from bayes_scaling.laws.ops import pytensor_ops
 from bayes_scaling.model.likelihoods import Likelihood
+from bayes_scaling.options import POOLING
 from bayes_scaling.priors import DataStats, Prior
 
 __all__ = ['ModelSpec', 'build_model', 'model_data', 'structure_key', 'POOLING', 'log_inputs']
 
-POOLING = ("shared", "partial", "separate")
 # Scale of the half-normal prior on the between-group spread of log exponents: groups'
 # exponents typically differ by tens of percent, not by factors.
 POOLING_TAU = Prior("HalfNormal", sigma=0.3)

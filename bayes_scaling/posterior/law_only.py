@@ -26,6 +26,7 @@ from bayes_scaling.model.pymc_model import (
     structure_key,
 )
 from bayes_scaling.model.spec import model_spec
+from bayes_scaling.options import DEFAULT_WINDOW, FRONTIER_DECADES, FRONTIER_MIN_RUNS
 from bayes_scaling.posterior.fit_result import Fit, _derive_groups, _diagnosed
 from bayes_scaling.sampling.diagnostics import check_sampling
 from bayes_scaling.sampling.nuts import run_sampler
@@ -141,13 +142,6 @@ def min_train_runs(law_name: str) -> int:
     return max(10, 3 * (get_law(law_name).n_params + 1))
 
 
-#: The training window of every fit unless told otherwise (:func:`training_window`).
-DEFAULT_WINDOW = "frontier"
-#: ``window="frontier"``: the runs within this many decades below the largest budget …
-FRONTIER_DECADES = 1.5
-#: … when at least this many lie there (ten per parameter of a five-parameter law: a design with
-#: many runs per budget, such as an isoFLOP ladder); otherwise every run.
-FRONTIER_MIN_RUNS = 50
 
 
 def training_window(runs: RunTable, decades: float | str | None, *, min_runs: int) -> RunTable:

@@ -28,23 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-#: ``"shared"``: the population, its size of drift and scatter updated by the dataset's own
-#: back-tests, the drift's direction the one the population's datasets share;
-#: ``"scaled"``: as ``"shared"``, the direction of the drift mirrored (either sign alike);
-#: ``"population"``: the population's predictive for a new dataset, as is;
-#: ``"calibrated"``: the population updated by the dataset's own back-tests, direction included;
-#: ``"none"``: the law is taken as exact.
-DISCREPANCIES = ("shared", "scaled", "population", "calibrated", "none")
-
-
-#: What each mode that learns from back-tests of the dataset's own runs does to the drift
-#: (``drift=`` of :func:`bayes_scaling.calibration.update.update`).
-DRIFT_RULES = {"shared": "population", "scaled": "mirrored", "calibrated": "updated"}
-
-
-#: The modes that learn from back-tests of the dataset's own runs.
-LEARNING = tuple(DRIFT_RULES)
-
+from bayes_scaling.options import DISCREPANCIES, DRIFT_RULES, LEARNING  # noqa: F401 - the modes, named there
 
 PARAMS = ("b", "tau", "omega", "rho")
 
