@@ -392,3 +392,32 @@ def test_a_quoted_field_over_two_lines_does_not_shift_the_reported_line(tmp_path
     path = write(tmp_path, "runs.csv", 'N,D,loss,note\n1e8,2e9,3.1,"a note\nover two lines"\n2e8,4e9,abc,plain\n')
     code, _, err = run(capsys, "validate", str(path))
     assert code == 2 and "line 4, column 'loss': 'abc' is not a number" in err
+
+
+def test_a_strict_c_locale_prints_escapes_instead_of_failing(tmp_path):
+    """Under LC_ALL=C without UTF-8 mode the streams are ASCII: non-ASCII text (en dashes, "—") is
+    written as escapes, and the command succeeds."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
+           "PYTHONIOENCODING": ""}
+    done = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "datasets"], capture_output=True, env=env,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode("ascii", "replace")
+    assert b"warmup\\u2013stable" in done.stdout and b"Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("dangling", [True, False])
+def test_a_symlink_as_the_output_folder_is_refused_before_any_work(tmp_path, capsys, monkeypatch, dangling):
+    """A link as --out (dangling, or to a folder) is refused at once; the link and its target stay."""
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / ("nowhere/x" if dangling else "real")
+    if not dangling:
+        target.mkdir()
+    (tmp_path / "out").symlink_to(target)
+    code, out, err = run(capsys, "fit", "chinchilla", "--out", "out", "--force")
+    assert code == 2 and "is a symbolic link" in err and "Traceback" not in err
+    assert (tmp_path / "out").is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["out"] + ([] if dangling else ["real"]))

@@ -94,8 +94,19 @@ def _terminate_as_exception() -> Iterator[None]:
         clear_stop()
 
 
+def _printable_streams() -> None:
+    """Under a locale whose encoding cannot write our text (``LC_ALL=C`` without UTF-8 mode: ASCII),
+    write what it cannot as escapes instead of failing after the work is done."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if encoding not in ("utf8", "utf16", "utf32") and hasattr(stream, "reconfigure"):
+            with contextlib.suppress(Exception):  # a stream a caller replaced may not allow it
+                stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the console script)."""
+    _printable_streams()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

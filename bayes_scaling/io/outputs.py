@@ -197,10 +197,13 @@ def check_output_folder(target: str | os.PathLike, *, force: bool = False,
     Raises
     ------
     InputError
-        For the current folder (or one holding it), a file, a folder holding an input, or one that
-        ``force`` may not replace.
+        For the current folder (or one holding it), a file, a symbolic link, a folder holding an
+        input, or one that ``force`` may not replace.
     """
     target = Path(target)
+    if target.is_symlink():  # dangling or not: results are staged beside it and renamed, which a link defeats
+        raise InputError(f"{target} is a symbolic link (to {os.readlink(target)}); results go into a folder of "
+                         f"their own: name a real folder, e.g. the link's target")
     if not target.name or target.resolve() == Path.cwd().resolve() or Path.cwd().resolve().is_relative_to(
             target.resolve()):
         raise InputError(f"{target} is the current folder (or holds it); results go into a folder of their "
