@@ -254,7 +254,7 @@ def _run_on_dask(tasks: list[FitTask], executor: Any, report) -> list[dict[str, 
     own = isinstance(executor, str)
     try:
         client = Client(executor, timeout=SCHEDULER_TIMEOUT) if own else executor
-    except OSError as exc:
+    except (OSError, ValueError, TypeError) as exc:  # unreachable, or an address Dask cannot parse
         raise InputError(f"cannot reach the Dask scheduler at {executor}: {exc}") from None
     if not isinstance(client, Client):
         raise InputError(f"executor must be 'local', 'joblib', a Dask Client or a scheduler address, not {executor!r}")

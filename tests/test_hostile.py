@@ -162,6 +162,8 @@ def test_json_output_never_holds_nan_or_infinity():
     (["fit", "chinchilla", "--map", "N=a", "--map", "N=b"], "--map N is given twice"),
     (["fit", "chinchilla", "--draws", "0"], "expected a whole number ≥ 1, got '0'"),
     (["fit", "chinchilla", "--level", "95"], "strictly between 0 and 1"),
+    (["batch", "chinchilla", "--dask", "tcp://host:x", "--out", "x"], "expected a Dask scheduler address"),
+    (["batch", "chinchilla", "--dask", "tcp://bad address:8786", "--out", "x"], "expected a Dask scheduler address"),
     (["fit", "chinchilla", "--window", "wide"], "expected a number of decades > 0, 'frontier' or 'all', got 'wide'"),
     (["fit", "chinchilla", "--window", "-1"], "expected a number of decades > 0, 'frontier' or 'all'"),
     (["forecast", "somefit", "--compute=-1e24"], "expected a finite number > 0, got '-1e24'"),

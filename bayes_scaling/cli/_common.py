@@ -75,6 +75,21 @@ def _window(text: str) -> float | str | None:
 training_window_option = _argument_type(
     _window, lambda v: v is None or v == "frontier" or (math.isfinite(v) and v > 0),
     "a number of decades > 0, 'frontier' or 'all'", "training_window_option")
+def _scheduler(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    address = text.strip()
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme not in ("tcp", "tls", "ws", "wss") or not parts.hostname or " " in address or parts.path:
+        raise ValueError(address)
+    if parts.port is None or not 0 < parts.port < 65536:  # .port raises ValueError for a non-number
+        raise ValueError(address)
+    return address
+
+
+#: ``--dask``: a Dask scheduler address, ``[tcp|tls|ws|wss://]HOST:PORT``.
+scheduler_address = _argument_type(_scheduler, bool, "a Dask scheduler address such as tcp://10.0.0.5:8786",
+                                   "scheduler_address")
 #: A seed numpy and nutpie both take: a whole number from 0 to 2**64 - 1.
 seed_number = _argument_type(int, lambda v: 0 <= v < 2 ** 64, "a seed: a whole number from 0 to 2**64 - 1",
                              "seed_number")

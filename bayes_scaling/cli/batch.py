@@ -16,6 +16,7 @@ from bayes_scaling.cli._common import (
     log,
     positive_int,
     positive_number,
+    scheduler_address,
     seed_number,
 )
 from bayes_scaling.io.outputs import check_output_folder, output_folder
@@ -72,7 +73,7 @@ def add_parser(sub) -> None:
     p.add_argument("--executor", choices=("local", "joblib"), default="local",
                    help="where the fits run without --dask (default: this process)")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes for --executor joblib")
-    p.add_argument("--dask", metavar="SCHEDULER", help="run on the Dask cluster at this address, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--dask", metavar="SCHEDULER", type=scheduler_address, help="run on the Dask cluster at this address, e.g. tcp://10.0.0.5:8786")
     _add_output_options(p, required=True)
     _add_run_table_options(p)
     p.set_defaults(handler=_cmd_batch)
