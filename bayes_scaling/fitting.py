@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 from bayes_scaling.errors import InputError
 from bayes_scaling.io.cache import DISPLAY_ONLY, UNWRITABLE
 from bayes_scaling.posterior.fit_result import Fit, structural_groups
+from bayes_scaling.posterior.fitfile import ALLOCATION_GROUP
 from bayes_scaling.posterior.law_only import (
     DEFAULT_WINDOW,
     LAW_ONLY_DEFAULTS,
@@ -95,7 +96,9 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
         bend the fit where the form misses them: leaving one dataset out, the frontier forecast
         real runs beyond the data better (``docs/design/structural-error.md``).  The parameters then
         describe the runs near the frontier, not the law over every run (``window=None`` for
-        that).  Back-tests of the fit use the same window.
+        that); the compute-optimal allocation is that of the law fitted to every run, kept in the
+        ``allocation_posterior`` group (:meth:`Fit.allocation_params`).  Back-tests of the fit use
+        the same window.
     cache_dir
         Keep the back-tests' errors in this folder for later fits of the same runs, law, priors
         and settings (:mod:`bayes_scaling.io.cache`; the command line's default).  None: refit.
@@ -136,6 +139,11 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
                         target_accept=target_accept, strict=strict, progress=progress, huber_delta=huber_delta,
                         window=window)
     config, timing = result.config, result.timing
+    if len(result.runs) < config["runs_given"] and not result.grouped and {"N", "D"} <= set(result.law.inputs):
+        _attach_allocation(result, sample_law(
+            runs, law=law, likelihood=likelihood, priors=priors, prior_set=prior_set, pooling=pooling, draws=draws,
+            tune=tune, chains=chains, seed=seed, sampler=sampler, target_accept=target_accept, strict=strict,
+            huber_delta=huber_delta, window=None))
     config["discrepancy"] = discrepancy
     config["backtests"] = bool(backtests) and discrepancy != "none"
     if discrepancy != "none":
@@ -150,6 +158,23 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
         timing["structural_error_s"] = time.perf_counter() - start_se
     timing["total_s"] = time.perf_counter() - start
     return result
+
+
+def _attach_allocation(result: Fit, every_run: Fit) -> None:
+    """Keep the law's parameters fitted to every run (``allocation_posterior``): a fit near the frontier
+    forecasts loss from the runs there, but its exponents describe only those runs, and the allocation
+    of compute between N and D is read from the whole design (on the Chinchilla runs: α 0.67 near
+    the frontier, 0.34 over every run; N* ∝ C^0.35 against C^0.51)."""
+    import xarray as xr
+
+    post = every_run.idata["posterior"]
+    kept = post.to_dataset()[[name for name in result.law.param_names if name in post.data_vars]]
+    groups = {name: result.idata[name].to_dataset() for name in result.idata.children}
+    result.idata = xr.DataTree.from_dict(groups | {ALLOCATION_GROUP: kept})
+    result.__dict__.pop("structural", None)
+    result.config["allocation"] = {"runs": len(every_run.runs), "window": None,
+                                   "diagnostics_ok": bool(every_run.diagnostics.ok)}
+    result.timing["allocation_s"] = every_run.timing.get("total_s", 0.0)
 
 
 def structural_error_for(runs: RunTable, law: ScalingLaw, likelihood: Likelihood, *, mode: str,

@@ -360,6 +360,27 @@ def test_the_frontier_window_fits_near_the_frontier_only_where_the_design_has_ma
     with pytest.raises(InputError, match="positive number of decades"):
         training_window(chinchilla, "frontiers", min_runs=18)
 
+
+def test_a_frontier_fit_allocates_by_the_law_fitted_to_every_run(tmp_path):
+    """The loss is forecast from the runs near the frontier, the allocation from every run: α near the
+    frontier is about 0.67, the allocation exponent of every run about 0.5 (Hoffmann et al.: 0.46-0.5);
+    the every-run draws are saved and loaded with the fit."""
+    from bayes_scaling.posterior.load import load_fit
+
+    result = _quiet_fit("chinchilla", seed=1, **QUICK)
+    assert len(result.runs) == 57 and result.config["allocation"]["runs"] == 245
+    assert "allocation_posterior" in result.idata.children
+    fc = bs.Forecaster(result)
+    a = np.median(fc.allocation_exponents()["a"])
+    assert 0.45 < a < 0.56 and np.median(result.draws("alpha")) > 0.5
+    every = result.allocation_params()
+    law_only = _quiet_fit("chinchilla", seed=1, window=None, discrepancy="none", **QUICK)
+    np.testing.assert_array_equal(every["alpha"], law_only.draws("alpha"))  # the same fit, bit for bit
+    back = load_fit(result.save(tmp_path / "fit.nc"))
+    np.testing.assert_array_equal(bs.Forecaster(back).allocation(1e24)["N"], fc.allocation(1e24)["N"])
+    whole = _quiet_fit("chinchilla", seed=1, window=None, backtests=False, **QUICK)
+    assert "allocation_posterior" not in whole.idata.children  # every run fitted: one posterior serves both
+
 #: SHA-256 of Chinchilla fits' draws (seed 0: 4 × 1000 draws, five back-tests).  ``every_run``: the law
 #: fitted to every run (``window=None``), as the code before the frontier default (commit a67d7a1)
 #: draws it in the same environment — a change of defaults must not move the law's own draws;

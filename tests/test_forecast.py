@@ -62,6 +62,7 @@ def test_target_loss_inversion_agrees_with_forecast(fitted, discrepancy):
     # Evaluate each draw's optimal loss (structural drift included) at its own returned compute: it is the target.
     sub = Forecaster(fitted[0], discrepancy=discrepancy)
     sub.params = {k: v[ok] for k, v in fc.params.items()}
+    sub.allocation_params = {k: v[ok] for k, v in fc.allocation_params.items()}
     sub.n_draws = int(ok.sum())
     if fc.structural is not None:
         sub.structural, sub._slopes = fc.structural.thinned(ok), fc._slopes[ok]

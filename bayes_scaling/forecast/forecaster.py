@@ -32,9 +32,6 @@ from bayes_scaling.laws.ops import NUMPY
 
 log = logging.getLogger(__name__)
 
-#: The (law, fitted table) pairs whose frontier allocation was warned about in this process.
-_WINDOW_WARNED: set[tuple] = set()
-
 __all__ = ['Forecaster', 'Allocation']
 
 # Points per block when evaluating a law over (draws × points): blocks of a few MB stay
@@ -103,6 +100,9 @@ class Forecaster:
         n = len(sigma)
         keep = np.arange(n) if not max_draws or max_draws >= n else np.linspace(0, n - 1, max_draws).astype(int)
         self.params = {k: np.ascontiguousarray(v[keep]) for k, v in params.items()}
+        # a fit near the frontier allocates by the law fitted to every run (Fit.allocation_params)
+        allocating = fit.allocation_params() if not fit.grouped else params
+        self.allocation_params = {k: np.ascontiguousarray(v[keep]) for k, v in allocating.items()}
         self.sigma = sigma[keep]
         self.extra = {k: v[keep] for k, v in extra.items()}
         self.n_draws = len(keep)
@@ -138,6 +138,7 @@ class Forecaster:
         sub = object.__new__(Forecaster)
         sub.__dict__.update(self.__dict__)
         sub.params = {k: np.ascontiguousarray(v[keep]) for k, v in self.params.items()}
+        sub.allocation_params = {k: np.ascontiguousarray(v[keep]) for k, v in self.allocation_params.items()}
         sub.sigma = self.sigma[keep]
         sub.extra = {k: v[keep] for k, v in self.extra.items()}
         sub.n_draws = len(keep)
@@ -299,7 +300,6 @@ class Forecaster:
             ``N`` and ``D`` draws, (draws, budgets).
         """
         self._require_nd("a compute-optimal allocation")
-        self._warn_window()
         C = np.atleast_1d(np.asarray(C, dtype=float))
         if method not in ("auto", "numerical"):
             raise InputError(f"method must be 'auto' or 'numerical', not {method!r}")
@@ -308,24 +308,12 @@ class Forecaster:
         d = C[None, :] / (FLOP_PER_PARAM_TOKEN * n)
         return Allocation(N=n, D=d, tokens_per_param=d / n, C=C, method=how)
 
-    def _warn_window(self) -> None:
-        """Say once per process and fitted table that a fit near the frontier allocates by its local exponents."""
-        config = self.fit.config
-        fitted, given = config.get("data", {}).get("rows"), config.get("runs_given")
-        said = (config.get("law"), config.get("data", {}).get("fingerprint"))
-        if said in _WINDOW_WARNED or config.get("window") is None or not given or fitted == given:
-            return
-        _WINDOW_WARNED.add(said)
-        log.warning("this fit used the %d of %d runs near the frontier (window=%r): its compute-optimal allocation "
-                    "follows the exponents there, which can differ far from the law's over every run; fit with "
-                    "window=None (--window all) for the allocation of every run", fitted, given, config["window"])
-
     def _optimal_log_n(self, log_c: np.ndarray, *, numerical: bool = False) -> tuple[np.ndarray, str]:
         """log N* of every draw at log C (broadcast against (draws, k)) minimising its law's loss at
         C = 6·N·D, and how it was found: in closed form where the law has one, else by golden-section
         search on log N (N ≥ 1,000 and D ≥ 1,000).  Each draw's law's own optimum: ρ rescales forecasts
         of the loss, not the law's parameters."""
-        params = {k: v[:, None] for k, v in self.params.items()}
+        params = {k: v[:, None] for k, v in self.allocation_params.items()}
         closed = None if numerical else self.law.compute_optimal(np.exp(log_c), params)
         if closed is not None:
             return np.log(closed[0]), "closed form"
@@ -341,10 +329,10 @@ class Forecaster:
         -------
         dict of str to numpy.ndarray
         """
-        if not {"alpha", "beta"} <= set(self.params):
+        if not {"alpha", "beta"} <= set(self.allocation_params):
             raise InputError(f"law {self.law.name!r} has no alpha and beta: allocation exponents are defined "
                              f"for the Chinchilla form")
-        al, be = self.params["alpha"], self.params["beta"]
+        al, be = self.allocation_params["alpha"], self.allocation_params["beta"]
         return {"a": be / (al + be), "b": al / (al + be)}
 
     # ------------------------------------------------------------------ loss at a compute budget

@@ -39,6 +39,7 @@ from bayes_scaling.model.pymc_model import (
 )
 from bayes_scaling.posterior.fitfile import (
     _ATTR,
+    ALLOCATION_GROUP,
     BACKTESTS_GROUP,
     DERIVED_GROUPS,
     FORMAT_VERSION,
@@ -147,6 +148,21 @@ class Fit:
         dict of str to numpy.ndarray
         """
         return {name: self.draws(name) for name in self.law.param_names}
+
+    def allocation_params(self) -> dict[str, np.ndarray]:
+        """The parameter draws the compute-optimal allocation is computed from: those of the law
+        fitted to every run where the fit itself used only the runs near the frontier (the
+        ``allocation_posterior`` group), else :meth:`params`.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+        """
+        if ALLOCATION_GROUP not in self.idata.children:
+            return self.params()
+        node = self.idata[ALLOCATION_GROUP]
+        return {name: np.asarray(node[name].values, dtype=float).reshape(-1, *node[name].shape[2:])
+                for name in self.law.param_names}
 
     def noise(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Draws of the noise scale and of the likelihood's extra parameters.

@@ -28,6 +28,9 @@ _ATTR = "bayes_scaling_"
 STRUCTURAL_GROUP = "structural_error"
 #: The group of the fit's own back-tests that the structural error learned from (one row per held-out run).
 BACKTESTS_GROUP = "structural_backtests"
+#: A fit near the frontier (``window``) that left runs out: the law's parameters fitted to every run,
+#: (chain, draw), from which its compute-optimal allocation is computed.
+ALLOCATION_GROUP = "allocation_posterior"
 
 
 #: Groups a fit file leaves out because they follow from the draws, the runs and the seed.
@@ -39,8 +42,8 @@ class FitFileError(InputError):
 
 
 def draws_hash(tree) -> str:
-    """SHA-256 of the posterior draws and of the structural-error draws (every variable, sorted by
-    name, as float64 bytes).
+    """SHA-256 of the posterior draws, of the structural-error draws and of the allocation's
+    (every variable, sorted by name, as float64 bytes).
 
     Parameters
     ----------
@@ -52,7 +55,7 @@ def draws_hash(tree) -> str:
     str
     """
     digest = hashlib.sha256()
-    for group in ("posterior", STRUCTURAL_GROUP, BACKTESTS_GROUP):
+    for group in ("posterior", STRUCTURAL_GROUP, BACKTESTS_GROUP, ALLOCATION_GROUP):
         if group not in tree.children:
             continue
         node = tree[group]
