@@ -423,3 +423,13 @@ def test_a_symlink_as_the_output_folder_is_refused_before_any_work(tmp_path, cap
     assert code == 2 and "is a symbolic link" in err and "Traceback" not in err
     assert (tmp_path / "out").is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["out"] + ([] if dangling else ["real"]))
+
+
+def test_a_245_character_output_name_is_written_and_replaced(tmp_path, capsys):
+    """A valid long folder name works: the hidden lock, staging and replaced names beside it are cut
+    and hashed to fit in a file name, and nothing hidden is left behind."""
+    out = tmp_path / ("r" * 245)
+    assert run(capsys, "energy", "--flop", "1e24", "--draws", "200", "--out", str(out))[0] == 0
+    assert run(capsys, "energy", "--flop", "1e24", "--draws", "200", "--out", str(out), "--force")[0] == 0
+    assert (out / "energy_budgets.csv").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]

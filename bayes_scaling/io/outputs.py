@@ -114,7 +114,7 @@ class _FolderLock:
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.path = folder.parent / f".{folder.name}.lock"
+        self.path = folder.parent / f".{_short(folder.name)}.lock"
         self.handle = None
 
     def acquire(self) -> None:
@@ -226,8 +226,24 @@ def check_output_folder(target: str | os.PathLike, *, force: bool = False,
                              f"only earlier results: move those files or choose another output folder")
 
 
+#: The longest folder name used as is in the hidden lock, staging and replaced names beside it (a file
+#: name holds at most 255 bytes; those add up to 25); a longer one is cut and given a hash of the whole.
+_NAME_ROOM = 200
+
+
+def _short(name: str) -> str:
+    """``name``, or for a long one its first part and a hash of all of it: hidden sibling names that
+    fit in a file name whatever the folder's name (a valid 245-character ``--out`` included)."""
+    if len(name.encode()) <= _NAME_ROOM:
+        return name
+    import hashlib
+
+    cut = name.encode()[:_NAME_ROOM - 17].decode(errors="ignore")
+    return f"{cut}~{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+
+
 def _remove_stale(target: Path) -> None:
-    for pattern in (f".{target.name}.staging-*", f".{target.name}.replaced-*"):
+    for pattern in (f".{_short(target.name)}.staging-*", f".{_short(target.name)}.replaced-*"):
         for stale in target.parent.glob(pattern):
             log.info("removing %s, left by an interrupted run", stale)
             shutil.rmtree(stale, ignore_errors=True)
@@ -321,7 +337,7 @@ def output_folder(path: str | os.PathLike, *, force: bool = False, command: str 
         raise InputError(f"cannot write to {target.parent}: {exc.strerror.lower()}") from None
     try:
         _remove_stale(target)
-        stage = target.parent / f".{target.name}.staging-{os.getpid()}"
+        stage = target.parent / f".{_short(target.name)}.staging-{os.getpid()}"
         try:
             stage.mkdir()
         except OSError as exc:
@@ -345,7 +361,7 @@ def output_folder(path: str | os.PathLike, *, force: bool = False, command: str 
 def _swap_into_place(stage: Path, target: Path) -> None:
     old = None
     if target.is_dir():
-        old = target.parent / f".{target.name}.replaced-{os.getpid()}"
+        old = target.parent / f".{_short(target.name)}.replaced-{os.getpid()}"
         os.replace(target, old)
     try:
         os.replace(stage, target)
