@@ -113,7 +113,7 @@ def tasks_for(datasets: dict[str, RunTable], *, laws: Sequence[str] = ("chinchil
     Raises
     ------
     InputError
-        For a seed in ``settings``.
+        For a seed in ``settings``, or a task that cannot be fitted (checked before any fit).
     """
     if "seed" in (settings or {}):
         raise InputError("give seeds with seeds=, not in settings")
@@ -127,7 +127,24 @@ def tasks_for(datasets: dict[str, RunTable], *, laws: Sequence[str] = ("chinchil
                     for seed in seeds:
                         label = f"{name} / {law} / {lik} / {'all runs' if cut is None else f'C <= {cut:.3g}'} / seed {seed}"
                         tasks.append(FitTask(label, data, name, law, lik, cut, int(seed), dict(settings or {})))
+    _preflight(tasks)
     return tasks
+
+
+def _preflight(tasks: list[FitTask]) -> None:
+    """Refuse the batch before any fit when one of its tasks cannot be fitted, naming the task."""
+    from bayes_scaling.posterior.law_only import check_fittable
+
+    checked = set()
+    for task in tasks:
+        key = (task.source, task.law, task.cut, task.settings.get("pooling", "shared"))
+        if key in checked:  # seeds and likelihoods do not change what can be fitted
+            continue
+        checked.add(key)
+        try:
+            check_fittable(task.run_table(), task.law, pooling=key[3])
+        except InputError as exc:
+            raise InputError(f"batch task {task.label}: {exc} (no task was run)") from None
 
 
 def _own_compiledir() -> None:

@@ -46,6 +46,19 @@ def test_bad_batches_are_refused(monkeypatch):
         run_batch(_tasks()[:1], executor="tcp://127.0.0.1:9")
 
 
+def test_a_task_that_cannot_be_fitted_stops_the_batch_before_any_fit():
+    """A dataset too small for the law, or a cut that leaves too few runs, is named before any fitting."""
+    import bayes_scaling as bs
+
+    runs = simulate("kaplan-n+e", seed=31)[0]
+    tiny = bs.read_runs(runs.data.iloc[:3], name="tiny")
+    with pytest.raises(InputError, match=r"(?s)batch task tiny / kaplan-n\+e / normal / all runs / seed 0: .*only 3 runs"):
+        tasks_for({"a": runs, "tiny": tiny}, laws=["kaplan-n+e"], likelihoods=["normal"], settings=SETTINGS)
+    with pytest.raises(InputError, match=r"(?s)C <= .*only 1 run.*no task was run"):
+        tasks_for({"a": runs}, laws=["kaplan-n+e"], likelihoods=["normal"], cuts=[float(runs.C.min())],
+                  settings=SETTINGS)
+
+
 @pytest.mark.slow
 def test_batch_command_writes_one_table_of_fits(tmp_path, capsys):
     import json

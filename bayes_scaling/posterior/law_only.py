@@ -81,6 +81,7 @@ def _checked_inputs(table: RunTable, law_obj: ScalingLaw, *, pooling: str) -> tu
     if pooling not in POOLING:
         raise InputError(f"pooling must be one of {', '.join(POOLING)}, not {pooling!r}")
     log_inputs(law_obj, table)  # clear error for a missing column, before anything else
+    table.require(law_obj.n_params + 1, why=f"law {law_obj.name} has {law_obj.n_params} parameters plus noise")
     for column in ("loss", *(c for c in law_obj.inputs if c in ("N", "D", "C"))):
         values = table.column(column)
         if np.ptp(np.log(values)) == 0:
@@ -88,13 +89,32 @@ def _checked_inputs(table: RunTable, law_obj: ScalingLaw, *, pooling: str) -> tu
             raise InputError(f"{table.source}: every run has the same {what} ({values[0]:.6g}): a scaling law "
                              f"cannot be fitted to runs that do not vary in it")
     groups = tuple(table.groups) if table.has_groups else ()
-    table.require(law_obj.n_params + 1, why=f"law {law_obj.name} has {law_obj.n_params} parameters plus noise")
     if len(groups) > 1:
         counts = table.data["group"].value_counts()
         small = counts[counts < 2]
         if len(small):
             raise InputError(f"{table.source}: group(s) {', '.join(map(str, small.index))} have fewer than 2 runs")
     return groups
+
+
+def check_fittable(runs: RunTable, law: str | ScalingLaw, *, pooling: str = "shared") -> None:
+    """Raise :class:`InputError` now if :func:`sample_law` would refuse ``runs`` for ``law`` (too few
+    runs, no variation in loss, N or D, a group of one run): checks a batch makes before any fit.
+
+    Parameters
+    ----------
+    runs
+        The training runs (a :class:`~bayes_scaling.data.runs.RunTable`).
+    law
+        A law name or :class:`~bayes_scaling.laws.base.ScalingLaw`.
+    pooling
+        How exponents of groups are shared.
+
+    Returns
+    -------
+    None
+    """
+    _checked_inputs(runs, get_law(law) if isinstance(law, str) else law, pooling=pooling)
 
 
 def _complete_idata(result: Fit, runs: RunTable, seed: int) -> None:
