@@ -12,8 +12,10 @@ Prints, as medians over ``--repeats``:
 2. a second ``bs.fit`` of the chinchilla runs in one process (the compiled model reused),
    law alone and default, with its minimum bulk ESS over E, A, B, α, β;
 3. ``bayes-scaling compare chinchilla --backtest`` (one run, with an empty fit cache of its own);
-4. the reference: the same law written the straightforward way in PyMC, sampled with PyMC's
-   NUTS (benchmarks/bench_fit.py's baseline), one run — and every ratio against it;
+4. the references, as a PyMC user writes them: the same law in a script run in a fresh process
+   (imports and compile included) with ``pm.sample()``'s defaults (nutpie, in PyMC 6) and with
+   ``nuts_sampler="pymc"``, ``--repeats`` times each — and every ratio against both;
+   the first row of 1. is a fit of runs not fitted before (a new seed each time);
 5. with ``--test-suite``, the whole test suite as CI runs it, from an empty PyTensor compile
    directory (every model compiled anew), one run (4-7 minutes more).
 """
@@ -34,7 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_fit import min_ess, run_baseline  # noqa: E402
+from bench_fit import min_ess  # noqa: E402
 
 from bayes_scaling.posterior.structural import DISCREPANCIES
 
@@ -53,6 +55,34 @@ def cli_fit(discrepancy: str, folder: Path, *extra: str) -> float:
     out = folder / f"fit-{discrepancy}-{time.monotonic_ns()}"
     return timed_command([*CLI, "-q", "fit", "chinchilla", "--out", str(out), "--discrepancy", discrepancy, *extra],
                          BAYES_SCALING_FIT_CACHE=str(folder / "fit-cache"))
+
+
+#: The Chinchilla law as a PyMC user writes it, run as a script: imports, model, ``pm.sample()`` with its
+#: defaults (PyMC 6 hands it to nutpie where nutpie is installed; ``{sampler}`` adds ``nuts_sampler=``).
+USER_SCRIPT = """
+import numpy as np, pandas as pd, pymc as pm, pytensor.tensor as pt
+runs = pd.read_csv({csv!r})
+log_n, log_d, y = np.log(runs["N"]), np.log(runs["C"] / (6 * runs["N"])), np.log(runs["loss"])
+with pm.Model():
+    E = pm.LogNormal("E", mu=np.log(0.6 * runs["loss"].min()), sigma=0.5)
+    A = pm.LogNormal("A", mu=np.log(100.0), sigma=3.0)
+    B = pm.LogNormal("B", mu=np.log(100.0), sigma=3.0)
+    alpha = pm.LogNormal("alpha", mu=np.log(0.3), sigma=1.0)
+    beta = pm.LogNormal("beta", mu=np.log(0.3), sigma=1.0)
+    mu = pt.logaddexp(pt.logaddexp(pt.log(E), pt.log(A) - alpha * log_n), pt.log(B) - beta * log_d)
+    pm.StudentT("log_loss", nu=pm.Gamma("nu", 2.0, 0.1), mu=mu, sigma=pm.HalfNormal("sigma", 0.1), observed=y)
+    idata = pm.sample(random_seed={seed}, progressbar=False{sampler})
+"""
+
+
+def user_reference(folder: Path, seed: int, sampler: str | None) -> float:
+    """Wall time of :data:`USER_SCRIPT` in a fresh process (imports and compile included)."""
+    from bayes_scaling._paths import data_dir
+
+    script = folder / f"user_{sampler or 'default'}_{seed}.py"
+    script.write_text(USER_SCRIPT.format(csv=str(data_dir() / "chinchilla.csv"), seed=seed,
+                                         sampler="" if sampler is None else f", nuts_sampler={sampler!r}"))
+    return timed_command([sys.executable, str(script)])
 
 
 def test_suite(folder: Path) -> tuple[float, str]:
@@ -83,6 +113,11 @@ def main(argv=None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="bench_speed_"))
     try:
         cli_fit(DEFAULT, folder)  # the first-ever run: fills the on-disk caches (numba, PyTensor, back-tests)
+        # runs not fitted before: a new seed each time (the back-tests refitted too, as for new data)
+        rows = {"CLI fit chinchilla --seed K, a new seed each run (back-tests included)": [
+            timed_command([*CLI, "-q", "fit", "chinchilla", "--seed", str(100 + k), "--out",
+                           str(folder / f"new-seed-{k}")], BAYES_SCALING_FIT_CACHE=str(folder / "fit-cache"))
+            for k in range(args.repeats)]}
         variants = {
             "CLI fit chinchilla, fresh process (default; back-tests from the cache)": (DEFAULT,),
             "CLI fit, back-tests refitted (--no-cache)": (DEFAULT, "--no-cache"),
@@ -90,8 +125,8 @@ def main(argv=None) -> int:
             "CLI fit, --discrepancy none": ("none",),
             "CLI fit, --no-backtests (the fit alone)": (DEFAULT, "--no-backtests"),
         }
-        rows = {label: [cli_fit(variant[0], folder, *variant[1:]) for _ in range(args.repeats)]
-                for label, variant in variants.items()}
+        rows |= {label: [cli_fit(variant[0], folder, *variant[1:]) for _ in range(args.repeats)]
+                 for label, variant in variants.items()}
         bs.fit("chinchilla", seed=0, discrepancy="none")  # compile in this process
         ess = []
         for mode in ("none", DEFAULT):
@@ -107,13 +142,17 @@ def main(argv=None) -> int:
             rows["CLI compare chinchilla --backtest"] = [timed_command(
                 [*CLI, "-q", "compare", "chinchilla", "--backtest", "--out", str(folder / "compare"),
                  "--cache", str(folder / "compare-fit-cache")])]
-        reference = run_baseline(0)
-        print(f"reference (centred PyMC model, PyMC NUTS, 4 x 1000 + 1000): {reference['wall_s']:.1f} s, "
-              f"min ESS_bulk {reference['min_ess_bulk']:.0f}")
+        references = {"pm.sample() defaults": [user_reference(folder, 10 + k, None) for k in range(args.repeats)],
+                      'pm.sample(nuts_sampler="pymc")': [user_reference(folder, 20 + k, "pymc")
+                                                         for k in range(args.repeats)]}
+        for name, walls in references.items():
+            print(f"reference, a user's script with {name} (fresh process, imports and compile included): median "
+                  f"{statistics.median(walls):.1f} s over {len(walls)} ({', '.join(f'{w:.1f}' for w in walls)})")
+        user = {name: statistics.median(walls) for name, walls in references.items()}
         for label, walls in rows.items():
             med = statistics.median(walls)
             print(f"{label}: median {med:.2f} s over {len(walls)} ({', '.join(f'{w:.2f}' for w in walls)}); "
-                  f"reference / this = {reference['wall_s'] / med:.1f}x")
+                  + ", ".join(f"{name} / this = {ref / med:.1f}x" for name, ref in user.items()))
         print(f"min ESS_bulk of the in-process fits: {min(ess):.0f} (median {statistics.median(ess):.0f})")
         if args.test_suite:
             wall, summary = test_suite(folder)

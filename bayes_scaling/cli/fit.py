@@ -170,7 +170,8 @@ def add_parser(sub) -> None:
                    help="which runs the law is fitted to: 'frontier' (default) the runs within 1.5 decades of "
                         "compute below the largest budget when at least 50 lie there, else every run; a number of "
                         "decades; 'all' every run. Near the frontier forecasts beyond the data were better (docs: "
-                        "'How honest are the intervals?'); the parameters then describe the runs near the frontier")
+                        "'How honest are the intervals?'); the parameters then describe the runs near the frontier, "
+                        "and the compute-optimal allocation comes from the law fitted to every run")
     p.add_argument("--level", type=credible_level, default=DEFAULT_LEVEL,
                    help=f"credible level of the summary intervals (default {DEFAULT_LEVEL:g})")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")
