@@ -19,7 +19,8 @@ from bayes_scaling.calibration.update import kept_backtests, update
 from bayes_scaling.data.runs import RunTable
 from bayes_scaling.laws.base import ScalingLaw
 from bayes_scaling.model.likelihoods import Likelihood
-from bayes_scaling.posterior.structural import DRIFT_RULES, LEARNING, StructuralError
+from bayes_scaling.options import DEFAULT_WINDOW, DISCREPANCIES, DRIFT_RULES, LEARNING
+from bayes_scaling.posterior.structural import StructuralError
 from bayes_scaling.sampling.settings import backtest_sampler
 
 if TYPE_CHECKING:
@@ -30,14 +31,12 @@ from bayes_scaling.io.cache import DISPLAY_ONLY, UNWRITABLE
 from bayes_scaling.posterior.fit_result import Fit, structural_groups
 from bayes_scaling.posterior.fitfile import ALLOCATION_GROUP
 from bayes_scaling.posterior.law_only import (
-    DEFAULT_WINDOW,
     LAW_ONLY_DEFAULTS,
     law_and_likelihood,
     result_key,
     sample_law,
 )
 from bayes_scaling.posterior.load import load_fit
-from bayes_scaling.posterior.structural import DISCREPANCIES
 from bayes_scaling.sampling.settings import SAMPLER_DEFAULTS
 
 log = logging.getLogger(__name__)

@@ -17,14 +17,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from bayes_scaling.calibration.evaluate import nested_backtests, score_runs
+from bayes_scaling.calibration.evaluate import (
+    forecast_backtest,
+    nested_backtests,
+    score_runs,
+)
 from bayes_scaling.calibration.population import fit_population
-from bayes_scaling.calibration.update import update
 from bayes_scaling.data.runs import RunTable
-from bayes_scaling.posterior.structural import DRIFT_RULES, LEARNING
 
 __all__ = ["Candidate", "CANDIDATES", "DEFAULT", "PREVIOUS_DEFAULT", "LAW_ONLY", "backtest_errors",
            "score_candidates", "with_modes"]
@@ -201,12 +202,7 @@ def _score(candidate: Candidate, pairs, population: pd.DataFrame | None, *, data
     """One candidate's scores of one dataset's back-tests (as :func:`~bayes_scaling.calibration.evaluate.evaluate_dataset`)."""
     frames = []
     for i, (held, internal) in enumerate(pairs):
-        draws = held.log_draws
-        if population is not None:
-            learns = candidate.mode in LEARNING
-            structural = update(population, internal if learns else None, draws=draws.shape[0], c_ref=held.c_ref,
-                                seed=seed + i, drift=DRIFT_RULES.get(candidate.mode, "updated"))
-            draws = held.forecast(structural, np.random.default_rng([seed, i, 29]))
+        draws = forecast_backtest(held, internal, population, mode=candidate.mode, index=i, seed=seed)
         frames.append(score_runs(draws, held.log_loss, held.distance).assign(
             dataset=dataset, candidate=candidate.name, cut=held.cut, n_train=held.n_train))
     return pd.concat(frames, ignore_index=True)

@@ -24,11 +24,11 @@ from bayes_scaling.calibration.update import update
 from bayes_scaling.data.runs import RunTable
 from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import equal_tailed
-from bayes_scaling.posterior.structural import DRIFT_RULES, LEARNING
+from bayes_scaling.options import DRIFT_RULES, LEARNING
 from bayes_scaling.sampling.settings import backtest_sampler
 from bayes_scaling.scoring import crps
 
-__all__ = ['DISTANCE_BINS', 'DISTANCE_LABELS', 'LEVELS', 'coverage_table', 'crps_difference', 'evaluate_dataset', 'leave_one_dataset_out', 'nested_backtests', 'score_runs']
+__all__ = ['DISTANCE_BINS', 'DISTANCE_LABELS', 'LEVELS', 'coverage_table', 'crps_difference', 'evaluate_dataset', 'forecast_backtest', 'leave_one_dataset_out', 'nested_backtests', 'score_runs']
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,39 @@ def nested_backtests(runs: RunTable, *, law: str = "chinchilla", likelihood: str
     return pairs
 
 
+def forecast_backtest(held: HeldOut, internal: pd.DataFrame | None, population: pd.DataFrame | None, *,
+                      mode: str, index: int, seed: int) -> np.ndarray:
+    """Forecast draws of one back-test's held-out runs, as a user's fit makes them under ``mode``:
+    the law-only draws (``"none"``, or no population), else with the structural error of the
+    population updated by the back-tests inside its training runs (``internal``) as the mode says.
+
+    Parameters
+    ----------
+    held
+        The back-test (:class:`~bayes_scaling.calibration.rolling.HeldOut`).
+    internal
+        The errors of the back-tests inside its training runs, or None.
+    population
+        Population draws, or None (the law alone).
+    mode
+        The structural-error mode.
+    index
+        The back-test's position among the dataset's: with ``seed``, what its random numbers come from.
+    seed
+        Random seed; the same seed gives the same result.
+
+    Returns
+    -------
+    numpy.ndarray
+        Forecast draws of log loss, (draws, runs).
+    """
+    if mode == "none" or population is None:
+        return held.log_draws
+    structural = update(population, internal if mode in LEARNING else None, draws=held.log_draws.shape[0],
+                        c_ref=held.c_ref, seed=seed + index, drift=DRIFT_RULES.get(mode, "updated"))
+    return held.forecast(structural, np.random.default_rng([seed, index, 29]))
+
+
 def evaluate_dataset(runs: RunTable, *, population: pd.DataFrame, law: str = "chinchilla",
                      likelihood: str = "student-t", settings: Mapping[str, Any] | None = None,
                      modes: Sequence[str] = MODES,
@@ -145,12 +178,7 @@ def evaluate_dataset(runs: RunTable, *, population: pd.DataFrame, law: str = "ch
     for i, (held, internal) in enumerate(nested_backtests(runs, law=law, likelihood=likelihood, settings=settings,
                                                           inner=learning, progress=progress)):
         for mode in modes:
-            draws = held.log_draws
-            if mode != "none":
-                structural = update(population, internal if mode in LEARNING else None,
-                                    draws=draws.shape[0], c_ref=held.c_ref, seed=seed + i,
-                                    drift=DRIFT_RULES.get(mode, "updated"))
-                draws = held.forecast(structural, np.random.default_rng([seed, i, 29]))
+            draws = forecast_backtest(held, internal, population, mode=mode, index=i, seed=seed)
             scored = score_runs(draws, held.log_loss, held.distance)
             rows.append(scored.assign(dataset=runs.source, mode=mode, cut=held.cut, n_train=held.n_train,
                                       internal_backtests=0 if internal is None or mode not in LEARNING

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.errors import InputError
-from bayes_scaling.posterior.law_only import DEFAULT_WINDOW
+from bayes_scaling.options import DEFAULT_WINDOW
 from bayes_scaling.posterior.structural import quadratic_in_drift, spread_scale
 
 log = logging.getLogger(__name__)

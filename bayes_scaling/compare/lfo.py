@@ -13,8 +13,9 @@ import pandas as pd
 from bayes_scaling.calibration.rolling import extrapolation_cuts
 from bayes_scaling.data.runs import RunTable
 from bayes_scaling.errors import InputError
+from bayes_scaling.options import DEFAULT_WINDOW
 from bayes_scaling.posterior.fit_result import Fit
-from bayes_scaling.posterior.law_only import DEFAULT_WINDOW, min_train_runs
+from bayes_scaling.posterior.law_only import min_train_runs
 
 
 def kde_log_density(draws: np.ndarray, observed: np.ndarray) -> np.ndarray:
