@@ -110,3 +110,33 @@ def test_coverage_by_distance_plots_draw_each_bins_share_of_runs_inside():
         np.testing.assert_allclose(drawn["law only"], per.loc["none"].to_numpy())
     assert "decades of compute" in fig.get_supxlabel()
     plt.close("all")
+
+
+@pytest.mark.slow
+def test_candidates_are_scored_leaving_each_dataset_and_its_copy_out():
+    """score_candidates: the law alone scores the back-tests' own draws; a copy never enters a
+    population and is left out with its original; every candidate scores the same held-out runs."""
+    from simulate import simulate
+
+    from bayes_scaling.calibration.candidates import Candidate, score_candidates
+    from bayes_scaling.calibration.evaluate import nested_backtests
+
+    sizes = np.geomspace(3e7, 3e9, 7)
+    a = simulate("chinchilla", seed=41, sizes=sizes)[0]
+    b = simulate("chinchilla", seed=42, sizes=sizes)[0]
+    c = simulate("chinchilla", seed=43, sizes=sizes)[0]
+    settings = {"draws": 150, "tune": 200, "chains": 2, "seed": 0}
+    candidates = (Candidate("law", mode="none"), Candidate("shared", mode="shared", shared_direction=True))
+    scored = score_candidates({"a": a, "a-copy": a, "b": b, "c": c}, candidates=candidates, settings=settings,
+                              copies={"a-copy": "a"}, population_settings={"draws": 150, "tune": 300, "chains": 2})
+    assert set(scored["dataset"]) == {"a", "a-copy", "b", "c"}
+    errors = scored.attrs["errors"][("chinchilla", None)]
+    assert set(errors["dataset"]) == {"a", "b", "c"}  # the copy never enters a population
+    # one population per family left out: a's (b's and c's back-tests) serves its copy too
+    assert {key[-1] for key in scored.attrs["populations"]} == {"a", "b", "c"}
+    law = scored[scored["candidate"] == "law"]
+    pairs = nested_backtests(b, settings=settings | {"window": None})
+    expected = pd.concat([score_runs(h.log_draws, h.log_loss, h.distance) for h, _ in pairs], ignore_index=True)
+    np.testing.assert_allclose(law[law["dataset"] == "b"]["crps"].to_numpy(), expected["crps"].to_numpy())
+    per = scored.groupby(["dataset", "candidate"]).size().unstack()
+    assert (per["law"] == per["shared"]).all()
