@@ -303,18 +303,20 @@ _READERS = {"gadre2024": _gadre2024_runs, "gemstones": _gemstones_runs, "mlenerg
 # --------------------------------------------------------------------------- derived columns
 def _training_energy(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     out = frame.copy()
-    six_nd = FLOP_PER_PARAM_TOKEN * out["params"] * out["tokens"]
     dense = out["params_kind"].eq("dense")
-    out["flop"] = out["reported_flop"].where(out["reported_flop"].notna(), six_nd.where(dense))
+    out["active"] = out["active_params"].where(out["active_params"].notna(), out["params"].where(dense))
+    six_nd = FLOP_PER_PARAM_TOKEN * out["active"] * out["tokens"]
+    out["flop"] = out["reported_flop"].where(out["reported_flop"].notna(), six_nd)
     out["flop_basis"] = np.where(out["reported_flop"].notna(), "reported",
-                                 np.where(dense & six_nd.notna(), "6*N*D", "unknown"))
+                                 np.where(six_nd.notna(), "6*active*D", "unknown"))
     from_days = out["devices"] * out["duration_days"] * 24.0
     out["device_hours_basis"] = np.where(out["device_hours"].notna(), "reported",
                                          np.where(from_days.notna(), "devices*days*24", "unknown"))
     out["device_hours"] = out["device_hours"].where(out["device_hours"].notna(), from_days)
     out["energy_mwh_from_hours"] = out["device_hours"] * out["power_per_device_w"] * out["pue"] / 1e6
     return out, {
-        "flop": "reported_flop, else 6*params*tokens for dense models",
+        "active": "active_params, else params for dense models",
+        "flop": "reported_flop, else 6*active*tokens",
         "device_hours": "reported, else devices*duration_days*24",
         "energy_mwh_from_hours": "device_hours*power_per_device_w*pue/1e6",
     }
