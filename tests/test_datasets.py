@@ -79,11 +79,15 @@ def test_training_energy_derived_columns_match_reported_energy():
     assert frame.loc["GPT-3 175B", "device_hours"] == pytest.approx(10_000 * 14.8 * 24)
     assert frame.loc["GPT-3 175B", "energy_mwh_from_hours"] == pytest.approx(1289.376)
     both = frame.dropna(subset=["energy_mwh_from_hours", "reported_energy_mwh"])
-    assert len(both) == 10
+    assert len(both) == 14  # Patterson's four, LLaMA's six, Granite's four (hours x 700 W x PUE 1.3)
     np.testing.assert_allclose(both["energy_mwh_from_hours"], both["reported_energy_mwh"], rtol=0.01)
-    # 6·N·D only for dense models, never for MoE totals; reported FLOP kept as reported.
+    # 6·N·D with the active parameters: all of a dense model's, a mixture of experts' active ones only;
+    # never an MoE total; reported FLOP kept as reported.
     assert frame.loc["LLaMA-65B", "flop"] == pytest.approx(6 * 65.2e9 * 1.4e12)
-    assert frame.loc["LLaMA-65B", "flop_basis"] == "6*N*D"
+    assert frame.loc["LLaMA-65B", "flop_basis"] == "6*active*D"
+    assert frame.loc["DeepSeek-V3", "flop"] == pytest.approx(6 * 37e9 * 14.8e12)
+    assert frame.loc["Granite 3.0 1B-A400M", "active"] == 0.4e9
+    assert np.isnan(frame.loc["Switch Transformer", "active"])  # an MoE whose active size is not printed
     assert frame.loc["Llama-3.1-405B", "flop"] == 3.8e25
     assert np.isnan(frame.loc["GShard-600B", "tokens"]) and frame.loc["GShard-600B", "flop_basis"] == "reported"
     assert frame.attrs["provenance"]["derived"]["energy_mwh_from_hours"]
@@ -165,7 +169,7 @@ def test_export_writes_and_refuses_to_overwrite(tmp_path):
     out = tmp_path / "energy.csv"
     export_dataset("training-energy", out)
     frame = pd.read_csv(out)
-    assert "energy_mwh_from_hours" in frame.columns and len(frame) == 17
+    assert "energy_mwh_from_hours" in frame.columns and len(frame) == 34
     with pytest.raises(InputError, match="exists; pass force=True"):
         export_dataset("training-energy", out)
     export_dataset("accelerators", out, force=True)
