@@ -21,6 +21,7 @@ _PUBLIC = {
     "cite": "bayes_scaling.data.datasets", "list_datasets": "bayes_scaling.data.datasets",
     "load_dataset": "bayes_scaling.data.datasets", "read_runs": "bayes_scaling.data.reading",
     "RunTable": "bayes_scaling.data.runs", "EnergyModel": "bayes_scaling.energy.training",
+    "TrainingRun": "bayes_scaling.energy.utilization",
     "BayesScalingError": "bayes_scaling.errors", "DataWarning": "bayes_scaling.errors",
     "InputError": "bayes_scaling.errors", "RunTableError": "bayes_scaling.errors",
     "fit": "bayes_scaling.fitting", "LawAverage": "bayes_scaling.forecast.averaging",
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from bayes_scaling.data.reading import read_runs
     from bayes_scaling.data.runs import RunTable
     from bayes_scaling.energy.training import EnergyModel
+    from bayes_scaling.energy.utilization import TrainingRun
     from bayes_scaling.errors import BayesScalingError, DataWarning, InputError, RunTableError
     from bayes_scaling.fitting import fit
     from bayes_scaling.forecast.averaging import LawAverage

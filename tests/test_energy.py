@@ -12,9 +12,22 @@ from scipy import stats
 
 from bayes_scaling import InputError, load_dataset
 from bayes_scaling.cli import main
+from bayes_scaling.energy.calibration import calibrate, calibration_summary
 from bayes_scaling.energy.factors import EfficiencyTrend, Population
-from bayes_scaling.energy.tables import budget_table, energy_grid, inference_table
-from bayes_scaling.energy.training import JOULES_PER_MWH, Carbon, EnergyModel, calibrate, growth_scenario, implied_mfu
+from bayes_scaling.energy.tables import budget_table, energy_grid, inference_table, run_table
+from bayes_scaling.energy.training import (
+    JOULES_PER_MWH,
+    Carbon,
+    EnergyModel,
+    growth_scenario,
+    implied_mfu,
+)
+from bayes_scaling.energy.utilization import (
+    PREDICTORS,
+    TrainingRun,
+    UtilizationModel,
+    mfu_observations,
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,16 +76,93 @@ def test_hardware_trend_matches_published_range(model):
 
 def test_energy_is_flop_times_factors(model):
     """A named chip: energy / FLOP = power ratio × PUE / (FLOP per joule × MFU), checked draw by draw."""
-    mwh = model.training_energy([1e24, 2e24], hardware="H100 SXM5")
-    np.testing.assert_allclose(mwh[:, 1], 2 * mwh[:, 0], rtol=1e-12)
+    run = TrainingRun(active_params=7e10, devices=2048)
+    mwh = model.training_energy([1e24, 2e24], hardware="H100 SXM5", run=run)
+    np.testing.assert_allclose(mwh[:, 1], 2 * mwh[:, 0], rtol=1e-12)  # a run of known size: energy ∝ FLOP
     per_flop = mwh[:, 0] * JOULES_PER_MWH / 1e24
     rng = np.random.default_rng([model.seed, 0])
     eff = model.efficiency(rng, hardware="H100 SXM5")
     power = model.power_ratio(rng)  # the order EnergyModel draws in
-    util = model.utilization(rng)
+    util = model.utilization(rng, run=run, hardware="H100 SXM5")
     pue = model.pue(rng)
     np.testing.assert_allclose(per_flop, power * pue / (eff * util), rtol=1e-12)
     assert eff[0] == pytest.approx(989.4e12 / 700)
+
+
+def test_training_run_quantities_are_one_draw_apart(model):
+    """Device energy per device-hour is power/TDP × TDP and facility / device energy is the PUE, draw by draw;
+    the table's device-hours are FLOP ÷ (peak × MFU × 3600)."""
+    run = TrainingRun(active_params=1e9, devices=256, year=2024)
+    f = model._factors(year=None, hardware="H100", precision=None, salt=0, run=run, flop=1e23)
+    rng = np.random.default_rng([model.seed, 0])
+    model.efficiency(rng, hardware="H100")
+    power = model.power_ratio(rng)
+    util = model.utilization(rng, run=run, hardware="H100")
+    pue = model.pue(rng)
+    np.testing.assert_allclose(f["per_flop_device"] / f["hours_per_flop"], power * 700.0 * 3600.0, rtol=1e-12)
+    np.testing.assert_allclose(f["per_flop_facility"] / f["per_flop_device"], pue, rtol=1e-12)
+    table = model.training_run(1e23, hardware="H100", run=run).set_index("quantity")
+    assert table.loc["device_hours", "median"] == pytest.approx(np.median(1e23 / (989.4e12 * util * 3600)), rel=1e-9)
+    assert table.loc["utilization", "lower"] < table.loc["utilization", "median"] < table.loc["utilization", "upper"]
+    no_chip = model.training_run(1e23, year=2026, run=run).set_index("quantity")
+    assert np.isnan(no_chip.loc["device_hours", "median"])  # a year's expected chip has no FLOP/s per device
+    assert no_chip.loc["facility_energy_mwh", "median"] > 0
+    with pytest.raises(InputError, match="give the chip"):
+        model.training_run(1e23)
+    with pytest.raises(InputError, match="below the active"):
+        TrainingRun(active_params=1e10, total_params=1e9)
+
+
+def test_small_and_moe_runs_get_less_utilization(model):
+    """The regression's point: a 1B model on 256 H100s is not given a 175B model's utilization."""
+    rng = np.random.default_rng(0)
+    small = model.utilization(rng, run=TrainingRun(active_params=1e9, devices=256), hardware="H100")
+    large = model.utilization(rng, run=TrainingRun(active_params=175e9, devices=10000), hardware="H100")
+    moe = model.utilization(rng, run=TrainingRun(active_params=1e9, total_params=7e9, devices=256), hardware="H100")
+    assert np.median(small) < np.median(large)
+    assert np.median(moe) < np.median(small)
+
+
+def _simulated_runs(n, rng, beta, labs=8, chips=5, sigma=0.3, tau=0.3):
+    lab_effect, chip_effect = rng.normal(0, tau, labs), rng.normal(0, tau, chips)
+    active = 10 ** rng.uniform(8.5, 11.5, n)
+    moe = rng.random(n) < 0.3
+    fp8 = rng.random(n) < 0.2
+    devices = 10 ** rng.uniform(2, 4, n)
+    year = rng.integers(2019, 2026, n).astype(float)
+    lab, chip = rng.integers(0, labs, n), rng.integers(0, chips, n)
+    x = np.column_stack([np.ones(n), np.log10(active / 1e10), moe, fp8, np.log10(devices / 1000), year - 2022])
+    eta = x @ beta + lab_effect[lab] + chip_effect[chip] + sigma * rng.standard_t(4, n)
+    names = ["NVIDIA V100 SXM2", "Google TPU v3", "NVIDIA A100 SXM4", "Google TPU v4", "NVIDIA H100 SXM5"]
+    return pd.DataFrame({"run": [f"run {i}" for i in range(n)], "key": [f"run {i}" for i in range(n)],
+                         "lab": [f"lab {j}" for j in lab], "chip": [names[j] for j in chip],
+                         "mfu": 1 / (1 + np.exp(-eta)), "active": active, "total": np.where(moe, active * 8, active),
+                         "devices": devices, "year": year, "precision": np.where(fp8, "fp8", "bf16")})
+
+
+def test_utilization_regression_recovers_known_coefficients_and_covers_new_runs():
+    """Simulated from the model with known coefficients (away from the priors' means): the posterior
+    covers them, and 90% predictive intervals of new runs from the same labs and chips hold about 90%."""
+    beta = np.array([-0.6, 0.35, -0.5, 0.3, -0.15, 0.05])
+    rng = np.random.default_rng(4)
+    runs = _simulated_runs(300, rng, beta)
+    chips = load_dataset("accelerators")
+    fit = UtilizationModel.fit(runs, chips=chips, draws=3000, rng=np.random.default_rng(5))
+    lo, hi = np.quantile(fit.beta, [0.01, 0.99], axis=0)
+    for name, true, low, high in zip(PREDICTORS, beta, lo, hi, strict=True):
+        if name != "intercept":  # the intercept trades off against the group effects' means
+            assert low < true < high, name
+    assert np.median(fit.sigma) == pytest.approx(0.3, rel=0.3)
+    new = _simulated_runs(400, np.random.default_rng(4), beta)  # same seed: the same lab and chip effects
+    new = new.iloc[300:] if len(new) > 300 else new
+    inside = []
+    for r in new.itertuples():
+        draws = fit.predictive(TrainingRun(active_params=r.active, total_params=r.total, devices=r.devices,
+                                           year=r.year, precision=r.precision, lab=r.lab),
+                               rng=np.random.default_rng(r.Index), chip=r.chip)
+        low, high = np.quantile(draws, [0.05, 0.95])
+        inside.append(low <= r.mfu <= high)
+    assert 0.84 <= np.mean(inside) <= 0.96
 
 
 def test_fp8_and_later_hardware_use_less_energy(model):
@@ -82,15 +172,47 @@ def test_fp8_and_later_hardware_use_less_energy(model):
     assert fp8 < bf16 and later < bf16
 
 
-def test_calibration_covers_published_runs():
-    table = calibrate(draws=4000, seed=0).set_index("run")
-    assert len(table) == 10 and table.index.is_unique  # one run, one point: BLOOM's two reports are one run
-    for run in ("GPT-3 175B", "LLaMA-65B", "BLOOM-176B"):
-        assert table.loc[run, "inside_0.9"], run
-    assert table.loc["BLOOM-176B", "report"] == "Luccioni et al. 2022"  # its team's measurement is scored
-    assert table.attrs["coverage"]["0.9"] >= 0.8
-    assert table.attrs["median_abs_log_error"] < 0.5
-    assert not table.loc["BLOOM-176B", "pue_included"]  # dynamic device power only
+@pytest.fixture(scope="module")
+def calibration():
+    return calibrate(draws=1000, seed=0)
+
+
+def test_calibration_forecasts_published_runs(calibration):
+    table = calibration
+    hours = table[table["quantity"] == "device_hours"].set_index("run")
+    assert len(hours) >= 30 and hours.index.is_unique  # one run, one point: BLOOM's two reports are one run
+    energy = table[table["quantity"] == "energy_mwh"].set_index("run")
+    assert energy.loc["BLOOM-176B", "report"] == "Luccioni et al. 2022"  # its team's report is scored
+    assert energy.loc["BLOOM-176B", "scope"] == "device"  # dynamic device power only: no PUE
+    assert "GShard-600B" not in hours.index  # active parameters not printed: not forecast
+    summary = calibration_summary(table).set_index(["quantity", "group"])
+    assert 0.8 <= summary.loc[("device_hours", "all"), "coverage_0.9"] <= 1.0
+    assert 0.3 <= summary.loc[("device_hours", "all"), "coverage_0.5"] <= 0.7
+    assert 0.7 < summary.loc[("device_hours", "all"), "median_ratio"] < 1.4
+    assert summary.loc[("energy_mwh", "all"), "coverage_0.9"] >= 0.8
+    # A run is forecast from its compute and description, never from its own hours.
+    doubled = load_dataset("training-energy")
+    doubled.loc[doubled["run"] == "Phi-4", "device_hours"] *= 2
+    again = calibrate(draws=1000, seed=0, training_energy=doubled)
+    row = again[(again["run"] == "Phi-4") & (again["quantity"] == "device_hours")].iloc[0]
+    assert row["median"] == pytest.approx(hours.loc["Phi-4", "median"], rel=1e-12)
+    with pytest.raises(InputError, match="holdout must be"):
+        calibrate(holdout="chip")
+
+
+def test_training_energy_table_is_consistent():
+    """Every run has its lab, year and precision; FLOP where printed agrees with 6 · active · tokens."""
+    runs = load_dataset("training-energy")
+    assert runs["lab"].notna().all() and runs["year"].between(2019, 2026).all()
+    assert set(runs["precision"]) <= {"bf16", "fp8"}
+    assert set(runs["energy_scope"].dropna()) <= {"facility", "device"}
+    both = runs[runs["reported_flop"].notna() & runs["active"].notna() & runs["tokens"].notna()]
+    six_nd = 6 * both["active"] * both["tokens"]
+    assert np.all(np.abs(np.log(both["reported_flop"] / six_nd)) < 0.1), both["run"].tolist()
+    days = runs[runs["devices"].notna() & runs["duration_days"].notna() & (runs["device_hours_basis"] == "reported")]
+    assert len(days) == 0 or np.all(days["device_hours"] <= days["devices"] * days["duration_days"] * 24 * 1.5)
+    obs = mfu_observations(runs, load_dataset("accelerators"))
+    assert obs["mfu"].between(0.02, 0.7).all()
 
 
 def test_growth_scenario(model):
@@ -162,3 +284,27 @@ def test_energy_cli(tmp_path, capsys, monkeypatch):
     assert (out / "energy_budgets.tex").is_file() and (out / "figures" / "efficiency_trend.png").is_file()
     assert main(["energy", "--target-loss", "1.9"]) == 2
     assert "--target-loss needs --fit" in capsys.readouterr().err
+
+
+def test_energy_cli_describes_the_run(capsys):
+    """`energy --flop F --hardware CHIP --params N --total-params T --devices K --year Y --json`: utilization,
+    device-hours, device and facility energy with intervals; the facility energy is the budget table's."""
+    args = ["-q", "energy", "--flop", "1e23", "--hardware", "H100", "--params", "1e9", "--total-params", "7e9",
+            "--devices", "256", "--year", "2025", "--draws", "1000", "--json"]
+    assert main(args) == 0
+    payload = json.loads(capsys.readouterr().out)
+    (run,) = payload["training_runs"]
+    for quantity in ("utilization", "device_hours", "device_energy_mwh", "facility_energy_mwh"):
+        assert run[f"{quantity}_lower"] < run[quantity] < run[f"{quantity}_upper"], quantity
+    assert run["facility_energy_mwh"] > run["device_energy_mwh"]
+    assert run["facility_energy_mwh"] == pytest.approx(payload["energy_budgets"][0]["energy_mwh"], rel=1e-12)
+    assert main(args[:8] + args[10:]) == 0  # without --total-params: a dense model of the same active size
+    dense = json.loads(capsys.readouterr().out)["training_runs"][0]
+    assert dense["device_hours"] < run["device_hours"]  # the same active size as a mixture of experts: slower
+    table = run_table(EnergyModel.fit(draws=1000, seed=0), [1e23], hardware="H100",
+                      run=TrainingRun(active_params=1e9, total_params=7e9, devices=256, year=2025))
+    assert table["device_hours"].iloc[0] == pytest.approx(run["device_hours"], rel=1e-12)
+    assert main(["energy", "--flop", "1e23", "--params", "1e10", "--total-params", "1e9"]) == 2
+    assert "below the active" in capsys.readouterr().err
+    assert main(["energy", "--flop", "1e23", "--hardware", "H100", "--year", "2024", "2025"]) == 2
+    assert "the year of the run: give one" in capsys.readouterr().err

@@ -27,7 +27,10 @@ REFERENCE_YEAR = 2020.0
 HARDWARE_ALIASES = {
     "TPU v3": "Google TPU v3", "V100": "NVIDIA V100 SXM2", "A100": "NVIDIA A100 SXM4",
     "A100-80GB": "NVIDIA A100 SXM4", "H100": "NVIDIA H100 SXM5", "H100-80GB": "NVIDIA H100 SXM5",
-    "TPU v4": "Google TPU v4",
+    "TPU v4": "Google TPU v4", "A100-40GB": "NVIDIA A100 SXM4",
+    # The H100's tensor cores and TDP with less interconnect bandwidth (H800), or with a Grace CPU
+    # on the module (GH200, whose module power the table does not hold): counted as H100s.
+    "H800": "NVIDIA H100 SXM5", "GH200": "NVIDIA H100 SXM5",
 }
 
 

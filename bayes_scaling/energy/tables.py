@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.energy.training import JOULES_PER_MWH, Carbon, EnergyModel
+from bayes_scaling.energy.utilization import TrainingRun
 from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import DEFAULT_LEVEL, central
 
-__all__ = ["budget_table", "energy_grid", "target_loss_table", "inference_table"]
+__all__ = ["budget_table", "run_table", "energy_grid", "target_loss_table", "inference_table"]
 
 # --------------------------------------------------------------------------- forecasts as tables
 def _summary(draws: np.ndarray, level: float) -> tuple[float, float, float]:
@@ -31,8 +32,8 @@ def _row(prefix: str, draws: np.ndarray, level: float) -> dict[str, float]:
 
 def budget_table(model: EnergyModel, flops: Sequence[float], *, years: Sequence[float] = (),
                  hardware: str | None = None, precisions: Sequence[str] = ("bf16",), carbon: Carbon | None = None,
-                 level: float = DEFAULT_LEVEL) -> pd.DataFrame:
-    """Training energy (MWh) and emissions for compute budgets, by year (or named chip) and precision.
+                 level: float = DEFAULT_LEVEL, run: TrainingRun | None = None) -> pd.DataFrame:
+    """Training (facility) energy (MWh) and emissions for compute budgets, by year (or named chip) and precision.
 
     Parameters
     ----------
@@ -50,6 +51,9 @@ def budget_table(model: EnergyModel, flops: Sequence[float], *, years: Sequence[
         Grid carbon intensity, for emissions (:class:`Carbon`).
     level
         Credible level of the intervals.
+    run
+        What is known of the runs (:class:`~bayes_scaling.energy.utilization.TrainingRun`); without a
+        size, each budget's run size is drawn from its compute.
 
     Returns
     -------
@@ -77,12 +81,73 @@ def budget_table(model: EnergyModel, flops: Sequence[float], *, years: Sequence[
     rng = np.random.default_rng([model.seed, 5])
     for where in settings:
         for precision in precisions:
-            mwh = model.training_energy(flops, precision=precision, **where)
+            mwh = model.training_energy(flops, precision=precision, run=run, **where)
             for j, flop in enumerate(np.atleast_1d(flops)):
                 row = {"flop": float(flop), "hardware": hardware or f"new chip, {where['year']:g}",
                        "precision": precision} | _row("energy_mwh", mwh[:, j], level)
                 if carbon is not None:
                     row |= _row("tco2e", carbon.tonnes(mwh[:, j], rng), level)
+                rows.append(row)
+    table = pd.DataFrame(rows)
+    table.attrs["level"] = level
+    return table
+
+
+def run_table(model: EnergyModel, flops: Sequence[float], *, years: Sequence[float] = (),
+              hardware: str | None = None, precisions: Sequence[str] = ("bf16",), run: TrainingRun | None = None,
+              level: float = DEFAULT_LEVEL) -> pd.DataFrame:
+    """Utilization, device-hours, device energy and facility energy of training runs, with intervals.
+
+    Parameters
+    ----------
+    model
+        An :class:`EnergyModel`.
+    flops
+        Training compute of each run in FLOP.
+    years
+        Without ``hardware``: years whose expected new chip trains each run.  With it: the year of the run.
+    hardware
+        A chip of the ``accelerators`` dataset by name, e.g. ``"H100"``.
+    precisions
+        ``"bf16"`` and/or ``"fp8"``.
+    run
+        What is known of the runs (:class:`~bayes_scaling.energy.utilization.TrainingRun`).
+    level
+        Credible level of the intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per budget × setting × precision: ``utilization``, ``device_hours`` (named chips only),
+        ``device_energy_mwh`` and ``facility_energy_mwh``, each with ``_lower`` and ``_upper``.
+
+    Raises
+    ------
+    InputError
+        Without years or hardware, or for an unknown chip.
+
+    Examples
+    --------
+    >>> import bayes_scaling as bs
+    >>> from bayes_scaling.energy.tables import run_table
+    >>> model = bs.EnergyModel.fit(draws=1000, seed=0)
+    >>> table = run_table(model, [1e23], hardware="H100", run=bs.TrainingRun(active_params=1e9))
+    >>> bool(table["device_hours_lower"].iloc[0] < table["device_hours"].iloc[0] < table["device_hours_upper"].iloc[0])
+    True
+    """
+    if not years and not hardware:
+        raise InputError("give years (the expected hardware of those years) or a named chip")
+    settings = [{"year": float(y)} for y in years] or [{"year": None}]
+    rows = []
+    for where in settings:
+        for precision in precisions:
+            for flop in np.atleast_1d(flops):
+                one = model.training_run(float(flop), run=run, hardware=hardware, precision=precision,
+                                         level=level, **where).set_index("quantity")
+                label = hardware or f"new chip, {where['year']:g}"
+                row = {"flop": float(flop), "hardware": label, "precision": precision}
+                for quantity, r in one.iterrows():
+                    row |= {quantity: r["median"], f"{quantity}_lower": r["lower"], f"{quantity}_upper": r["upper"]}
                 rows.append(row)
     table = pd.DataFrame(rows)
     table.attrs["level"] = level
@@ -145,10 +210,13 @@ def target_loss_table(model: EnergyModel, forecaster, targets: Sequence[float], 
     """
     rows = []
     rng = np.random.default_rng([model.seed, 9])
-    per_flop = model.joules_per_flop(year=year, hardware=hardware, precision=precision)
     for target in targets:
         need = forecaster.compute_for_loss(float(target))
         flop = need["C"]
+        finite = flop[np.isfinite(flop) & (flop > 0)]
+        # The run's size is drawn from its typical compute (the utilization depends on the size).
+        per_flop = model.joules_per_flop(year=year, hardware=hardware, precision=precision,
+                                         flop=float(np.median(finite)) if finite.size else None)
         paired = rng.choice(per_flop, size=flop.size, replace=True)
         mwh = flop * paired / JOULES_PER_MWH
         row = {"target_loss": float(target), "p_reachable": need["p_reachable"]}

@@ -1,6 +1,9 @@
 """Energy of training and inference, with every factor uncertain.
 
-    energy = FLOP / (peak FLOP per joule at TDP × utilization) × (power / TDP) × PUE
+    device-hours    = FLOP / (peak FLOP/s × utilization) / 3600
+    device energy   = device-hours × TDP × (power / TDP)
+                    = FLOP / (peak FLOP per joule at TDP × utilization) × (power / TDP)
+    facility energy = device energy × PUE
 
 Each factor is a posterior or a stated prior, sampled in numpy (no compile):
 
@@ -13,11 +16,11 @@ sd), σ² ~ InvGamma(2, 0.05) (chip scatter of about a factor 1.7).  FP8 is BF16
 FP8/BF16 ratio, a population fitted to the chips that list both.  A named chip uses its
 own specification.
 
-**Utilization** (model FLOPs utilization, MFU): a population on the logit scale with
-Student-t (ν = 4) tails — a few runs fall far below typical (restarts, stragglers,
-pipeline bubbles) — fitted to the published MFU figures (``utilization``) and to the MFU
-implied by runs that report device-hours (``training-energy``: FLOP ÷ (device-hours × peak)).
-Prior: location ~ N(logit 0.4, 1), scale ~ HalfNormal(1).
+**Utilization** (model FLOPs utilization, MFU): a hierarchical regression of the run — its
+active parameters, mixture of experts or not, precision, device count, year, chip and lab
+(:mod:`bayes_scaling.energy.utilization`) — fitted to the MFU implied by the runs of
+``training-energy`` that report device-hours (FLOP ÷ (device-hours × peak)), so that a 1B model on
+256 H100s does not get the utilization of a 175B model on 10,000 V100s.
 
 **Power relative to TDP** (system power per accelerator, host share included): prior
 LogNormal(log 0.9, 0.35): median 0.9, 90% between 0.51 and 1.59.  Chip-level measurements
@@ -35,20 +38,28 @@ logit sd 0.7 (90% about 0.05–0.37); inference costs 2·N FLOP per token.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
-from bayes_scaling.energy.factors import EfficiencyTrend, Population, _find_chip
+from bayes_scaling.energy.factors import EfficiencyTrend, _find_chip
+from bayes_scaling.energy.utilization import (
+    TrainingRun,
+    UtilizationModel,
+    implied_mfu,
+    mfu_observations,
+    run_key,
+)
 from bayes_scaling.errors import InputError
-from bayes_scaling.intervals import equal_tailed
+from bayes_scaling.intervals import DEFAULT_LEVEL, central
 
-__all__ = ['EnergyModel', 'calibrate', 'growth_scenario', 'Carbon', 'JOULES_PER_MWH']
+__all__ = ['EnergyModel', 'TrainingRun', 'growth_scenario', 'Carbon', 'JOULES_PER_MWH', 'implied_mfu']
 
 JOULES_PER_MWH = 3.6e9
 
@@ -57,101 +68,116 @@ JOULES_PER_MWH = 3.6e9
 POWER_RATIO = (math.log(0.9), 0.35)           # log-normal (mu, sigma) of power / TDP
 PUE_EXCESS = (math.log(0.12), 0.6)            # log-normal of PUE - 1
 INFERENCE_MFU = (special.logit(0.15), 0.7)    # logit-normal of inference utilization
-MFU_NU = 4.0
 
 
 # --------------------------------------------------------------------------- the model
-def implied_mfu(energy_runs: pd.DataFrame, chips: pd.DataFrame) -> pd.Series:
-    """MFU implied by runs that report device-hours: FLOP ÷ (device-hours × 3600 × peak FLOP/s)."""
-    peaks = energy_runs["hardware"].map(lambda h: _find_chip(chips, h)["bf16_flops"])
-    return energy_runs["flop"] / (energy_runs["device_hours"] * 3600.0 * peaks)
-
-
-def _mfu_observations(energy_runs: pd.DataFrame, utilization: pd.DataFrame, chips: pd.DataFrame) -> pd.DataFrame:
-    """One MFU per distinct run: implied from device-hours where possible, else the published figure."""
-    rows = []
-    implied = implied_mfu(energy_runs, chips)
-    for run, value in zip(energy_runs["run"], implied, strict=True):
-        if np.isfinite(value):
-            rows.append({"run": run, "key": _run_key(run), "mfu": float(value), "source": "training-energy"})
-    seen = {r["key"] for r in rows}
-    for r in utilization.itertuples():
-        if _run_key(r.run) not in seen and np.isfinite(r.mfu_mid):
-            rows.append({"run": r.run, "key": _run_key(r.run), "mfu": float(r.mfu_mid), "source": "utilization"})
-    frame = pd.DataFrame(rows)
-    # A run reported twice (BLOOM) contributes one observation.
-    return frame.drop_duplicates(subset="key", keep="first").reset_index(drop=True)
-
-
-def _run_key(run: str) -> str:
-    """One key per training run: 'BLOOM-176B (LLaMA table)', 'BLOOM-176B (own report)' and the
-    utilization table's 'BLOOM-176B' are the same run."""
-    return run.split("(")[0].strip().lower()
-
-
 @dataclass
 class EnergyModel:
-    """Draws of every energy factor; combine them with :meth:`training_energy` and friends.
+    """Draws of every energy factor; combine them with :meth:`training_run`, :meth:`training_energy`
+    and friends.
 
     Build with :meth:`EnergyModel.fit` (the bundled tables) or pass tables to test
-    variants; ``exclude`` leaves runs out of the utilization population (leave-one-out).
+    variants; ``exclude`` leaves runs out of the utilization regression (leave-one-out).
 
     Parameters
     ----------
     trend
         The efficiency trend.
     mfu
-        The utilization population.
+        The utilization regression.
     draws
         Number of draws.
     seed
         Random seed; the same seed gives the same result.
-    mfu_data
-        The utilization observations.
     """
 
     trend: EfficiencyTrend
-    mfu: Population
+    mfu: UtilizationModel
     draws: int
     seed: int
-    mfu_data: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def mfu_data(self) -> pd.DataFrame:
+        """The runs the utilization regression was fitted to, one row each."""
+        return self.mfu.data
 
     @classmethod
     def fit(cls, *, draws: int = 4000, seed: int = 0, accelerators: pd.DataFrame | None = None,
-            utilization: pd.DataFrame | None = None, training_energy: pd.DataFrame | None = None,
-            exclude: Sequence[str] = ()) -> EnergyModel:
+            training_energy: pd.DataFrame | None = None, exclude: Sequence[str] = ()) -> EnergyModel:
+        """Fit the efficiency trend and the utilization regression to the bundled (or given) tables.
+
+        Parameters
+        ----------
+        draws
+            Posterior draws of every factor.
+        seed
+            Random seed; the same seed gives the same result.
+        accelerators
+            The ``accelerators`` table (default: the bundled one).
+        training_energy
+            The ``training-energy`` table (default: the bundled one).
+        exclude
+            Runs left out of the utilization regression (every report of each).
+
+        Returns
+        -------
+        EnergyModel
+
+        Examples
+        --------
+        >>> import bayes_scaling as bs
+        >>> model = bs.EnergyModel.fit(draws=1000, seed=0)
+        >>> len(model.mfu_data) >= 30
+        True
+        """
         from bayes_scaling.data.datasets import load_dataset
 
         rng = np.random.default_rng([seed, 11])
         chips = accelerators if accelerators is not None else load_dataset("accelerators")
-        util = utilization if utilization is not None else load_dataset("utilization")
         runs = training_energy if training_energy is not None else load_dataset("training-energy")
         trend = EfficiencyTrend.fit(chips, draws=draws, rng=rng)
-        obs = _mfu_observations(runs, util, chips)
-        excluded = {_run_key(r) for r in exclude}
+        obs = mfu_observations(runs, trend.chips)
+        excluded = {run_key(r) for r in exclude}
         obs = obs[~obs["key"].isin(excluded)]
-        mfu = Population.fit(special.logit(obs["mfu"].to_numpy()), prior_mean=float(special.logit(0.4)),
-                             prior_sd=1.0, scale_sd=1.0, nu=MFU_NU, draws=draws, rng=rng)
-        return cls(trend, mfu, draws, seed, obs)
+        mfu = UtilizationModel.fit(obs, chips=trend.chips, draws=draws, rng=rng)
+        return cls(trend, mfu, draws, seed)
 
     def _rng(self, salt: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, salt])
 
+    def _chip(self, hardware: str | None) -> tuple[str | None, float | None]:
+        """A named chip's name in the accelerators table and its release year."""
+        if not hardware:
+            return None, None
+        row = _find_chip(self.trend.chips, hardware)
+        return str(row["accelerator"]), float(row["release_year"])
+
     # -------------------------------------------------------------- factor draws
-    def utilization(self, rng: np.random.Generator) -> np.ndarray:
-        """Draws of training utilization (MFU).
+    def utilization(self, rng: np.random.Generator, *, run: TrainingRun | None = None, hardware: str | None = None,
+                    year: float | None = None, flop: float | None = None) -> np.ndarray:
+        """Draws of training utilization (MFU against the BF16 peak) of a run.
 
         Parameters
         ----------
         rng
             A numpy random Generator.
+        run
+            What is known of the run (None: nothing; its size is drawn from ``flop``).
+        hardware
+            A named chip; None: a chip no published run used, of ``year``.
+        year
+            Release year of the hardware when no chip is named.
+        flop
+            The run's training compute (for a run whose size is not given).
 
         Returns
         -------
         numpy.ndarray
             Draws of model-FLOPs utilization.
         """
-        return special.expit(self.mfu.predictive(rng))
+        chip, released = self._chip(hardware)
+        return self.mfu.predictive(run or TrainingRun(), rng=rng, chip=chip,
+                                   chip_year=released if chip else year, flop=flop)
 
     def power_ratio(self, rng: np.random.Generator) -> np.ndarray:
         """Draws of system power ÷ TDP.
@@ -212,8 +238,9 @@ class EnergyModel:
         return self.trend.new_chip(float(year), rng, precision=precision)
 
     # -------------------------------------------------------------- energy
-    def joules_per_flop(self, *, year: float | None = None, hardware: str | None = None, precision: str = "bf16",
-                        pue: bool = True, salt: int = 0) -> np.ndarray:
+    def joules_per_flop(self, *, year: float | None = None, hardware: str | None = None,
+                        precision: str | None = None, pue: bool = True, salt: int = 0,
+                        run: TrainingRun | None = None, flop: float | None = None) -> np.ndarray:
         """Draws of facility (or, ``pue=False``, device) energy per training FLOP, in joules.
 
         Parameters
@@ -223,40 +250,131 @@ class EnergyModel:
         hardware
             A named chip (instead of a year).
         precision
-            ``"bf16"`` or ``"fp8"``.
+            ``"bf16"`` or ``"fp8"`` (default: the run's, else BF16).
         pue
             Facility energy (with PUE); False: device energy.
         salt
             Seed offset of these draws.
+        run
+            What is known of the run (:class:`TrainingRun`).
+        flop
+            The run's compute (sets its size where ``run`` does not).
 
         Returns
         -------
         numpy.ndarray
         """
-        rng = self._rng(salt)
-        eff = self.efficiency(rng, year=year, hardware=hardware, precision=precision)
-        out = self.power_ratio(rng) / (eff * self.utilization(rng))
-        return out * self.pue(rng) if pue else out
+        return self._factors(year=year, hardware=hardware, precision=precision, salt=salt, run=run,
+                             flop=flop)["per_flop_facility" if pue else "per_flop_device"]
 
-    def training_energy(self, flop: Any, **where: Any) -> np.ndarray:
+    def _factors(self, *, year: float | None, hardware: str | None, precision: str | None, salt: int,
+                 run: TrainingRun | None, flop: float | None) -> dict[str, np.ndarray]:
+        """Every factor's draws of one run, drawn in one order (efficiency, power, utilization, PUE)."""
+        run = run or TrainingRun()
+        if precision is not None:
+            if precision not in ("bf16", "fp8"):
+                raise InputError(f"precision must be 'bf16' or 'fp8', not {precision!r}")
+            run = dataclasses.replace(run, precision=precision)
+        if hardware and run.precision == "fp8":
+            self.trend.named(hardware, precision="fp8")  # refuses a chip without an FP8 rate
+        rng = self._rng(salt)
+        eff = self.efficiency(rng, year=year, hardware=hardware)
+        power = self.power_ratio(rng)
+        util = self.utilization(rng, run=run, hardware=hardware, year=year, flop=flop)
+        pue = self.pue(rng)
+        device = power / (eff * util)
+        out = {"utilization": util, "per_flop_device": device, "per_flop_facility": device * pue}
+        if hardware:
+            peak = float(_find_chip(self.trend.chips, hardware)["bf16_flops"])
+            out["hours_per_flop"] = 1.0 / (peak * util * 3600.0)
+        return out
+
+    def training_energy(self, flop: Any, *, run: TrainingRun | None = None, **where: Any) -> np.ndarray:
         """Draws of training energy in MWh, shape (draws, budgets).
 
         Parameters
         ----------
         flop
             Training compute budgets.
+        run
+            What is known of the run (:class:`TrainingRun`); without its size, the size of each
+            budget's run is drawn from its compute.
         **where
-            ``year=``, ``hardware=``, ``precision=``, ``pue=``.
+            ``year=``, ``hardware=``, ``precision=``, ``pue=``, ``salt=``.
 
         Returns
         -------
         numpy.ndarray
             (draws, budgets), MWh.
         """
-        flop = np.atleast_1d(np.asarray(flop, dtype=float))
-        if np.any(~(flop > 0)):
-            raise InputError("FLOP must be positive")
-        return self.joules_per_flop(**where)[:, None] * flop[None, :] / JOULES_PER_MWH
+        flop = _budgets(flop)
+        columns = [self.joules_per_flop(run=run, flop=float(f), **where) * f for f in flop]
+        return np.column_stack(columns) / JOULES_PER_MWH
+
+    def training_run(self, flop: float, *, run: TrainingRun | None = None, hardware: str | None = None,
+                     year: float | None = None, precision: str | None = None,
+                     level: float = DEFAULT_LEVEL) -> pd.DataFrame:
+        """Device-hours, device energy and facility energy of one training run, with intervals.
+
+        Parameters
+        ----------
+        flop
+            The run's training compute (6 · active parameters · tokens).
+        run
+            What is known of the run (:class:`TrainingRun`: active and total parameters, devices,
+            year, precision).
+        hardware
+            A named chip; None: the expected new chip of ``year`` (then device-hours are not
+            forecast: the trend is of FLOP per joule, not of FLOP/s per device).
+        year
+            With ``hardware``: the year of the run (default: the chip's release plus the usual lag);
+            without: the release year of the hardware.
+        precision
+            ``"bf16"`` or ``"fp8"`` (default: the run's).
+        level
+            Credible level of the intervals.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per quantity (``utilization``, ``device_hours``, ``device_energy_mwh``,
+            ``facility_energy_mwh``): ``median``, ``lower``, ``upper`` and ``unit``.
+
+        Raises
+        ------
+        InputError
+            For a compute that is not positive, without a chip or a year, or for an unknown chip.
+
+        Examples
+        --------
+        >>> import bayes_scaling as bs
+        >>> model = bs.EnergyModel.fit(draws=1000, seed=0)
+        >>> table = model.training_run(6 * 1e9 * 2e12, hardware="H100",
+        ...                            run=bs.TrainingRun(active_params=1e9, devices=256))
+        >>> list(table["quantity"])
+        ['utilization', 'device_hours', 'device_energy_mwh', 'facility_energy_mwh']
+        """
+        (flop,) = _budgets(flop)
+        if not hardware and year is None:
+            raise InputError("give the chip (hardware=) or the year of the hardware (year=)")
+        run = run or TrainingRun()
+        chip_year = None if hardware else year
+        if hardware and year is not None:
+            run = dataclasses.replace(run, year=float(year))
+        f = self._factors(year=chip_year, hardware=hardware, precision=precision, salt=0, run=run, flop=flop)
+        quantities = [("utilization", f["utilization"], "fraction of BF16 peak"),
+                      ("device_hours", f["hours_per_flop"] * flop if "hours_per_flop" in f else None, "device-hours"),
+                      ("device_energy_mwh", f["per_flop_device"] * flop / JOULES_PER_MWH, "MWh"),
+                      ("facility_energy_mwh", f["per_flop_facility"] * flop / JOULES_PER_MWH, "MWh")]
+        rows = []
+        for name, draws, unit in quantities:
+            lo, med, hi = central(draws, level) if draws is not None else (math.nan,) * 3
+            rows.append({"quantity": name, "median": float(med), "lower": float(lo), "upper": float(hi),
+                         "unit": unit})
+        table = pd.DataFrame(rows)
+        table.attrs |= {"level": level, "flop": flop, "hardware": hardware or f"new chip, {year:g}",
+                        "run": dataclasses.asdict(run)}
+        return table
 
     def inference_energy_per_token(self, n_params: Any, *, year: float | None = None, hardware: str | None = None,
                                    precision: str = "bf16", salt: int = 1) -> np.ndarray:
@@ -389,57 +507,9 @@ def growth_scenario(model: EnergyModel, *, compute_growth: tuple[float, float] =
     return {"compute_growth": g, "efficiency_growth": h, "energy_growth": g / h}
 
 
-# --------------------------------------------------------------------------- calibration
-def calibrate(*, draws: int = 4000, seed: int = 0, levels: Sequence[float] = (0.5, 0.9)) -> pd.DataFrame:
-    """Leave-one-out predictive intervals for every run of ``training-energy`` with a reported energy.
-
-    For each run the utilization population is refitted without it (without every report of
-    it); the prediction uses the run's FLOP and hardware (not its device-hours), and includes
-    PUE unless the source reports device energy only.  A run reported by several sources (BLOOM:
-    its own team's measurement and the LLaMA paper's estimate) is one point: the measured report
-    is kept, else the first.
-
-    Parameters
-    ----------
-    draws
-        Draws of the energy model per run.
-    seed
-        Seed of the draws.
-    levels
-        Credible levels of the intervals checked.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per run: ``run``, ``report``, ``hardware``, ``flop``, ``reported_mwh``, ``median_mwh``,
-        ``log_error``, and per level ``lower_…``, ``upper_…``, ``inside_…``; ``attrs["coverage"]`` (share
-        inside each level) and ``attrs["median_abs_log_error"]``.
-    """
-    from bayes_scaling.data.datasets import load_dataset
-
-    runs = load_dataset("training-energy")
-    name = runs["run"].str.replace(r"\s*\(.*\)$", "", regex=True)
-    measured = runs["power_basis"].fillna("").str.contains("measured")
-    reported = runs[runs["reported_energy_mwh"].notna() & runs["flop"].notna()].assign(
-        run_name=name, is_measured=measured)
-    chosen = reported.sort_values("is_measured", ascending=False, kind="stable").drop_duplicates("run_name")
-    rows = []
-    for r in chosen.sort_index().itertuples():
-        others = runs.loc[name == r.run_name, "run"].tolist()
-        model = EnergyModel.fit(draws=draws, seed=seed, training_energy=runs, exclude=others)
-        device_only = isinstance(r.power_basis, str) and "dynamic" in r.power_basis
-        mwh = model.training_energy(r.flop, hardware=r.hardware, pue=not device_only)[:, 0]
-        row = {"run": r.run_name, "report": r.source, "hardware": r.hardware, "flop": r.flop, "reported_mwh": r.reported_energy_mwh,
-               "median_mwh": float(np.median(mwh)), "log_error": float(np.log(r.reported_energy_mwh / np.median(mwh))),
-               "pue_included": not device_only}
-        for level in levels:
-            lo, hi = equal_tailed(mwh, level)
-            row |= {f"lower_{level:g}": lo, f"upper_{level:g}": hi,
-                    f"inside_{level:g}": bool(lo <= r.reported_energy_mwh <= hi)}
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    table.attrs["coverage"] = {f"{level:g}": float(table[f"inside_{level:g}"].mean()) for level in levels}
-    table.attrs["median_abs_log_error"] = float(np.median(np.abs(table["log_error"])))
-    return table
-
-
+def _budgets(flop: Any) -> np.ndarray:
+    """Compute budgets as a 1-d float array, each positive."""
+    flop = np.atleast_1d(np.asarray(flop, dtype=float))
+    if flop.ndim != 1 or np.any(~(flop > 0)) or not np.all(np.isfinite(flop)):
+        raise InputError("FLOP must be positive and finite")
+    return flop
