@@ -24,13 +24,10 @@ from bayes_scaling.options import DEFAULT_LEVEL
 
 def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
 
-    from bayes_scaling.energy.tables import budget_table, target_loss_table
-    from bayes_scaling.energy.training import (
-        Carbon,
-        EnergyModel,
-        calibrate,
-        growth_scenario,
-    )
+    from bayes_scaling.energy.calibration import calibrate, calibration_summary
+    from bayes_scaling.energy.tables import budget_table, run_table, target_loss_table
+    from bayes_scaling.energy.training import Carbon, EnergyModel, growth_scenario
+    from bayes_scaling.energy.utilization import TrainingRun
     from bayes_scaling.io.tables import write_table
 
     carbon = Carbon.parse(args.carbon_intensity) if args.carbon_intensity else None
@@ -41,6 +38,11 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
         raise InputError("--tokens-served needs --params N (the model that serves them), or --fit and "
                          "--target-loss (the lifetime-optimal model that reaches that loss)")
     years = args.year or ([] if args.hardware else [2025])
+    if args.hardware and args.year and len(args.year) > 1:
+        raise InputError("with --hardware, --year is the year of the run: give one")
+    run = TrainingRun(active_params=args.params, total_params=args.total_params, devices=args.devices,
+                      year=args.year[0] if args.hardware and args.year else None,
+                      precision="fp8" if args.precision == "fp8" else "bf16")
     out = Path(args.out) if args.out else None
     inputs = [_resolve_fit_path(args.fit)] if args.fit else []
     if out is not None:
@@ -56,7 +58,9 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
     tables: dict[str, Any] = {}
     if args.flop:
         tables["energy_budgets"] = budget_table(model, args.flop, years=years, hardware=args.hardware,
-                                                precisions=precisions, carbon=carbon, level=args.level)
+                                                precisions=precisions, carbon=carbon, level=args.level, run=run)
+        tables["training_runs"] = run_table(model, args.flop, years=years, hardware=args.hardware,
+                                            precisions=precisions, run=run, level=args.level)
     if args.target_loss:
         from bayes_scaling.forecast.forecaster import Forecaster
         from bayes_scaling.posterior.load import load_fit
@@ -72,9 +76,10 @@ def _cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
         g = growth_scenario(model, compute_growth=tuple(args.compute_growth), seed=args.seed)
         payload["growth"] = {k: _median_lower_upper(v, args.level) for k, v in g.items()}
     if args.calibration:
-        tables["energy_calibration"] = calibrate(draws=args.draws, seed=args.seed)
-        payload["calibration"] = {"coverage": tables["energy_calibration"].attrs["coverage"],
-                                  "median_abs_log_error": tables["energy_calibration"].attrs["median_abs_log_error"]}
+        tables["energy_calibration"] = calibrate(draws=min(args.draws, 2000), seed=args.seed,
+                                                 holdout=args.calibration, progress=log.info)
+        tables["energy_calibration_summary"] = calibration_summary(tables["energy_calibration"])
+        payload["calibration_holdout"] = args.calibration
     for name, table in tables.items():
         payload[name] = table.to_dict(orient="records")
     if out is not None:
@@ -101,7 +106,7 @@ def _print_energy(args: argparse.Namespace, payload: dict[str, Any], tables: dic
     for name, (fmed, flo, fhi, kind) in payload["factors"].items():
         print(f"  {name:<28} {fmed:.3g} [{flo:.3g}, {fhi:.3g}]  ({kind})")
     for name, table in tables.items():
-        if name == "inference_calibration":
+        if name in ("inference_calibration", "energy_calibration"):
             continue  # one row per measured configuration: summarised below
         print(f"\n{name.replace('_', ' ')} (medians [{args.level:.0%} intervals]):")
         print(to_markdown(compact(table.drop(columns=[c for c in table.columns if c.startswith("inside_")])),
@@ -114,10 +119,13 @@ def _print_energy(args: argparse.Namespace, payload: dict[str, Any], tables: dic
         print(f"frontier training energy grows x{g[0]:.2f} per year [{g[1]:.2f}, {g[2]:.2f}] "
               f"(compute x{payload['growth']['compute_growth'][0]:.2f} / efficiency "
               f"x{payload['growth']['efficiency_growth'][0]:.2f})")
-    if "calibration" in payload:
-        cal = payload["calibration"]
-        print(f"calibration: {cal['coverage']['0.9']:.0%} of reported energies inside the 90% interval, "
-              f"{cal['coverage']['0.5']:.0%} inside 50%; median |log error| {cal['median_abs_log_error']:.2f}")
+    if "calibration_holdout" in payload:
+        summary = tables["energy_calibration_summary"]
+        for r in summary[summary["group"] == "all"].to_dict(orient="records"):
+            what = {"device_hours": "device-hours", "energy_mwh": "energies"}.get(r["quantity"], r["quantity"])
+            print(f"calibration (leave one {payload['calibration_holdout']} out): {r['coverage_0.9']:.0%} of "
+                  f"{r['runs']} reported {what} inside the 90% interval, {r['coverage_0.5']:.0%} inside 50%; "
+                  f"median reported / forecast {r['median_ratio']:.2f}")
     if "inference_calibration_summary" in payload:
         cal = payload["inference_calibration_summary"]
         print("inference energy, leave-one-model-out (90% intervals of models the fit has not seen):")
@@ -219,7 +227,8 @@ def energy_factor_summary(model, level: float, *, year: float = 2025) -> dict[st
 
     rng = np.random.default_rng(0)
     factors = {
-        "training utilization (MFU)": (model.utilization(rng), "posterior predictive"),
+        "training utilization (MFU, a run of 1e24 FLOP)": (model.utilization(rng, year=year, flop=1e24),
+                                                            "posterior predictive"),
         "power / TDP": (model.power_ratio(rng), "prior"),
         "PUE": (model.pue(rng), "prior"),
         "inference utilization": (special.expit(rng.normal(*INFERENCE_MFU, model.draws)), "prior"),
@@ -259,7 +268,8 @@ def _energy_figures(model, out: Path, calibration, level: float, *, inference=No
                         model, np.geomspace(1e21, 1e27, 40), level=level, published=load_dataset("training-energy"))),
                    ("efficiency_trend", lambda: plot_efficiency_trend(model, level=level))]
         if calibration is not None:
-            figures.append(("energy_calibration", lambda: plot_calibration(calibration)))
+            figures += [("hours_calibration", lambda: plot_calibration(calibration, quantity="device_hours")),
+                        ("energy_calibration", lambda: plot_calibration(calibration, quantity="energy_mwh"))]
         if inference is not None:
             figures.append(("inference_calibration", lambda: plot_inference_calibration(inference)))
         for name, make in figures:
@@ -274,17 +284,21 @@ def add_parser(sub) -> None:
                        description="Energy = FLOP / (peak FLOP/J x utilization) x (power/TDP) x PUE, every factor "
                                    "uncertain (see bayes_scaling.energy for the priors and their sources).")
     p.add_argument("--flop", type=positive_number, nargs="+", help="training compute budgets (FLOP)")
-    p.add_argument("--year", type=finite_number, nargs="+", help="year(s) of the hardware: a new chip of that year "
-                                                           "(default 2025 unless --hardware)")
+    p.add_argument("--year", type=finite_number, nargs="+",
+                   help="without --hardware: year(s) of the hardware, a new chip of that year (default 2025); with "
+                        "--hardware: the year of the run (default: the chip's release plus the usual lag)")
     p.add_argument("--hardware", help="a named chip from the accelerators dataset, e.g. 'H100 SXM5'")
+    p.add_argument("--devices", type=positive_number,
+                   help="accelerators the run uses at once (default: the usual count for its size)")
     p.add_argument("--precision", choices=("bf16", "fp8", "both"), default="bf16", help="peak rate used")
     p.add_argument("--carbon-intensity", metavar="KG_PER_KWH[:SD]", help="e.g. 0.4 or 0.4:0.1 (kg CO2e/kWh)")
     p.add_argument("--target-loss", type=positive_number, nargs="+", help="energy to reach these losses (needs --fit)")
     p.add_argument("--fit", help="fit folder or fit.nc for --target-loss")
     p.add_argument("--params", type=positive_number,
-                   help="active parameters of the serving model, for --tokens-served")
+                   help="active parameters of the model: its training utilization, and the model served for "
+                        "--tokens-served (default for training: a size drawn from the compute)")
     p.add_argument("--total-params", type=positive_number,
-                   help="total parameters of a mixture-of-experts serving model (default: --params)")
+                   help="total parameters of a mixture-of-experts model (default: --params, dense)")
     p.add_argument("--gpu", choices=("H100", "B200"), default="H100", help="serving GPU (default H100)")
     p.add_argument("--batch", type=positive_number, default=64.0,
                    help="sequences served together (default 64; measured 7-4000)")
@@ -303,7 +317,9 @@ def add_parser(sub) -> None:
     p.add_argument("--growth", action="store_true", help="yearly growth of frontier training energy")
     p.add_argument("--compute-growth", type=positive_number, nargs=2, default=(4.0, 5.0), metavar=("LOW", "HIGH"),
                    help="90%% interval of yearly training-compute growth (default 4 5)")
-    p.add_argument("--calibration", action="store_true", help="leave-one-out check against published runs")
+    p.add_argument("--calibration", nargs="?", const="run", choices=("run", "lab"),
+                   help="check device-hours and energy against the published runs, leaving one run (default) or "
+                        "one lab out")
     p.add_argument("--level", type=credible_level, default=DEFAULT_LEVEL,
                    help=f"interval level (default {DEFAULT_LEVEL:g})")
     p.add_argument("--draws", type=positive_int, default=4000, help="Monte Carlo draws (default 4000)")

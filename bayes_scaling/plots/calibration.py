@@ -11,13 +11,15 @@ from bayes_scaling.intervals import DEFAULT_LEVEL
 from bayes_scaling.plots.style import COLORS, _axes
 
 
-def plot_calibration(table, *, ax=None):
-    """Leave-one-out predictive intervals (50%, 90%) against each run's reported energy.
+def plot_calibration(table, *, quantity: str = "device_hours", ax=None):
+    """Out-of-sample predictive intervals (50%, 90%) against each run's reported device-hours or energy.
 
     Parameters
     ----------
     table
-        :func:`~bayes_scaling.energy.training.calibrate`'s table.
+        :func:`~bayes_scaling.energy.calibration.calibrate`'s table.
+    quantity
+        ``"device_hours"`` or ``"energy_mwh"``.
     ax
         Matplotlib axes to draw on (None: a new figure).
 
@@ -25,20 +27,21 @@ def plot_calibration(table, *, ax=None):
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = _axes(ax, figsize=(5.2, 3.8))
-    y = np.arange(len(table))
-    ax.hlines(y, table["lower_0.9"], table["upper_0.9"], color=COLORS["band"], linewidth=3, alpha=0.5, label="90% interval")
-    ax.hlines(y, table["lower_0.5"], table["upper_0.5"], color=COLORS["fit"], linewidth=5, alpha=0.6, label="50% interval")
-    ax.scatter(table["median_mwh"], y, marker="|", color=COLORS["fit"], s=60, label="predictive median")
-    ax.scatter(table["reported_mwh"], y, color=COLORS["data"], zorder=3, s=16, label="reported")
-    ax.set_yticks(y, table["run"])
+    rows = table[table["quantity"] == quantity].reset_index(drop=True)
+    fig, ax = _axes(ax, figsize=(5.2, 0.8 + 0.17 * max(len(rows), 8)))
+    y = np.arange(len(rows))
+    ax.hlines(y, rows["lower_0.9"], rows["upper_0.9"], color=COLORS["band"], linewidth=3, alpha=0.5, label="90% interval")
+    ax.hlines(y, rows["lower_0.5"], rows["upper_0.5"], color=COLORS["fit"], linewidth=5, alpha=0.6, label="50% interval")
+    ax.scatter(rows["median"], y, marker="|", color=COLORS["fit"], s=60, label="predictive median")
+    ax.scatter(rows["reported"], y, color=COLORS["data"], zorder=3, s=16, label="reported")
+    ax.set_yticks(y, [f"{r} ({g})" for r, g in zip(rows["run"], rows["group"], strict=True)], fontsize=6)
     ax.invert_yaxis()
     ax.set_xscale("log")
-    ax.set_xlabel("training energy (MWh)")
-    cov = table.attrs.get("coverage", {})
-    ax.set_title(f"Leave-one-out calibration: {cov.get('0.9', float('nan')):.0%} inside 90%, "
-                 f"{cov.get('0.5', float('nan')):.0%} inside 50%")
-    ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.4, -0.14), ncol=4)
+    ax.set_xlabel({"device_hours": "device-hours", "energy_mwh": "training energy (MWh)"}.get(quantity, quantity))
+    held = {"run": "run", "lab": "lab"}.get(table.attrs.get("holdout", "run"), "run")
+    ax.set_title(f"Leave-one-{held}-out: {rows['inside_0.9'].mean():.0%} inside 90%, "
+                 f"{rows['inside_0.5'].mean():.0%} inside 50%", fontsize=9)
+    ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.4, -0.08), ncol=4)
     return fig
 
 

@@ -172,15 +172,24 @@ def _check(b: _Build) -> dict[str, Any] | None:
 def _energy(b: _Build) -> dict[str, Any]:
     h = np.array(central(b.energy.trend.yearly_factor, 0.9))[[1, 0, 2]]  # median, lower, upper
     g = np.array(central(b.growth["energy_growth"], 0.9))[[1, 0, 2]]
-    cov = b.calibration.attrs["coverage"]
+    summary = b.calibration_summary.set_index(["quantity", "group"])
+    checked = {}
+    for quantity in ("device_hours", "energy_mwh"):
+        if (quantity, "all") in summary.index:
+            r = summary.loc[(quantity, "all")]
+            checked[quantity] = {"runs": f"{r['runs']:.0f}", "coverage_90": f"{r['coverage_0.9']:.0%}",
+                                 "coverage_50": f"{r['coverage_0.5']:.0%}", "ratio": f"{r['median_ratio']:.2f}"}
     return {"efficiency": [f"{v:.2f}" for v in h], "growth": [f"{v:.2f}" for v in g],
             "grid": table_context(b.energy_grid,
                                   caption="Training energy (MWh) of each compute budget (rows, FLOP) on the expected "
                                           "new chip of each year (columns)"),
             "targets": None if b.energy_targets is None else table_context(
                 b.energy_targets, caption="Energy to reach the target losses"),
-            "coverage_90": f"{cov['0.9']:.0%}", "coverage_50": f"{cov['0.5']:.0%}",
-            "abs_log_error": f"{b.calibration.attrs['median_abs_log_error']:.2f}"}
+            "checked": checked,
+            "summary": table_context(b.calibration_summary,
+                                     caption="Leave-one-run-out by quantity and model size: share of reported values "
+                                             "inside the 50% and 90% intervals, median reported / forecast, median "
+                                             "ratio of the 90% interval's ends")}
 
 
 def _serving(b: _Build) -> dict[str, Any]:

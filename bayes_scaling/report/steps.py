@@ -208,7 +208,8 @@ def _sensitivity(b: _Build) -> None:
 def _energy(b: _Build) -> None:
     """Training energy of the budgets and of the targets, its calibration, growth and serving."""
     from bayes_scaling.energy.tables import budget_table, energy_grid, target_loss_table
-    from bayes_scaling.energy.training import Carbon, EnergyModel, calibrate, growth_scenario
+    from bayes_scaling.energy.calibration import calibrate, calibration_summary
+    from bayes_scaling.energy.training import Carbon, EnergyModel, growth_scenario
 
     config = b.config
     b.step(5, "energy")
@@ -227,9 +228,12 @@ def _energy(b: _Build) -> None:
         b.energy_targets = target_loss_table(b.energy, b.fc, config.target_losses, year=None if hw else config.years[0],
                                              hardware=hw, carbon=carbon, level=config.level)
         b.table(b.energy_targets, "energy_targets", "Energy to reach target losses")
-    b.calibration = calibrate(seed=config.seed)
+    b.calibration = calibrate(draws=2000, seed=config.seed)
     b.table(b.calibration.drop(columns=[c for c in b.calibration.columns if c.startswith("inside_")]),
-            "energy_calibration", "Leave-one-out energy calibration")
+            "energy_calibration", "Leave-one-run-out check of device-hours and energy on published runs")
+    b.calibration_summary = calibration_summary(b.calibration)
+    b.table(b.calibration_summary, "energy_calibration_summary",
+            "Leave-one-run-out: coverage and median reported / forecast ratio by quantity and model size")
     b.growth = growth_scenario(b.energy, seed=config.seed)
     _serving(b)
     b.tick("energy_s")
@@ -307,8 +311,10 @@ def _figure_makers(b: _Build) -> dict[str, tuple[Any, str]]:
                               "Training energy against compute, with published runs"),
         "efficiency_trend": (lambda: plot_efficiency_trend(b.energy, level=config.level),
                              "Peak FLOP per joule of ML accelerators and the fitted trend"),
-        "energy_calibration": (lambda: plot_calibration(b.calibration),
-                               "Leave-one-out predictive intervals against reported training energy"),
+        "hours_calibration": (lambda: plot_calibration(b.calibration, quantity="device_hours"),
+                              "Leave-one-run-out predictive intervals against reported device-hours"),
+        "energy_calibration": (lambda: plot_calibration(b.calibration, quantity="energy_mwh"),
+                               "Leave-one-run-out predictive intervals against reported training energy"),
     }
     if literature_values(main.law):
         made["published"] = (lambda: plot_posterior_vs_published(main, level=config.level),
