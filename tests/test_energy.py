@@ -131,11 +131,14 @@ def _simulated_runs(n, rng, beta, labs=8, chips=5, sigma=0.3, tau=0.3):
     devices = 10 ** rng.uniform(2, 4, n)
     year = rng.integers(2019, 2026, n).astype(float)
     lab, chip = rng.integers(0, labs, n), rng.integers(0, chips, n)
-    x = np.column_stack([np.ones(n), np.log10(active / 1e10), moe, fp8, np.log10(devices / 1000), year - 2022])
-    eta = x @ beta + lab_effect[lab] + chip_effect[chip] + sigma * rng.standard_t(4, n)
     names = ["NVIDIA V100 SXM2", "Google TPU v3", "NVIDIA A100 SXM4", "Google TPU v4", "NVIDIA H100 SXM5"]
+    released = load_dataset("accelerators").set_index("accelerator").loc[names, "release_year"].to_numpy()
+    x = np.column_stack([np.ones(n), np.log10(active / 1e10), moe, fp8, np.log10(devices / 1000), year - 2022,
+                         released[chip] - 2020])
+    eta = x @ beta + lab_effect[lab] + chip_effect[chip] + sigma * rng.standard_t(4, n)
     return pd.DataFrame({"run": [f"run {i}" for i in range(n)], "key": [f"run {i}" for i in range(n)],
                          "lab": [f"lab {j}" for j in lab], "chip": [names[j] for j in chip],
+                         "chip_year": released[chip],
                          "mfu": 1 / (1 + np.exp(-eta)), "active": active, "total": np.where(moe, active * 8, active),
                          "devices": devices, "year": year, "precision": np.where(fp8, "fp8", "bf16")})
 
@@ -143,7 +146,7 @@ def _simulated_runs(n, rng, beta, labs=8, chips=5, sigma=0.3, tau=0.3):
 def test_utilization_regression_recovers_known_coefficients_and_covers_new_runs():
     """Simulated from the model with known coefficients (away from the priors' means): the posterior
     covers them, and 90% predictive intervals of new runs from the same labs and chips hold about 90%."""
-    beta = np.array([-0.6, 0.35, -0.5, 0.3, -0.15, 0.05])
+    beta = np.array([-0.6, 0.35, -0.5, 0.3, -0.15, 0.05, -0.05])
     rng = np.random.default_rng(4)
     runs = _simulated_runs(300, rng, beta)
     chips = load_dataset("accelerators")
@@ -152,6 +155,7 @@ def test_utilization_regression_recovers_known_coefficients_and_covers_new_runs(
     for name, true, low, high in zip(PREDICTORS, beta, lo, hi, strict=True):
         if name != "intercept":  # the intercept trades off against the group effects' means
             assert low < true < high, name
+    assert hi[1] - lo[1] < 0.3  # 300 runs pin the size effect (its prior's 98% interval is 1.4 wide)
     assert np.median(fit.sigma) == pytest.approx(0.3, rel=0.3)
     new = _simulated_runs(400, np.random.default_rng(4), beta)  # same seed: the same lab and chip effects
     new = new.iloc[300:] if len(new) > 300 else new

@@ -20,10 +20,13 @@ The predictors ``x`` and their priors, on the logit scale (:data:`PREDICTORS`):
 - log10(devices / 1000) ~ N(−0.1, 0.2) per decade: more devices, more communication and more
   failures.  Where a run does not say how many devices it used, the count is filled in from its
   size by a least-squares line through the runs that do (:attr:`UtilizationModel.devices_fill`).
-- (year − 2022) ~ N(0, 0.1) per year: software (fused kernels, better parallelism) against
-  hardware whose peak outgrows its memory and network.
+- (year of the run − 2022) ~ N(0, 0.1) per year: software (fused kernels, better parallelism)
+  on the same hardware.
+- (release year of the chip − 2020) ~ N(0, 0.1) per year (hardware generation): a newer chip's
+  peak tends to outgrow its memory bandwidth and network, so the same software reaches a smaller
+  share of it (A100 runs reach about 40% of peak, H100 runs about 25%).
 
-Effects of the chip (hardware generation: TPU v3, A100, H100 …) and of the lab (a lab's runs share a
+Effects of the chip (TPU v3, A100, H100 …, around the generation's trend) and of the lab (a lab's runs share a
 cluster and a software stack) are partially pooled: each ~ N(0, τ²) with τ²_chip ~ InvGamma(2, 0.5)
 (τ about 0.7: an H100 run's MFU against its larger peak is well below an A100 run's) and
 τ²_lab ~ InvGamma(2, 0.2); the run's own scatter σ² ~ InvGamma(2, 0.2).  Student-t tails (ν = 4)
@@ -56,6 +59,7 @@ PREDICTORS = {
     "fp8": (0.4, 0.4),
     "log10_devices": (-0.1, 0.2),
     "year": (0.0, 0.1),
+    "chip_generation": (0.0, 0.1),
 }
 #: InvGamma(shape, scale) priors of the variances: run scatter, lab effects, chip effects.
 SIGMA2_PRIOR, LAB_PRIOR, CHIP_PRIOR = (2.0, 0.2), (2.0, 0.2), (2.0, 0.5)
@@ -63,7 +67,7 @@ NU = 4.0
 #: Where a run's size is not given: tokens per active parameter, log-uniform over this range
 #: (20: Chinchilla-optimal; 2,000: Llama 3's 8B at 15T tokens), so N = sqrt(FLOP / (6 · ratio)).
 TOKENS_PER_PARAM = (20.0, 2000.0)
-SIZE_SCALE, DEVICES_SCALE, YEAR_ORIGIN = 1e10, 1000.0, 2022.0
+SIZE_SCALE, DEVICES_SCALE, YEAR_ORIGIN, CHIP_ORIGIN = 1e10, 1000.0, 2022.0, 2020.0
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ class TrainingRun:
         Accelerators used at once.  Not known: filled in from the size.
     year
         Year of the run.  Not known: the chip's release year plus the median lag between a chip's
-        release and the published runs on it.
+        release and the published runs on it (about 1.6 years).
     precision
         ``"bf16"`` or ``"fp8"`` (the precision of the matrix products).
     lab
@@ -135,7 +139,8 @@ def mfu_observations(runs: pd.DataFrame, chips: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``run``, ``key``, ``lab``, ``chip``, ``mfu``, ``active``, ``total``, ``devices``, ``year``, ``precision``.
+        ``run``, ``key``, ``lab``, ``chip``, ``chip_year`` (its release), ``mfu``, ``active``, ``total``,
+        ``devices``, ``year``, ``precision``.
     """
     rows = []
     for r in runs.itertuples():
@@ -143,6 +148,7 @@ def mfu_observations(runs: pd.DataFrame, chips: pd.DataFrame) -> pd.DataFrame:
             continue
         chip = _find_chip(chips, r.hardware)
         rows.append({"run": r.run, "key": run_key(r.run), "lab": r.lab, "chip": chip["accelerator"],
+                     "chip_year": float(chip["release_year"]),
                      "mfu": r.flop / (r.device_hours * 3600.0 * chip["bf16_flops"]), "active": r.active,
                      "total": r.params if np.isfinite(r.params) else r.active,
                      "devices": r.devices, "year": float(r.year),
@@ -226,6 +232,8 @@ class UtilizationModel:
             With fewer than three runs.
         """
         obs = observations.reset_index(drop=True)
+        if "chip_year" not in obs:
+            obs = obs.assign(chip_year=[float(_find_chip(chips, c)["release_year"]) for c in obs["chip"]])
         if len(obs) < 3:
             raise InputError(f"the utilization regression needs at least 3 runs with device-hours, got {len(obs)}")
         if not np.all((obs["mfu"] > 0) & (obs["mfu"] < 1)):
@@ -238,10 +246,10 @@ class UtilizationModel:
         else:
             slope, intercept = 0.0, math.log10(DEVICES_SCALE)
         fill = (float(intercept), float(slope))
-        released = {c: float(_find_chip(chips, c)["release_year"]) for c in obs["chip"].unique()}
-        lag = float(np.median(obs["year"] - obs["chip"].map(released)))
-        x = np.column_stack([_design_row(a, t, d, y, p, fill) for a, t, d, y, p in zip(
-            obs["active"], obs["total"], obs["devices"], obs["year"], obs["precision"], strict=True)]).T
+        lag = float(np.median(obs["year"] - obs["chip_year"]))
+        x = np.column_stack([_design_row(a, t, d, y, p, g, fill) for a, t, d, y, p, g in zip(
+            obs["active"], obs["total"], obs["devices"], obs["year"], obs["precision"], obs["chip_year"],
+            strict=True)]).T
         labs, lab_idx = np.unique(obs["lab"].astype(str), return_inverse=True)
         chip_names, chip_idx = np.unique(obs["chip"].astype(str), return_inverse=True)
         y = special.logit(obs["mfu"].to_numpy(float))
@@ -282,13 +290,9 @@ class UtilizationModel:
                 ratio = np.exp(rng.uniform(*np.log(TOKENS_PER_PARAM), n))
                 active = np.sqrt(flop / (6.0 * ratio))
         total = active if run.total_params is None else np.full(n, float(run.total_params))
-        if run.year is not None:
-            year = float(run.year)
-        elif chip_year is not None:
-            year = chip_year + self.year_lag
-        else:
-            year = float(np.median(self.data["year"]))
-        x = _design(active, total, run.devices, year, run.precision, self.devices_fill)
+        generation = float(np.median(self.data["chip_year"])) if chip_year is None else float(chip_year)
+        year = float(run.year) if run.year is not None else generation + self.year_lag
+        x = _design(active, total, run.devices, year, run.precision, generation, self.devices_fill)
         eta = np.einsum("dp,dp->d", x, self.beta)
         lab = self.lab_effects.get(run.lab) if run.lab else None
         eta += lab if lab is not None else self.tau_lab * rng.standard_normal(n)
@@ -299,19 +303,20 @@ class UtilizationModel:
 
 
 def _design(active: np.ndarray, total: np.ndarray, devices: float | None, year: float, precision: str,
-            fill: tuple[float, float]) -> np.ndarray:
-    """Predictor rows (draws, predictors) for draws of the size."""
+            chip_year: float, fill: tuple[float, float]) -> np.ndarray:
+    """Predictor rows (draws, predictors) for draws of the size, in the order of :data:`PREDICTORS`."""
     log_size = np.log10(active)
     log_devices = np.full_like(log_size, math.log10(devices)) if devices is not None else fill[0] + fill[1] * log_size
     return np.column_stack([np.ones_like(log_size), log_size - math.log10(SIZE_SCALE),
                             (total > active * (1 + 1e-9)).astype(float), np.full_like(log_size, precision == "fp8"),
-                            log_devices - math.log10(DEVICES_SCALE), np.full_like(log_size, year - YEAR_ORIGIN)])
+                            log_devices - math.log10(DEVICES_SCALE), np.full_like(log_size, year - YEAR_ORIGIN),
+                            np.full_like(log_size, chip_year - CHIP_ORIGIN)])
 
 
-def _design_row(active: float, total: float, devices: float, year: float, precision: str,
+def _design_row(active: float, total: float, devices: float, year: float, precision: str, chip_year: float,
                 fill: tuple[float, float]) -> np.ndarray:
     known = devices if np.isfinite(devices) else None
-    return _design(np.array([active]), np.array([total]), known, year, precision, fill)[0]
+    return _design(np.array([active]), np.array([total]), known, year, precision, chip_year, fill)[0]
 
 
 def _gibbs(y: np.ndarray, x: np.ndarray, lab_idx: np.ndarray, n_lab: int, chip_idx: np.ndarray, n_chip: int, *,
