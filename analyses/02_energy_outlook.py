@@ -33,7 +33,9 @@ rows = []
 for year in range(2024, 2031):
     flop = 3.8e25 * growth ** (year - 2024)
     for precision in ("bf16", "fp8"):
-        mwh = model.joules_per_flop(year=year, precision=precision, salt=year) * flop / JOULES_PER_MWH
+        # The run's size (which sets its utilization) is drawn from its typical compute.
+        per_flop = model.joules_per_flop(year=year, precision=precision, salt=year, flop=float(np.median(flop)))
+        mwh = per_flop * flop / JOULES_PER_MWH
         tco2 = carbon.tonnes(mwh[:, None], rng)[:, 0]
         q = lambda x: np.quantile(x, [0.5, 0.05, 0.95])  # noqa: E731
         f, e, c = q(flop), q(mwh), q(tco2)

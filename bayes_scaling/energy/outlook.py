@@ -100,7 +100,8 @@ def serving_outlook(energy: EnergyModel, measured: Any | None = None, *, tokens_
         dt = year - years[0]
         flop = c0 * g**dt
         size = np.sqrt(flop / (FLOP_PER_PARAM_TOKEN * tokens_per_param))
-        train = flop * energy.joules_per_flop(year=year) / JOULES_PER_MWH  # one salt: a draw keeps its factors
+        # One salt: a draw keeps its factors. The run's size (its utilization) from its typical compute.
+        train = flop * energy.joules_per_flop(year=year, flop=float(np.median(flop))) / JOULES_PER_MWH
         if measured is not None:
             gain = energy.trend.trend(year) / energy.trend.trend(H100_YEAR)
             per_token = j_ref * (size * active / n_ref) ** slope / gain
