@@ -57,7 +57,7 @@ def test_latex_tables_compile_and_fit_the_text_width(tmp_path):
 def test_isoflop_budgets_are_the_ones_the_runs_share():
     from types import SimpleNamespace
 
-    from bayes_scaling.plots.forecast import data_budgets
+    from bayes_scaling.data.budgets import data_budgets
 
     rng = np.random.default_rng(0)
     design = np.repeat([6e18, 1e19, 3e19, 1e20], [5, 6, 4, 2]) * np.exp(rng.normal(0, 0.01, 17))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bayes_scaling.data.budgets import data_budgets
 from bayes_scaling.intervals import DEFAULT_LEVEL, central, equal_tailed
 from bayes_scaling.plots.posterior import _published_chinchilla
 from bayes_scaling.plots.style import COLORS, _axes, _flop_label, plain_log_axis
@@ -119,35 +120,6 @@ def plot_allocation(fc, budgets, *, ax=None, level: float = DEFAULT_LEVEL, publi
     ax.set_title(f"Compute-optimal allocation ({alloc.method})")
     ax.legend(frameon=False, loc="upper left")
     return fig
-
-
-def data_budgets(runs, *, most: int = 6, gap: float = 0.05) -> list[float]:
-    """The compute budgets an isoFLOP design shares: runs whose log10 C lie within ``gap`` of their
-    neighbours form one budget (its median C); the ``most`` most populated with ≥ 3 runs are kept.
-    Evenly spaced budgets of the data's range when the runs share none.
-
-    Parameters
-    ----------
-    runs
-        Training runs to draw as points (None: none).
-    most
-        At most this many budgets.
-    gap
-        Runs within this many decades of each other share a budget.
-
-    Returns
-    -------
-    list of float
-        The budgets in FLOP, smallest first.
-    """
-    c = np.sort(np.asarray(runs.C, dtype=float))
-    log_c = np.log10(c)
-    clusters = np.split(c, np.flatnonzero(np.diff(log_c) > gap) + 1)
-    shared = [cl for cl in clusters if cl.size >= 3]
-    if not shared:
-        return list(np.geomspace(c.min(), c.max(), min(most, 5)))
-    shared.sort(key=lambda cl: -cl.size)
-    return sorted(float(np.median(cl)) for cl in shared[:most])
 
 
 def plot_isoflop(fc, budgets=None, *, runs=None, ax=None, level: float = DEFAULT_LEVEL, points: int = 60):

@@ -1,0 +1,304 @@
+"""A Bayesian isoFLOP model (Hoffmann et al. 2022's Approach 2, with uncertainty).
+
+The runs are grouped by compute budget (:func:`~bayes_scaling.data.budgets.budget_labels`). In
+each budget ``k`` the loss is a curve in x = log10 N around the budget's optimum:
+
+    loss = L*_k + c_k · g_s(x − x*_k)  + noise (Student-t, ν = 4),   g_s(d) = 2 (e^(s·d) − 1 − s·d) / s²
+
+g_s is convex with its minimum at d = 0 and tends to the parabola d² as s → 0: ``shape="parabola"``
+fixes the skew s at 0 (the usual fit); ``"asymmetric"`` learns one skew shared by every budget, so
+that a profile may rise faster on one side (real profiles do: the parametric law's isoFLOP profiles
+rise faster towards small models when α > β).  The curvatures are partially pooled, log c_k ~ N(μ_c, τ_c).
+The optima lie on power laws in compute, each with its own scatter:
+
+    x*_k = a0 + a · (log10 C_k − c̄) + σ_N · z        (N* ∝ C^a, so D* = C / 6N* ∝ C^(1 − a))
+    log(L*_k − E) = l0 + l1 · (log10 C_k − c̄) + σ_L · z
+
+The optimal loss falls as a power law towards an irreducible E (a pure power law, E = 0, forecast
+held-out budgets' optima too low on the Chinchilla runs).
+
+Priors (x and log10 C centred on the data): a ~ N(0.5, 0.25) (Chinchilla 0.46–0.50, Kaplan 0.73);
+a0 ~ N(0, 1) decade; σ_N ~ HalfNormal(0.1) decades; E = the smallest loss × sigmoid(u), u ~ N(0,
+1.5); l1 ~ N(−0.3, 0.3) per decade (Chinchilla: about −0.36, i.e. L* − E ∝ C^−0.16); l0 ~ N(log of
+half the median loss, 1); σ_L ~ HalfNormal(0.05); μ_c ~ N(log 0.1, 1) (loss per decade² off the
+optimum); τ_c ~ HalfNormal(0.5); s ~ N(0, 1) per decade; noise ~ HalfNormal(0.05).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayes_scaling.data.budgets import budget_labels
+from bayes_scaling.data.runs import FLOP_PER_PARAM_TOKEN
+from bayes_scaling.errors import InputError
+from bayes_scaling.intervals import DEFAULT_LEVEL, central
+
+__all__ = ["SHAPES", "IsoflopFit", "fit_isoflop"]
+
+log = logging.getLogger(__name__)
+
+SHAPES = ("parabola", "asymmetric")
+#: Fewest budgets a power law through the optima is fitted to.
+MIN_BUDGETS = 3
+#: Fewest runs a budget needs (a curve with its optimum has three parameters).
+MIN_RUNS_PER_BUDGET = 3
+#: Runs within this many decades of compute share a budget: tighter than a figure's grouping, since a
+#: budget's runs should have one compute (ladders' budgets are exact; digitized ones scatter ~0.01).
+ISOFLOP_GAP = 0.02
+NU = 4.0
+VAR_NAMES = ["a", "a0", "sigma_n", "E", "l0", "l1", "sigma_l", "mu_c", "tau_c", "skew", "sigma"]
+
+
+@dataclass
+class IsoflopFit:
+    """Posterior draws of the isoFLOP model and the runs it was fitted to.
+
+    Parameters
+    ----------
+    tree
+        DataTree with ``posterior`` ((chain, draw) and ``budget`` dimensions) and ``sample_stats``.
+    budgets
+        Compute of each budget fitted (FLOP), smallest first.
+    runs
+        The runs fitted: ``N``, ``D``, ``C``, ``loss`` and ``budget`` (the index into ``budgets``).
+    shape
+        ``"parabola"`` or ``"asymmetric"``.
+    x_centre
+        The mean log10 N the model is centred on.
+    c_centre
+        The mean log10 C of the budgets.
+    diagnostics
+        The sampler's diagnostics.
+    left_out
+        Runs in no budget (fewer than three runs near their compute), not fitted.
+    """
+
+    tree: Any
+    budgets: np.ndarray
+    runs: pd.DataFrame
+    shape: str
+    x_centre: float
+    c_centre: float
+    diagnostics: Any = None
+    left_out: int = 0
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def _draws(self, name: str) -> np.ndarray:
+        """A posterior variable's draws with (chain, draw) stacked: shape (draws,) or (draws, budget)."""
+        values = np.asarray(self.tree["posterior"][name].values)
+        return values.reshape(-1, *values.shape[2:])
+
+    @property
+    def exponents(self) -> dict[str, np.ndarray]:
+        """Draws of a (N* ∝ C^a) and b = 1 − a (D* ∝ C^b)."""
+        a = self._draws("a")
+        return {"a": a, "b": 1.0 - a}
+
+    def budget_optima(self) -> dict[str, np.ndarray]:
+        """Draws of each fitted budget's optimum: ``N``, ``D`` and ``loss``, shape (draws, budgets)."""
+        n = 10 ** (self._draws("x_star") + self.x_centre)
+        return {"N": n, "D": self.budgets[None, :] / (FLOP_PER_PARAM_TOKEN * n), "loss": self._draws("l_star")}
+
+    def optimum(self, compute: Any, *, seed: int = 0, scatter: bool = True) -> dict[str, np.ndarray]:
+        """Draws of the compute-optimal N*, D* and loss L* at budgets ``compute``: the power laws through
+        the optima, with their scatter (``scatter=False``: the laws' lines alone).
+
+        Parameters
+        ----------
+        compute
+            Compute budgets in FLOP.
+        seed
+            Seed of the scatter's draws.
+        scatter
+            Include the optima's scatter about their power laws (a new budget's own optimum).
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            ``N``, ``D``, ``loss``, each (draws, budgets).
+        """
+        c = np.atleast_1d(np.asarray(compute, dtype=float))
+        if np.any(~(c > 0)) or not np.all(np.isfinite(c)):
+            raise InputError("compute budgets must be positive and finite")
+        lc = np.log10(c)[None, :] - self.c_centre
+        rng = np.random.default_rng([seed, 3])
+        a, a0, sn = self._draws("a")[:, None], self._draws("a0")[:, None], self._draws("sigma_n")[:, None]
+        l0, l1, sl = self._draws("l0")[:, None], self._draws("l1")[:, None], self._draws("sigma_l")[:, None]
+        zn = rng.standard_normal((a.shape[0], c.size)) if scatter else 0.0
+        zl = rng.standard_normal((a.shape[0], c.size)) if scatter else 0.0
+        n = 10 ** (a0 + a * lc + sn * zn + self.x_centre)
+        loss = self._draws("E")[:, None] + np.exp(l0 + l1 * lc + sl * zl)
+        return {"N": n, "D": c[None, :] / (FLOP_PER_PARAM_TOKEN * n), "loss": loss}
+
+    def table(self, compute: Any, *, level: float = DEFAULT_LEVEL, seed: int = 0) -> pd.DataFrame:
+        """The optimum at each budget: ``N``, ``D``, ``tokens_per_param`` and ``loss``, medians with
+        ``level`` intervals, and how far each budget lies beyond the largest fitted one.
+
+        Parameters
+        ----------
+        compute
+            Compute budgets in FLOP.
+        level
+            Credible level of the intervals.
+        seed
+            Seed of the scatter's draws.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        c = np.atleast_1d(np.asarray(compute, dtype=float))
+        draws = self.optimum(c, seed=seed)
+        draws["tokens_per_param"] = draws["D"] / draws["N"]
+        rows = []
+        for j, budget in enumerate(c):
+            row = {"C": float(budget), "decades_beyond_data": float(np.log10(budget / self.budgets.max()))}
+            for name in ("N", "D", "tokens_per_param", "loss"):
+                lo, med, hi = central(draws[name][:, j], level)
+                row |= {name: float(med), f"{name}_lower": float(lo), f"{name}_upper": float(hi)}
+            rows.append(row)
+        table = pd.DataFrame(rows)
+        table.attrs["level"] = level
+        return table
+
+    def curve(self, budget: int, log_n: np.ndarray) -> np.ndarray:
+        """Draws of budget ``budget``'s expected loss at log10 N = ``log_n``, shape (draws, points).
+
+        Parameters
+        ----------
+        budget
+            Index into :attr:`budgets`.
+        log_n
+            log10 N of the points.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        x = np.asarray(log_n, dtype=float)[None, :] - self.x_centre
+        d = x - self._draws("x_star")[:, budget, None]
+        return self._draws("l_star")[:, budget, None] + self._draws("curvature")[:, budget, None] * profile(
+            d, self._draws("skew")[:, None])
+
+
+def profile(d, skew, *, np=np):
+    """The profile's shape g_s(d) = 2 (e^(s·d) − 1 − s·d) / s², the parabola d² at s = 0 (its series
+    d² + s·d³/3 near it), in numpy or PyTensor (``np=pytensor.tensor``)."""
+    small = np.abs(skew) < 1e-4
+    safe = np.where(small, 1.0, skew)
+    return np.where(small, d ** 2 + skew * d ** 3 / 3, 2 * (np.expm1(safe * d) - safe * d) / safe ** 2)
+
+
+def _build(x: np.ndarray, y: np.ndarray, k: np.ndarray, lc: np.ndarray, *, shape: str, loss_centre: float,
+           loss_floor: float):
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    coords = {"budget": np.arange(lc.size), "run": np.arange(y.size)}
+    with pm.Model(coords=coords) as model:
+        a = pm.Normal("a", 0.5, 0.25)
+        a0 = pm.Normal("a0", 0.0, 1.0)
+        sigma_n = pm.HalfNormal("sigma_n", 0.1)
+        z_n = pm.Normal("z_n", 0.0, 1.0, dims="budget")
+        x_star = pm.Deterministic("x_star", a0 + a * lc + sigma_n * z_n, dims="budget")
+        e = pm.Deterministic("E", loss_floor * pm.math.sigmoid(pm.Normal("e_raw", 0.0, 1.5)))
+        l0 = pm.Normal("l0", loss_centre, 1.0)
+        l1 = pm.Normal("l1", -0.3, 0.3)
+        sigma_l = pm.HalfNormal("sigma_l", 0.05)
+        z_l = pm.Normal("z_l", 0.0, 1.0, dims="budget")
+        l_star = pm.Deterministic("l_star", e + pt.exp(l0 + l1 * lc + sigma_l * z_l), dims="budget")
+        mu_c = pm.Normal("mu_c", math.log(0.1), 1.0)
+        tau_c = pm.HalfNormal("tau_c", 0.5)
+        z_c = pm.Normal("z_c", 0.0, 1.0, dims="budget")
+        curvature = pm.Deterministic("curvature", pt.exp(mu_c + tau_c * z_c), dims="budget")
+        if shape == "asymmetric":
+            skew = pm.Normal("skew", 0.0, 1.0)
+        else:
+            skew = pm.Deterministic("skew", pt.as_tensor_variable(0.0))
+        mu = l_star[k] + curvature[k] * profile(x - x_star[k], skew, np=pt)
+        sigma = pm.HalfNormal("sigma", 0.05)
+        pm.StudentT("loss", nu=NU, mu=mu, sigma=sigma, observed=y, dims="run")
+    return model
+
+
+def fit_isoflop(runs, *, shape: str = "parabola", cut: float | None = None, draws: int = 1000, tune: int = 1000,
+                chains: int = 4, seed: int = 0, gap: float = ISOFLOP_GAP) -> IsoflopFit:
+    """Fit the isoFLOP model (module docstring) to the runs' budgets.
+
+    Parameters
+    ----------
+    runs
+        A :class:`~bayes_scaling.data.runs.RunTable` (or anything with ``N``, ``D``, ``C``, ``loss``).
+    shape
+        ``"parabola"`` or ``"asymmetric"``.
+    cut
+        Fit only the budgets below this compute (FLOP): a back-test's training budgets.
+    draws, tune, chains
+        NUTS draws and tuning steps per chain, and chains.
+    seed
+        Seed of the sampler; the same seed gives the same draws.
+    gap
+        Runs within this many decades of compute share a budget.
+
+    Returns
+    -------
+    IsoflopFit
+
+    Raises
+    ------
+    InputError
+        For an unknown shape, or with fewer than three budgets of three runs.
+
+    Examples
+    --------
+    >>> import bayes_scaling as bs
+    >>> from bayes_scaling.isoflop.model import fit_isoflop
+    >>> iso = fit_isoflop(bs.load_dataset("chinchilla"), draws=200, tune=200, chains=2, seed=1)
+    >>> bool(0.3 < float(iso.exponents["a"].mean()) < 0.8)
+    True
+    """
+    from bayes_scaling.sampling.diagnostics import check_sampling
+    from bayes_scaling.sampling.nuts import run_sampler
+    from bayes_scaling.sampling.settings import SamplerSettings
+
+    if shape not in SHAPES:
+        raise InputError(f"unknown isoFLOP shape {shape!r}; choose one of {', '.join(SHAPES)}")
+    frame = pd.DataFrame({name: np.asarray(getattr(runs, name), dtype=float) for name in ("N", "D", "C", "loss")})
+    labels, budgets = budget_labels(frame["C"], gap=gap, min_runs=MIN_RUNS_PER_BUDGET)
+    if cut is not None:  # the budgets at or above the cut are not fitted
+        kept = np.flatnonzero(budgets < cut)
+        remap = np.full(budgets.size, -1)
+        remap[kept] = np.arange(kept.size)
+        labels = np.where(labels >= 0, remap[np.maximum(labels, 0)], -1)
+        budgets = budgets[kept]
+    frame["budget"] = labels
+    used = frame[frame["budget"] >= 0].reset_index(drop=True)
+    if budgets.size < MIN_BUDGETS:
+        where = f" below {cut:.3g} FLOP" if cut is not None else ""
+        raise InputError(f"an isoFLOP analysis needs at least {MIN_BUDGETS} budgets of {MIN_RUNS_PER_BUDGET} or more "
+                         f"runs each{where} (runs within {gap:g} decades of compute share a budget); found "
+                         f"{budgets.size}")
+    x = np.log10(used["N"].to_numpy())
+    x_centre = float(x.mean())
+    c_centre = float(np.log10(budgets).mean())
+    lc = np.log10(budgets) - c_centre
+    y = used["loss"].to_numpy()
+    settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
+    tree, timing = run_sampler(lambda: _build(x - x_centre, y, used["budget"].to_numpy(), lc, shape=shape,
+                                              loss_centre=float(np.log(np.median(y) / 2)),
+                                              loss_floor=float(y.min())), settings)
+    diagnostics = check_sampling(tree, [v for v in VAR_NAMES if shape == "asymmetric" or v != "skew"],
+                                 label="isoFLOP fit")
+    left_out = int((frame["budget"] < 0).sum())
+    if left_out:
+        log.info("isoFLOP fit: %d runs share no budget with two others (or lie above the cut) and are not fitted",
+                 left_out)
+    config = {"shape": shape, "cut": cut, "draws": draws, "tune": tune, "chains": chains, "seed": seed, "gap": gap,
+              "timing": timing}
+    return IsoflopFit(tree, budgets, used, shape, x_centre, c_centre, diagnostics, left_out, config)

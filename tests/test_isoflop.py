@@ -1,0 +1,161 @@
+"""isoFLOP analyses: a budget's own optimum, the Bayesian Approach 2 model on ladders simulated from a
+known law (the exponent, the optimum and the loss recovered), the cost of an allocation, back-tests,
+the comparison with Approach 3, and the command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_scaling import InputError
+from bayes_scaling.cli import main
+from bayes_scaling.data.budgets import budget_labels
+from bayes_scaling.isoflop.checks import allocation_cost, isoflop_backtest
+from bayes_scaling.isoflop.classical import budget_optimum, naive_isoflop
+from bayes_scaling.isoflop.model import fit_isoflop, profile
+
+# The Chinchilla law (Hoffmann et al. 2022's fit): N*(C) = G (C/6)^a with a = β/(α+β).
+E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
+A_TRUE = BETA / (ALPHA + BETA)
+G = (ALPHA * A / (BETA * B)) ** (1 / (ALPHA + BETA))
+BUDGETS = np.geomspace(1e18, 1e21, 7)
+SMALL = {"draws": 300, "tune": 400, "chains": 2}
+
+
+def n_star(c):
+    return G * (np.asarray(c) / 6) ** A_TRUE
+
+
+def law_loss(n, d):
+    return E + A / n ** ALPHA + B / d ** BETA
+
+
+def ladder(seed: int = 0, *, guess_a: float = 0.6, sizes: int = 7, half: float = 0.6, noise: float = 0.005):
+    """An isoFLOP ladder as labs run one: at each budget, sizes evenly spaced in log N around a guess
+    of the optimum that scales as C^guess_a (not the true a, so the grid drifts off the optimum)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in BUDGETS:
+        centre = np.log10(n_star(1e18)) + guess_a * np.log10(c / 1e18)
+        for x in np.linspace(centre - half, centre + half, sizes):
+            n = 10 ** x
+            d = c / (6 * n)
+            rows.append({"N": n, "D": d, "C": c, "loss": law_loss(n, d) + rng.normal(0, noise)})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return ladder()
+
+
+@pytest.fixture(scope="module")
+def iso(runs):
+    return fit_isoflop(runs, **SMALL, seed=1)
+
+
+def test_budget_labels_group_runs_of_one_compute():
+    labels, budgets = budget_labels([1e20, 1.01e20, 3e20, 0.99e20, 1e21, 1.02e21, 1e21])
+    assert labels.tolist() == [0, 0, -1, 0, 1, 1, 1]  # the lone 3e20 run is in no budget
+    np.testing.assert_allclose(budgets, [1e20, 1e21])
+
+
+def test_budget_optimum_recovers_a_parabolas_vertex():
+    rng = np.random.default_rng(0)
+    x = np.linspace(8.0, 9.4, 9)
+    loss = 2.5 + 0.08 * (x - 8.6) ** 2 + rng.normal(0, 0.002, x.size)
+    draws = budget_optimum(x, loss, 1e20, seed=0)
+    lo, med, hi = np.quantile(np.log10(draws["N"]), [0.05, 0.5, 0.95])
+    assert lo < 8.6 < hi and hi - lo < 0.2
+    assert draws["bracketed"] == 1.0
+    assert np.median(draws["loss"]) == pytest.approx(2.5, abs=0.003)
+    with pytest.raises(InputError, match="at least 4 runs"):
+        budget_optimum(x[:3], loss[:3], 1e20)
+
+
+def test_profile_is_a_parabola_without_skew_and_convex_with_it():
+    d = np.linspace(-1, 1, 41)
+    np.testing.assert_allclose(profile(d, 0.0), d ** 2, rtol=1e-12)
+    skewed = profile(d, 1.5)
+    assert skewed.min() == 0.0 and np.all(np.diff(skewed, 2) > 0)  # minimum at 0, convex
+    assert skewed[-1] > skewed[0]  # rises faster on the side the skew points to
+
+
+def test_isoflop_model_recovers_the_known_law(iso):
+    """On a ladder whose grid drifts off the optimum: the exponent a, the optimum at a budget two
+    decades beyond the data and its loss are inside their 90% intervals."""
+    lo, hi = np.quantile(iso.exponents["a"], [0.05, 0.95])
+    assert lo < A_TRUE < hi and hi - lo < 0.1
+    assert iso.budgets.size == 7 and iso.left_out == 0
+    far = iso.table([1e23]).iloc[0]
+    assert far["N_lower"] < n_star(1e23) < far["N_upper"]
+    d = 1e23 / (6 * n_star(1e23))
+    assert far["loss_lower"] < law_loss(n_star(1e23), d) < far["loss_upper"]
+    assert far["decades_beyond_data"] == pytest.approx(2.0)
+    assert iso.diagnostics is not None
+
+
+def test_allocation_cost_is_nothing_at_the_optimum_and_grows_away_from_it(iso):
+    c = BUDGETS[3]
+    at = allocation_cost(iso, n_star(c), c)
+    off = allocation_cost(iso, 4 * n_star(c), c)
+    farther = allocation_cost(iso, 10 * n_star(c), c)
+    assert at["loss_given_up"] < 0.002 and at["deadweight_fraction"] < 0.02
+    assert 0 < off["loss_given_up"] < farther["loss_given_up"]
+    assert 0 < off["deadweight_fraction"] < farther["deadweight_fraction"] < 1
+    # The law itself: the loss given up at 4 N* is L(4N*, D) - L(N*, D*), inside the interval.
+    true = law_loss(4 * n_star(c), c / (24 * n_star(c))) - law_loss(n_star(c), c / (6 * n_star(c)))
+    assert off["loss_given_up_lower"] < true < off["loss_given_up_upper"]
+    with pytest.raises(InputError, match="positive"):
+        allocation_cost(iso, -1.0, c)
+
+
+def test_backtest_scores_held_out_budgets_against_their_own_optima(runs):
+    table = isoflop_backtest(runs, cut=3e20, **SMALL, seed=1)
+    assert list(table["C"]) == pytest.approx(list(BUDGETS[BUDGETS >= 3e20]))
+    assert table.attrs["fitted_budgets"] == 5
+    for r in table.itertuples():
+        assert r.forecast_N_lower < n_star(r.C) < r.forecast_N_upper
+        assert r.observed_N_lower < n_star(r.C) < r.observed_N_upper
+    assert table["inside_N"].all() and table["inside_loss"].all()
+    naive = naive_isoflop(runs.assign(budget=budget_labels(runs["C"])[0]), BUDGETS)
+    assert abs(naive["a"] - A_TRUE) < 0.05
+    with pytest.raises(InputError, match="nothing to score"):
+        isoflop_backtest(runs, cut=1e22, **SMALL)
+
+
+def test_fit_refuses_too_few_budgets(runs):
+    with pytest.raises(InputError, match="at least 3 budgets"):
+        fit_isoflop(runs[runs["C"] < 5e18], **SMALL)
+    with pytest.raises(InputError, match="unknown isoFLOP shape"):
+        fit_isoflop(runs, shape="cubic")
+
+
+@pytest.mark.slow
+def test_isoflop_command(tmp_path, runs, capsys):
+    """`isoflop FILE --cut --compare --chosen-params --json --out`: every table, the figures, and the two
+    approaches agree on runs of the Chinchilla law itself."""
+    path = tmp_path / "ladder.csv"
+    runs.to_csv(path, index=False)
+    out = tmp_path / "iso"
+    args = ["-q", "isoflop", str(path), "--cut", "3e20", "--compare", "--chosen-params", "3e9",
+            "--chosen-compute", "1e21", "--draws", "300", "--tune", "400", "--chains", "2", "--seed", "1",
+            "--out", str(out), "--json"]
+    assert main(args) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert len(payload["budgets_fitted"]) == 5
+    assert payload["exponent_a"][1] < A_TRUE < payload["exponent_a"][2]
+    assert payload["backtest_coverage"]["N"] == 1.0
+    for row in payload["comparison"]:
+        assert row["ratio_lower"] < 1 < row["ratio_upper"]  # the law's own runs: Approaches 2 and 3 agree
+    assert 0 < payload["allocation_cost"]["deadweight_fraction"] < 1
+    for name in ("isoflop_optimum.csv", "isoflop_backtest.tex", "isoflop_comparison.csv",
+                 "figures/isoflop_profiles.png", "figures/isoflop_optimum.png"):
+        assert (out / name).is_file(), name
+    assert main(["isoflop", str(path), "--chosen-params", "1e9"]) == 2
+    assert "--chosen-params needs --chosen-compute" in capsys.readouterr().err
+    assert main(["isoflop", str(path), "--cut", "2e18", "--draws", "10", "--tune", "10"]) == 2
+    assert "at least 3 budgets" in capsys.readouterr().err
