@@ -15,7 +15,7 @@ from bayes_scaling.cli import main
 from bayes_scaling.data.budgets import budget_labels
 from bayes_scaling.isoflop.checks import allocation_cost, isoflop_backtest
 from bayes_scaling.isoflop.classical import budget_optimum, naive_isoflop
-from bayes_scaling.isoflop.model import fit_isoflop, profile
+from bayes_scaling.isoflop.model import fit_isoflop, load_isoflop, profile
 
 # The Chinchilla law (Hoffmann et al. 2022's fit): N*(C) = G (C/6)^a with a = β/(α+β).
 E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
@@ -98,6 +98,20 @@ def test_isoflop_model_recovers_the_known_law(iso):
     assert iso.diagnostics is not None
 
 
+def test_isoflop_fit_saves_and_loads_the_same_draws(iso, tmp_path):
+    path = iso.save(tmp_path / "iso.nc")
+    again = load_isoflop(path)
+    np.testing.assert_array_equal(again.exponents["a"], iso.exponents["a"])
+    np.testing.assert_array_equal(again.budgets, iso.budgets)
+    pd.testing.assert_frame_equal(again.table([1e22]), iso.table([1e22]))
+    assert again.shape == iso.shape and len(again.runs) == len(iso.runs)
+    with pytest.raises(InputError, match="exists"):
+        iso.save(path)
+    (tmp_path / "other.nc").write_text("not netCDF")
+    with pytest.raises(InputError, match="not a readable netCDF"):
+        load_isoflop(tmp_path / "other.nc")
+
+
 def test_allocation_cost_is_nothing_at_the_optimum_and_grows_away_from_it(iso):
     c = BUDGETS[3]
     at = allocation_cost(iso, n_star(c), c)
@@ -152,7 +166,7 @@ def test_isoflop_command(tmp_path, runs, capsys):
     for row in payload["comparison"]:
         assert row["ratio_lower"] < 1 < row["ratio_upper"]  # the law's own runs: Approaches 2 and 3 agree
     assert 0 < payload["allocation_cost"]["deadweight_fraction"] < 1
-    for name in ("isoflop_optimum.csv", "isoflop_backtest.tex", "isoflop_comparison.csv",
+    for name in ("isoflop.nc", "isoflop_optimum.csv", "isoflop_backtest.tex", "isoflop_comparison.csv",
                  "figures/isoflop_profiles.png", "figures/isoflop_optimum.png"):
         assert (out / name).is_file(), name
     assert main(["isoflop", str(path), "--chosen-params", "1e9"]) == 2

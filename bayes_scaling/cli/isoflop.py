@@ -75,6 +75,7 @@ def _cmd_isoflop(args: argparse.Namespace) -> dict[str, Any]:
         with output_folder(out, force=args.force, command="bayes-scaling isoflop", inputs=[args.data]) as stage:
             for name, table in tables.items():
                 write_table(table, stage / f"isoflop_{name}", index=False, caption=f"isoFLOP {name}")
+            iso.save(stage / "isoflop.nc")
             _figures(iso, stage, tables.get("comparison"), budgets, args.level)
     if not args.json:
         _print(payload, tables, out)

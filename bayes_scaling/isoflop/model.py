@@ -26,9 +26,12 @@ optimum); τ_c ~ HalfNormal(0.5); s ~ N(0, 1) per decade; noise ~ HalfNormal(0.0
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,7 +42,10 @@ from bayes_scaling.data.runs import FLOP_PER_PARAM_TOKEN
 from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import DEFAULT_LEVEL, central
 
-__all__ = ["SHAPES", "IsoflopFit", "fit_isoflop"]
+__all__ = ["SHAPES", "IsoflopFit", "fit_isoflop", "load_isoflop"]
+
+#: Marks a netCDF file written by :meth:`IsoflopFit.save`.
+FILE_KIND = "bayes_scaling isoflop fit"
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +173,43 @@ class IsoflopFit:
         table.attrs["level"] = level
         return table
 
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the fit as one netCDF file, atomically (:func:`load_isoflop` reads it back).
+
+        Parameters
+        ----------
+        path
+            The file (``.nc``).
+        overwrite
+            Replace an existing file.
+
+        Returns
+        -------
+        pathlib.Path
+
+        Raises
+        ------
+        InputError
+            When the file exists and ``overwrite`` is not set, or its folder does not exist.
+        """
+        import xarray as xr
+
+        from bayes_scaling.io.outputs import atomic_file
+
+        target = Path(path)
+        if target.exists() and not overwrite:
+            raise InputError(f"{target} exists; pass overwrite=True (command line: --force) to replace it")
+        if not target.parent.is_dir():
+            raise InputError(f"{target.parent} is not a folder")
+        stored = self.tree.copy()
+        stored["runs"] = xr.Dataset({c: ("run", self.runs[c].to_numpy()) for c in self.runs.columns})
+        stored.attrs = {"kind": FILE_KIND, "budgets": json.dumps([float(b) for b in self.budgets]),
+                        "shape": self.shape, "x_centre": self.x_centre, "c_centre": self.c_centre,
+                        "left_out": self.left_out, "config": json.dumps(self.config, default=str)}
+        with atomic_file(target) as tmp:
+            stored.to_netcdf(str(tmp))
+        return target
+
     def curve(self, budget: int, log_n: np.ndarray) -> np.ndarray:
         """Draws of budget ``budget``'s expected loss at log10 N = ``log_n``, shape (draws, points).
 
@@ -193,6 +236,49 @@ def profile(d, skew, *, np=np):
     small = np.abs(skew) < 1e-4
     safe = np.where(small, 1.0, skew)
     return np.where(small, d ** 2 + skew * d ** 3 / 3, 2 * (np.expm1(safe * d) - safe * d) / safe ** 2)
+
+
+def load_isoflop(path: str | os.PathLike) -> IsoflopFit:
+    """Read a fit written by :meth:`IsoflopFit.save`; its diagnostics are computed again.
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    IsoflopFit
+
+    Raises
+    ------
+    InputError
+        When the file is missing, unreadable or not an isoFLOP fit.
+    """
+    import xarray as xr
+
+    from bayes_scaling.sampling.diagnostics import check_sampling
+
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"{source}: no such file")
+    try:
+        tree = xr.open_datatree(str(source)).load()
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{source} is not a readable netCDF file ({exc})") from None
+    if tree.attrs.get("kind") != FILE_KIND:
+        raise InputError(f"{source} is not an isoFLOP fit (bayes_scaling.isoflop.model.IsoflopFit.save writes them)")
+    runs = tree["runs"].to_dataset().to_dataframe().reset_index(drop=True)
+    runs["budget"] = runs["budget"].astype(int)
+    shape = str(tree.attrs["shape"])
+    del tree["runs"]
+    posterior = xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset(),
+                                       "sample_stats": tree["sample_stats"].to_dataset()})
+    diagnostics = check_sampling(posterior, [v for v in VAR_NAMES if shape == "asymmetric" or v != "skew"],
+                                 label=f"isoFLOP fit {source.name}")
+    return IsoflopFit(posterior, np.asarray(json.loads(tree.attrs["budgets"])), runs, shape,
+                      float(tree.attrs["x_centre"]), float(tree.attrs["c_centre"]), diagnostics,
+                      int(tree.attrs["left_out"]), json.loads(tree.attrs["config"]))
 
 
 def _build(x: np.ndarray, y: np.ndarray, k: np.ndarray, lc: np.ndarray, *, shape: str, loss_centre: float,
