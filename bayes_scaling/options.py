@@ -40,3 +40,6 @@ FRONTIER_DECADES = 1.5
 #: … when at least this many lie there (ten per parameter of a five-parameter law: a design with
 #: many runs per budget, such as an isoFLOP ladder); otherwise every run.
 FRONTIER_MIN_RUNS = 50
+
+#: The shapes of an isoFLOP budget's profile (:mod:`bayes_scaling.isoflop.model`).
+ISOFLOP_SHAPES = ("parabola", "asymmetric")

@@ -16,35 +16,19 @@ from bayes_scaling.data.budgets import budget_labels
 from bayes_scaling.isoflop.checks import allocation_cost, isoflop_backtest
 from bayes_scaling.isoflop.classical import budget_optimum, naive_isoflop
 from bayes_scaling.isoflop.model import fit_isoflop, load_isoflop, profile
+from bayes_scaling.isoflop.simulate import HOFFMANN, simulate_ladder
 
-# The Chinchilla law (Hoffmann et al. 2022's fit): N*(C) = G (C/6)^a with a = β/(α+β).
-E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
-A_TRUE = BETA / (ALPHA + BETA)
-G = (ALPHA * A / (BETA * B)) ** (1 / (ALPHA + BETA))
+LAW = HOFFMANN
+A_TRUE = LAW.a
 BUDGETS = np.geomspace(1e18, 1e21, 7)
 SMALL = {"draws": 300, "tune": 400, "chains": 2}
+n_star, law_loss = LAW.n_star, LAW.loss
 
 
-def n_star(c):
-    return G * (np.asarray(c) / 6) ** A_TRUE
-
-
-def law_loss(n, d):
-    return E + A / n ** ALPHA + B / d ** BETA
-
-
-def ladder(seed: int = 0, *, guess_a: float = 0.6, sizes: int = 7, half: float = 0.6, noise: float = 0.005):
-    """An isoFLOP ladder as labs run one: at each budget, sizes evenly spaced in log N around a guess
-    of the optimum that scales as C^guess_a (not the true a, so the grid drifts off the optimum)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for c in BUDGETS:
-        centre = np.log10(n_star(1e18)) + guess_a * np.log10(c / 1e18)
-        for x in np.linspace(centre - half, centre + half, sizes):
-            n = 10 ** x
-            d = c / (6 * n)
-            rows.append({"N": n, "D": d, "C": c, "loss": law_loss(n, d) + rng.normal(0, noise)})
-    return pd.DataFrame(rows)
+def ladder(seed: int = 0):
+    """An isoFLOP ladder as labs run one, whose grid's centre scales as C^0.6 (the true a is 0.45),
+    so the grid drifts off the optimum as the budgets grow."""
+    return simulate_ladder(LAW, BUDGETS, guess_exponent=0.6, seed=seed)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from bayes_scaling.cli._common import (
 )
 from bayes_scaling.errors import InputError
 from bayes_scaling.io.outputs import check_output_folder, output_folder
-from bayes_scaling.options import DEFAULT_LEVEL
+from bayes_scaling.options import DEFAULT_LEVEL, ISOFLOP_SHAPES
 
 
 def _cmd_isoflop(args: argparse.Namespace) -> dict[str, Any]:
@@ -27,7 +27,11 @@ def _cmd_isoflop(args: argparse.Namespace) -> dict[str, Any]:
 
     from bayes_scaling.data.datasets import runs_from
     from bayes_scaling.io.tables import write_table
-    from bayes_scaling.isoflop.checks import allocation_cost, compare_approaches, isoflop_backtest
+    from bayes_scaling.isoflop.checks import (
+        allocation_cost,
+        compare_approaches,
+        isoflop_backtest,
+    )
     from bayes_scaling.isoflop.classical import naive_isoflop
     from bayes_scaling.isoflop.model import fit_isoflop
 
@@ -130,15 +134,13 @@ def _figures(iso, out: Path, comparison, budgets, level: float) -> None:
 
 def add_parser(sub) -> None:
     """Add this subcommand's arguments, next to its handler."""
-    from bayes_scaling.isoflop.model import SHAPES
-
     p = sub.add_parser("isoflop", help="isoFLOP analysis (Approach 2): each budget's optimum and their power law",
                        description="Groups the runs by compute budget, fits a curve in log N per budget with "
                                    "partially pooled curvature and power laws in C through the optima, and "
                                    "forecasts N*, D* and L* at new budgets with intervals.")
     p.add_argument("data", help="dataset name or file of runs (N, D or C, loss)")
     _add_run_table_options(p)
-    p.add_argument("--shape", choices=SHAPES, default="parabola",
+    p.add_argument("--shape", choices=ISOFLOP_SHAPES, default="parabola",
                    help="each budget's profile: a parabola in log N (default) or a skewed curve")
     p.add_argument("--cut", type=positive_number, metavar="FLOP",
                    help="fit the budgets below this compute and score the forecast optimum of each budget above it")

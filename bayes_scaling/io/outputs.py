@@ -67,6 +67,34 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def new_file_target(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """The path a result file is written to, refused when it exists (unless ``overwrite``) or when
+    its folder does not.
+
+    Parameters
+    ----------
+    path
+        The file.
+    overwrite
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    InputError
+        When the file exists and ``overwrite`` is not set, or its folder does not exist.
+    """
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise InputError(f"{target} exists; pass overwrite=True (command line: --force) to replace it")
+    if not target.parent.is_dir():
+        raise InputError(f"{target.parent} is not a folder")
+    return target
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write UTF-8 text to ``path`` atomically.
 

@@ -41,6 +41,7 @@ from bayes_scaling.data.budgets import budget_labels
 from bayes_scaling.data.runs import FLOP_PER_PARAM_TOKEN
 from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import DEFAULT_LEVEL, central
+from bayes_scaling.options import ISOFLOP_SHAPES
 
 __all__ = ["SHAPES", "IsoflopFit", "fit_isoflop", "load_isoflop"]
 
@@ -49,7 +50,7 @@ FILE_KIND = "bayes_scaling isoflop fit"
 
 log = logging.getLogger(__name__)
 
-SHAPES = ("parabola", "asymmetric")
+SHAPES = ISOFLOP_SHAPES
 #: Fewest budgets a power law through the optima is fitted to.
 MIN_BUDGETS = 3
 #: Fewest runs a budget needs (a curve with its optimum has three parameters).
@@ -194,13 +195,9 @@ class IsoflopFit:
         """
         import xarray as xr
 
-        from bayes_scaling.io.outputs import atomic_file
+        from bayes_scaling.io.outputs import atomic_file, new_file_target
 
-        target = Path(path)
-        if target.exists() and not overwrite:
-            raise InputError(f"{target} exists; pass overwrite=True (command line: --force) to replace it")
-        if not target.parent.is_dir():
-            raise InputError(f"{target.parent} is not a folder")
+        target = new_file_target(path, overwrite=overwrite)
         stored = self.tree.copy()
         stored["runs"] = xr.Dataset({c: ("run", self.runs[c].to_numpy()) for c in self.runs.columns})
         stored.attrs = {"kind": FILE_KIND, "budgets": json.dumps([float(b) for b in self.budgets]),

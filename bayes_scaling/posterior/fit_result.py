@@ -28,7 +28,7 @@ from bayes_scaling._provenance import config_hash
 from bayes_scaling.data.runs import RunTable
 from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import DEFAULT_LEVEL, ci_options
-from bayes_scaling.io.outputs import atomic_file
+from bayes_scaling.io.outputs import atomic_file, new_file_target
 from bayes_scaling.laws.base import ScalingLaw
 from bayes_scaling.laws.ops import NUMPY
 from bayes_scaling.laws.registry import get_law
@@ -356,11 +356,7 @@ class Fit:
         -------
         pathlib.Path
         """
-        target = Path(path)
-        if target.exists() and not overwrite:
-            raise InputError(f"{target} exists; pass overwrite=True (command line: --force) to replace it")
-        if not target.parent.is_dir():
-            raise InputError(f"{target.parent} is not a folder")
+        target = new_file_target(path, overwrite=overwrite)
         attrs = self.idata["posterior"].attrs
         attrs[_ATTR + "format"] = FORMAT_VERSION
         attrs[_ATTR + "config"] = json.dumps(self.config, sort_keys=True, default=str)

@@ -1,0 +1,109 @@
+"""isoFLOP ladders simulated from a known Chinchilla law, laid out as labs lay them out: at each
+budget, model sizes evenly spaced in log N around a guess of the optimum.  For checking isoFLOP
+analyses against known truth (recovery, coverage, the bias of the classical fit)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bayes_scaling.data.runs import FLOP_PER_PARAM_TOKEN
+
+__all__ = ["ChinchillaLaw", "HOFFMANN", "simulate_ladder"]
+
+
+@dataclass(frozen=True)
+class ChinchillaLaw:
+    """L(N, D) = E + A / N^α + B / D^β and its compute-optimal allocation.
+
+    Parameters
+    ----------
+    E, A, B, alpha, beta
+        The law's parameters.
+    """
+
+    E: float
+    A: float
+    B: float
+    alpha: float
+    beta: float
+
+    @property
+    def a(self) -> float:
+        """N* ∝ C^a: a = β / (α + β)."""
+        return self.beta / (self.alpha + self.beta)
+
+    def loss(self, n, d):
+        """The law's loss at N, D."""
+        return self.E + self.A / np.asarray(n) ** self.alpha + self.B / np.asarray(d) ** self.beta
+
+    def n_star(self, compute):
+        """Compute-optimal N at C = 6ND."""
+        g = (self.alpha * self.A / (self.beta * self.B)) ** (1 / (self.alpha + self.beta))
+        return g * (np.asarray(compute, dtype=float) / FLOP_PER_PARAM_TOKEN) ** self.a
+
+    def loss_star(self, compute):
+        """The loss at the compute-optimal allocation."""
+        n = self.n_star(compute)
+        return self.loss(n, np.asarray(compute, dtype=float) / (FLOP_PER_PARAM_TOKEN * n))
+
+
+#: Hoffmann et al. 2022's fit (Approach 3).
+HOFFMANN = ChinchillaLaw(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+
+
+def simulate_ladder(law: ChinchillaLaw = HOFFMANN, budgets: Sequence[float] = tuple(np.geomspace(1e18, 1e21, 7)), *,
+                    sizes: int = 7, half_width: float = 0.6, guess_exponent: float | None = None,
+                    offset: float = 0.0, noise: float = 0.005, seed: int = 0) -> pd.DataFrame:
+    """Runs of an isoFLOP ladder: ``sizes`` models per budget, evenly spaced in log10 N over
+    ± ``half_width`` decades around a guessed optimum, with Gaussian noise on the loss.
+
+    The guess is the true optimum at the smallest budget, scaled as C^``guess_exponent`` (None: the
+    true exponent, a grid centred on every optimum), shifted by ``offset`` decades: a guess that
+    scales wrongly drifts off the optimum as the budgets grow.
+
+    Parameters
+    ----------
+    law
+        The true law.
+    budgets
+        Compute budgets (FLOP).
+    sizes
+        Models per budget.
+    half_width
+        Half the grid's width in decades of N.
+    guess_exponent
+        The exponent the grid's centre scales with.
+    offset
+        Shift of the grid's centre (decades; positive: larger models).
+    noise
+        Standard deviation of the loss noise.
+    seed
+        Seed of the noise.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``N``, ``D``, ``C``, ``loss``.
+
+    Examples
+    --------
+    >>> runs = simulate_ladder(sizes=5, noise=0.0)
+    >>> len(runs), bool(runs.groupby("C")["loss"].idxmin().isin(runs.index[2::5]).all())
+    (35, True)
+    """
+    rng = np.random.default_rng(seed)
+    budgets = np.asarray(budgets, dtype=float)
+    exponent = law.a if guess_exponent is None else guess_exponent
+    first = np.log10(law.n_star(budgets.min()))
+    rows = []
+    for c in budgets:
+        centre = first + exponent * np.log10(c / budgets.min()) + offset
+        for x in np.linspace(centre - half_width, centre + half_width, sizes):
+            n = 10 ** x
+            d = c / (FLOP_PER_PARAM_TOKEN * n)
+            rows.append({"N": n, "D": d, "C": c, "loss": float(law.loss(n, d)) + rng.normal(0, noise)})
+    return pd.DataFrame(rows)
