@@ -118,6 +118,7 @@ def test_backtest_scores_held_out_budgets_against_their_own_optima(runs):
     for r in table.itertuples():
         assert r.forecast_N_lower < n_star(r.C) < r.forecast_N_upper
         assert r.observed_N_lower < n_star(r.C) < r.observed_N_upper
+    assert table["scored"].all()  # a centred grid brackets every optimum
     assert table["inside_N"].all() and table["inside_loss"].all()
     naive = naive_isoflop(runs.assign(budget=budget_labels(runs["C"])[0]), BUDGETS)
     assert abs(naive["a"] - A_TRUE) < 0.05
@@ -147,6 +148,7 @@ def test_isoflop_command(tmp_path, runs, capsys):
     assert len(payload["budgets_fitted"]) == 5
     assert payload["exponent_a"][1] < A_TRUE < payload["exponent_a"][2]
     assert payload["backtest_coverage"]["N"] == 1.0
+    assert set(payload["backtest_coverage_parametric"]) == {"N", "loss"}  # Approach 3 scored beside
     for row in payload["comparison"]:
         assert row["ratio_lower"] < 1 < row["ratio_upper"]  # the law's own runs: Approaches 2 and 3 agree
     assert 0 < payload["allocation_cost"]["deadweight_fraction"] < 1

@@ -55,10 +55,6 @@ def _cmd_isoflop(args: argparse.Namespace) -> dict[str, Any]:
         "exponent_a": [med, lo, hi], "exponent_b": [1 - med, 1 - hi, 1 - lo],
         "classical_exponent_a": naive["a"], "diagnostics": str(iso.diagnostics),
     }
-    if args.cut is not None:
-        tables["backtest"] = isoflop_backtest(runs, cut=args.cut, level=args.level, fit=iso)
-        payload["backtest_coverage"] = {"N": float(tables["backtest"]["inside_N"].mean()),
-                                        "loss": float(tables["backtest"]["inside_loss"].mean())}
     if args.compare:
         from bayes_scaling.fitting import fit as fit_law
         from bayes_scaling.forecast.forecaster import Forecaster
@@ -70,6 +66,16 @@ def _cmd_isoflop(args: argparse.Namespace) -> dict[str, Any]:
                                    level=args.level, seed=args.seed)
         tables["comparison"] = table
         payload["comparison_exponents"] = table.attrs.get("exponents")
+    if args.cut is not None:
+        backtest = isoflop_backtest(runs, cut=args.cut, level=args.level, fit=iso,
+                                    parametric=Forecaster(parametric, seed=args.seed) if args.compare else None)
+        tables["backtest"] = backtest
+        scored = backtest[backtest["scored"]]
+        payload["backtest_scored"] = len(scored)
+        payload["backtest_coverage"] = {"N": float(scored["inside_N"].mean()), "loss": float(scored["inside_loss"].mean())}
+        if args.compare:
+            payload["backtest_coverage_parametric"] = {"N": float(scored["inside_N_parametric"].mean()),
+                                                       "loss": float(scored["inside_loss_parametric"].mean())}
     if args.chosen_params:
         payload["allocation_cost"] = allocation_cost(iso, args.chosen_params, args.chosen_compute, level=args.level,
                                                      seed=args.seed)
@@ -101,8 +107,11 @@ def _print(payload: dict[str, Any], tables: dict[str, Any], out: Path | None) ->
                           index=False))
     if "backtest_coverage" in payload:
         cov = payload["backtest_coverage"]
-        print(f"back-test: the held-out budgets' own optima inside the forecast interval: N* {cov['N']:.0%}, "
-              f"L* {cov['loss']:.0%}")
+        print(f"back-test ({payload['backtest_scored']} held-out budgets that bracket their optimum): their own "
+              f"optima inside the forecast interval: N* {cov['N']:.0%}, L* {cov['loss']:.0%}")
+        if "backtest_coverage_parametric" in payload:
+            par = payload["backtest_coverage_parametric"]
+            print(f"          inside the parametric fit's (Approach 3): N* {par['N']:.0%}, L* {par['loss']:.0%}")
     if "allocation_cost" in payload:
         c = payload["allocation_cost"]
         print(f"the chosen allocation gives up {c['loss_given_up']:.3g} nats [{c['loss_given_up_lower']:.3g}, "

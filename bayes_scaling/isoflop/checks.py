@@ -14,11 +14,16 @@ from bayes_scaling.intervals import DEFAULT_LEVEL, central, equal_tailed
 from bayes_scaling.isoflop.classical import budget_optimum, naive_isoflop
 from bayes_scaling.isoflop.model import IsoflopFit, fit_isoflop, profile
 
-__all__ = ["isoflop_backtest", "compare_approaches", "allocation_cost"]
+__all__ = ["isoflop_backtest", "compare_approaches", "allocation_cost", "MIN_BRACKETED"]
+
+#: A held-out budget is scored when at least this share of its own vertex draws lies inside its runs'
+#: range (± one decade): below it, its runs do not say where its optimum is.
+MIN_BRACKETED = 0.5
 
 
 def isoflop_backtest(runs, *, cut: float, shape: str = "parabola", level: float = DEFAULT_LEVEL, draws: int = 1000,
-                     tune: int = 1000, chains: int = 4, seed: int = 0, fit: IsoflopFit | None = None) -> pd.DataFrame:
+                     tune: int = 1000, chains: int = 4, seed: int = 0, fit: IsoflopFit | None = None,
+                     parametric=None) -> pd.DataFrame:
     """Fit the budgets below ``cut``, forecast the optimum of each budget above it, and score the
     forecast against that budget's own optimum (:func:`~bayes_scaling.isoflop.classical.budget_optimum`).
 
@@ -36,15 +41,20 @@ def isoflop_backtest(runs, *, cut: float, shape: str = "parabola", level: float 
         Sampler settings of the fit.
     fit
         The fit below the cut, when it exists already.
+    parametric
+        A :class:`~bayes_scaling.forecast.forecaster.Forecaster` of a parametric fit to the runs below
+        the cut (Approach 3): its forecasts of the same optima are scored beside (``parametric_…``).
 
     Returns
     -------
     pandas.DataFrame
-        One row per held-out budget with four runs or more: ``C``, ``runs``, ``decades_beyond_data``,
-        ``bracketed`` (share of the budget's own vertex draws inside its runs' range), for ``N`` and
+        One row per held-out budget with four runs of three sizes or more: ``C``, ``runs``,
+        ``decades_beyond_data``, ``bracketed`` (share of the budget's own vertex draws inside its runs'
+        range), ``scored`` (``bracketed`` ≥ :data:`MIN_BRACKETED`: coverage is taken over these), for ``N`` and
         ``loss`` the observed optimum (``observed_…`` median with ``_lower``/``_upper``), the forecast
         (``forecast_…`` with bounds), ``inside_…`` (the observed median inside the forecast interval)
-        and ``naive_N`` (the classical parabola fit's power law, below the cut).
+        ``naive_N`` (the classical parabola fit's power law, below the cut) and, with ``parametric``,
+        ``parametric_N`` and ``parametric_loss`` with bounds and ``inside_…_parametric``.
 
     Raises
     ------
@@ -55,9 +65,10 @@ def isoflop_backtest(runs, *, cut: float, shape: str = "parabola", level: float 
     iso = fit if fit is not None else fit_isoflop(runs, shape=shape, cut=cut, draws=draws, tune=tune, chains=chains,
                                                   seed=seed)
     labels, budgets = budget_labels(frame["C"], gap=iso.config.get("gap", 0.02), min_runs=4)
-    held = [k for k, c in enumerate(budgets) if c >= cut]
+    held = [k for k, c in enumerate(budgets)
+            if c >= cut and np.unique(frame.loc[labels == k, "N"]).size >= 3]
     if not held:
-        raise InputError(f"no budget at or above {cut:.3g} FLOP has four runs: nothing to score")
+        raise InputError(f"no budget at or above {cut:.3g} FLOP has four runs of three sizes: nothing to score")
     naive = naive_isoflop(iso.runs, iso.budgets)
     rows = []
     for k in held:
@@ -66,8 +77,12 @@ def isoflop_backtest(runs, *, cut: float, shape: str = "parabola", level: float 
         forecast = iso.optimum(budgets[k], seed=seed)
         row = {"C": float(budgets[k]), "runs": len(part),
                "decades_beyond_data": float(np.log10(budgets[k] / iso.budgets.max())),
-               "bracketed": observed["bracketed"],
+               "bracketed": observed["bracketed"], "scored": observed["bracketed"] >= MIN_BRACKETED,
                "naive_N": float(10 ** (naive["intercept"] + naive["a"] * np.log10(budgets[k])))}
+        if parametric is not None:
+            allocation = parametric.allocation(budgets[k])
+            loss, _ = parametric.loss_at_compute(budgets[k])
+            forecast_3 = {"N": allocation["N"][:, 0], "loss": loss[:, 0]}
         for name in ("N", "loss"):
             lo, med, hi = central(forecast[name][:, 0], level)
             if observed[name].size:
@@ -78,6 +93,10 @@ def isoflop_backtest(runs, *, cut: float, shape: str = "parabola", level: float 
                     f"observed_{name}_upper": float(ohi), f"forecast_{name}": float(med),
                     f"forecast_{name}_lower": float(lo), f"forecast_{name}_upper": float(hi),
                     f"inside_{name}": bool(lo <= omed <= hi)}
+            if parametric is not None:
+                plo, pmed, phi = central(forecast_3[name], level)
+                row |= {f"parametric_{name}": float(pmed), f"parametric_{name}_lower": float(plo),
+                        f"parametric_{name}_upper": float(phi), f"inside_{name}_parametric": bool(plo <= omed <= phi)}
         rows.append(row)
     table = pd.DataFrame(rows)
     table.attrs |= {"cut": cut, "level": level, "shape": iso.shape, "fitted_budgets": int(iso.budgets.size)}

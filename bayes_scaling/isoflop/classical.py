@@ -35,7 +35,7 @@ def naive_isoflop(runs: pd.DataFrame, budgets: np.ndarray) -> dict[str, object]:
     -------
     dict
         ``vertices`` (DataFrame: ``C``, ``N``, ``loss``, ``curvature``; NaN where a budget's parabola
-        opens downward), ``a`` (N* ∝ C^a) and ``intercept`` (log10 N* at log10 C = 0).
+        opens downward or the budget has fewer than three sizes), ``a`` (N* ∝ C^a) and ``intercept`` (log10 N* at log10 C = 0).
 
     Raises
     ------
@@ -46,6 +46,9 @@ def naive_isoflop(runs: pd.DataFrame, budgets: np.ndarray) -> dict[str, object]:
     for k, c in enumerate(budgets):
         part = runs[runs["budget"] == k]
         x, y = np.log10(part["N"].to_numpy(float)), part["loss"].to_numpy(float)
+        if np.unique(x).size < 3:  # no parabola through fewer than three sizes
+            rows.append({"C": float(c), "N": np.nan, "loss": np.nan, "curvature": np.nan})
+            continue
         b2, b1, b0 = np.polyfit(x, y, 2)
         ok = b2 > 0
         vertex = -b1 / (2 * b2) if ok else np.nan
@@ -86,12 +89,14 @@ def budget_optimum(log_n: np.ndarray, loss: np.ndarray, compute: float, *, draws
     Raises
     ------
     InputError
-        With fewer than four runs (three coefficients and a noise variance).
+        With fewer than four runs (three coefficients and a noise variance) or three sizes.
     """
     x = np.asarray(log_n, dtype=float)
     y = np.asarray(loss, dtype=float)
     if x.size < 4:
         raise InputError(f"a budget's own optimum needs at least 4 runs, got {x.size}")
+    if np.unique(x).size < 3:
+        raise InputError(f"a budget's own optimum needs runs of at least 3 sizes, got {np.unique(x).size}")
     centre = x.mean()
     design = np.column_stack([np.ones_like(x), x - centre, (x - centre) ** 2])
     beta, *_ = np.linalg.lstsq(design, y, rcond=None)
