@@ -190,10 +190,10 @@ def test_calibration_forecasts_published_runs(calibration):
     assert energy.loc["BLOOM-176B", "scope"] == "device"  # dynamic device power only: no PUE
     assert "GShard-600B" not in hours.index  # active parameters not printed: not forecast
     summary = calibration_summary(table).set_index(["quantity", "group"])
-    assert 0.8 <= summary.loc[("device_hours", "all"), "coverage_0.9"] <= 1.0
-    assert 0.3 <= summary.loc[("device_hours", "all"), "coverage_0.5"] <= 0.7
+    assert 0.8 <= summary.loc[("device_hours", "all"), "coverage_90"] <= 1.0
+    assert 0.3 <= summary.loc[("device_hours", "all"), "coverage_50"] <= 0.7
     assert 0.7 < summary.loc[("device_hours", "all"), "median_ratio"] < 1.4
-    assert summary.loc[("energy_mwh", "all"), "coverage_0.9"] >= 0.8
+    assert summary.loc[("energy_mwh", "all"), "coverage_90"] >= 0.8
     # A run is forecast from its compute and description, never from its own hours.
     doubled = load_dataset("training-energy")
     doubled.loc[doubled["run"] == "Phi-4", "device_hours"] *= 2

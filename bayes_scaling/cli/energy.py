@@ -123,8 +123,8 @@ def _print_energy(args: argparse.Namespace, payload: dict[str, Any], tables: dic
         summary = tables["energy_calibration_summary"]
         for r in summary[summary["group"] == "all"].to_dict(orient="records"):
             what = {"device_hours": "device-hours", "energy_mwh": "energies"}.get(r["quantity"], r["quantity"])
-            print(f"calibration (leave one {payload['calibration_holdout']} out): {r['coverage_0.9']:.0%} of "
-                  f"{r['runs']} reported {what} inside the 90% interval, {r['coverage_0.5']:.0%} inside 50%; "
+            print(f"calibration (leave one {payload['calibration_holdout']} out): {r['coverage_90']:.0%} of "
+                  f"{r['runs']} reported {what} inside the 90% interval, {r['coverage_50']:.0%} inside 50%; "
                   f"median reported / forecast {r['median_ratio']:.2f}")
     if "inference_calibration_summary" in payload:
         cal = payload["inference_calibration_summary"]

@@ -143,9 +143,9 @@ def calibration_summary(table: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per quantity and group (``all``, ``dense < 3B``, ``dense >= 3B``, ``MoE``, and
-        ``< 3B active`` for every small run, MoE or not): ``runs``, ``coverage_…`` per level,
-        ``median_ratio`` (reported ÷ forecast median), ``median_abs_log_error`` and
-        ``width_90`` (the median ratio of the 90% interval's ends).
+        ``< 3B active`` for every small run, MoE or not): ``runs``, ``coverage_50``, ``coverage_90``
+        (per level, in percent), ``median_ratio`` (reported ÷ forecast median), ``median_abs_log_error``
+        and ``interval_ratio_90`` (the median ratio of the 90% interval's upper to lower end).
     """
     levels = [c.removeprefix("inside_") for c in table.columns if c.startswith("inside_")]
     rows = []
@@ -157,10 +157,10 @@ def calibration_summary(table: pd.DataFrame) -> pd.DataFrame:
             if not len(rows_):
                 continue
             row = {"quantity": quantity, "group": group, "runs": len(rows_)}
-            row |= {f"coverage_{lv}": float(rows_[f"inside_{lv}"].mean()) for lv in levels}
+            row |= {f"coverage_{round(float(lv) * 100)}": float(rows_[f"inside_{lv}"].mean()) for lv in levels}
             row |= {"median_ratio": float(np.median(rows_["ratio"])),
                     "median_abs_log_error": float(np.median(np.abs(rows_["log_error"])))}
             if "upper_0.9" in rows_:
-                row["width_90"] = float(np.median(rows_["upper_0.9"] / rows_["lower_0.9"]))
+                row["interval_ratio_90"] = float(np.median(rows_["upper_0.9"] / rows_["lower_0.9"]))
             rows.append(row)
     return pd.DataFrame(rows)

@@ -193,6 +193,8 @@ TEXT_HEADERS = {
     "diagnostics_ok": "Diagnostics ok", "variant": "Variant", "q5": "5% quantile", "q95": "95% quantile",
     "coverage_90": "90% coverage", "coverage_50": "50% coverage", "width_90_pct": "90% width (% of loss)",
     "bias_pct": "Mean error (%)", "crps": "CRPS", "max_decades": "Farthest (decades)",
+    "quantity": "Quantity", "group": "Runs of", "runs": "Runs", "median_ratio": "Reported / forecast (median)",
+    "median_abs_log_error": "Median |log error|", "interval_ratio_90": "90% interval: upper / lower",
 }
 
 

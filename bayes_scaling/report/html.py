@@ -177,8 +177,8 @@ def _energy(b: _Build) -> dict[str, Any]:
     for quantity in ("device_hours", "energy_mwh"):
         if (quantity, "all") in summary.index:
             r = summary.loc[(quantity, "all")]
-            checked[quantity] = {"runs": f"{r['runs']:.0f}", "coverage_90": f"{r['coverage_0.9']:.0%}",
-                                 "coverage_50": f"{r['coverage_0.5']:.0%}", "ratio": f"{r['median_ratio']:.2f}"}
+            checked[quantity] = {"runs": f"{r['runs']:.0f}", "coverage_90": f"{r['coverage_90']:.0%}",
+                                 "coverage_50": f"{r['coverage_50']:.0%}", "ratio": f"{r['median_ratio']:.2f}"}
     return {"efficiency": [f"{v:.2f}" for v in h], "growth": [f"{v:.2f}" for v in g],
             "grid": table_context(b.energy_grid,
                                   caption="Training energy (MWh) of each compute budget (rows, FLOP) on the expected "
