@@ -433,3 +433,19 @@ def test_a_245_character_output_name_is_written_and_replaced(tmp_path, capsys):
     assert run(capsys, "energy", "--flop", "1e24", "--draws", "200", "--out", str(out), "--force")[0] == 0
     assert (out / "energy_budgets.csv").is_file()
     assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+@pytest.mark.parametrize("flag", ["compiledir", "base_compiledir"])
+def test_a_compile_directory_that_is_a_file_is_named_before_any_work(tmp_path, flag):
+    """PyTensor's compile directory where a file lies (or under one): exit 2 naming the folder and the
+    way out, before any fit, no traceback and no "this is a bug"."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file")
+    env = {**os.environ, "PYTENSOR_FLAGS": f"{flag}={blocker}"}
+    out = tmp_path / "fit"
+    done = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "fit", str(SMALL), *SMALL_OPTIONS, "--out",
+                           str(out)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "compile directory cannot be used" in done.stderr and "PYTENSOR_FLAGS=base_compiledir" in done.stderr
+    assert "Traceback" not in done.stderr and "bug" not in done.stderr
+    assert "fitting" not in done.stderr and not out.exists()

@@ -29,6 +29,8 @@ __all__ = ["build_parser", "json_safe", "main"]
 
 #: Subcommands in the order --help lists them; each module adds its own parser.
 SUBCOMMANDS = (report, data, fit, forecast, isoflop, energy, compare, batch)
+#: Commands that compile and sample models: PyTensor's compile directory is checked before their work.
+SAMPLING_COMMANDS = {"report", "fit", "isoflop", "compare", "batch"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # pip-installed PyTensor cannot link BLAS; our models use none, so this is noise.
         warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
         try:
+            if args.command in SAMPLING_COMMANDS:
+                from bayes_scaling.sampling.compiled import require_compile_dir
+
+                require_compile_dir()
             result = handler(args)
         except BayesScalingError as exc:
             print(f"error: {exc}", file=sys.stderr)

@@ -185,6 +185,35 @@ _GRAPH_FORMAT = "3"
 _TOOLCHAIN = ("pytensor", "pymc", "nutpie", "numba", "numpy")
 
 
+def require_compile_dir() -> Path:
+    """PyTensor's compile directory, checked before any work: a folder that cannot be made or
+    written (or a file in its place) is the user's environment, said as such (exit 2).
+
+    Returns
+    -------
+    pathlib.Path
+        The compile directory.
+
+    Raises
+    ------
+    InputError
+        When PyTensor cannot use it.
+    """
+    from bayes_scaling.errors import InputError
+
+    advice = ("point it at a writable folder, e.g. PYTENSOR_FLAGS=base_compiledir=$HOME/.pytensor, "
+              "or fix the folder's permissions")
+    try:
+        import pytensor
+
+        folder = Path(pytensor.config.compiledir)
+    except ValueError as exc:  # PyTensor refuses a compile directory it cannot create or write
+        raise InputError(f"PyTensor's compile directory cannot be used: {exc} ({advice})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"PyTensor's compile directory {folder} is not writable ({advice})")
+    return folder
+
+
 def graph_folder() -> Path:
     """Where rewritten graphs are kept: in PyTensor's compile directory, beside its numba cache."""
     import pytensor
