@@ -166,6 +166,6 @@ def add_parser(sub) -> None:
     p.add_argument("--level", type=credible_level, default=DEFAULT_LEVEL,
                    help=f"interval level (default {DEFAULT_LEVEL:g})")
     add_sampler_size(p)
-    p.add_argument("--seed", type=seed_number, default=0)
+    p.add_argument("--seed", type=seed_number, default=0, help="random seed (default 0): the same seed gives the same draws")
     _add_output_options(p, required=False, default="print only, write no files")
     p.set_defaults(handler=_cmd_isoflop)
