@@ -23,9 +23,8 @@ from bayes_scaling.options import DEFAULT_LEVEL, ISOFLOP_SHAPES
 
 
 def _cmd_isoflop(args: argparse.Namespace) -> dict[str, Any]:
-    import numpy as np
-
     from bayes_scaling.data.datasets import runs_from
+    from bayes_scaling.intervals import central
     from bayes_scaling.io.tables import write_table
     from bayes_scaling.isoflop.checks import (
         allocation_cost,
@@ -47,8 +46,7 @@ def _cmd_isoflop(args: argparse.Namespace) -> dict[str, Any]:
     budgets = sorted(set(args.predict or []) | {float(iso.budgets.max()) * 10, float(iso.budgets.max()) * 100})
     tables: dict[str, Any] = {"optimum": iso.table(budgets, level=args.level, seed=args.seed)}
     naive = naive_isoflop(iso.runs, iso.budgets)
-    lo, med, hi = (float(v) for v in np.quantile(iso.exponents["a"], [(1 - args.level) / 2, 0.5,
-                                                                     (1 + args.level) / 2]))
+    lo, med, hi = (float(v) for v in central(iso.exponents["a"], args.level))
     payload: dict[str, Any] = {
         "data": runs.source, "shape": args.shape, "level": args.level,
         "budgets_fitted": [float(b) for b in iso.budgets], "runs_fitted": len(iso.runs), "runs_left_out": iso.left_out,

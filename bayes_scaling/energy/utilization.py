@@ -143,13 +143,12 @@ def mfu_observations(runs: pd.DataFrame, chips: pd.DataFrame) -> pd.DataFrame:
         ``devices``, ``year``, ``precision``.
     """
     rows = []
-    for r in runs.itertuples():
-        if not (np.isfinite(r.flop) and np.isfinite(r.device_hours) and np.isfinite(r.active)):
+    for r, mfu in zip(runs.itertuples(), implied_mfu(runs, chips), strict=True):
+        if not (np.isfinite(mfu) and np.isfinite(r.active)):
             continue
         chip = _find_chip(chips, r.hardware)
         rows.append({"run": r.run, "key": run_key(r.run), "lab": r.lab, "chip": chip["accelerator"],
-                     "chip_year": float(chip["release_year"]),
-                     "mfu": r.flop / (r.device_hours * 3600.0 * chip["bf16_flops"]), "active": r.active,
+                     "chip_year": float(chip["release_year"]), "mfu": float(mfu), "active": r.active,
                      "total": r.params if np.isfinite(r.params) else r.active,
                      "devices": r.devices, "year": float(r.year),
                      "precision": r.precision if isinstance(r.precision, str) and r.precision else "bf16"})
