@@ -6,7 +6,7 @@ each choice import its names from here (one home per idea)."""
 from __future__ import annotations
 
 __all__ = ["DEFAULT_LEVEL", "LIKELIHOOD_NAMES", "POOLING", "DISCREPANCIES", "DRIFT_RULES", "LEARNING",
-           "DEFAULT_WINDOW", "FRONTIER_DECADES", "FRONTIER_MIN_RUNS"]
+           "DEFAULT_WINDOW", "FRONTIER_DECADES", "FRONTIER_MIN_RUNS", "ISOFLOP_SHAPES", "DOWNSTREAM_THROUGH"]
 
 #: The default probability of a credible interval.
 DEFAULT_LEVEL = 0.9
@@ -43,3 +43,5 @@ FRONTIER_MIN_RUNS = 50
 
 #: The shapes of an isoFLOP budget's profile (:mod:`bayes_scaling.isoflop.model`).
 ISOFLOP_SHAPES = ("parabola", "asymmetric")
+#: What a downstream forecast reads task accuracy from (bayes_scaling.downstream.model).
+DOWNSTREAM_THROUGH = ("loss", "task-loss", "compute")

@@ -24,7 +24,8 @@ EMBEDDED = ["chinchilla", "training-energy", "accelerators", "utilization", "pub
 DERIVED = ["extrapolation-errors", "extrapolation-population"]  # computed by datasets/build/ scripts
 REMOTE = {"epoch-chinchilla": 245, "misfitting-final": 240, "misfitting-curves": 4828, "gadre-c4": 34,
           "gadre-rpj": 35, "gadre-rw": 35, "gadre-rpj-indist": 35, "gadre-rw-indist": 35, "ml-energy-llm": 565,
-          "gemstones": 199}
+          "gemstones": 199, "gadre-c4-tasks": 34, "gadre-rpj-tasks": 35, "gadre-rw-tasks": 35,
+          "gadre-tasks": 51}
 
 
 @pytest.fixture

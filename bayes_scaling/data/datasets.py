@@ -79,6 +79,9 @@ class DatasetInfo:
         The reader of a file set.
     select
         What the reader selects.
+    tasks
+        For runs with task accuracies: the table dataset that describes the tasks (``task``,
+        ``chance``, ``items``; :mod:`bayes_scaling.data.tasks`).
     """
 
     name: str
@@ -100,6 +103,7 @@ class DatasetInfo:
     manifest: str | None = None
     reader: str | None = None
     select: dict[str, Any] = field(default_factory=dict)
+    tasks: str | None = None
 
     def provenance(self) -> dict[str, Any]:
         """JSON-ready provenance (what is attached to a loaded dataset).
@@ -252,6 +256,30 @@ def _gadre2024_runs(paths: list[Path], select: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["N", "D"], ignore_index=True)  # C is derived as 6·N·D
 
 
+def _gadre2024_tasks(paths: list[Path], select: dict[str, Any]) -> pd.DataFrame:
+    """The Gadre et al. 2024 runs of :func:`_gadre2024_runs` with one column per downstream task: the
+    accuracy (0–1) of ``eval_metrics.icl`` in the run's ``evaluation_<model>_heavy.json``."""
+    models = [p for p in paths if p.parent.name == "models"]
+    evals = {p.name: p for p in paths if p.parent.name == "evals"}
+    runs = _gadre2024_runs(models, select)
+    stems = {json.loads(p.read_text())["name"]: p.stem for p in models}
+    rows = []
+    for model in runs["model"]:
+        name = f"evaluation_{stems[model]}_heavy.json"
+        if name not in evals:
+            raise InputError(f"no evaluation file {name} for the run {model} (the manifest lists the files of evals/)")
+        try:
+            accuracies = json.loads(evals[name].read_text())["eval_metrics"]["icl"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{evals[name]}: not an evaluation record with eval_metrics.icl ({exc})") from None
+        rows.append({task: float(value) for task, value in sorted(accuracies.items())})
+    tasks = pd.DataFrame(rows)
+    if tasks.isna().any().any():
+        missing = tasks.columns[tasks.isna().any()].tolist()
+        raise InputError(f"the evaluation files do not all have the same tasks: {', '.join(missing)} missing in some")
+    return pd.concat([runs, tasks], axis=1)
+
+
 def _gemstones_runs(paths: list[Path], select: dict[str, Any]) -> pd.DataFrame:
     """Gemstones cooldown runs (McLeish et al. 2025): one JSON object a line, one run each."""
     rows = []
@@ -297,7 +325,7 @@ def _mlenergy_llm(paths: list[Path], select: dict[str, Any]) -> pd.DataFrame:
     return out
 
 
-_READERS = {"gadre2024": _gadre2024_runs, "gemstones": _gemstones_runs, "mlenergy_llm": _mlenergy_llm}
+_READERS = {"gadre2024": _gadre2024_runs, "gadre2024_tasks": _gadre2024_tasks, "gemstones": _gemstones_runs, "mlenergy_llm": _mlenergy_llm}
 
 
 # --------------------------------------------------------------------------- derived columns
@@ -360,11 +388,19 @@ def _published_fits(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     return out, {"E, A, B of data-constrained": "exp(log_E), exp(log_A), exp(log_B)"}
 
 
+def _gadre_tasks(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    out = pd.DataFrame({"task": frame["Eval Task"], "category": frame["Task Category"], "type": frame["Task Type"],
+                        "shots": frame["#shots"], "items": frame["#datapoints"],
+                        "chance": frame["Random baseline"] / 100.0, "description": frame["Description"]})
+    return out, {"chance": "Random baseline / 100"}
+
+
 _DERIVERS: dict[str, Callable[[pd.DataFrame], tuple[pd.DataFrame, dict[str, str]]]] = {
     "training_energy": _training_energy,
     "accelerators": _accelerators,
     "utilization": _utilization,
     "published_fits": _published_fits,
+    "gadre_tasks": _gadre_tasks,
 }
 
 

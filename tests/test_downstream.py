@@ -1,0 +1,179 @@
+"""The downstream forecast: task tables, the two-step model's recovery and coverage on data simulated
+from it, near-chance tasks, the point baseline, saving, the command line and bad input."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_scaling.cli import main
+from bayes_scaling.data.reading import read_runs
+from bayes_scaling.data.tasks import task_accuracies, task_columns, task_table
+from bayes_scaling.downstream.checks import (
+    backtest_summary,
+    downstream_backtest,
+    point_sigmoid,
+)
+from bayes_scaling.downstream.model import (
+    fit_downstream,
+    load_downstream,
+    sigmoid_accuracy,
+)
+from bayes_scaling.errors import InputError, RunTableError
+from bayes_scaling.sampling.diagnostics import SamplingWarning
+
+TRUE = {  # chance, ceiling, k, m in standardized −log10 C, items
+    "easy": (0.25, 0.90, 1.5, 0.8, 2000),
+    "hard": (0.25, 0.80, 2.5, -1.0, 1000),
+    "binary": (0.50, 0.85, 1.0, 0.0, 1500),
+    "open": (0.00, 0.70, 1.2, -0.5, 3000),
+    "flat": (0.25, 0.26, 1.0, 0.0, 5000),  # at chance throughout
+}
+
+
+def simulated_runs(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = np.geomspace(2e7, 4e9, 24)
+    d = 20 * n * rng.choice([1.0, 4.0], n.size)
+    x = -np.log10(6 * n * d)
+    z = (x - x.mean()) / x.std()  # the model standardizes over the runs it fits; these are close
+    frame = {"N": n, "D": d, "loss": 1.8 + 400 / n ** 0.3 + 400 / d ** 0.3}
+    for task, (chance, ceiling, k, m, items) in TRUE.items():
+        p = sigmoid_accuracy(z, chance, ceiling, k, m)
+        frame[task] = rng.binomial(items, np.clip(p, 0, 1)) / items + rng.normal(0, 0.004, n.size)
+        frame[task] = np.clip(frame[task], 0, 1)
+    return pd.DataFrame(frame)
+
+
+ITEMS = {task: spec[4] for task, spec in TRUE.items()}
+CHANCE = {task: spec[0] for task, spec in TRUE.items()}
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    runs = read_runs(simulated_runs(), name="simulated")
+    cut = float(np.sort(runs.C)[-6])
+    with warnings.catch_warnings():  # tiny draws: the four tasks' hyperparameters mix slowly (checked below)
+        warnings.simplefilter("ignore", SamplingWarning)
+        fit = fit_downstream(runs, chance=CHANCE, items=ITEMS, through="compute", cut=cut, draws=300, tune=400,
+                             chains=2, seed=3)
+    return runs, cut, fit
+
+
+def test_task_columns_are_found_and_described():
+    runs = read_runs(simulated_runs(), name="simulated")
+    assert task_columns(runs) == list(TRUE)
+    table = task_table(runs, chance={"easy": 0.25}, items=ITEMS)
+    assert table.set_index("task").loc["easy", "chance_source"] == "given"
+    assert table.set_index("task").loc["open", "chance"] == 0.0  # assumed 0, said so
+    assert table.set_index("task").loc["open", "chance_source"] == "assumed 0"
+    with pytest.raises(InputError, match="no column 'nope'"):
+        task_table(runs, ["nope"])
+
+
+def test_percentages_are_refused_with_row_and_column(tmp_path):
+    frame = simulated_runs()
+    frame["easy"] = frame["easy"].astype(object)
+    frame.loc[3, "easy"] = 45.0
+    path = tmp_path / "runs.csv"
+    frame.to_csv(path, index=False)
+    runs = read_runs(path)
+    with pytest.raises(RunTableError, match=r"line 5, column 'easy': 45.0 is not an accuracy in \[0, 1\]"):
+        task_accuracies(runs, ["easy"])
+
+
+def test_near_chance_task_is_reported_not_forecast(simulated):
+    runs, cut, fit = simulated
+    status = fit.tasks.set_index("task")["status"]
+    assert status["flat"] == "near chance"
+    assert (status.drop("flat") == "fitted").all()
+    held = runs.subset(runs.C >= cut)
+    draws = fit.accuracy(N=held.N, D=held.D)
+    assert np.isnan(draws.sel(task="flat").values).all()
+    assert np.isfinite(draws.sel(task="easy").values).all()
+    assert draws.dims == ("draw", "task", "run")
+
+
+def test_parameters_are_recovered(simulated):
+    _, _, fit = simulated
+    # tiny draws: the hyperparameters of four tasks mix slowly; the tasks' own parameters must not
+    assert fit.diagnostics.divergences == 0 and fit.diagnostics.rhat_max < 1.05, str(fit.diagnostics)
+    post = fit.tree["posterior"]
+    for j, task in enumerate(fit.fitted_tasks):
+        _, _, k, m, _ = TRUE[task]
+        for name, truth in (("k", k), ("m", m)):
+            values = post[name].values[..., j].ravel()
+            lo, hi = np.quantile(values, [0.005, 0.995])
+            assert lo - 0.35 <= truth <= hi + 0.35, (task, name, truth, lo, hi)
+
+
+def test_heldout_forecasts_cover_at_about_nominal(simulated):
+    runs, cut, fit = simulated
+    table = downstream_backtest(runs, cut=cut, fit=fit, seed=1)
+    summary = backtest_summary(table).iloc[0]
+    assert summary["forecasts"] == 4 * 6
+    assert 0.7 <= summary["coverage_0.9"] <= 1.0, summary.to_dict()
+    assert 0.2 <= summary["coverage_0.5"] <= 0.85, summary.to_dict()
+    assert abs(summary["mean_error"]) < 3.0  # points
+    by_task = backtest_summary(table, by="task")
+    assert set(by_task["task"]) == {"easy", "hard", "binary", "open"}
+
+
+def test_point_sigmoid_recovers_an_exact_curve():
+    x = np.linspace(-2, 2, 25)
+    fit = point_sigmoid(x, sigmoid_accuracy(x, 0.5, 0.9, 1.3, -0.4), 0.5)
+    assert fit["ceiling"] == pytest.approx(0.9, abs=1e-3) and fit["k"] == pytest.approx(1.3, rel=1e-3)
+
+
+def test_save_and_load_give_the_same_forecast(simulated, tmp_path):
+    runs, cut, fit = simulated
+    path = fit.save(tmp_path / "downstream.nc")
+    again = load_downstream(path)
+    held = runs.subset(runs.C >= cut)
+    a = fit.accuracy(N=held.N, D=held.D, seed=2).values
+    b = again.accuracy(N=held.N, D=held.D, seed=2).values
+    np.testing.assert_allclose(a, b)
+    with pytest.raises(InputError, match="exists"):
+        fit.save(path)
+
+
+def test_cli_forecasts_backtests_and_writes_figures(tmp_path, capsys):
+    path = tmp_path / "runs.csv"
+    simulated_runs().to_csv(path, index=False)
+    out = tmp_path / "out"
+    cut = f"{float(np.sort(read_runs(path).C)[-6]):.6g}"
+    code = main(["downstream", str(path), "--through", "compute", "--chance", "0.25", "binary=0.5", "open=0",
+                 "--cut", cut, "--predict", "1e10,2e11", "--draws", "100", "--tune", "200", "--chains", "2",
+                 "--seed", "1", "--out", str(out), "--json"])
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["forecast"] and payload["backtest_summary"]["forecasts"] > 0 and payload["backtest"]
+    statuses = {row["task"]: row["status"] for row in payload["tasks"]}
+    assert statuses["flat"] == "near chance"
+    assert (out / "downstream.nc").is_file()
+    assert (out / "figures" / "downstream_easy.png").is_file()
+    assert (out / "downstream_backtest.csv").is_file()
+
+
+def test_cli_says_what_to_forecast(tmp_path, capsys):
+    path = tmp_path / "runs.csv"
+    simulated_runs().to_csv(path, index=False)
+    assert main(["downstream", str(path)]) == 2
+    assert "--cut FLOP" in capsys.readouterr().err
+
+
+def test_gadre_task_tables_load(shared_data, monkeypatch):
+    from bayes_scaling.data.datasets import load_dataset
+    from bayes_scaling.data.remote import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(shared_data / "remote"))
+    runs = load_dataset("gadre-rw-tasks")
+    assert len(runs) == 35 and len(task_columns(runs)) == 46
+    table = task_table(runs)
+    assert (table["chance_source"] == "gadre-tasks").all()
+    assert table.set_index("task").loc["hellaswag", "chance"] == 0.25
+    assert table.set_index("task").loc["copa", "items"] == 100
