@@ -333,18 +333,12 @@ def load_downstream(path: str | os.PathLike, *, law: Any = None) -> DownstreamFi
     """
     import xarray as xr
 
+    from bayes_scaling.io.outputs import read_marked_tree
     from bayes_scaling.sampling.diagnostics import check_sampling
 
     source = Path(path)
-    if not source.is_file():
-        raise InputError(f"{source}: no such file")
-    try:
-        tree = xr.open_datatree(str(source)).load()
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{source} is not a readable netCDF file ({exc})") from None
-    if tree.attrs.get("kind") != FILE_KIND:
-        raise InputError(f"{source} is not a downstream fit (bayes_scaling.downstream.model.DownstreamFit.save "
-                         "writes them)")
+    tree = read_marked_tree(source, kind=FILE_KIND, what="a downstream fit",
+                            writer="bayes_scaling.downstream.model.DownstreamFit.save")
     runs = tree["runs"].to_dataset().to_dataframe().reset_index(drop=True)
     tasks = tree["tasks"].to_dataset().to_dataframe().reset_index(drop=True)
     posterior = xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset(),

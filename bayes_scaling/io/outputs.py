@@ -31,7 +31,7 @@ try:  # POSIX: the lock is released by the kernel when its holder dies
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ['MARKER', 'atomic_file', 'check_output_folder', 'output_folder', 'free_folder', 'write_text_atomic', 'Stopped', 'request_stop', 'clear_stop']
+__all__ = ['MARKER', 'atomic_file', 'check_output_folder', 'output_folder', 'free_folder', 'write_text_atomic', 'read_marked_tree', 'Stopped', 'request_stop', 'clear_stop']
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,41 @@ def new_file_target(path: str | os.PathLike, *, overwrite: bool = False) -> Path
     if not target.parent.is_dir():
         raise InputError(f"{target.parent} is not a folder")
     return target
+
+
+def read_marked_tree(path: str | os.PathLike, *, kind: str, what: str, writer: str):
+    """Read a netCDF DataTree that a writer marked with ``attrs["kind"] = kind``, loaded into memory.
+
+    Parameters
+    ----------
+    path
+        The file.
+    kind
+        The mark its writer puts in its attributes.
+    what, writer
+        What such a file is and what writes it, for the error.
+
+    Returns
+    -------
+    xarray.DataTree
+
+    Raises
+    ------
+    InputError
+        When the file is missing, unreadable or not of that kind.
+    """
+    import xarray as xr
+
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"{source}: no such file")
+    try:
+        tree = xr.open_datatree(str(source)).load()
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{source} is not a readable netCDF file ({exc})") from None
+    if tree.attrs.get("kind") != kind:
+        raise InputError(f"{source} is not {what} ({writer} writes them)")
+    return tree
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

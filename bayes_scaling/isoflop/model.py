@@ -254,17 +254,12 @@ def load_isoflop(path: str | os.PathLike) -> IsoflopFit:
     """
     import xarray as xr
 
+    from bayes_scaling.io.outputs import read_marked_tree
     from bayes_scaling.sampling.diagnostics import check_sampling
 
     source = Path(path)
-    if not source.is_file():
-        raise InputError(f"{source}: no such file")
-    try:
-        tree = xr.open_datatree(str(source)).load()
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{source} is not a readable netCDF file ({exc})") from None
-    if tree.attrs.get("kind") != FILE_KIND:
-        raise InputError(f"{source} is not an isoFLOP fit (bayes_scaling.isoflop.model.IsoflopFit.save writes them)")
+    tree = read_marked_tree(source, kind=FILE_KIND, what="an isoFLOP fit",
+                            writer="bayes_scaling.isoflop.model.IsoflopFit.save")
     runs = tree["runs"].to_dataset().to_dataframe().reset_index(drop=True)
     runs["budget"] = runs["budget"].astype(int)
     shape = str(tree.attrs["shape"])
