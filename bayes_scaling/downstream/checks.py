@@ -48,8 +48,9 @@ def point_sigmoid(x: np.ndarray, y: np.ndarray, chance: float) -> dict[str, floa
     from scipy.optimize import least_squares
 
     def residual(theta):
-        ceiling = chance + (1 - chance) / (1 + np.exp(-theta[0]))
-        return sigmoid_accuracy(x, chance, ceiling, np.exp(theta[1]), theta[2]) - y
+        with np.errstate(over="ignore"):  # a start far out: the ceiling is chance or 1, exactly
+            ceiling = chance + (1 - chance) / (1 + np.exp(-theta[0]))
+            return sigmoid_accuracy(x, chance, ceiling, np.exp(theta[1]), theta[2]) - y
 
     best = None
     for u in (-1.0, 1.0, 3.0):
