@@ -154,6 +154,8 @@ def test_cli_forecasts_backtests_and_writes_figures(tmp_path, capsys):
     assert payload["forecast"] and payload["backtest_summary"]["forecasts"] > 0 and payload["backtest"]
     statuses = {row["task"]: row["status"] for row in payload["tasks"]}
     assert statuses["flat"] == "near chance"
+    levels = {row["task"]: row["chance"] for row in payload["tasks"]}
+    assert levels == {"easy": 0.25, "hard": 0.25, "binary": 0.5, "open": 0.0, "flat": 0.25}
     assert (out / "downstream.nc").is_file()
     assert (out / "figures" / "downstream_easy.png").is_file()
     assert (out / "downstream_backtest.csv").is_file()

@@ -50,6 +50,7 @@ def _cmd_downstream(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
     from bayes_scaling.data.datasets import runs_from
+    from bayes_scaling.data.tasks import task_columns
     from bayes_scaling.downstream.checks import backtest_summary, downstream_backtest
     from bayes_scaling.downstream.model import fit_downstream
     from bayes_scaling.io.tables import write_table
@@ -62,8 +63,8 @@ def _cmd_downstream(args: argparse.Namespace) -> dict[str, Any]:
     if args.chance:
         shared = [v for t, v in args.chance if t is None]
         chance = {t: v for t, v in args.chance if t is not None}
-        if shared:
-            chance = {task: chance.get(task, shared[-1]) for task in (args.task or [])} if args.task else shared[-1]
+        if shared:  # every task's level, but the ones named
+            chance = {task: chance.get(task, shared[-1]) for task in (args.task or task_columns(runs))}
     task_loss = None
     through = args.through
     if args.task_loss:
@@ -79,7 +80,7 @@ def _cmd_downstream(args: argparse.Namespace) -> dict[str, Any]:
                          law_name=args.law, **sampler)
     fitted = fit.tasks[fit.tasks["status"] == "fitted"]
     payload: dict[str, Any] = {"data": runs.source, "through": through, "level": args.level, "cut": args.cut,
-                               "runs_fitted": len(fit.runs), "tasks": fit.tasks.drop(columns=[]).to_dict("records"),
+                               "runs_fitted": len(fit.runs), "tasks": fit.tasks.to_dict("records"),
                                "diagnostics": str(fit.diagnostics) if fit.diagnostics is not None else None}
     tables: dict[str, Any] = {"tasks": fit.tasks}
     if args.cut is not None and len(fitted):

@@ -361,12 +361,12 @@ def _resolution(items: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(items) & (items > 0), 1.0 / np.where(items > 0, items, 1.0), UNKNOWN_RESOLUTION)
 
 
-def _build(z: np.ndarray, y: np.ndarray, t: np.ndarray, chance: np.ndarray, inv_items: np.ndarray,
+def _build(z: np.ndarray, y: np.ndarray, t: np.ndarray, chance: np.ndarray, items: np.ndarray,
            names: list[str]):
     import pymc as pm
     import pytensor.tensor as pt
 
-    floor = _resolution(np.where(inv_items > 0, 1.0 / np.where(inv_items > 0, inv_items, 1.0), np.nan))
+    inv_items, floor = _inverse_items(items), _resolution(items)
 
     with pm.Model(coords={"task": names, "obs": np.arange(y.size)}) as model:
         def pooled(name: str, mu: tuple[float, float], tau: float):
@@ -514,9 +514,9 @@ def fit_downstream(runs: RunTable, tasks: Sequence[str] | None = None, *, chance
     y = observed[mask]
     kept = table.iloc[keep]
     chance_t = kept["chance"].to_numpy(dtype=float)
-    inv_items = _inverse_items(kept["items"].to_numpy(dtype=float))
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
-    tree, timing = run_sampler(lambda: _build(z, y, obs_task, chance_t, inv_items, kept["task"].tolist()), settings)
+    tree, timing = run_sampler(lambda: _build(z, y, obs_task, chance_t, kept["items"].to_numpy(dtype=float),
+                                                      kept["task"].tolist()), settings)
     diagnostics = check_sampling(tree, VAR_NAMES, label="downstream fit")
     config["timing"] = timing
 
