@@ -52,9 +52,20 @@ def small_report(tmp_path_factory):
     import contextlib
     import io
 
+    import numpy as np
+
     tmp_path = tmp_path_factory.mktemp("report")
+    runs = pd.read_csv(SMALL)  # with two task columns: the report gains its task-accuracy section
+    rng = np.random.default_rng(0)
+    loss = runs["final loss"].to_numpy()
+    runs["quiz"] = (0.25 + 0.6 / (1 + np.exp(-3 * (3.0 - loss))) + rng.normal(0, 0.01, len(runs))).round(4)
+    runs["yesno"] = (0.5 + 0.4 / (1 + np.exp(-2 * (2.6 - loss))) + rng.normal(0, 0.01, len(runs))).round(4)
+    data = tmp_path / "runs_with_tasks.csv"
+    runs.to_csv(data, index=False)
     config = write(tmp_path, f'''
-data = "{SMALL.as_posix()}"
+data = "{data.as_posix()}"
+tasks = ["quiz", "yesno"]
+chance = {{ quiz = 0.25, yesno = 0.5 }}
 columns = {{ N = "params_M", D = "tokens_B" }}
 scale = {{ N = "M", D = "B" }}
 likelihood = "normal"
@@ -82,7 +93,7 @@ def test_report_end_to_end(small_report, capsys):
     for name in ("index.html", "manifest.json", "references.bib", "fit.nc", "tables/forecast.tex",
                  "tables/loo.md", "tables/energy_budgets.csv", "figures/loss_forecast.pdf", "figures/ppc.svg",
                  "figures/energy_calibration.png", "tables/sensitivity.csv", "figures/residuals.png",
-                 "figures/published.png"):
+                 "figures/published.png", "figures/downstream.png", "tables/downstream_forecast.csv"):
         assert (out / name).is_file(), name
     assert "nothing here checks the intervals" in (out / "index.html").read_text()  # 12 runs: too few to cut
     sensitivity = pd.read_csv(out / "tables" / "sensitivity.csv")
@@ -96,6 +107,11 @@ def test_report_end_to_end(small_report, capsys):
     assert page.count("data:image/png;base64,") >= 8 and "Headline forecast" in page
     assert "Why the intervals widen beyond the data" in page and "as for a new dataset" in page
     assert "own spread × ρ = " in page
+    assert "<h2>Task accuracy</h2>" in page and "Forecast: quiz, yesno." in page
+    accuracy = pd.read_csv(out / "tables" / "downstream_forecast.csv")
+    assert set(accuracy["task"]) == {"quiz", "yesno"} and len(accuracy) == 4  # two tasks at two budgets
+    assert ((accuracy["lower"] < accuracy["median"]) & (accuracy["median"] < accuracy["upper"])).all()
+    assert (accuracy["lower"] >= accuracy["chance"]).all() and (accuracy["upper"] <= 1).all()
     assert "@inproceedings{hoffmann2022training," in (out / "references.bib").read_text()
     assert main(["report", "--config", str(config), "--out", str(out)]) == 2  # never overwrites silently
     assert "pass --force" in capsys.readouterr().err

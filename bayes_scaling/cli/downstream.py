@@ -50,7 +50,7 @@ def _cmd_downstream(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
     from bayes_scaling.data.datasets import runs_from
-    from bayes_scaling.data.tasks import task_columns
+    from bayes_scaling.data.tasks import default_tasks
     from bayes_scaling.downstream.checks import backtest_summary, downstream_backtest
     from bayes_scaling.downstream.model import fit_downstream
     from bayes_scaling.io.tables import write_table
@@ -64,7 +64,7 @@ def _cmd_downstream(args: argparse.Namespace) -> dict[str, Any]:
         shared = [v for t, v in args.chance if t is None]
         chance = {t: v for t, v in args.chance if t is not None}
         if shared:  # every task's level, but the ones named
-            chance = {task: chance.get(task, shared[-1]) for task in (args.task or task_columns(runs))}
+            chance = {task: chance.get(task, shared[-1]) for task in (args.task or default_tasks(runs))}
     task_loss = None
     through = args.through
     if args.task_loss:
@@ -81,7 +81,8 @@ def _cmd_downstream(args: argparse.Namespace) -> dict[str, Any]:
     fitted = fit.tasks[fit.tasks["status"] == "fitted"]
     payload: dict[str, Any] = {"data": runs.source, "through": through, "level": args.level, "cut": args.cut,
                                "runs_fitted": len(fit.runs), "tasks": fit.tasks.to_dict("records"),
-                               "diagnostics": str(fit.diagnostics) if fit.diagnostics is not None else None}
+                               "diagnostics": str(fit.diagnostics) if fit.diagnostics is not None else None,
+                               "structural_error": fit.config.get("structural")}
     tables: dict[str, Any] = {"tasks": fit.tasks}
     if args.cut is not None and len(fitted):
         held = runs.subset(runs.C >= args.cut)
@@ -119,6 +120,11 @@ def _print(payload: dict[str, Any], tables: dict[str, Any], out: Path | None) ->
           f"chance: {', '.join(fitted) or 'none'}")
     if len(others):
         print(f"not forecast (near chance or too few runs): {', '.join(others['task'])}")
+    structural = payload.get("structural_error")
+    if structural:
+        print(f"step 2's structural error beyond the fitted runs: σ {structural['sigma_median']:.2f} "
+              f"[{structural['sigma_lower']:.2f}, {structural['sigma_upper']:.2f}] logit per decade, from "
+              f"{structural['backtest_errors']} errors of {structural['backtest_cuts']} refits below cuts inside them")
     if "forecast" in tables:
         table = tables["forecast"]
         shown = table[table["status"] == "fitted"][["N", "D", "task", "median", "lower", "upper"]]

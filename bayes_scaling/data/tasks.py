@@ -18,7 +18,7 @@ import pandas as pd
 from bayes_scaling.data.runs import NUMERIC_COLUMNS, RunTable
 from bayes_scaling.errors import InputError, Problem, RunTableError
 
-__all__ = ["task_accuracies", "task_columns", "task_table"]
+__all__ = ["declared_tasks", "default_tasks", "task_accuracies", "task_columns", "task_table"]
 
 
 def task_columns(runs: RunTable) -> list[str]:
@@ -55,6 +55,50 @@ def task_columns(runs: RunTable) -> list[str]:
     return out
 
 
+def declared_tasks(runs: RunTable) -> list[str]:
+    """The task columns a registered dataset declares (its task table names them); empty for a
+    dataset without one or a file, whose columns in [0, 1] need not be tasks (a fraction, a
+    colour distance).
+
+    Parameters
+    ----------
+    runs
+        The runs.
+
+    Returns
+    -------
+    list of str
+        The declared tasks that are columns of ``runs``, in the runs' column order.
+    """
+    reference = _dataset_tasks(runs)
+    return [str(c) for c in runs.data.columns if c in reference.index]
+
+
+def default_tasks(runs: RunTable) -> list[str]:
+    """The tasks taken when none are named: a dataset's declared tasks, else every column
+    :func:`task_columns` finds (logged, since a column in [0, 1] need not be a task).
+
+    Parameters
+    ----------
+    runs
+        The runs.
+
+    Returns
+    -------
+    list of str
+    """
+    import logging
+
+    declared = declared_tasks(runs)
+    if declared:
+        return declared
+    found = task_columns(runs)
+    if found:
+        logging.getLogger(__name__).info("%s: taking %s as task accuracy columns (name them to choose)", runs.source,
+                                         ", ".join(found))
+    return found
+
+
 def task_table(runs: RunTable, tasks: Sequence[str] | None = None, *, chance: Mapping[str, float] | float | None = None,
                items: Mapping[str, float] | float | None = None) -> pd.DataFrame:
     """One row per task: ``task``, ``chance`` (accuracy of guessing), ``items`` (questions; NaN when
@@ -65,7 +109,7 @@ def task_table(runs: RunTable, tasks: Sequence[str] | None = None, *, chance: Ma
     runs
         The runs, with one accuracy column per task.
     tasks
-        The task columns (default: every column :func:`task_columns` finds).
+        The task columns (default: :func:`default_tasks`).
     chance
         Chance levels: one for every task, or by task. Tasks without one take the dataset's task
         table's, else 0 (a generative task's), which is logged.
@@ -84,7 +128,7 @@ def task_table(runs: RunTable, tasks: Sequence[str] | None = None, *, chance: Ma
     import logging
 
     log = logging.getLogger(__name__)
-    names = list(tasks) if tasks else task_columns(runs)
+    names = list(tasks) if tasks else default_tasks(runs)
     if not names:
         raise InputError(f"{runs.source}: no task accuracy columns (numeric, in [0, 1]); name them with --task COL")
     missing = [t for t in names if t not in runs.data.columns]

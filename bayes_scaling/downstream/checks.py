@@ -11,57 +11,12 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.data.runs import RunTable
-from bayes_scaling.downstream.model import (
-    DownstreamFit,
-    fit_downstream,
-    sigmoid_accuracy,
-)
+from bayes_scaling.downstream.model import DownstreamFit, fit_downstream
+from bayes_scaling.downstream.sigmoid import point_sigmoid, sigmoid_accuracy
 from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import central
 
-__all__ = ["backtest_summary", "downstream_backtest", "point_sigmoid"]
-
-
-def point_sigmoid(x: np.ndarray, y: np.ndarray, chance: float) -> dict[str, float]:
-    """Least-squares fit of ``chance + (ceiling − chance) · σ(k · (m − x))`` (the point method of
-    Llama 3 and Bhagia et al. 2024), ceiling in [chance, 1], from a grid of starts.
-
-    Parameters
-    ----------
-    x, y
-        Inputs and accuracies.
-    chance
-        The task's chance level.
-
-    Returns
-    -------
-    dict
-        ``ceiling``, ``k``, ``m``.
-
-    Examples
-    --------
-    >>> x = np.linspace(-2, 2, 20)
-    >>> fit = point_sigmoid(x, 0.25 + 0.6 / (1 + np.exp(-2 * (0.5 - x))), 0.25)
-    >>> round(fit["k"], 2), round(fit["m"], 2), round(fit["ceiling"], 2)
-    (2.0, 0.5, 0.85)
-    """
-    from scipy.optimize import least_squares
-
-    def residual(theta):
-        with np.errstate(over="ignore"):  # a start far out: the ceiling is chance or 1, exactly
-            ceiling = chance + (1 - chance) / (1 + np.exp(-theta[0]))
-            return sigmoid_accuracy(x, chance, ceiling, np.exp(theta[1]), theta[2]) - y
-
-    best = None
-    for u in (-1.0, 1.0, 3.0):
-        for k in (-1.0, 0.5, 1.5):
-            for m in (-3.0, 0.0, 3.0):
-                result = least_squares(residual, [u, k, m], method="lm")
-                if best is None or result.cost < best.cost:
-                    best = result
-    assert best is not None
-    u, k, m = best.x
-    return {"ceiling": float(chance + (1 - chance) / (1 + np.exp(-u))), "k": float(np.exp(k)), "m": float(m)}
+__all__ = ["backtest_summary", "downstream_backtest"]
 
 
 def downstream_backtest(runs: RunTable, tasks: Sequence[str] | None = None, *, cut: float,

@@ -22,7 +22,10 @@ HalfNormal(1); μ_s ~ N(log 0.01, 1), τ_s ~ HalfNormal(0.5).
 
 The two steps are fitted apart (step 2 on the runs' observed inputs) and joined by drawing each
 accuracy draw's input from step 1's predictive draws: the law's posterior, its structural error
-and a new run's noise all reach the accuracy. Tasks whose best runs are within
+and a new run's noise all reach the accuracy. Beyond the largest fitted budget, step 2 has a
+structural error of its own, learned from refits of each task's sigmoid inside the fitted runs
+(:mod:`bayes_scaling.downstream.structural`): the drawn σ is kept in the posterior as
+``structural_sigma``. Tasks whose best runs are within
 ``min_above_chance`` of chance (or three binomial standard errors) are not fitted: they are
 reported as near chance, never forecast.
 """
@@ -33,8 +36,9 @@ import json
 import logging
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +47,19 @@ import pandas as pd
 
 from bayes_scaling.data.runs import FLOP_PER_PARAM_TOKEN, RunTable
 from bayes_scaling.data.tasks import task_accuracies, task_table
+from bayes_scaling.downstream.sigmoid import sigmoid_accuracy
+from bayes_scaling.downstream.structural import (
+    SIGMA_GRID,
+    drift_accuracy,
+    inner_cuts,
+    sample_sigma,
+    sigma_posterior,
+)
 from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import DEFAULT_LEVEL, central
 from bayes_scaling.options import DOWNSTREAM_THROUGH
 
-__all__ = ["THROUGH", "DownstreamFit", "fit_downstream", "load_downstream", "sigmoid_accuracy"]
+__all__ = ["THROUGH", "DownstreamFit", "fit_downstream", "load_downstream"]
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +74,9 @@ MIN_TASK_RUNS = 4
 NU = 5.0
 #: The accuracy noise floor of a task whose size is unknown.
 UNKNOWN_RESOLUTION = 0.002
+#: Draws (and tuning steps) per chain, at most, of the refits that learn step 2's structural error.
+INNER_DRAWS = 300
 VAR_NAMES = ["mu_k", "tau_k", "mu_h", "tau_h", "mu_u", "tau_u", "mu_s", "tau_s", "k", "m", "ceiling", "scatter"]
-
-
-def sigmoid_accuracy(z, chance, ceiling, k, m, *, np=np):
-    """The sigmoid of step 2: ``chance + (ceiling − chance) · σ(k · (m − z))``, in numpy or
-    PyTensor (``np=pytensor.tensor``).
-
-    Examples
-    --------
-    >>> float(sigmoid_accuracy(0.0, 0.25, 0.85, 2.0, 0.0))
-    0.55
-    """
-    if np.__name__ == "numpy":
-        with np.errstate(over="ignore"):  # far from the midpoint the sigmoid is 0 or 1, exactly
-            return chance + (ceiling - chance) / (1.0 + np.exp(-k * (m - z)))
-    return chance + (ceiling - chance) / (1.0 + np.exp(-k * (m - z)))
 
 
 @dataclass
@@ -123,7 +122,13 @@ class DownstreamFit:
         values = np.asarray(self.tree["posterior"][name].values)
         return values.reshape(-1, *values.shape[2:])
 
-    def accuracy_at(self, x: np.ndarray, *, predictive: bool = True, seed: int = 0) -> np.ndarray:
+    @property
+    def fitted_compute(self) -> float:
+        """The largest compute fitted (FLOP): step 2's structural error grows beyond it."""
+        return float(np.max(self.runs["C"]))
+
+    def accuracy_at(self, x: np.ndarray, *, beyond: np.ndarray | None = None, predictive: bool = True,
+                    seed: int = 0) -> np.ndarray:
         """Draws of each fitted task's accuracy at inputs ``x`` (step 2 alone).
 
         Parameters
@@ -131,10 +136,13 @@ class DownstreamFit:
         x
             Inputs (losses, or −log10 C), shape (points,), or draws of them, (draws, points) or
             (draws, tasks, points).
+        beyond
+            Decades beyond the largest fitted budget of each point, (points,): step 2's structural
+            error drifts the curve there. None: the curve as fitted (no structural error).
         predictive
             A new run's observed accuracy (binomial noise and the task's scatter), else the curve.
         seed
-            Seed of the noise.
+            Seed of the noise and of the structural drift.
 
         Returns
         -------
@@ -151,6 +159,8 @@ class DownstreamFit:
         chance = fitted["chance"].to_numpy()[None, :, None]
         k, m, ceiling = (self._draws(v)[:, :, None] for v in ("k", "m", "ceiling"))
         p = sigmoid_accuracy(z, chance, ceiling, k, m)
+        if beyond is not None and "structural_sigma" in self.tree["posterior"]:
+            p = drift_accuracy(p, chance, self._draws("structural_sigma"), np.asarray(beyond, dtype=float), seed=seed)
         if not predictive:
             return p
         rng = np.random.default_rng([seed, 41])
@@ -201,7 +211,8 @@ class DownstreamFit:
         N, D
             Parameters and tokens of the runs.
         predictive
-            A new run's observed accuracy (else the expected accuracy at step 1's loss draws).
+            A new run's observed accuracy (else the expected accuracy at step 1's loss draws). Both
+            include step 2's structural error beyond the fitted runs.
         seed
             Seed.
 
@@ -217,7 +228,9 @@ class DownstreamFit:
         values = np.full((self._draws("k").shape[0] if self.tree is not None else 1, len(self.tasks), n.size), np.nan)
         if self.tree is not None:
             rows = np.flatnonzero(self.tasks["status"].to_numpy() == "fitted")
-            values[:, rows, :] = self.accuracy_at(self.inputs(N=n, D=d, seed=seed), predictive=predictive, seed=seed)
+            beyond = np.log10(FLOP_PER_PARAM_TOKEN * n * d / self.fitted_compute)
+            values[:, rows, :] = self.accuracy_at(self.inputs(N=n, D=d, seed=seed), beyond=beyond,
+                                                  predictive=predictive, seed=seed)
         return xr.DataArray(values, dims=("draw", "task", "run"),
                             coords={"task": self.tasks["task"].to_numpy(), "N": ("run", n), "D": ("run", d),
                                     "C": ("run", FLOP_PER_PARAM_TOKEN * n * d)}, name="accuracy")
@@ -386,6 +399,32 @@ def _build(z: np.ndarray, y: np.ndarray, t: np.ndarray, chance: np.ndarray, item
     return model
 
 
+def _initial_points(z: np.ndarray, y: np.ndarray, t: np.ndarray, chance: np.ndarray) -> dict[str, Any]:
+    """Where the chains start (each jittered about it): each task's least-squares sigmoid, its
+    parameters pooled into the model's centres, spreads and standardized offsets. From the prior's
+    support points a chain can wander into a corner of the hierarchy (every scatter near zero)
+    where its step size collapses."""
+    from bayes_scaling.downstream.sigmoid import point_sigmoid
+
+    raw: dict[str, list[float]] = {"k": [], "h": [], "u": [], "s": []}
+    for j, c in enumerate(chance):
+        rows = t == j
+        point = point_sigmoid(z[rows], y[rows], float(c))
+        k = float(np.clip(point["k"], 0.2, 20.0))
+        residual = y[rows] - sigmoid_accuracy(z[rows], c, point["ceiling"], point["k"], point["m"])
+        q = float(np.clip((point["ceiling"] - c) / (1 - c), 0.02, 0.98))
+        raw["k"].append(math.log(k))
+        raw["h"].append(float(np.clip(k * point["m"], -8.0, 8.0)))
+        raw["u"].append(math.log(q / (1 - q)))
+        raw["s"].append(math.log(float(np.clip(np.std(residual), 1e-3, 0.1))))
+    start: dict[str, Any] = {}
+    for name, values in raw.items():
+        v = np.asarray(values)
+        centre, spread = float(v.mean()), max(float(v.std()), 0.1)
+        start |= {f"mu_{name}": centre, f"tau_{name}": spread, f"z_{name}": (v - centre) / spread}
+    return start
+
+
 def _inputs(runs: RunTable, through: str, task_loss: Mapping[str, str] | None, tasks: Sequence[str]) -> np.ndarray:
     """Step 2's input per run, (runs,) or (runs, tasks) for task losses."""
     if through == "loss":
@@ -410,8 +449,8 @@ def _inputs(runs: RunTable, through: str, task_loss: Mapping[str, str] | None, t
 def fit_downstream(runs: RunTable, tasks: Sequence[str] | None = None, *, chance: Mapping[str, float] | float | None = None,
                    items: Mapping[str, float] | float | None = None, through: str = "loss",
                    task_loss: Mapping[str, str] | None = None, cut: float | None = None, law: Any = None,
-                   law_name: str = "chinchilla", min_above_chance: float = MIN_ABOVE_CHANCE, draws: int = 1000,
-                   tune: int = 1000, chains: int = 4, seed: int = 0) -> DownstreamFit:
+                   law_name: str = "chinchilla", min_above_chance: float = MIN_ABOVE_CHANCE, structural: bool = True,
+                   draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0) -> DownstreamFit:
     """Fit the two-step downstream model (module docstring) to the runs below ``cut``.
 
     Parameters
@@ -438,6 +477,10 @@ def fit_downstream(runs: RunTable, tasks: Sequence[str] | None = None, *, chance
     min_above_chance
         A task whose three best fitted runs average less than this above chance (or less than three
         binomial standard errors) is reported as near chance and not fitted.
+    structural
+        Learn step 2's structural error beyond the data from refits below cuts inside the fitted
+        runs (:mod:`bayes_scaling.downstream.structural`); False: the fitted curves are taken as
+        exact beyond the data.
     draws, tune, chains, seed
         NUTS settings of step 2 (and of step 1 when it is fitted here).
 
@@ -462,8 +505,6 @@ def fit_downstream(runs: RunTable, tasks: Sequence[str] | None = None, *, chance
     >>> fit.tasks[["task", "status"]].values.tolist()
     [['quiz', 'fitted']]
     """
-    from bayes_scaling.sampling.diagnostics import check_sampling
-    from bayes_scaling.sampling.nuts import run_sampler
     from bayes_scaling.sampling.settings import SamplerSettings
 
     if through not in THROUGH:
@@ -507,23 +548,84 @@ def fit_downstream(runs: RunTable, tasks: Sequence[str] | None = None, *, chance
         return DownstreamFit(None, table, frame, through, x_centre, x_scale, None, None, config)
 
     inputs = np.repeat(x[:, None], len(keep), axis=1) if x.ndim == 1 else x[:, keep]
-    observed = acc[:, keep]
-    mask = np.isfinite(observed) & np.isfinite(inputs)
-    obs_task = np.nonzero(mask)[1]
-    z = (inputs[mask] - x_centre) / x_scale
-    y = observed[mask]
     kept = table.iloc[keep]
-    chance_t = kept["chance"].to_numpy(dtype=float)
+    z = (inputs - x_centre) / x_scale
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
-    tree, timing = run_sampler(lambda: _build(z, y, obs_task, chance_t, kept["items"].to_numpy(dtype=float),
-                                                      kept["task"].tolist()), settings)
-    diagnostics = check_sampling(tree, VAR_NAMES, label="downstream fit")
+    tree, diagnostics, timing = _sample_step_two(z, acc[:, keep], kept, settings, label="downstream fit")
     config["timing"] = timing
+    if structural:
+        weights, config["structural"] = _structural_error(fitted_runs.C, z, acc[:, keep], kept, settings,
+                                                          source=runs.source)
+        sigma = sample_sigma(weights, chains * draws, seed=seed).reshape(chains, draws)
+        tree["posterior"] = tree["posterior"].to_dataset().assign(structural_sigma=(("chain", "draw"), sigma))
 
     if law is None and through != "compute":
         law = _fit_step_one(fitted_runs, through, task_loss, kept["task"].tolist(), law_name=law_name,
                             draws=draws, tune=tune, chains=chains, seed=seed)
     return DownstreamFit(tree, table, frame, through, x_centre, x_scale, law, diagnostics, config)
+
+
+def _sample_step_two(z: np.ndarray, observed: np.ndarray, tasks: pd.DataFrame, settings, *, label: str):
+    """Sample step 2 for standardized inputs ``z`` and accuracies ``observed`` (runs, tasks)."""
+    from bayes_scaling.sampling.diagnostics import check_sampling
+    from bayes_scaling.sampling.nuts import run_sampler
+
+    mask = np.isfinite(observed) & np.isfinite(z)
+    obs_task = np.nonzero(mask)[1]
+    chance = tasks["chance"].to_numpy(dtype=float)
+    tree, timing = run_sampler(lambda: _build(z[mask], observed[mask], obs_task, chance,
+                                              tasks["items"].to_numpy(dtype=float), tasks["task"].tolist()),
+                               settings, initial_points=_initial_points(z[mask], observed[mask], obs_task, chance),
+                               jitter=True)
+    return tree, check_sampling(tree, VAR_NAMES, label=label), timing
+
+
+def _structural_error(compute: np.ndarray, z: np.ndarray, observed: np.ndarray, tasks: pd.DataFrame, settings, *,
+                      source: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """σ's grid posterior from step 2 refitted below cuts inside the fitted runs, scored at the
+    fitted runs above them (:mod:`bayes_scaling.downstream.structural`); and its summary."""
+    from bayes_scaling.calibration.rolling import robust_sd
+    from bayes_scaling.sampling.diagnostics import SamplingWarning
+
+    chance = tasks["chance"].to_numpy(dtype=float)
+    rows: list[dict[str, float]] = []
+    problems: list[str] = []
+    cuts = inner_cuts(compute, source=source)
+    for i, cut in enumerate(cuts):
+        below = compute <= cut
+        keep = [j for j in range(observed.shape[1]) if np.isfinite(observed[below, j]).sum() >= MIN_TASK_RUNS]
+        inner = replace(settings, draws=min(settings.draws, INNER_DRAWS), tune=min(settings.tune, INNER_DRAWS),
+                        chains=min(settings.chains, 2), seed=settings.seed + 1 + i)
+        log.info("step 2's back-test %d/%d: %d runs below C = %.3g", i + 1, len(cuts), int(below.sum()), cut)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SamplingWarning)
+            tree, _, _ = _sample_step_two(z[below][:, keep], observed[below][:, keep], tasks.iloc[keep], inner,
+                                          label=f"below C = {cut:.3g}")
+        problems += [str(w.message) for w in caught if issubclass(w.category, SamplingWarning)]
+        refit = DownstreamFit(tree, tasks.iloc[keep].assign(status="fitted"), pd.DataFrame({"C": compute[below]}),
+                              "compute", 0.0, 1.0)
+        held = np.flatnonzero(~below)
+        draws = refit.accuracy_at(z[held][:, keep].T[None, :, :], seed=inner.seed)  # z is standardized already
+        lo_median = np.median(draws, axis=0)
+        spread = robust_sd(draws, axis=0)
+        for a, j in enumerate(keep):
+            for b, run in enumerate(held):
+                if np.isfinite(observed[run, j]):
+                    rows.append({"task": j, "d": float(np.log10(compute[run] / compute[below].max())),
+                                 "error": observed[run, j] - lo_median[a, b], "predicted": lo_median[a, b],
+                                 "spread": spread[a, b]})
+    if problems:  # one warning for the refits, not one each
+        warnings.warn(SamplingWarning(f"step 2's structural error: {len(problems)} of its {len(cuts)} back-test refits "
+                                      f"({INNER_DRAWS} draws per chain at most) mixed poorly, so σ is rougher; "
+                                      f"the first: {problems[0]}"), stacklevel=3)
+    errors = pd.DataFrame(rows, columns=["task", "d", "error", "predicted", "spread"])
+    weights = sigma_posterior(errors, chance)
+    cdf = np.cumsum(weights)
+    lo, med, hi = (float(SIGMA_GRID[np.searchsorted(cdf, q)]) for q in (0.05, 0.5, 0.95))
+    log.info("step 2's structural error from %d back-test errors (%d cuts): σ %.2f [%.2f, %.2f] logit per decade",
+             len(errors), len(cuts), med, lo, hi)
+    return weights, {"backtest_cuts": len(cuts), "backtest_errors": len(errors), "sigma_median": med,
+                     "sigma_lower": lo, "sigma_upper": hi}
 
 
 def _fit_step_one(runs: RunTable, through: str, task_loss: Mapping[str, str] | None, tasks: list[str], *,

@@ -58,3 +58,43 @@ def plot_task_forecast(fit, task: str, *, N, D, observed=None, ax=None, level: f
         ax.set_title(f"{task}: forecast through {fit.through}", fontsize=8)
     ax.legend(frameon=False, fontsize=6)
     return fig
+
+
+def plot_task_panels(fit, *, N, D, tasks=None, columns: int = 4, level: float = DEFAULT_LEVEL, seed: int = 0):
+    """One panel per fitted task (:func:`plot_task_forecast`), in a grid.
+
+    Parameters
+    ----------
+    fit
+        A :class:`~bayes_scaling.downstream.model.DownstreamFit`.
+    N, D
+        The runs forecast in every panel.
+    tasks
+        The tasks shown (default: every fitted task).
+    columns
+        Panels per row.
+    level
+        Probability of the intervals.
+    seed
+        Seed of the forecast's draws.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    shown = list(tasks or fit.fitted_tasks)
+    rows = max(1, -(-len(shown) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False, sharex=True)
+    for ax, task in zip(axes.ravel(), shown, strict=False):
+        plot_task_forecast(fit, task, N=N, D=D, ax=ax, level=level, seed=seed)
+        ax.set_ylabel(f"{task} (%)")
+        if ax is not axes.ravel()[0]:
+            legend = ax.get_legend()
+            if legend is not None:
+                legend.remove()
+    for ax in axes.ravel()[len(shown):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig

@@ -39,6 +39,9 @@ class ReportConfig:
         carbon_intensity = "0.4:0.1"   # kg CO2e/kWh (mean[:sd]); "" for none
         tokens_served = [1e11, 1e12, 1e13, 1e14]  # lifetime-optimal model for the first target loss
         figure_formats = ["png", "pdf"]  # "svg" too on request; the page shows the PNGs
+        downstream = true              # task accuracy of the tasks below, or a dataset's declared ones
+        tasks = []                     # task accuracy columns of a file, e.g. ["hellaswag"]
+        chance = { hellaswag = 0.25 }  # … and their chance levels (a dataset's own, else 0)
         pooling = "shared"             # with a group column: shared, partial or separate exponents
         group = ""                     # … and the group the forecasts are for
         level = 0.9
@@ -83,6 +86,13 @@ class ReportConfig:
         Tokens served over a model's life, for the lifetime-optimal model.
     figure_formats
         File formats of the figures.
+    downstream
+        Forecast task accuracy (two steps, :mod:`bayes_scaling.downstream`) of ``tasks``, or of the
+        tasks a registered dataset declares (the Gadre et al. runs).
+    tasks
+        Task accuracy columns of the runs (default: the dataset's declared tasks; none for a file).
+    chance
+        Chance level by task column (default: the dataset's task table, else 0).
     """
 
     data: str = "chinchilla"
@@ -109,6 +119,9 @@ class ReportConfig:
     group: str = ""
     tokens_served: list[float] = field(default_factory=lambda: [1e11, 1e12, 1e13, 1e14])
     figure_formats: list[str] = field(default_factory=lambda: ["png", "pdf"])
+    downstream: bool = True
+    tasks: list[str] = field(default_factory=list)
+    chance: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Every key as a JSON-ready dict.
@@ -160,6 +173,10 @@ class ReportConfig:
                 raise bad(key, f"one of {', '.join(allowed)}")
         if not self.compare_laws or not all(law in law_names() for law in self.compare_laws):
             raise bad("compare_laws", f"a list of laws among {', '.join(law_names())}")
+        if not all(isinstance(v, str) for v in self.tasks):
+            raise bad("tasks", 'a list of column names, e.g. ["hellaswag", "arc_easy"]')
+        if not all(number(v) and 0 <= v < 1 for v in self.chance.values()):
+            raise bad("chance", "a table of chance levels in [0, 1), e.g. { hellaswag = 0.25 }")
         for key in ("budgets", "target_losses", "tokens_served"):
             if not all(number(v) and v > 0 for v in getattr(self, key)):
                 raise bad(key, "a list of positive numbers")

@@ -203,6 +203,26 @@ def _serving(b: _Build) -> dict[str, Any]:
             "target": None if life is None else f"{life.attrs['target_loss']:g}"}
 
 
+def _downstream(b: _Build) -> dict[str, Any] | None:
+    fit = getattr(b, "downstream", None)
+    if fit is None:
+        return None
+    tasks = fit.tasks
+    structural = fit.config.get("structural") or {}
+    forecast = b.downstream_forecast
+    shown = None
+    if forecast is not None:
+        shown = forecast.rename(columns={"median": "accuracy"}).drop(columns=["N", "D"])
+        shown = shown.assign(accuracy_lower=shown.pop("lower"), accuracy_upper=shown.pop("upper"))
+    return {"fitted": ", ".join(fit.fitted_tasks) or "none",
+            "near_chance": ", ".join(tasks.loc[tasks["status"] != "fitted", "task"]),
+            "runs": len(fit.runs), "sigma": {k: f"{v:.2f}" for k, v in structural.items() if k.startswith("sigma")},
+            "backtest_errors": structural.get("backtest_errors"),
+            "forecast": None if shown is None else table_context(
+                shown, caption=f"Task accuracy of a new run at each budget's compute-optimal allocation "
+                               f"({b.config.level:.0%} intervals)")}
+
+
 def page_context(b: _Build, manifest: dict[str, Any]) -> dict[str, Any]:
     """Everything the template shows, in the order the page shows it.
 
@@ -239,7 +259,7 @@ def page_context(b: _Build, manifest: dict[str, Any]) -> dict[str, Any]:
         "lfo": None if b.weights is None else table_context(b.weights, index=True),
         "lfo_method": None if b.weights is None else b.weights.attrs.get("method", ""),
         "backtests": None if b.bt is None else table_context(b.bt.drop(columns=["cached"])),
-        "energy": _energy(b), "serving": _serving(b),
+        "energy": _energy(b), "serving": _serving(b), "downstream": _downstream(b),
         "references": _references(b.root / "references.bib"),
         "manifest": manifest, "config_json": json.dumps(b.config.to_dict(), indent=2),
     }

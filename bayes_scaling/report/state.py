@@ -40,5 +40,5 @@ class _Build:
         write_table(frame, self.tables / name, index=index, caption=caption)
 
 
-_STEPS = 6
+_STEPS = 7
 

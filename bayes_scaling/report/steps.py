@@ -95,7 +95,8 @@ def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_p
     _forecasts(b)
     _sensitivity(b)
     _energy(b)
-    b.step(6, f"writing figures and the report to {target}")
+    _downstream(b)
+    b.step(7, f"writing figures and the report to {target}")
     _figures(b)
     _references(b)
     b.tick("write_s")
@@ -239,6 +240,36 @@ def _energy(b: _Build) -> None:
     b.tick("energy_s")
 
 
+def _downstream(b: _Build) -> None:
+    """Task accuracy at the budgets' compute-optimal allocations, when the runs carry task columns:
+    step 2 fitted to every run, step 1 the headline forecast."""
+    from bayes_scaling.data.tasks import declared_tasks
+    from bayes_scaling.downstream.model import fit_downstream
+
+    config = b.config
+    b.downstream, b.downstream_forecast = None, None
+    tasks = (config.tasks or declared_tasks(b.runs)) if config.downstream else []
+    if not tasks or not {"N", "D"} <= set(b.fc.law.inputs):
+        return
+    b.step(6, f"task accuracy: {len(tasks)} task columns")
+    fit = fit_downstream(b.runs, tasks, chance=config.chance or None, law=b.fc, draws=config.draws,
+                         tune=config.tune, chains=config.chains, seed=config.seed)
+    b.downstream = fit
+    b.table(fit.tasks, "downstream_tasks", "The task columns: chance level, questions and whether each is forecast "
+                                           "(tasks whose best runs are near chance are not)")
+    if fit.tree is None:
+        b.tick("downstream_s")
+        return
+    n, d = b.forecast["N"].to_numpy(), b.forecast["D"].to_numpy()
+    table = fit.table(N=n, D=d, level=config.level, seed=config.seed)
+    table = table[table["status"] == "fitted"].drop(columns=["observed", "inside", "status"])
+    b.downstream_forecast = table.reset_index(drop=True)
+    b.table(b.downstream_forecast, "downstream_forecast",
+            f"Task accuracy of a new run at each budget's compute-optimal allocation (median N and D; "
+            f"{config.level:.0%} intervals)")
+    b.tick("downstream_s")
+
+
 def _serving(b: _Build) -> None:
     """Measured serving energy and the lifetime-optimal allocation: tables written, results kept on ``b``."""
     import warnings
@@ -275,6 +306,7 @@ def _figure_makers(b: _Build) -> dict[str, tuple[Any, str]]:
     from bayes_scaling.data.datasets import load_dataset
     from bayes_scaling.model.spec import literature_values, prior_predictive
     from bayes_scaling.plots.calibration import plot_backtest, plot_calibration, plot_loo
+    from bayes_scaling.plots.downstream import plot_task_panels
     from bayes_scaling.plots.energy import plot_efficiency_trend, plot_energy_vs_compute
     from bayes_scaling.plots.forecast import plot_allocation, plot_isoflop, plot_loss_forecast
     from bayes_scaling.plots.posterior import (
@@ -327,6 +359,13 @@ def _figure_makers(b: _Build) -> dict[str, tuple[Any, str]]:
         made["loo"] = (lambda: plot_loo(b.loo), "Leave-one-out comparison of the laws")
     if b.bt is not None:
         made["backtest"] = (lambda: plot_backtest(b.bt), "Back-test CRPS against extrapolation distance")
+    if b.downstream_forecast is not None:
+        made["downstream"] = (lambda: plot_task_panels(b.downstream, N=np.asarray(b.forecast["N"]),
+                                                       D=np.asarray(b.forecast["D"]), level=config.level,
+                                                       seed=config.seed),
+                              f"Task accuracy against compute: the fitted runs, and the median and "
+                              f"{config.level:.0%} interval of a new run at each budget's compute-optimal allocation; "
+                              f"the dotted line is chance")
     return made
 
 

@@ -53,7 +53,7 @@ def clear_compiled_models() -> None:
 
 
 def compiled_nutpie_model(build: Callable[[], Any], key: str | None, data: dict[str, Any] | None,
-                           initial_points: dict[str, float] | None):
+                           initial_points: dict[str, float] | None, *, jitter: bool = False):
     """A compiled nutpie model: reused from the process-wide cache with the new data, or compiled.
 
     A fresh compile loads its C callbacks from PyTensor's compile directory when an earlier
@@ -69,6 +69,9 @@ def compiled_nutpie_model(build: Callable[[], Any], key: str | None, data: dict[
         Values of the model's data variables by name.
     initial_points
         Where chains start (None: NUTS's default).
+    jitter
+        Jitter each chain's start about ``initial_points`` (PyMC's uniform(−1, 1) on the
+        unconstrained scale), so that chains start apart and R-hat can see them disagree.
 
     Returns
     -------
@@ -86,7 +89,8 @@ def compiled_nutpie_model(build: Callable[[], Any], key: str | None, data: dict[
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
         model = build()
-        start = {} if initial_points is None else {"initial_points": initial_points, "jitter_rvs": set()}
+        start = {} if initial_points is None else {"initial_points": initial_points,
+                                                   "jitter_rvs": None if jitter else set()}
         try:
             compiled = compile_cached(model, **start)
         except CacheUnavailable as exc:
@@ -101,13 +105,14 @@ def compiled_nutpie_model(build: Callable[[], Any], key: str | None, data: dict[
 
 
 def run_sampler(build: Callable[[], Any], settings: SamplerSettings, *, key: str | None = None,
-                data: dict[str, Any] | None = None, initial_points: dict[str, float] | None = None):
+                data: dict[str, Any] | None = None, initial_points: dict[str, float] | None = None,
+                jitter: bool = False):
     """Sample the model that ``build()`` returns; returns (DataTree with ``posterior`` and ``sample_stats``, timings).
 
     With nutpie, a model compiled earlier in this process for the same structure ``key`` is
     reused with ``data`` swapped in (``build`` is then not called). ``initial_points`` (values
-    of free variables by name) start every chain there, without jitter (such a model is not
-    cached); by default chains start at jittered prior support points.
+    of free variables by name) start every chain there, jittered only with ``jitter`` (such a
+    model is not cached); by default chains start at jittered prior support points.
 
     Parameters
     ----------
@@ -121,6 +126,8 @@ def run_sampler(build: Callable[[], Any], settings: SamplerSettings, *, key: str
         Values of the model's data variables by name.
     initial_points
         Where chains start (None: NUTS's default).
+    jitter
+        Jitter each chain's start about ``initial_points``.
 
     Returns
     -------
@@ -134,7 +141,7 @@ def run_sampler(build: Callable[[], Any], settings: SamplerSettings, *, key: str
         import nutpie
 
         start = time.perf_counter()
-        compiled, reused = compiled_nutpie_model(build, key, data, initial_points)
+        compiled, reused = compiled_nutpie_model(build, key, data, initial_points, jitter=jitter)
         timing["compile_s"] = time.perf_counter() - start
         timing["compiled_model_reused"] = float(reused)
         start = time.perf_counter()
@@ -150,7 +157,7 @@ def run_sampler(build: Callable[[], Any], settings: SamplerSettings, *, key: str
             # PyMC 6 hands NUTS to nutpie when it is installed: ask for its own sampler by name.
             tree = pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains, cores=cores,
                              random_seed=settings.seed, initvals=initial_points,
-                             **({"init": "adapt_diag"} if initial_points is not None else {}), target_accept=settings.target_accept,
+                             **({"init": "jitter+adapt_diag" if jitter else "adapt_diag"} if initial_points is not None else {}), target_accept=settings.target_accept,
                              progressbar=settings.progress, compute_convergence_checks=False,
                              nuts_sampler="pymc")
         # PyMC compiles inside pm.sample; report the whole as sampling time.
