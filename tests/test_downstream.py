@@ -141,6 +141,8 @@ def test_cli_forecasts_backtests_and_writes_figures(tmp_path, capsys):
     assert code == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["forecast"] and payload["backtest_summary"]["forecasts"] > 0 and payload["backtest"]
+    assert payload["structural_error"]["backtest_cuts"] >= 3
+    assert payload["structural_error"]["sigma_lower"] <= payload["structural_error"]["sigma_upper"]
     statuses = {row["task"]: row["status"] for row in payload["tasks"]}
     assert statuses["flat"] == "near chance"
     levels = {row["task"]: row["chance"] for row in payload["tasks"]}

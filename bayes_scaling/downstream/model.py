@@ -76,6 +76,8 @@ NU = 5.0
 UNKNOWN_RESOLUTION = 0.002
 #: Draws (and tuning steps) per chain, at most, of the refits that learn step 2's structural error.
 INNER_DRAWS = 300
+#: A refit for the structural error whose R-hat exceeds this (or that diverges) is reported.
+INNER_RHAT = 1.1
 VAR_NAMES = ["mu_k", "tau_k", "mu_h", "tau_h", "mu_u", "tau_u", "mu_s", "tau_s", "k", "m", "ceiling", "scatter"]
 
 
@@ -551,11 +553,13 @@ def fit_downstream(runs: RunTable, tasks: Sequence[str] | None = None, *, chance
     kept = table.iloc[keep]
     z = (inputs - x_centre) / x_scale
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
-    tree, diagnostics, timing = _sample_step_two(z, acc[:, keep], kept, settings, label="downstream fit")
+    mask = np.isfinite(acc[:, keep]) & np.isfinite(z)
+    start = _initial_points(z[mask], acc[:, keep][mask], np.nonzero(mask)[1], kept["chance"].to_numpy(dtype=float))
+    tree, diagnostics, timing = _sample_step_two(z, acc[:, keep], kept, settings, label="downstream fit", start=start)
     config["timing"] = timing
     if structural:
         weights, config["structural"] = _structural_error(fitted_runs.C, z, acc[:, keep], kept, settings,
-                                                          source=runs.source)
+                                                          source=runs.source, full_start=start)
         sigma = sample_sigma(weights, chains * draws, seed=seed).reshape(chains, draws)
         tree["posterior"] = tree["posterior"].to_dataset().assign(structural_sigma=(("chain", "draw"), sigma))
 
@@ -565,25 +569,29 @@ def fit_downstream(runs: RunTable, tasks: Sequence[str] | None = None, *, chance
     return DownstreamFit(tree, table, frame, through, x_centre, x_scale, law, diagnostics, config)
 
 
-def _sample_step_two(z: np.ndarray, observed: np.ndarray, tasks: pd.DataFrame, settings, *, label: str):
-    """Sample step 2 for standardized inputs ``z`` and accuracies ``observed`` (runs, tasks)."""
+def _sample_step_two(z: np.ndarray, observed: np.ndarray, tasks: pd.DataFrame, settings, *, label: str,
+                     start: dict[str, Any] | None = None):
+    """Sample step 2 for standardized inputs ``z`` and accuracies ``observed`` (runs, tasks), the
+    chains jittered about ``start`` (default: :func:`_initial_points` of these runs)."""
     from bayes_scaling.sampling.diagnostics import check_sampling
     from bayes_scaling.sampling.nuts import run_sampler
 
     mask = np.isfinite(observed) & np.isfinite(z)
     obs_task = np.nonzero(mask)[1]
     chance = tasks["chance"].to_numpy(dtype=float)
+    if start is None:
+        start = _initial_points(z[mask], observed[mask], obs_task, chance)
     tree, timing = run_sampler(lambda: _build(z[mask], observed[mask], obs_task, chance,
                                               tasks["items"].to_numpy(dtype=float), tasks["task"].tolist()),
-                               settings, initial_points=_initial_points(z[mask], observed[mask], obs_task, chance),
-                               jitter=True)
+                               settings, initial_points=start, jitter=True)
     return tree, check_sampling(tree, VAR_NAMES, label=label), timing
 
 
 def _structural_error(compute: np.ndarray, z: np.ndarray, observed: np.ndarray, tasks: pd.DataFrame, settings, *,
-                      source: str) -> tuple[np.ndarray, dict[str, Any]]:
+                      source: str, full_start: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
     """σ's grid posterior from step 2 refitted below cuts inside the fitted runs, scored at the
-    fitted runs above them (:mod:`bayes_scaling.downstream.structural`); and its summary."""
+    fitted runs above them (:mod:`bayes_scaling.downstream.structural`); and its summary. The
+    refits start where the fit of every run did (``full_start``)."""
     from bayes_scaling.calibration.rolling import robust_sd
     from bayes_scaling.sampling.diagnostics import SamplingWarning
 
@@ -597,11 +605,13 @@ def _structural_error(compute: np.ndarray, z: np.ndarray, observed: np.ndarray, 
         inner = replace(settings, draws=min(settings.draws, INNER_DRAWS), tune=min(settings.tune, INNER_DRAWS),
                         chains=min(settings.chains, 2), seed=settings.seed + 1 + i)
         log.info("step 2's back-test %d/%d: %d runs below C = %.3g", i + 1, len(cuts), int(below.sum()), cut)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", SamplingWarning)
-            tree, _, _ = _sample_step_two(z[below][:, keep], observed[below][:, keep], tasks.iloc[keep], inner,
-                                          label=f"below C = {cut:.3g}")
-        problems += [str(w.message) for w in caught if issubclass(w.category, SamplingWarning)]
+        with warnings.catch_warnings():  # short refits: judged below by what σ needs of them
+            warnings.simplefilter("ignore", SamplingWarning)
+            start = {name: value[keep] if name.startswith("z_") else value for name, value in full_start.items()}
+            tree, checked, _ = _sample_step_two(z[below][:, keep], observed[below][:, keep], tasks.iloc[keep],
+                                                inner, label=f"below C = {cut:.3g}", start=start)
+        if checked.rhat_max > INNER_RHAT or checked.divergences:
+            problems.append(f"below C = {cut:.3g}: {checked}")
         refit = DownstreamFit(tree, tasks.iloc[keep].assign(status="fitted"), pd.DataFrame({"C": compute[below]}),
                               "compute", 0.0, 1.0)
         held = np.flatnonzero(~below)
@@ -616,8 +626,9 @@ def _structural_error(compute: np.ndarray, z: np.ndarray, observed: np.ndarray, 
                                  "spread": spread[a, b]})
     if problems:  # one warning for the refits, not one each
         warnings.warn(SamplingWarning(f"step 2's structural error: {len(problems)} of its {len(cuts)} back-test refits "
-                                      f"({INNER_DRAWS} draws per chain at most) mixed poorly, so σ is rougher; "
-                                      f"the first: {problems[0]}"), stacklevel=3)
+                                      f"({INNER_DRAWS} draws per chain at most) mixed poorly (R-hat above "
+                                      f"{INNER_RHAT} or divergences), so σ is rougher: {'; '.join(problems)}"),
+                      stacklevel=3)
     errors = pd.DataFrame(rows, columns=["task", "d", "error", "predicted", "spread"])
     weights = sigma_posterior(errors, chance)
     cdf = np.cumsum(weights)

@@ -195,7 +195,7 @@ TEXT_HEADERS = {
     "bias_pct": "Mean error (%)", "crps": "CRPS", "max_decades": "Farthest (decades)",
     "quantity": "Quantity", "group": "Runs of", "runs": "Runs", "median_ratio": "Reported / forecast (median)",
     "median_abs_log_error": "Median |log error|", "interval_ratio_90": "90% interval: upper / lower",
-    "task": "Task", "chance": "Chance level", "accuracy": "A new run's accuracy",
+    "task": "Task", "chance": "Chance level", "accuracy": "Accuracy",
 }
 
 

@@ -86,14 +86,18 @@ def plot_task_panels(fit, *, N, D, tasks=None, columns: int = 4, level: float = 
 
     shown = list(tasks or fit.fitted_tasks)
     rows = max(1, -(-len(shown) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False, sharex=True)
-    for ax, task in zip(axes.ravel(), shown, strict=False):
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
+    for i, (ax, task) in enumerate(zip(axes.ravel(), shown, strict=False)):
         plot_task_forecast(fit, task, N=N, D=D, ax=ax, level=level, seed=seed)
-        ax.set_ylabel(f"{task} (%)")
-        if ax is not axes.ravel()[0]:
-            legend = ax.get_legend()
-            if legend is not None:
-                legend.remove()
+        ax.set_title(task, fontsize=8)
+        ax.set_ylabel("accuracy (%)" if i % columns == 0 else "")
+        ax.set_xlabel("training compute C (FLOP)" if i + columns >= len(shown) else "")
+        legend = ax.get_legend()
+        if i and legend is not None:
+            legend.remove()
+    lows, highs = zip(*(ax.get_xlim() for ax in axes.ravel()[:len(shown)]), strict=True)
+    for ax in axes.ravel()[:len(shown)]:
+        ax.set_xlim(min(lows), max(highs))
     for ax in axes.ravel()[len(shown):]:
         ax.set_visible(False)
     fig.tight_layout()

@@ -204,23 +204,34 @@ def _serving(b: _Build) -> dict[str, Any]:
 
 
 def _downstream(b: _Build) -> dict[str, Any] | None:
+    from bayes_scaling.io.tables import text_number
+
     fit = getattr(b, "downstream", None)
     if fit is None:
         return None
     tasks = fit.tasks
     structural = fit.config.get("structural") or {}
     forecast = b.downstream_forecast
-    shown = None
-    if forecast is not None:
-        shown = forecast.rename(columns={"median": "accuracy"}).drop(columns=["N", "D"])
-        shown = shown.assign(accuracy_lower=shown.pop("lower"), accuracy_upper=shown.pop("upper"))
+    shown, budgets = None, []
+    if forecast is not None:  # one row per task, a column per budget: the first, middle and last on the page
+        every = sorted(forecast["C"].unique())
+        budgets = sorted({every[0], every[len(every) // 2], every[-1]})
+        wide = {}
+        for c in budgets:
+            at = forecast[forecast["C"] == c].set_index("task")
+            wide |= {f"accuracy_{c:.0e}": at["median"], f"accuracy_{c:.0e}_lower": at["lower"],
+                     f"accuracy_{c:.0e}_upper": at["upper"]}
+        chance = forecast.drop_duplicates("task").set_index("task")["chance"]
+        shown = pd.DataFrame({"chance": chance, **wide}).rename_axis("task").reset_index()
+        shown.attrs["level"] = b.config.level
     return {"fitted": ", ".join(fit.fitted_tasks) or "none",
             "near_chance": ", ".join(tasks.loc[tasks["status"] != "fitted", "task"]),
             "runs": len(fit.runs), "sigma": {k: f"{v:.2f}" for k, v in structural.items() if k.startswith("sigma")},
             "backtest_errors": structural.get("backtest_errors"),
             "forecast": None if shown is None else table_context(
-                shown, caption=f"Task accuracy of a new run at each budget's compute-optimal allocation "
-                               f"({b.config.level:.0%} intervals)")}
+                shown, caption=f"Task accuracy of a new run at the compute-optimal allocation of "
+                               f"{', '.join(text_number(c) for c in budgets)} FLOP ({b.config.level:.0%} intervals; "
+                               f"every budget: tables/downstream_forecast.csv)")}
 
 
 def page_context(b: _Build, manifest: dict[str, Any]) -> dict[str, Any]:
