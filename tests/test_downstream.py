@@ -12,7 +12,7 @@ import pytest
 
 from bayes_scaling.cli import main
 from bayes_scaling.data.reading import read_runs
-from bayes_scaling.data.tasks import task_accuracies, task_columns, task_table
+from bayes_scaling.data.tasks import declared_tasks, default_tasks, task_accuracies, task_columns, task_table
 from bayes_scaling.downstream.checks import backtest_summary, downstream_backtest
 from bayes_scaling.downstream.model import fit_downstream, load_downstream
 from bayes_scaling.downstream.sigmoid import point_sigmoid, sigmoid_accuracy
@@ -170,6 +170,9 @@ def test_gadre_task_tables_load(shared_data, monkeypatch):
     assert (table["chance_source"] == "gadre-tasks").all()
     assert table.set_index("task").loc["hellaswag", "chance"] == 0.25
     assert table.set_index("task").loc["copa", "items"] == 100
+    assert len(declared_tasks(runs)) == 46 and default_tasks(runs) == declared_tasks(runs)
+    chinchilla = load_dataset("chinchilla")
+    assert declared_tasks(chinchilla) == [] and "colour_distance" in task_columns(chinchilla)  # found, not declared
 
 
 def test_structural_error_is_small_when_the_sigmoid_holds_and_found_when_it_bends(simulated):

@@ -381,9 +381,16 @@ def _build(z: np.ndarray, y: np.ndarray, t: np.ndarray, chance: np.ndarray, item
     import pymc as pm
     import pytensor.tensor as pt
 
-    inv_items, floor = _inverse_items(items), _resolution(items)
+    # the runs and the tasks' constants enter as data: models of the same number of tasks share one
+    # compiled graph (PyTensor's disk cache), whatever the runs, so a refit compiles nothing
+    with pm.Model(coords={"task": names}) as model:
+        z = pm.Data("z", np.asarray(z, dtype=float))
+        y = pm.Data("y", np.asarray(y, dtype=float))
+        t = pm.Data("t", np.asarray(t, dtype="int64"))
+        chance = pm.Data("chance", np.asarray(chance, dtype=float))
+        inv_items = pm.Data("inv_items", _inverse_items(items))
+        floor = pm.Data("floor", _resolution(items))
 
-    with pm.Model(coords={"task": names, "obs": np.arange(y.size)}) as model:
         def pooled(name: str, mu: tuple[float, float], tau: float):
             centre = pm.Normal(f"mu_{name}", *mu)
             spread = pm.HalfNormal(f"tau_{name}", tau)
@@ -397,7 +404,7 @@ def _build(z: np.ndarray, y: np.ndarray, t: np.ndarray, chance: np.ndarray, item
         scatter = pm.Deterministic("scatter", pt.exp(pooled("s", (math.log(0.01), 1.0), 0.5)), dims="task")
         p = sigmoid_accuracy(z, chance[t], ceiling[t], k[t], m[t], np=pt)
         sd = pt.sqrt(p * (1 - p) * inv_items[t] + scatter[t] ** 2 + floor[t] ** 2)
-        pm.StudentT("accuracy", nu=NU, mu=p, sigma=sd, observed=y, dims="obs")
+        pm.StudentT("accuracy", nu=NU, mu=p, sigma=sd, observed=y)
     return model
 
 
@@ -602,6 +609,8 @@ def _structural_error(compute: np.ndarray, z: np.ndarray, observed: np.ndarray, 
     for i, cut in enumerate(cuts):
         below = compute <= cut
         keep = [j for j in range(observed.shape[1]) if np.isfinite(observed[below, j]).sum() >= MIN_TASK_RUNS]
+        if not keep:
+            continue
         inner = replace(settings, draws=min(settings.draws, INNER_DRAWS), tune=min(settings.tune, INNER_DRAWS),
                         chains=min(settings.chains, 2), seed=settings.seed + 1 + i)
         log.info("step 2's back-test %d/%d: %d runs below C = %.3g", i + 1, len(cuts), int(below.sum()), cut)
@@ -616,13 +625,13 @@ def _structural_error(compute: np.ndarray, z: np.ndarray, observed: np.ndarray, 
                               "compute", 0.0, 1.0)
         held = np.flatnonzero(~below)
         draws = refit.accuracy_at(z[held][:, keep].T[None, :, :], seed=inner.seed)  # z is standardized already
-        lo_median = np.median(draws, axis=0)
+        median = np.median(draws, axis=0)
         spread = robust_sd(draws, axis=0)
         for a, j in enumerate(keep):
             for b, run in enumerate(held):
                 if np.isfinite(observed[run, j]):
                     rows.append({"task": j, "d": float(np.log10(compute[run] / compute[below].max())),
-                                 "error": observed[run, j] - lo_median[a, b], "predicted": lo_median[a, b],
+                                 "error": observed[run, j] - median[a, b], "predicted": median[a, b],
                                  "spread": spread[a, b]})
     if problems:  # one warning for the refits, not one each
         warnings.warn(SamplingWarning(f"step 2's structural error: {len(problems)} of its {len(cuts)} back-test refits "

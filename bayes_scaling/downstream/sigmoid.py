@@ -46,9 +46,19 @@ def point_sigmoid(x: np.ndarray, y: np.ndarray, chance: float) -> dict[str, floa
     >>> fit = point_sigmoid(x, 0.25 + 0.6 / (1 + np.exp(-2 * (0.5 - x))), 0.25)
     >>> round(fit["k"], 2), round(fit["m"], 2), round(fit["ceiling"], 2)
     (2.0, 0.5, 0.85)
+
+    In any units of x (here −log10 C):
+
+    >>> x = np.linspace(-21, -18, 20)
+    >>> fit = point_sigmoid(x, 0.25 + 0.6 / (1 + np.exp(-3 * (-19.0 - x))), 0.25)
+    >>> round(fit["k"], 2), round(fit["m"], 2), round(fit["ceiling"], 2)
+    (3.0, -19.0, 0.85)
     """
-    u, k, m = _least_squares(x, y, chance).x
-    return {"ceiling": float(chance + (1 - chance) / (1 + np.exp(-u))), "k": float(np.exp(k)), "m": float(m)}
+    x = np.asarray(x, dtype=float)
+    centre, scale = float(x.mean()), float(x.std()) or 1.0  # the starts are in standard units of x
+    u, k, m = _least_squares((x - centre) / scale, y, chance).x
+    return {"ceiling": float(chance + (1 - chance) / (1 + np.exp(-u))), "k": float(np.exp(k) / scale),
+            "m": float(centre + scale * m)}
 
 
 def _curve(theta: np.ndarray, x: np.ndarray, chance: float) -> np.ndarray:
