@@ -85,7 +85,11 @@ def test_near_chance_task_is_reported_not_forecast(simulated):
 def test_parameters_are_recovered(simulated):
     runs, _, fit = simulated
     # tiny draws: the hyperparameters of four tasks mix slowly; the tasks' own parameters must not
-    assert fit.diagnostics.divergences == 0 and fit.diagnostics.rhat_max < 1.05, str(fit.diagnostics)
+    from arviz_stats import rhat
+
+    assert fit.diagnostics.divergences == 0, str(fit.diagnostics)
+    own = rhat(fit.tree["posterior"].to_dataset(), var_names=["k", "m", "ceiling"])
+    assert max(float(own[v].max()) for v in own.data_vars) < 1.05, own
     # the truth is standardized over all the runs, the fit over those below the cut: k·(m − z) is
     # the same curve in −log10 C with k' = k·s_fit/s_all, m' = (x̄_all + s_all·m − x̄_fit) / s_fit
     x_all = -np.log10(runs.C)

@@ -48,6 +48,14 @@ import pandas as pd
 from bayes_scaling.data.runs import FLOP_PER_PARAM_TOKEN, RunTable
 from bayes_scaling.data.tasks import task_accuracies, task_table
 from bayes_scaling.downstream.sigmoid import sigmoid_accuracy
+from bayes_scaling.downstream.step_two import (
+    NU,
+    VAR_NAMES,
+    initial_points,
+    inverse_items,
+    resolution,
+    sample_step_two,
+)
 from bayes_scaling.downstream.structural import (
     SIGMA_GRID,
     drift_accuracy,
@@ -71,14 +79,10 @@ FILE_KIND = "bayes_scaling downstream fit"
 MIN_ABOVE_CHANCE = 0.05
 #: Fewest runs with an accuracy a task needs to be fitted.
 MIN_TASK_RUNS = 4
-NU = 5.0
-#: The accuracy noise floor of a task whose size is unknown.
-UNKNOWN_RESOLUTION = 0.002
 #: Draws (and tuning steps) per chain, at most, of the refits that learn step 2's structural error.
 INNER_DRAWS = 300
 #: A refit for the structural error whose R-hat exceeds this (or that diverges) is reported.
 INNER_RHAT = 1.1
-VAR_NAMES = ["mu_k", "tau_k", "mu_h", "tau_h", "mu_u", "tau_u", "mu_s", "tau_s", "k", "m", "ceiling", "scatter"]
 
 
 @dataclass
@@ -166,8 +170,8 @@ class DownstreamFit:
         if not predictive:
             return p
         rng = np.random.default_rng([seed, 41])
-        inv_items = _inverse_items(fitted["items"].to_numpy())[None, :, None]
-        floor = _resolution(fitted["items"].to_numpy())[None, :, None]
+        inv_items = inverse_items(fitted["items"].to_numpy())[None, :, None]
+        floor = resolution(fitted["items"].to_numpy())[None, :, None]
         sd = np.sqrt(p * (1 - p) * inv_items + self._draws("scatter")[:, :, None] ** 2 + floor ** 2)
         return np.clip(p + sd * rng.standard_t(NU, size=p.shape), 0.0, 1.0)
 
@@ -363,77 +367,6 @@ def load_downstream(path: str | os.PathLike, *, law: Any = None) -> DownstreamFi
                          float(tree.attrs["x_scale"]), law, diagnostics, json.loads(tree.attrs["config"]))
 
 
-def _inverse_items(items: np.ndarray) -> np.ndarray:
-    items = np.asarray(items, dtype=float)
-    return np.where(np.isfinite(items) & (items > 0), 1.0 / np.where(items > 0, items, 1.0), 0.0)
-
-
-def _resolution(items: np.ndarray) -> np.ndarray:
-    """The smallest noise an accuracy has: one question of ``items`` (0.002 when unknown). Without
-    it a task at 0 accuracy (a generative task's chance) has a likelihood without bound at zero
-    noise."""
-    items = np.asarray(items, dtype=float)
-    return np.where(np.isfinite(items) & (items > 0), 1.0 / np.where(items > 0, items, 1.0), UNKNOWN_RESOLUTION)
-
-
-def _build(z: np.ndarray, y: np.ndarray, t: np.ndarray, chance: np.ndarray, items: np.ndarray,
-           names: list[str]):
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    # the runs and the tasks' constants enter as data: models of the same number of tasks share one
-    # compiled graph (PyTensor's disk cache), whatever the runs, so a refit compiles nothing
-    with pm.Model(coords={"task": names}) as model:
-        z = pm.Data("z", np.asarray(z, dtype=float))
-        y = pm.Data("y", np.asarray(y, dtype=float))
-        t = pm.Data("t", np.asarray(t, dtype="int64"))
-        chance = pm.Data("chance", np.asarray(chance, dtype=float))
-        inv_items = pm.Data("inv_items", _inverse_items(items))
-        floor = pm.Data("floor", _resolution(items))
-
-        def pooled(name: str, mu: tuple[float, float], tau: float):
-            centre = pm.Normal(f"mu_{name}", *mu)
-            spread = pm.HalfNormal(f"tau_{name}", tau)
-            return centre + spread * pm.Normal(f"z_{name}", 0.0, 1.0, dims="task")
-
-        k = pm.Deterministic("k", pt.exp(pooled("k", (math.log(2.0), 1.0), 0.5)), dims="task")
-        # h = k·m, where the data's centre sits on the sigmoid: less correlated with k than m is
-        m = pm.Deterministic("m", pooled("h", (0.0, 2.0), 1.5) / k, dims="task")
-        ceiling = pm.Deterministic("ceiling", chance + (1 - chance) * pm.math.sigmoid(pooled("u", (1.5, 1.0), 1.0)),
-                                   dims="task")
-        scatter = pm.Deterministic("scatter", pt.exp(pooled("s", (math.log(0.01), 1.0), 0.5)), dims="task")
-        p = sigmoid_accuracy(z, chance[t], ceiling[t], k[t], m[t], np=pt)
-        sd = pt.sqrt(p * (1 - p) * inv_items[t] + scatter[t] ** 2 + floor[t] ** 2)
-        pm.StudentT("accuracy", nu=NU, mu=p, sigma=sd, observed=y)
-    return model
-
-
-def _initial_points(z: np.ndarray, y: np.ndarray, t: np.ndarray, chance: np.ndarray) -> dict[str, Any]:
-    """Where the chains start (each jittered about it): each task's least-squares sigmoid, its
-    parameters pooled into the model's centres, spreads and standardized offsets. From the prior's
-    support points a chain can wander into a corner of the hierarchy (every scatter near zero)
-    where its step size collapses."""
-    from bayes_scaling.downstream.sigmoid import point_sigmoid
-
-    raw: dict[str, list[float]] = {"k": [], "h": [], "u": [], "s": []}
-    for j, c in enumerate(chance):
-        rows = t == j
-        point = point_sigmoid(z[rows], y[rows], float(c))
-        k = float(np.clip(point["k"], 0.2, 20.0))
-        residual = y[rows] - sigmoid_accuracy(z[rows], c, point["ceiling"], point["k"], point["m"])
-        q = float(np.clip((point["ceiling"] - c) / (1 - c), 0.02, 0.98))
-        raw["k"].append(math.log(k))
-        raw["h"].append(float(np.clip(k * point["m"], -8.0, 8.0)))
-        raw["u"].append(math.log(q / (1 - q)))
-        raw["s"].append(math.log(float(np.clip(np.std(residual), 1e-3, 0.1))))
-    start: dict[str, Any] = {}
-    for name, values in raw.items():
-        v = np.asarray(values)
-        centre, spread = float(v.mean()), max(float(v.std()), 0.1)
-        start |= {f"mu_{name}": centre, f"tau_{name}": spread, f"z_{name}": (v - centre) / spread}
-    return start
-
-
 def _inputs(runs: RunTable, through: str, task_loss: Mapping[str, str] | None, tasks: Sequence[str]) -> np.ndarray:
     """Step 2's input per run, (runs,) or (runs, tasks) for task losses."""
     if through == "loss":
@@ -561,8 +494,8 @@ def fit_downstream(runs: RunTable, tasks: Sequence[str] | None = None, *, chance
     z = (inputs - x_centre) / x_scale
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
     mask = np.isfinite(acc[:, keep]) & np.isfinite(z)
-    start = _initial_points(z[mask], acc[:, keep][mask], np.nonzero(mask)[1], kept["chance"].to_numpy(dtype=float))
-    tree, diagnostics, timing = _sample_step_two(z, acc[:, keep], kept, settings, label="downstream fit", start=start)
+    start = initial_points(z[mask], acc[:, keep][mask], np.nonzero(mask)[1], kept["chance"].to_numpy(dtype=float))
+    tree, diagnostics, timing = sample_step_two(z, acc[:, keep], kept, settings, label="downstream fit", start=start)
     config["timing"] = timing
     if structural:
         weights, config["structural"] = _structural_error(fitted_runs.C, z, acc[:, keep], kept, settings,
@@ -574,24 +507,6 @@ def fit_downstream(runs: RunTable, tasks: Sequence[str] | None = None, *, chance
         law = _fit_step_one(fitted_runs, through, task_loss, kept["task"].tolist(), law_name=law_name,
                             draws=draws, tune=tune, chains=chains, seed=seed)
     return DownstreamFit(tree, table, frame, through, x_centre, x_scale, law, diagnostics, config)
-
-
-def _sample_step_two(z: np.ndarray, observed: np.ndarray, tasks: pd.DataFrame, settings, *, label: str,
-                     start: dict[str, Any] | None = None):
-    """Sample step 2 for standardized inputs ``z`` and accuracies ``observed`` (runs, tasks), the
-    chains jittered about ``start`` (default: :func:`_initial_points` of these runs)."""
-    from bayes_scaling.sampling.diagnostics import check_sampling
-    from bayes_scaling.sampling.nuts import run_sampler
-
-    mask = np.isfinite(observed) & np.isfinite(z)
-    obs_task = np.nonzero(mask)[1]
-    chance = tasks["chance"].to_numpy(dtype=float)
-    if start is None:
-        start = _initial_points(z[mask], observed[mask], obs_task, chance)
-    tree, timing = run_sampler(lambda: _build(z[mask], observed[mask], obs_task, chance,
-                                              tasks["items"].to_numpy(dtype=float), tasks["task"].tolist()),
-                               settings, initial_points=start, jitter=True)
-    return tree, check_sampling(tree, VAR_NAMES, label=label), timing
 
 
 def _structural_error(compute: np.ndarray, z: np.ndarray, observed: np.ndarray, tasks: pd.DataFrame, settings, *,
@@ -617,7 +532,7 @@ def _structural_error(compute: np.ndarray, z: np.ndarray, observed: np.ndarray, 
         with warnings.catch_warnings():  # short refits: judged below by what σ needs of them
             warnings.simplefilter("ignore", SamplingWarning)
             start = {name: value[keep] if name.startswith("z_") else value for name, value in full_start.items()}
-            tree, checked, _ = _sample_step_two(z[below][:, keep], observed[below][:, keep], tasks.iloc[keep],
+            tree, checked, _ = sample_step_two(z[below][:, keep], observed[below][:, keep], tasks.iloc[keep],
                                                 inner, label=f"below C = {cut:.3g}", start=start)
         if checked.rhat_max > INNER_RHAT or checked.divergences:
             problems.append(f"below C = {cut:.3g}: {checked}")

@@ -224,8 +224,8 @@ def graph_folder() -> Path:
 def graph_key(model) -> str:
     """What the rewritten graphs of ``model`` depend on: its log density and the variables a draw
     records, as PyTensor prints them with their types, every constant's values in full (the print
-    abbreviates long arrays), and the compile toolchain's versions.  Not the data: those are
-    shared variables, printed by name only."""
+    abbreviates long arrays), the sizes of the free variables, and the compile toolchain's
+    versions.  Not the data: those are shared variables, printed by name only."""
     from pytensor.graph.basic import Constant
     from pytensor.graph.traversal import ancestors
     from pytensor.printing import debugprint
@@ -234,7 +234,10 @@ def graph_key(model) -> str:
 
     outputs = [model.logp(), *model.unobserved_value_vars]
     names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
-    digest = hashlib.sha256(repr((_GRAPH_FORMAT, package_versions(_TOOLCHAIN), names)).encode())
+    # the free variables' sizes: a dimension's length is a shared variable too (PyMC's coords), printed
+    # by name, but the rewritten graphs are specialised to the number of values they sample
+    sizes = [(name, np.shape(value)) for name, value in model.initial_point().items()]
+    digest = hashlib.sha256(repr((_GRAPH_FORMAT, package_versions(_TOOLCHAIN), names, sizes)).encode())
     digest.update(debugprint(outputs, file="str", print_type=True).encode())
     for var in ancestors(outputs):
         if isinstance(var, Constant):
