@@ -12,7 +12,13 @@ import pytest
 
 from bayes_scaling.cli import main
 from bayes_scaling.data.reading import read_runs
-from bayes_scaling.data.tasks import declared_tasks, default_tasks, task_accuracies, task_columns, task_table
+from bayes_scaling.data.tasks import (
+    declared_tasks,
+    default_tasks,
+    task_accuracies,
+    task_columns,
+    task_table,
+)
 from bayes_scaling.downstream.checks import backtest_summary, downstream_backtest
 from bayes_scaling.downstream.model import fit_downstream, load_downstream
 from bayes_scaling.downstream.sigmoid import point_sigmoid, sigmoid_accuracy
