@@ -94,17 +94,15 @@ def initial_points(z: np.ndarray, y: np.ndarray, t: np.ndarray, chance: np.ndarr
 
 
 def sample_step_two(z: np.ndarray, observed: np.ndarray, tasks: pd.DataFrame, settings, *, label: str,
-                     start: dict[str, Any] | None = None):
+                    start: dict[str, Any]):
     """Sample step 2 for standardized inputs ``z`` and accuracies ``observed`` (runs, tasks), the
-    chains jittered about ``start`` (default: :func:`_initial_points` of these runs)."""
+    chains jittered about ``start`` (:func:`initial_points`)."""
     from bayes_scaling.sampling.diagnostics import check_sampling
     from bayes_scaling.sampling.nuts import run_sampler
 
     mask = np.isfinite(observed) & np.isfinite(z)
     obs_task = np.nonzero(mask)[1]
     chance = tasks["chance"].to_numpy(dtype=float)
-    if start is None:
-        start = initial_points(z[mask], observed[mask], obs_task, chance)
     tree, timing = run_sampler(lambda: build_model(z[mask], observed[mask], obs_task, chance,
                                               tasks["items"].to_numpy(dtype=float), tasks["task"].tolist()),
                                settings, initial_points=start, jitter=True)

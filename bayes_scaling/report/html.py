@@ -206,7 +206,7 @@ def _serving(b: _Build) -> dict[str, Any]:
 def _downstream(b: _Build) -> dict[str, Any] | None:
     from bayes_scaling.io.tables import text_number
 
-    fit = getattr(b, "downstream", None)
+    fit = b.downstream
     if fit is None:
         return None
     tasks = fit.tasks
