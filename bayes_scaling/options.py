@@ -45,3 +45,6 @@ FRONTIER_MIN_RUNS = 50
 ISOFLOP_SHAPES = ("parabola", "asymmetric")
 #: What a downstream forecast reads task accuracy from (bayes_scaling.downstream.model).
 DOWNSTREAM_THROUGH = ("loss", "task-loss", "compute")
+#: An experiment design chooses runs within this many decades of N of the forecast's compute-optimal
+#: N at their compute (bayes_scaling.design.choose; why: docs/design/experiment-design.md).
+DESIGN_BAND = 0.3

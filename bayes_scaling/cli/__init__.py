@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from bayes_scaling._version import __version__
-from bayes_scaling.cli import batch, compare, data, downstream, energy, fit, forecast, isoflop, report
+from bayes_scaling.cli import batch, compare, data, design, downstream, energy, fit, forecast, isoflop, report
 from bayes_scaling.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _Parser
 from bayes_scaling.errors import BayesScalingError, InputError
 from bayes_scaling.io.outputs import Stopped, clear_stop, request_stop
@@ -28,7 +28,7 @@ from bayes_scaling.io.outputs import Stopped, clear_stop, request_stop
 __all__ = ["build_parser", "json_safe", "main"]
 
 #: Subcommands in the order --help lists them; each module adds its own parser.
-SUBCOMMANDS = (report, data, fit, forecast, isoflop, downstream, energy, compare, batch)
+SUBCOMMANDS = (report, data, fit, forecast, design, isoflop, downstream, energy, compare, batch)
 #: Commands that compile and sample models: PyTensor's compile directory is checked before their work.
 SAMPLING_COMMANDS = {"report", "fit", "isoflop", "downstream", "compare", "batch"}
 

@@ -164,6 +164,12 @@ class Forecaster:
         c_ref = self.structural.c_ref if self.structural is not None else float(self.fit.runs.C.max())
         return np.maximum(np.log10(np.asarray(C, dtype=float) / c_ref), 0.0)
 
+    @property
+    def drift_slopes(self) -> np.ndarray | None:
+        """Each draw's structural drift per decade beyond the data, b + τ·z (None without a
+        structural error): the slope every forecast of that draw shares."""
+        return self._slopes
+
     def _drift(self, C: np.ndarray) -> np.ndarray | float:
         """The structural drift (b + τz)·d in log loss, shape (draws, points); 0 without one."""
         return 0.0 if self._slopes is None else self.structural.drift(C, self._slopes)
