@@ -84,7 +84,7 @@ def _print(design, out: Path | None) -> None:
         print("\n rank        N            D       C (FLOP)   expected width after   decades to target")
         for row in design.chosen.itertuples():
             print(f"{row.rank:>5}  {row.N:10.3g}  {row.D:11.3g}  {row.C:12.3g}   {row.expected_width:8.1%} "
-                  f"± {row.expected_width_se:.1%}      {row.decades_to_target:.2f}")
+                  f"± {row.expected_width_se:.2%}     {row.decades_to_target:.2f}")
     row = design.info["isoflop_row"]
     print(f"\nfor comparison, an isoFLOP row of {row['runs']} models at {row['C_each']:.3g} FLOP each (the same "
           f"compute): expected width {row['after']:.1%}")

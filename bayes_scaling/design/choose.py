@@ -149,13 +149,17 @@ class Design:
         """
         path = Path(path)
         with atomic_file(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=True), encoding="utf-8")
+            tmp.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False), encoding="utf-8")
         return path
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
-            for row in frame.to_dict(orient="records")]
+    """Rows as plain Python values, NaN as None (strict JSON)."""
+    def plain(v):
+        v = v.item() if hasattr(v, "item") else v
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
 def load_design(path: str | os.PathLike) -> Design:
@@ -181,7 +185,8 @@ def load_design(path: str | os.PathLike) -> Design:
         raise InputError(f"{path}: not a design file written by this version (format {FORMAT})")
     return Design(target_compute=data["target_compute"], budget=data["budget"], quantity=data["quantity"],
                   level=data["level"], before=data["before"], chosen=pd.DataFrame(data["chosen"]),
-                  candidates=pd.DataFrame(data["candidates"]), fitted=pd.DataFrame(data["fitted"]),
+                  candidates=pd.DataFrame(data["candidates"]).astype({"width_alone": float}),
+                  fitted=pd.DataFrame(data["fitted"]),
                   info=data["info"])
 
 
