@@ -27,7 +27,7 @@ class _Build:
                          "pooling": config.pooling}
 
     def step(self, i: int, text: str) -> None:
-        log.info("[%d/%d] %s", i, _STEPS, text)
+        log.info("[%d/%d] %s", i, STEPS, text)
 
     def tick(self, name: str) -> None:
         now = time.perf_counter()
@@ -40,5 +40,6 @@ class _Build:
         write_table(frame, self.tables / name, index=index, caption=caption)
 
 
-_STEPS = 7
+#: The report's steps, as its progress counts them.
+STEPS = 7
 

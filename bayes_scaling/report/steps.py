@@ -31,7 +31,7 @@ import pandas as pd
 from bayes_scaling.errors import InputError
 from bayes_scaling.report.config import ReportConfig
 from bayes_scaling.report.html import _forecast_label, _write_html, cite_keys_of
-from bayes_scaling.report.state import _Build
+from bayes_scaling.report.state import STEPS, _Build
 
 __all__ = ['run_report']
 
@@ -76,7 +76,7 @@ def run_report(config: ReportConfig, out: str | os.PathLike, *, force: bool = Fa
     target = Path(out)
     inputs = [p for p in (config_path, config.data) if p]
     check_output_folder(target, force=force, inputs=inputs)
-    log.info("[1/6] reading %s", config.data)
+    log.info("[1/%d] reading %s", STEPS, config.data)
     runs = runs_from(config.data, columns=config.columns, scale=config.scale)
     groups = [str(g) for g in runs.groups]
     if groups and config.group not in groups:
