@@ -266,7 +266,7 @@ def design_runs(fit, *, target_compute: float, budget: float, candidates: pd.Dat
     if first is not None:
         runs.append(_greedy(pre, cost, budget, batch, start=first))
     best = min(runs, key=lambda r: (r["width"], r["spent"]))
-    chosen = _chosen_table(pre, other, other_name, cands, best["steps"], before=pre.widths(pre.start(), c_ref).mean())
+    chosen = _chosen_table(pre, other, other_name, cands, best["steps"], before=_forecast_now(pre, c_ref)["width"])
     table = cands[["N", "D", "C"]].copy()
     table["offset"] = offset
     table["in_band"] = in_band
@@ -341,7 +341,7 @@ def expected_width(fit, runs: pd.DataFrame, *, target_compute: float, quantity: 
         log_w = log_w + pre.loglik(j)
     c_top = max(c_ref, float(plan["C"].max()))
     after = pre.widths(log_w, c_top)
-    return {"before": float(pre.widths(pre.start(), c_ref).mean()), "after": float(after.mean()),
+    return {"before": _forecast_now(pre, c_ref)["width"], "after": float(after.mean()),
             "se": float(after.std(ddof=1) / math.sqrt(len(after))), "cost": float(plan["C"].sum()),
             "decades_to_target": pre.distance(c_top), "ess": float(effective_sample_size(log_w).mean())}
 
