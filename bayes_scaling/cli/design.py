@@ -46,6 +46,7 @@ def _band(text: str) -> float | None:
 def _cmd_design(args: argparse.Namespace) -> dict[str, Any]:
     from bayes_scaling.design.candidates import read_candidates
     from bayes_scaling.design.choose import design_runs
+    from bayes_scaling.forecast.forecaster import Forecaster
     from bayes_scaling.io.tables import write_table
     from bayes_scaling.posterior.load import load_fit
 
@@ -56,10 +57,10 @@ def _cmd_design(args: argparse.Namespace) -> dict[str, Any]:
     inputs = [source] + ([Path(args.candidates)] if candidates is not None else [])
     if out is not None:
         check_output_folder(out, force=args.force, inputs=inputs)
-    fit = load_fit(source)
+    fc = Forecaster(load_fit(source), group=args.group, max_draws=2000, seed=args.seed)
     log.info("choosing runs for the %s forecast at %.3g FLOP from %s (budget %.3g FLOP)", args.quantity,
              args.target_compute, source, args.budget)
-    design = design_runs(fit, target_compute=args.target_compute, budget=args.budget, candidates=candidates,
+    design = design_runs(fc, target_compute=args.target_compute, budget=args.budget, candidates=candidates,
                          batch=args.batch, quantity=args.quantity, band=args.band, level=args.level, outcomes=args.outcomes,
                          seed=args.seed)
     payload = design.to_dict()
@@ -136,6 +137,7 @@ def add_parser(sub) -> None:
                    help=f"interval level (default {DEFAULT_LEVEL:g})")
     p.add_argument("--outcomes", type=_count, default=64,
                    help="simulated outcomes per evaluation (default 64; more: slower, smoother)")
+    p.add_argument("--group", help="the group whose forecast to narrow (fits with several groups)")
     p.add_argument("--seed", type=seed_number, default=0, help="seed of the simulated outcomes")
     _add_figures_option(p, default="png,pdf", cost="under a second per format")
     _add_output_options(p, required=False)
