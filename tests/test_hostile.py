@@ -449,3 +449,16 @@ def test_a_compile_directory_that_is_a_file_is_named_before_any_work(tmp_path, f
     assert "compile directory cannot be used" in done.stderr and "PYTENSOR_FLAGS=base_compiledir" in done.stderr
     assert "Traceback" not in done.stderr and "bug" not in done.stderr
     assert "fitting" not in done.stderr and not out.exists()
+
+
+# ----------------------------------------------------------------------------- long runs say they work
+def test_a_long_sampling_without_a_terminal_logs_its_progress(tmp_path, capsys, monkeypatch):
+    """A fit of a thousand groups sampled 165 s in silence where stderr was not a terminal: now nutpie's
+    progress callback logs a line every PROGRESS_EVERY_S seconds (here every call)."""
+    import bayes_scaling.sampling.nuts as nuts
+
+    monkeypatch.setattr(nuts, "PROGRESS_EVERY_S", 0.0)
+    code, _, err = run(capsys, "fit", str(SMALL), *SMALL_OPTIONS, "--draws", "200", "--tune", "200", "--chains", "2",
+                       "--no-backtests", "--out", str(tmp_path / "fit"))
+    assert code == 0, err
+    assert "sampling: " in err and "% of the draws after" in err and "chains tuning" in err

@@ -22,6 +22,31 @@ __all__ = ['run_sampler', 'clear_compiled_models', 'compiled_nutpie_model']
 
 log = logging.getLogger(__name__)
 
+#: Without a progress bar (no terminal), a long sampling logs its progress this often (seconds).
+PROGRESS_EVERY_S = 15.0
+
+
+class ProgressLog:
+    """nutpie's progress callback where no bar is shown: every :data:`PROGRESS_EVERY_S` seconds, one
+    log line with the share of draws done, the phase and the divergences, so that a long fit (a
+    thousand groups, a log file, a batch worker) says it is working.  Called on nutpie's thread."""
+
+    def __init__(self, every: float | None = None):
+        self.every = PROGRESS_EVERY_S if every is None else every
+        self.start = time.monotonic()
+        self.last = self.start
+
+    def __call__(self, chains) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        done = sum(c.finished_draws for c in chains)
+        total = sum(c.total_draws for c in chains) or 1
+        tuning = sum(bool(c.tuning) for c in chains)
+        log.info("sampling: %.0f%% of the draws after %.0f s (%d of %d chains tuning, %d divergences)",
+                 100 * done / total, now - self.start, tuning, len(chains), sum(c.divergences for c in chains))
+
 
 #: Sample statistics kept in a fit (what the diagnostics and figures read); the samplers
 #: return about twenty more (nutpie's include Python objects that netCDF cannot store).
@@ -147,6 +172,7 @@ def run_sampler(build: Callable[[], Any], settings: SamplerSettings, *, key: str
         start = time.perf_counter()
         tree = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
                              seed=settings.seed, cores=cores, progress_bar=settings.progress,
+                             progress_callback=None if settings.progress else ProgressLog(),
                              save_warmup=False, target_accept=settings.target_accept, adaptation="low_rank")
         timing["sample_s"] = time.perf_counter() - start
     else:
