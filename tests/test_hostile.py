@@ -462,3 +462,52 @@ def test_a_long_sampling_without_a_terminal_logs_its_progress(tmp_path, capsys, 
                        "--no-backtests", "--out", str(tmp_path / "fit"))
     assert code == 0, err
     assert "sampling: " in err and "% of the draws after" in err and "chains tuning" in err
+
+
+# ----------------------------------------------------------------------------- a full disk
+def _fit_small(capsys, out: Path, *extra: str):
+    return run(capsys, "fit", str(SMALL), *SMALL_OPTIONS, "--draws", "100", "--tune", "100", "--chains", "2",
+               "--no-backtests", "--out", str(out), *extra)
+
+
+def test_a_full_disk_while_writing_is_exit_2_and_keeps_the_earlier_result(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "fit"
+    assert _fit_small(capsys, out)[0] == 0
+    before = tree(out)
+    real = Path.write_bytes
+
+    def full(self, data):
+        if self.suffix == ".nc":
+            raise OSError(28, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    code, _, err = _fit_small(capsys, out, "--force")
+    assert code == 2, err
+    assert f"cannot write the results to {out}: no space left on device; nothing was written" in err
+    assert "Traceback" not in err and "bug" not in err
+    assert tree(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["fit"]
+
+
+@pytest.mark.skipif(sys.platform != "linux" or os.geteuid() != 0, reason="mounting a small tmpfs needs root on Linux")
+def test_a_really_full_disk_during_force_is_no_crash(tmp_path):
+    """On a 3 MB tmpfs filled up, `fit --force` failed inside HDF5 and then crashed (exit 139)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3M", "tmpfs", str(disk)], check=False,
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        cmd = [sys.executable, "-m", "bayes_scaling.cli", "fit", str(SMALL), *SMALL_OPTIONS, "--draws", "100",
+               "--tune", "100", "--chains", "2", "--no-backtests", "--out", str(disk / "out")]
+        assert subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300).returncode == 0
+        before = tree(disk / "out")
+        free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+        (disk / "filler").write_bytes(b"\0" * (free - 64 * 1024))  # room for the lock, not for the fit
+        done = subprocess.run(cmd + ["--force"], check=False, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2, done.stderr
+        assert "no space left on device" in done.stderr and "Traceback" not in done.stderr
+        assert tree(disk / "out") == before
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "out"]  # no staging folder, no lock left
+    finally:
+        subprocess.run(["umount", str(disk)], check=False, capture_output=True)

@@ -319,7 +319,7 @@ class DownstreamFit:
         """
         import xarray as xr
 
-        from bayes_scaling.io.outputs import atomic_file, new_file_target
+        from bayes_scaling.io.outputs import new_file_target, write_netcdf
 
         if self.tree is None:
             raise InputError("no task is above chance: there is no downstream posterior to save")
@@ -329,8 +329,7 @@ class DownstreamFit:
         stored["tasks"] = xr.Dataset({c: ("row", self.tasks[c].to_numpy()) for c in self.tasks.columns})
         stored.attrs = {"kind": FILE_KIND, "through": self.through, "x_centre": self.x_centre,
                         "x_scale": self.x_scale, "config": json.dumps(self.config, default=str)}
-        with atomic_file(target) as tmp:
-            stored.to_netcdf(str(tmp))
+        write_netcdf(stored, target)
         return target
 
 

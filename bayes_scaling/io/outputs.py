@@ -16,6 +16,7 @@ next run just works (stale staging folders of dead runs are removed under the lo
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -31,7 +32,7 @@ try:  # POSIX: the lock is released by the kernel when its holder dies
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ['MARKER', 'atomic_file', 'check_output_folder', 'output_folder', 'free_folder', 'write_text_atomic', 'read_marked_tree', 'Stopped', 'request_stop', 'clear_stop']
+__all__ = ['MARKER', 'atomic_file', 'check_output_folder', 'output_folder', 'free_folder', 'write_text_atomic', 'write_netcdf', 'read_marked_tree', 'Stopped', 'request_stop', 'clear_stop']
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,32 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return target
 
 
+def write_netcdf(tree, path: str | os.PathLike) -> Path:
+    """Write an xarray DataTree (or Dataset) to ``path`` as netCDF-4, atomically.
+
+    The file is made in memory and then written as bytes: a full disk is then an ``OSError`` of an
+    ordinary write, where HDF5 failing in the middle of its own writes left broken objects whose
+    clean-up crashed the process (a segmentation fault).
+
+    Parameters
+    ----------
+    tree
+        The DataTree or Dataset.
+    path
+        The file to write.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    data = bytes(tree.to_netcdf())  # a copy: the view's buffer must not outlive a failed write
+    target = Path(path)
+    with atomic_file(target) as tmp:
+        tmp.write_bytes(data)
+    return target
+
+
 def free_folder(path: str | os.PathLike) -> Path:
     """``path`` if it does not exist or is empty, else the first free ``path-2``, ``path-3``, …
 
@@ -201,10 +228,17 @@ class _FolderLock:
             except FileNotFoundError:
                 same = False
             if same:
-                handle.seek(0)
-                handle.truncate()
-                handle.write(str(os.getpid()))
-                handle.flush()
+                try:
+                    handle.seek(0)
+                    handle.truncate()
+                    handle.write(str(os.getpid()))
+                    handle.flush()
+                except OSError:  # a full disk: no lock, no lock file left behind
+                    with contextlib.suppress(OSError):
+                        handle.close()  # flushes again, and fails again
+                    with contextlib.suppress(OSError):
+                        self.path.unlink()
+                    raise
                 self.handle = handle
                 return
             handle.close()
@@ -353,6 +387,11 @@ def clear_stop() -> None:
     _stop_requested = False
 
 
+#: The errors of a disk that is full, over quota, or of a file size limit (ulimit -f): the results
+#: cannot be written, through no bug.
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
 @contextlib.contextmanager
 def output_folder(path: str | os.PathLike, *, force: bool = False, command: str = "",
                   inputs: Iterable[str | os.PathLike] = ()) -> Iterator[Path]:
@@ -396,8 +435,8 @@ def output_folder(path: str | os.PathLike, *, force: bool = False, command: str 
         target.parent.mkdir(parents=True, exist_ok=True)
         lock = _FolderLock(target)
         lock.acquire()
-    except PermissionError as exc:
-        raise InputError(f"cannot write to {target.parent}: {exc.strerror.lower()}") from None
+    except OSError as exc:
+        raise InputError(f"cannot write to {target.parent}: {(exc.strerror or str(exc)).lower()}") from None
     try:
         _remove_stale(target)
         stage = target.parent / f".{_short(target.name)}.staging-{os.getpid()}"
@@ -406,7 +445,13 @@ def output_folder(path: str | os.PathLike, *, force: bool = False, command: str 
         except OSError as exc:
             raise InputError(f"cannot write to {target.parent}: {exc.strerror.lower()}") from None
         try:
-            yield stage
+            try:
+                yield stage
+            except OSError as exc:
+                if exc.errno not in _NO_SPACE:
+                    raise
+                raise InputError(f"cannot write the results to {target}: {exc.strerror.lower()}; nothing was "
+                                 f"written (an earlier result folder is unchanged)") from None
             files = _files_under(stage)
             (stage / MARKER).write_text(json.dumps(
                 {"written_by": command or "bayes_scaling", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

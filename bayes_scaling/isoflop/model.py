@@ -195,7 +195,7 @@ class IsoflopFit:
         """
         import xarray as xr
 
-        from bayes_scaling.io.outputs import atomic_file, new_file_target
+        from bayes_scaling.io.outputs import new_file_target, write_netcdf
 
         target = new_file_target(path, overwrite=overwrite)
         stored = self.tree.copy()
@@ -203,8 +203,7 @@ class IsoflopFit:
         stored.attrs = {"kind": FILE_KIND, "budgets": json.dumps([float(b) for b in self.budgets]),
                         "shape": self.shape, "x_centre": self.x_centre, "c_centre": self.c_centre,
                         "left_out": self.left_out, "config": json.dumps(self.config, default=str)}
-        with atomic_file(target) as tmp:
-            stored.to_netcdf(str(tmp))
+        write_netcdf(stored, target)
         return target
 
     def curve(self, budget: int, log_n: np.ndarray) -> np.ndarray:

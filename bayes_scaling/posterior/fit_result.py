@@ -28,7 +28,7 @@ from bayes_scaling._provenance import config_hash
 from bayes_scaling.data.runs import RunTable
 from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import DEFAULT_LEVEL, ci_options
-from bayes_scaling.io.outputs import atomic_file, new_file_target
+from bayes_scaling.io.outputs import new_file_target, write_netcdf
 from bayes_scaling.laws.base import ScalingLaw
 from bayes_scaling.laws.ops import NUMPY
 from bayes_scaling.laws.registry import get_law
@@ -369,8 +369,7 @@ class Fit:
         for group in DERIVED_GROUPS:
             if group in stored.children:
                 del stored[group]
-        with atomic_file(target) as tmp:
-            stored.to_netcdf(str(tmp))
+        write_netcdf(stored, target)
         log.debug("saved fit to %s", target)
         return target
 
