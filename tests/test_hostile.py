@@ -511,3 +511,23 @@ def test_a_really_full_disk_during_force_is_no_crash(tmp_path):
         assert sorted(p.name for p in disk.iterdir()) == ["filler", "out"]  # no staging folder, no lock left
     finally:
         subprocess.run(["umount", str(disk)], check=False, capture_output=True)
+
+
+@pytest.mark.skipif(sys.platform != "linux" or os.geteuid() != 0, reason="mounting a tmpfs needs root on Linux")
+def test_a_read_only_compile_directory_is_refused_before_any_work(tmp_path):
+    """Root can write anywhere but on a read-only mount: the one unwritable compile directory a root test has."""
+    disk = tmp_path / "ro"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M,ro", "tmpfs", str(disk)], check=False,
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={disk}"}
+        done = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "fit", str(SMALL), *SMALL_OPTIONS,
+                               "--out", str(tmp_path / "fit")], check=False, capture_output=True, text=True,
+                              env=env, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert "compile directory cannot be used" in done.stderr and "base_compiledir=" in done.stderr
+        assert "bug" not in done.stderr and not (tmp_path / "fit").exists()
+    finally:
+        subprocess.run(["umount", str(disk)], check=False, capture_output=True)
