@@ -3,6 +3,7 @@ what is on disk afterwards.  (Issue 14; the slow cases run real fits and reports
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -489,15 +490,27 @@ def test_a_full_disk_while_writing_is_exit_2_and_keeps_the_earlier_result(tmp_pa
     assert tree(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["fit"]
 
 
-@pytest.mark.skipif(sys.platform != "linux" or os.geteuid() != 0, reason="mounting a small tmpfs needs root on Linux")
-def test_a_really_full_disk_during_force_is_no_crash(tmp_path):
-    """On a 3 MB tmpfs filled up, `fit --force` failed inside HDF5 and then crashed (exit 139)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3M", "tmpfs", str(disk)], check=False,
+ROOT_ON_LINUX = pytest.mark.skipif(sys.platform != "linux" or os.geteuid() != 0,
+                                   reason="mounting a tmpfs needs root on Linux")
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, options: str):
+    """A tmpfs mounted at ``folder`` for the body (skips the test where it cannot be mounted)."""
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], check=False,
                       capture_output=True).returncode:
         pytest.skip("cannot mount a tmpfs here")
     try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False, capture_output=True)
+
+
+@ROOT_ON_LINUX
+def test_a_really_full_disk_during_force_is_no_crash(tmp_path):
+    """On a 3 MB tmpfs filled up, `fit --force` failed inside HDF5 and then crashed (exit 139)."""
+    with tmpfs(tmp_path / "disk", "size=3M") as disk:
         cmd = [sys.executable, "-m", "bayes_scaling.cli", "fit", str(SMALL), *SMALL_OPTIONS, "--draws", "100",
                "--tune", "100", "--chains", "2", "--no-backtests", "--out", str(disk / "out")]
         assert subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300).returncode == 0
@@ -509,19 +522,12 @@ def test_a_really_full_disk_during_force_is_no_crash(tmp_path):
         assert "no space left on device" in done.stderr and "Traceback" not in done.stderr
         assert tree(disk / "out") == before
         assert sorted(p.name for p in disk.iterdir()) == ["filler", "out"]  # no staging folder, no lock left
-    finally:
-        subprocess.run(["umount", str(disk)], check=False, capture_output=True)
 
 
-@pytest.mark.skipif(sys.platform != "linux" or os.geteuid() != 0, reason="mounting a tmpfs needs root on Linux")
+@ROOT_ON_LINUX
 def test_a_read_only_compile_directory_is_refused_before_any_work(tmp_path):
     """Root can write anywhere but on a read-only mount: the one unwritable compile directory a root test has."""
-    disk = tmp_path / "ro"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M,ro", "tmpfs", str(disk)], check=False,
-                      capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
+    with tmpfs(tmp_path / "ro", "size=1M,ro") as disk:
         env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={disk}"}
         done = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "fit", str(SMALL), *SMALL_OPTIONS,
                                "--out", str(tmp_path / "fit")], check=False, capture_output=True, text=True,
@@ -529,5 +535,3 @@ def test_a_read_only_compile_directory_is_refused_before_any_work(tmp_path):
         assert done.returncode == 2, done.stderr
         assert "compile directory cannot be used" in done.stderr and "base_compiledir=" in done.stderr
         assert "bug" not in done.stderr and not (tmp_path / "fit").exists()
-    finally:
-        subprocess.run(["umount", str(disk)], check=False, capture_output=True)
