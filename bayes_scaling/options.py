@@ -48,3 +48,5 @@ DOWNSTREAM_THROUGH = ("loss", "task-loss", "compute")
 #: An experiment design chooses runs within this many decades of N of the forecast's compute-optimal
 #: N at their compute (bayes_scaling.design.choose; why: docs/design/experiment-design.md).
 DESIGN_BAND = 0.3
+#: Fewer simulated outcomes than this cannot tell a design's gains from noise.
+DESIGN_MIN_OUTCOMES = 8

@@ -32,7 +32,7 @@ Z90 = 1.6448536269514722
 
 
 def _linear_gaussian(x: np.ndarray, t: np.ndarray, *, noise: float, draws: int = 40000, outcomes: int = 64,
-                     slopes=None, c_ref: float = 1.0, target_compute: float = 10.0, compute=None, seed: int = 0):
+                     slopes=None, c_ref: float = 1.0, target_compute: float = 10.0, seed: int = 0):
     """θ ~ N(0, s²I); candidate j observes x_j·θ + N(0, noise²); the target is t·θ."""
     rng = np.random.default_rng(seed)
     theta = rng.normal(0.0, 0.05, (draws, x.shape[1]))
@@ -40,12 +40,11 @@ def _linear_gaussian(x: np.ndarray, t: np.ndarray, *, noise: float, draws: int =
     source = rng.choice(draws, outcomes, replace=False)
     y = mu[source] + rng.normal(0.0, noise, (outcomes, x.shape[0]))
 
-    def density(yy, m, column):
+    def density(yy, m):
         return -0.5 * ((yy - m) / noise) ** 2
 
     return Preposterior(target=theta @ t, slopes=slopes, c_ref=c_ref, target_compute=target_compute,
-                        law_log_loss=mu, outcomes=y, log_density=density,
-                        candidate_compute=np.ones(x.shape[0]) if compute is None else compute, seed=seed)
+                        law_log_loss=mu, outcomes=y, log_density=density, seed=seed)
 
 
 def _exact_width(x: np.ndarray, t: np.ndarray, noise: float, extra_var: float = 0.0) -> float:
@@ -70,8 +69,7 @@ def test_a_run_nearer_the_target_shortens_the_drift():
     drift's over the remaining decades: 3 from the fit's largest run, 2 from a run 10 times larger."""
     x = np.zeros((1, 1))
     slopes = np.random.default_rng(5).normal(0.0, 0.02, 40000)
-    pre = _linear_gaussian(x, np.array([0.0]), noise=0.03, slopes=slopes, target_compute=1000.0,
-                           compute=np.array([10.0]))
+    pre = _linear_gaussian(x, np.array([0.0]), noise=0.03, slopes=slopes, target_compute=1000.0)
     assert pre.distance(1.0) == 3.0 and pre.distance(10.0) == 2.0
     assert pre.widths(pre.start(), 1.0).mean() == pytest.approx(2 * math.sinh(Z90 * 0.06), rel=0.04)
     assert pre.widths(pre.loglik(0) + pre.start(), 10.0).mean() == pytest.approx(2 * math.sinh(Z90 * 0.04), rel=0.04)

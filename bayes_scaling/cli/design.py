@@ -4,43 +4,34 @@ narrows the most per FLOP."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
 from bayes_scaling.cli._common import (
     _add_figures_option,
     _add_output_options,
+    _argument_type,
     _figure_formats,
     _resolve_fit_path,
     credible_level,
     log,
+    positive_int,
     positive_number,
     seed_number,
 )
 from bayes_scaling.io.outputs import check_output_folder, output_folder
-from bayes_scaling.options import DEFAULT_LEVEL, DESIGN_BAND
+from bayes_scaling.options import DEFAULT_LEVEL, DESIGN_BAND, DESIGN_MIN_OUTCOMES
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, found {value}")
-    return value
+def _words_or_decades(text: str) -> float | None:
+    return None if text.strip().lower() == "none" else float(text)
 
 
-def _band(text: str) -> float | None:
-    if text.strip().lower() == "none":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of decades or 'none', found {text!r}") from None
-    if not (value > 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a positive number of decades, found {text!r}")
-    return value
+_band = _argument_type(_words_or_decades, lambda v: v is None or (math.isfinite(v) and v > 0),
+                       "a number of decades > 0 or 'none'", "band")
+_outcomes = _argument_type(int, lambda v: v >= DESIGN_MIN_OUTCOMES, f"a whole number ≥ {DESIGN_MIN_OUTCOMES}",
+                           "outcomes")
 
 
 def _cmd_design(args: argparse.Namespace) -> dict[str, Any]:
@@ -127,7 +118,7 @@ def add_parser(sub) -> None:
     p.add_argument("--candidates", default="grid", metavar="FILE|grid",
                    help="a CSV file of candidate runs (columns N and D, or one of them and C), or 'grid' "
                         "(default): isoFLOP rows around the forecast optimum up to the budget")
-    p.add_argument("--batch", type=_count, help="choose at most this many runs (default: as many as help)")
+    p.add_argument("--batch", type=positive_int, help="choose at most this many runs (default: as many as help)")
     p.add_argument("--quantity", choices=("loss", "n_star"), default="loss",
                    help="the forecast to narrow: the loss at the compute-optimal allocation (default) or N*")
     p.add_argument("--band", type=_band, default=DESIGN_BAND, metavar="DECADES|none",
@@ -135,7 +126,7 @@ def add_parser(sub) -> None:
                         f"at their compute (default {DESIGN_BAND:g}; 'none': any)")
     p.add_argument("--level", type=credible_level, default=DEFAULT_LEVEL,
                    help=f"interval level (default {DEFAULT_LEVEL:g})")
-    p.add_argument("--outcomes", type=_count, default=64,
+    p.add_argument("--outcomes", type=_outcomes, default=64,
                    help="simulated outcomes per evaluation (default 64; more: slower, smoother)")
     p.add_argument("--group", help="the group whose forecast to narrow (fits with several groups)")
     p.add_argument("--seed", type=seed_number, default=0, help="seed of the simulated outcomes")

@@ -32,6 +32,7 @@ from bayes_scaling.errors import InputError
 from bayes_scaling.io.outputs import atomic_file
 from bayes_scaling.laws.ops import NUMPY
 from bayes_scaling.options import DEFAULT_LEVEL, DESIGN_BAND
+from bayes_scaling.options import DESIGN_MIN_OUTCOMES as MIN_OUTCOMES
 
 log = logging.getLogger(__name__)
 
@@ -229,22 +230,14 @@ def design_runs(fit, *, target_compute: float, budget: float, candidates: pd.Dat
     -------
     Design
     """
-    from bayes_scaling.forecast.forecaster import Forecaster
-
-    if quantity not in QUANTITIES:
-        raise InputError(f"quantity must be one of {', '.join(QUANTITIES)}, not {quantity!r}")
+    fc, c_ref = _forecaster(fit, quantity=quantity, max_draws=max_draws, seed=seed)
     for name, value in (("target_compute", target_compute), ("budget", budget)):
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
             raise InputError(f"{name} must be a positive number of FLOP, not {value!r}")
     if batch is not None and batch < 1:
         raise InputError(f"batch must be at least 1, not {batch}")
-    if outcomes < 8:
-        raise InputError(f"outcomes must be at least 8, not {outcomes}")
-    fc = fit if isinstance(fit, Forecaster) else Forecaster(fit, max_draws=max_draws, seed=seed)
-    if not {"N", "D"} <= set(fc.law.inputs):
-        raise InputError(f"law {fc.law.name!r} depends on {', '.join(fc.law.inputs)} only: a design chooses "
-                         f"runs by N and D and needs a law of both (chinchilla, kaplan-nd, data-constrained)")
-    c_ref = fc.structural.c_ref if fc.structural is not None else float(np.max(fc.fit.runs.C))
+    if outcomes < MIN_OUTCOMES:
+        raise InputError(f"outcomes must be at least {MIN_OUTCOMES}, not {outcomes}")
     if target_compute <= c_ref:
         raise InputError(f"the target {target_compute:.3g} FLOP is inside the data (the largest fitted run "
                          f"costs {c_ref:.3g}): a design sharpens a forecast beyond it")
@@ -261,12 +254,14 @@ def design_runs(fit, *, target_compute: float, budget: float, candidates: pd.Dat
     pre, other = pres[quantity], pres[other_name]
     # a candidate outside the band costs more than any budget: it is never chosen
     cost = np.where(in_band, cands["C"].to_numpy(float), np.inf)
-    single, first = _single_widths(pre, cost, budget)
-    runs = [_greedy(pre, cost, budget, batch, start=None)]
+    loglik = _Loglik(pre, len(cost))
+    single, first, alone = _single_widths(pre, loglik, cost, budget)
+    runs = [_greedy(pre, loglik, cost, budget, batch, start=None, first_step=alone)]
     if first is not None:
-        runs.append(_greedy(pre, cost, budget, batch, start=first))
+        runs.append(_greedy(pre, loglik, cost, budget, batch, start=first))
     best = min(runs, key=lambda r: (r["width"], r["spent"]))
-    chosen = _chosen_table(pre, other, other_name, cands, best["steps"], before=_forecast_now(pre, c_ref)["width"])
+    before = _forecast_now(pre)
+    chosen = _chosen_table(pre, loglik, other, other_name, cands, best["steps"], before=before["width"])
     table = cands[["N", "D", "C"]].copy()
     table["offset"] = offset
     table["in_band"] = in_band
@@ -276,7 +271,6 @@ def design_runs(fit, *, target_compute: float, budget: float, candidates: pd.Dat
     for rank, j in enumerate(best["steps"], start=1):
         table.loc[table.index[j], "chosen"] = rank
     alloc = fc.allocation(target_compute)
-    before = _forecast_now(pre, c_ref)
     before.update(N=float(np.median(alloc["N"])), D=float(np.median(alloc["D"])))
     fitted = pd.DataFrame({"N": fc.fit.runs.N, "D": fc.fit.runs.D, "C": fc.fit.runs.C})
     info = {"draws": pre.n_draws, "outcomes": pre.n_outcomes, "c_ref": c_ref, "seed": seed,
@@ -327,12 +321,7 @@ def expected_width(fit, runs: pd.DataFrame, *, target_compute: float, quantity: 
         ``before`` and ``after`` (fractions of the median), ``se`` of ``after``, ``cost`` (FLOP),
         ``decades_to_target`` and ``ess``.
     """
-    from bayes_scaling.forecast.forecaster import Forecaster
-
-    if quantity not in QUANTITIES:
-        raise InputError(f"quantity must be one of {', '.join(QUANTITIES)}, not {quantity!r}")
-    fc = fit if isinstance(fit, Forecaster) else Forecaster(fit, max_draws=max_draws, seed=seed)
-    c_ref = fc.structural.c_ref if fc.structural is not None else float(np.max(fc.fit.runs.C))
+    fc, c_ref = _forecaster(fit, quantity=quantity, max_draws=max_draws, seed=seed)
     plan = check_candidates(runs)
     pre = _preposteriors(fc, plan, target_compute=target_compute, c_ref=c_ref, level=level, outcomes=outcomes,
                          seed=seed)[quantity]
@@ -341,9 +330,23 @@ def expected_width(fit, runs: pd.DataFrame, *, target_compute: float, quantity: 
         log_w = log_w + pre.loglik(j)
     c_top = max(c_ref, float(plan["C"].max()))
     after = pre.widths(log_w, c_top)
-    return {"before": _forecast_now(pre, c_ref)["width"], "after": float(after.mean()),
+    return {"before": _forecast_now(pre)["width"], "after": float(after.mean()),
             "se": float(after.std(ddof=1) / math.sqrt(len(after))), "cost": float(plan["C"].sum()),
             "decades_to_target": pre.distance(c_top), "ess": float(effective_sample_size(log_w).mean())}
+
+
+def _forecaster(fit, *, quantity: str, max_draws: int, seed: int):
+    """The fit's Forecaster (a Forecaster as given) and the largest fitted run's compute, after the
+    checks a design needs: a known quantity, a law of N and D."""
+    from bayes_scaling.forecast.forecaster import Forecaster
+
+    if quantity not in QUANTITIES:
+        raise InputError(f"quantity must be one of {', '.join(QUANTITIES)}, not {quantity!r}")
+    fc = fit if isinstance(fit, Forecaster) else Forecaster(fit, max_draws=max_draws, seed=seed)
+    if not {"N", "D"} <= set(fc.law.inputs):
+        raise InputError(f"law {fc.law.name!r} depends on {', '.join(fc.law.inputs)} only: a design chooses "
+                         f"runs by N and D and needs a law of both (chinchilla, kaplan-nd, data-constrained)")
+    return fc, fc.reference_compute
 
 
 def _preposteriors(fc, cands: pd.DataFrame, *, target_compute: float, c_ref: float, level: float, outcomes: int,
@@ -361,7 +364,7 @@ def _preposteriors(fc, cands: pd.DataFrame, *, target_compute: float, c_ref: flo
     sigma = fc.sigma[None, :]
     extra = {k: v[None, :] for k, v in fc.extra.items()}
 
-    def density(yy, mu, column):
+    def density(yy, mu):
         return fc.likelihood.logpdf(yy, mu, sigma, extra)
 
     laws = {name: fc.law.log_loss(NUMPY, x, {k: v[:, None] for k, v in params.items()})
@@ -375,13 +378,14 @@ def _preposteriors(fc, cands: pd.DataFrame, *, target_compute: float, c_ref: flo
         law_part = law_part - fc.structural.drift(np.array([target_compute]), slopes)[:, 0]
     n_star = np.log(fc.allocation(target_compute)["N"][:, 0])
     common = {"c_ref": c_ref, "target_compute": float(target_compute), "outcomes": y, "log_density": density,
-              "candidate_compute": cands["C"].to_numpy(float), "level": level, "seed": seed}
+              "level": level, "seed": seed}
     return {"loss": Preposterior(target=law_part, slopes=slopes, law_log_loss=laws["loss"], **common),
             "n_star": Preposterior(target=n_star, slopes=None, law_log_loss=laws["n_star"], **common)}
 
 
-def _forecast_now(pre: Preposterior, c_ref: float) -> dict[str, float]:
-    values = pre.target + (pre.slopes * pre.distance(c_ref) if pre.slopes is not None else 0.0)
+def _forecast_now(pre: Preposterior) -> dict[str, float]:
+    """The forecast before any new run, exact over the draws: median, interval, relative width."""
+    values = pre.target + (pre.slopes * pre.distance(pre.c_ref) if pre.slopes is not None else 0.0)
     tail = (1.0 - pre.level) / 2.0
     lo, med, hi = np.exp(np.quantile(values, [tail, 0.5, 1.0 - tail]))
     return {"median": float(med), "lower": float(lo), "upper": float(hi), "width": float((hi - lo) / med)}
@@ -404,28 +408,32 @@ class _Loglik:
         return value
 
 
-def _single_widths(pre: Preposterior, cost: np.ndarray, budget: float) -> tuple[np.ndarray, int | None]:
-    """Each affordable candidate's expected width if it were the only new run (NaN otherwise), and
-    the one whose width is smallest where it beats the width now beyond the simulation's noise."""
+def _single_widths(pre: Preposterior, loglik: _Loglik, cost: np.ndarray,
+                   budget: float) -> tuple[np.ndarray, int | None, dict[int, np.ndarray]]:
+    """Each affordable candidate's expected width if it were the only new run (NaN otherwise), the
+    one whose width is smallest where it beats the width now beyond the simulation's noise, and the
+    per-outcome widths (the greedy's first step)."""
     now = pre.widths(pre.start(), pre.c_ref)
-    alone = np.full(len(cost), np.nan)
+    mean = np.full(len(cost), np.nan)
+    alone: dict[int, np.ndarray] = {}
     best, best_width = None, np.inf
     for j in np.flatnonzero(cost <= budget):
-        after = pre.widths(pre.loglik(int(j)), max(pre.c_ref, cost[j]))
-        alone[j] = after.mean()
+        j = int(j)
+        alone[j] = after = pre.widths(pre.start() + loglik(j), max(pre.c_ref, cost[j]))
+        mean[j] = after.mean()
         if _significant(now - after) and after.mean() < best_width:
-            best, best_width = int(j), after.mean()
-    return alone, best
+            best, best_width = j, after.mean()
+    return mean, best, alone
 
 
 def _significant(gain: np.ndarray) -> bool:
     return gain.mean() > NOISE_SE * gain.std(ddof=1) / math.sqrt(len(gain))
 
 
-def _greedy(pre: Preposterior, cost: np.ndarray, budget: float, batch: int | None, *,
-            start: int | None) -> dict[str, Any]:
-    """Runs added one at a time by expected width reduction per FLOP, optionally from ``start``."""
-    loglik = _Loglik(pre, len(cost))
+def _greedy(pre: Preposterior, loglik: _Loglik, cost: np.ndarray, budget: float, batch: int | None, *,
+            start: int | None, first_step: dict[int, np.ndarray] | None = None) -> dict[str, Any]:
+    """Runs added one at a time by expected width reduction per FLOP, optionally from ``start``;
+    ``first_step``: the widths after each single run, already computed."""
     log_w, c_top, steps, spent = pre.start(), pre.c_ref, [], 0.0
     now = pre.widths(log_w, c_top)
     limit = batch if batch is not None else len(cost)
@@ -435,7 +443,10 @@ def _greedy(pre: Preposterior, cost: np.ndarray, budget: float, batch: int | Non
             free = [start]
         best, best_ratio, best_after = None, -np.inf, None
         for j in free:
-            after = pre.widths(log_w + loglik(j), max(c_top, cost[j]))
+            if not steps and first_step is not None:
+                after = first_step[j]
+            else:
+                after = pre.widths(log_w + loglik(j), max(c_top, cost[j]))
             gain = now - after
             if not _significant(gain):
                 continue
@@ -452,7 +463,7 @@ def _greedy(pre: Preposterior, cost: np.ndarray, budget: float, batch: int | Non
     return {"steps": steps, "width": float(now.mean()), "spent": spent}
 
 
-def _chosen_table(pre: Preposterior, other: Preposterior, other_name: str, cands: pd.DataFrame,
+def _chosen_table(pre: Preposterior, loglik: _Loglik, other: Preposterior, other_name: str, cands: pd.DataFrame,
                   steps: list[int], *, before: float) -> pd.DataFrame:
     """The chosen runs in order, with the expected widths of both quantities after each (each
     quantity's draws weighted by its own law: a frontier fit allocates by its every-run law)."""
@@ -461,7 +472,7 @@ def _chosen_table(pre: Preposterior, other: Preposterior, other_name: str, cands
     cost = cands["C"].to_numpy(float)
     name = f"expected_width_{other_name}"
     for rank, j in enumerate(steps, start=1):
-        log_w = log_w + pre.loglik(j)
+        log_w = log_w + loglik(j)
         other_w = other_w + other.loglik(j)
         c_top = max(c_top, cost[j])
         spent += cost[j]

@@ -73,11 +73,8 @@ class Preposterior:
         Simulated log losses of the candidates (outcomes, candidates), each row from one draw of
         the current predictive.
     log_density
-        ``log_density(y, mu, column)``: log density of observed log losses ``y`` (outcomes, 1)
-        under the laws ``mu`` (1, draws) of candidate ``column``; the fit's likelihood with each
-        draw's noise.
-    candidate_compute
-        Each candidate's compute (FLOP).
+        ``log_density(y, mu)``: log density of observed log losses ``y`` (outcomes, 1) under the
+        laws ``mu`` (1, draws); the fit's likelihood with each draw's noise.
     level
         The credible level of the widths.
     seed
@@ -90,8 +87,7 @@ class Preposterior:
     target_compute: float
     law_log_loss: np.ndarray
     outcomes: np.ndarray
-    log_density: Callable[[np.ndarray, np.ndarray, int], np.ndarray]
-    candidate_compute: np.ndarray
+    log_density: Callable[[np.ndarray, np.ndarray], np.ndarray]
     level: float = 0.9
     seed: int = 0
     _uniforms: np.ndarray = field(init=False, repr=False)
@@ -133,7 +129,7 @@ class Preposterior:
         -------
         numpy.ndarray
         """
-        return self.log_density(self.outcomes[:, column:column + 1], self.law_log_loss[None, :, column], column)
+        return self.log_density(self.outcomes[:, column:column + 1], self.law_log_loss[None, :, column])
 
     def distance(self, c_top: float) -> float:
         """Decades from the largest run (``c_top``, at least the fit's own) to the target.
@@ -200,8 +196,7 @@ class Preposterior:
         >>> rng = np.random.default_rng(0)
         >>> pre = Preposterior(target=rng.normal(0, 0.1, 4000), slopes=None, c_ref=1.0, target_compute=10.0,
         ...                    law_log_loss=np.zeros((4000, 1)), outcomes=np.zeros((8, 1)),
-        ...                    log_density=lambda y, mu, j: np.zeros(np.broadcast_shapes(y.shape, mu.shape)),
-        ...                    candidate_compute=np.ones(1))
+        ...                    log_density=lambda y, mu: np.zeros(np.broadcast_shapes(y.shape, mu.shape)))
         >>> round(float(pre.widths(pre.start(), 1.0).mean()), 2)
         0.33
         """

@@ -161,8 +161,13 @@ class Forecaster:
         -------
         numpy.ndarray
         """
-        c_ref = self.structural.c_ref if self.structural is not None else float(self.fit.runs.C.max())
-        return np.maximum(np.log10(np.asarray(C, dtype=float) / c_ref), 0.0)
+        return np.maximum(np.log10(np.asarray(C, dtype=float) / self.reference_compute), 0.0)
+
+    @property
+    def reference_compute(self) -> float:
+        """The compute (FLOP) distances beyond the data are measured from: the structural error's
+        largest training budget, else the largest fitted run's."""
+        return self.structural.c_ref if self.structural is not None else float(self.fit.runs.C.max())
 
     @property
     def drift_slopes(self) -> np.ndarray | None:
