@@ -450,7 +450,8 @@ def output_folder(path: str | os.PathLike, *, force: bool = False, command: str 
             except OSError as exc:
                 if exc.errno not in _NO_SPACE:
                     raise
-                raise InputError(f"cannot write the results to {target}: {exc.strerror.lower()}; nothing was "
+                reason = (exc.strerror or os.strerror(exc.errno)).lower()
+                raise InputError(f"cannot write the results to {target}: {reason}; nothing was "
                                  f"written (an earlier result folder is unchanged)") from None
             files = _files_under(stage)
             (stage / MARKER).write_text(json.dumps(
