@@ -170,7 +170,7 @@ def test_export_writes_and_refuses_to_overwrite(tmp_path):
     out = tmp_path / "energy.csv"
     export_dataset("training-energy", out)
     frame = pd.read_csv(out)
-    assert "energy_mwh_from_hours" in frame.columns and len(frame) == 34
+    assert "energy_mwh_from_hours" in frame.columns and len(frame) == 54  # 34 reports and 20 Gemstones shapes
     with pytest.raises(InputError, match="exists; pass force=True"):
         export_dataset("training-energy", out)
     export_dataset("accelerators", out, force=True)

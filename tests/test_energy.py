@@ -312,3 +312,26 @@ def test_energy_cli_describes_the_run(capsys):
     assert "below the active" in capsys.readouterr().err
     assert main(["energy", "--flop", "1e23", "--hardware", "H100", "--year", "2024", "2025"]) == 2
     assert "the year of the run: give one" in capsys.readouterr().err
+
+
+def test_gemstones_hours_are_what_the_build_script_derives(tmp_path):
+    """The committed Gemstones rows are the build script's output, and their hours are the logged time per step."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("gemstones_hours", repo / "datasets/build/gemstones_hours.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = tmp_path / "training-energy.csv"
+    shutil.copy(repo / "datasets/training-energy.csv", table)
+    module.main(["--table", str(table)])
+    assert table.read_text() == (repo / "datasets/training-energy.csv").read_text()  # rebuilt: the same bytes
+    runs = load_dataset("training-energy").set_index("run")
+    shape = runs.loc["Gemstone-1024x28"]  # wandb: 26,223 steps of 1.3941352542 s on 32 nodes of 4 MI250X
+    assert shape["device_hours"] == pytest.approx(26223 * 1.3941352542 * 128 / 3600, abs=0.05)
+    assert shape["flop"] == pytest.approx(6 * 543482880 * 26223 * 2048 * 2048)
+    mfu = implied_mfu(runs, load_dataset("accelerators"))
+    assert mfu["Gemstone-1024x28"] == pytest.approx(6 * 543482880 * 2048 * 2048 / (1.3941352542 * 128 * 383e12), rel=1e-4)  # hours kept to 0.1 h
+    assert (runs["lab"] == "University of Maryland").sum() == 20

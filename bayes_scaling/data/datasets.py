@@ -293,11 +293,12 @@ def _gemstones_runs(paths: list[Path], select: dict[str, Any]) -> pd.DataFrame:
                              "N": float(record["params_active_precise"]), "D": float(record["tokens"]),
                              "loss": float(record["final_loss"]), "width": int(record["width"]),
                              "depth": int(record["depth"]), "step": int(record["step"]),
-                             "seconds_per_step": float(record["seconds_per_step"])})
+                             "seconds_per_step": float(record["seconds_per_step"]),
+                             "num_nodes": int(record["num_nodes"])})
             except (ValueError, KeyError, TypeError) as exc:
                 raise InputError(f"{path}, line {line_number}: not a Gemstones run record ({type(exc).__name__}: "
                                  f"{exc}); expected run_name, params_active_precise, tokens, final_loss, width, "
-                                 "depth, step, seconds_per_step") from None
+                                 "depth, step, seconds_per_step, num_nodes") from None
     return pd.DataFrame(rows).sort_values(["N", "D"], ignore_index=True)  # C is derived as 6·N·D
 
 
