@@ -12,7 +12,7 @@ __all__ = ["DEFAULT_LEVEL", "LIKELIHOOD_NAMES", "POOLING", "DISCREPANCIES", "DRI
 DEFAULT_LEVEL = 0.9
 
 #: The likelihoods on log loss (:data:`bayes_scaling.model.likelihoods.LIKELIHOODS` implements them).
-LIKELIHOOD_NAMES = ("normal", "student-t", "huber")
+LIKELIHOOD_NAMES = ("normal", "student-t", "huber", "exgaussian")
 
 #: How the exponents of runs with groups are shared.
 POOLING = ("shared", "partial", "separate")
