@@ -47,6 +47,8 @@ class Candidate:
         The fits' training window (``fit(window=)``): None (every run), decades, or ``"frontier"``.
     law
         The law fitted (None: :func:`score_candidates`' ``law``).
+    likelihood
+        The likelihood fitted (None: :func:`score_candidates`' ``likelihood``).
     """
 
     name: str
@@ -54,10 +56,11 @@ class Candidate:
     shared_direction: bool = False
     window: float | str | None = None
     law: str | None = None
+    likelihood: str | None = None
 
-    def fitted(self, default_law: str) -> tuple[str, float | str | None]:
-        """What its back-tests fit: (law, window)."""
-        return (self.law or default_law, self.window)
+    def fitted(self, default_law: str, default_likelihood: str) -> tuple[str, float | str | None, str]:
+        """What its back-tests fit: (law, window, likelihood)."""
+        return (self.law or default_law, self.window, self.likelihood or default_likelihood)
 
 
 #: :func:`~bayes_scaling.fitting.fit`'s default, the default before it (every run, the drift's sign
@@ -78,6 +81,8 @@ CANDIDATES = (
     Candidate("frontier, law only", mode="none", window="frontier"),
     Candidate("frontier, scaled", mode="scaled", window="frontier"),
     DEFAULT,
+    Candidate("frontier, shared, exgaussian", mode="shared", shared_direction=True, window="frontier",
+              likelihood="exgaussian"),
 )
 
 
@@ -138,7 +143,7 @@ def score_candidates(datasets: Mapping[str, RunTable], *, candidates: Sequence[C
     ``copies`` maps a dataset to the one it duplicates (``{"epoch-chinchilla": "chinchilla"}``):
     a copy is scored but never enters a population, and its original is left out with it.
     ``attrs["populations"]`` holds each population's sampling summary, by (window, shared
-    direction, dataset left out); ``attrs["errors"]`` the back-test errors, by (law, window).
+    direction, dataset left out); ``attrs["errors"]`` the back-test errors, by (law, window, likelihood).
 
     Parameters
     ----------
@@ -147,7 +152,7 @@ def score_candidates(datasets: Mapping[str, RunTable], *, candidates: Sequence[C
     candidates
         The candidates to score.
     law, likelihood
-        The law and likelihood fitted below each cut.
+        The law and likelihood fitted below each cut, where a candidate names none.
     settings
         Sampler settings of the refits (draws, tune, chains, seed).
     copies
@@ -166,13 +171,14 @@ def score_candidates(datasets: Mapping[str, RunTable], *, candidates: Sequence[C
     copies = dict(copies or {})
     seed = int(settings.get("seed", 0))
     family = {name: copies.get(name, name) for name in datasets}
-    fits = list(dict.fromkeys(c.fitted(law) for c in candidates))
+    fits = list(dict.fromkeys(c.fitted(law, likelihood) for c in candidates))
     pairs = {}
-    for fitted_law, window in fits:
+    for fitted in fits:
+        fitted_law, window, fitted_likelihood = fitted
         fit_settings = settings | {"window": window}
         for name, runs in datasets.items():  # the inner back-tests teach every population its λ
-            pairs[(fitted_law, window), name] = nested_backtests(runs, law=fitted_law, likelihood=likelihood,
-                                                                 settings=fit_settings, progress=progress)
+            pairs[fitted, name] = nested_backtests(runs, law=fitted_law, likelihood=fitted_likelihood,
+                                                   settings=fit_settings, progress=progress)
     errors = {fit: pd.concat([backtest_errors(pairs[fit, name], dataset=name) for name in datasets
                               if name not in copies], ignore_index=True) for fit in fits}
     populations: dict[tuple, pd.DataFrame] = {}
@@ -181,17 +187,18 @@ def score_candidates(datasets: Mapping[str, RunTable], *, candidates: Sequence[C
         for name, runs in datasets.items():
             population = None
             if candidate.mode != "none":
-                key = (*candidate.fitted(law), candidate.shared_direction, family[name])
+                key = (*candidate.fitted(law, likelihood), candidate.shared_direction, family[name])
                 if key not in populations:
-                    table = errors[candidate.fitted(law)]
+                    table = errors[candidate.fitted(law, likelihood)]
                     populations[key] = fit_population(table[table["dataset"] != family[name]],
                                                       shared_direction=candidate.shared_direction,
                                                       **({"seed": seed} | dict(population_settings or {})))
                     if progress:
-                        progress(f"population without {family[name]} ({key[0]}, window {key[1]}, shared direction "
+                        progress(f"population without {family[name]} ({key[0]}, {key[2]}, window {key[1]}, shared direction "
                                  f"{candidate.shared_direction}): {populations[key].attrs['diagnostics']['summary']}")
                 population = populations[key]
-            rows.append(_score(candidate, pairs[candidate.fitted(law), name], population, dataset=name, seed=seed))
+            rows.append(_score(candidate, pairs[candidate.fitted(law, likelihood), name], population, dataset=name,
+                               seed=seed))
     scored = pd.concat(rows, ignore_index=True)
     scored.attrs["populations"] = {key: pop.attrs["diagnostics"]["summary"] for key, pop in populations.items()}
     scored.attrs["errors"] = errors
