@@ -335,3 +335,21 @@ def test_gemstones_hours_are_what_the_build_script_derives(tmp_path):
     mfu = implied_mfu(runs, load_dataset("accelerators"))
     assert mfu["Gemstone-1024x28"] == pytest.approx(6 * 543482880 * 2048 * 2048 / (1.3941352542 * 128 * 383e12), rel=1e-4)  # hours kept to 0.1 h
     assert (runs["lab"] == "University of Maryland").sum() == 20
+
+
+def test_refits_sampled_together_are_the_refits_made_alone():
+    """A run given weight zero in the batched sampler: the same posterior as a fit without it (medians
+    within a quarter of a posterior sd, coefficient by coefficient); a lab left without runs keeps
+    no effect (it is forecast as a new lab's)."""
+    chips = load_dataset("accelerators")
+    obs = mfu_observations(load_dataset("training-energy"), chips)
+    one = (obs["key"] == "phi-4").to_numpy()
+    lab = (obs["lab"] == "IBM").to_numpy()
+    together = UtilizationModel.fit_without(obs, [one, lab], chips=chips, draws=4000, rng=np.random.default_rng(8))
+    for mask, batched in zip((one, lab), together, strict=True):
+        alone = UtilizationModel.fit(obs[~mask], chips=chips, draws=4000, rng=np.random.default_rng(9))
+        sd = alone.beta.std(axis=0)
+        np.testing.assert_array_less(np.abs(np.median(batched.beta, 0) - np.median(alone.beta, 0)), 0.25 * sd)
+        assert abs(np.median(batched.sigma) - np.median(alone.sigma)) < 0.25 * alone.sigma.std()
+        assert len(batched.data) == (~mask).sum() and batched.devices_fill == pytest.approx(alone.devices_fill)
+    assert "IBM" not in together[1].lab_effects and "IBM" in together[0].lab_effects

@@ -74,12 +74,13 @@ def calibrate(*, draws: int = 4000, seed: int = 0, levels: Sequence[float] = (0.
         raise InputError(f"holdout must be one of {', '.join(HOLDOUTS)}, not {holdout!r}")
     runs = training_energy if training_energy is not None else load_dataset("training-energy")
     runs = runs[runs["active"].notna() & runs["flop"].notna()].assign(key=lambda t: t["run"].map(run_key))
-    groups = runs.groupby("key" if holdout == "run" else "lab", sort=False)
+    groups = list(runs.groupby("key" if holdout == "run" else "lab", sort=False))
+    if progress is not None:
+        progress(f"energy calibration: {len(groups)} refits, each leaving out one {holdout}, sampled together")
+    models = EnergyModel.fit_without([members["run"].tolist() for _, members in groups], draws=draws, seed=seed,
+                                     training_energy=runs)
     rows = []
-    for name, members in groups:
-        if progress is not None:
-            progress(f"energy calibration: leaving out {name} ({len(members)} reports)")
-        model = EnergyModel.fit(draws=draws, seed=seed, training_energy=runs, exclude=members["run"].tolist())
+    for (_, members), model in zip(groups, models, strict=True):
         for _, reports in members.groupby("key", sort=False):
             rows += _scored(model, reports, levels, new_lab=holdout == "lab")
     table = pd.DataFrame(rows)

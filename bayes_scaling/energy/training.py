@@ -130,6 +130,34 @@ class EnergyModel:
         >>> len(model.mfu_data) >= 30
         True
         """
+        return cls.fit_without([exclude], draws=draws, seed=seed, accelerators=accelerators,
+                               training_energy=training_energy)[0]
+
+    @classmethod
+    def fit_without(cls, exclude: Sequence[Sequence[str]], *, draws: int = 4000, seed: int = 0,
+                    accelerators: pd.DataFrame | None = None,
+                    training_energy: pd.DataFrame | None = None) -> list[EnergyModel]:
+        """One model per list of runs left out of the utilization regression, fitted side by side
+        (one batched sampler: what leave-one-out checks need); the efficiency trend is shared.
+
+        Parameters
+        ----------
+        exclude
+            For each model, the runs it leaves out (every report of each).
+        draws
+            Posterior draws of every factor.
+        seed
+            Random seed; the same seed gives the same result.
+        accelerators
+            The ``accelerators`` table (default: the bundled one).
+        training_energy
+            The ``training-energy`` table (default: the bundled one).
+
+        Returns
+        -------
+        list of EnergyModel
+            One per entry of ``exclude``, in order.
+        """
         from bayes_scaling.data.datasets import load_dataset
 
         rng = np.random.default_rng([seed, 11])
@@ -137,10 +165,9 @@ class EnergyModel:
         runs = training_energy if training_energy is not None else load_dataset("training-energy")
         trend = EfficiencyTrend.fit(chips, draws=draws, rng=rng)
         obs = mfu_observations(runs, trend.chips)
-        excluded = {run_key(r) for r in exclude}
-        obs = obs[~obs["key"].isin(excluded)]
-        mfu = UtilizationModel.fit(obs, chips=trend.chips, draws=draws, rng=rng)
-        return cls(trend, mfu, draws, seed)
+        held_out = [obs["key"].isin({run_key(r) for r in runs_out}).to_numpy() for runs_out in exclude]
+        fits = UtilizationModel.fit_without(obs, held_out, chips=trend.chips, draws=draws, rng=rng)
+        return [cls(trend, mfu, draws, seed) for mfu in fits]
 
     def _rng(self, salt: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, salt])

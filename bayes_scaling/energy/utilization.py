@@ -40,6 +40,7 @@ sampled by Gibbs sampling in numpy (no compile; well under a second).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -230,32 +231,83 @@ class UtilizationModel:
         InputError
             With fewer than three runs.
         """
+        held_out = np.zeros(len(observations), dtype=bool)
+        return cls.fit_without(observations, [held_out], chips=chips, draws=draws, rng=rng, burn=burn)[0]
+
+    @classmethod
+    def fit_without(cls, observations: pd.DataFrame, held_out: Sequence[np.ndarray], *, chips: pd.DataFrame,
+                    draws: int = 4000, rng: np.random.Generator, burn: int = 1000) -> list[UtilizationModel]:
+        """One posterior per mask of runs left out, each given the other runs, sampled side by side.
+
+        The refits of a leave-one-out check share one Gibbs sampler over a batch: a run left out
+        of a refit has weight zero in it, and a lab or chip left without runs draws its effect
+        from the population (an unobserved group changes no other conditional).  Its effect is
+        not kept: the refit forecasts it as a new lab's or a new chip's.
+
+        Parameters
+        ----------
+        observations
+            One row per run (:func:`mfu_observations`).
+        held_out
+            Boolean masks over the rows: the runs each refit leaves out.
+        chips
+            The ``accelerators`` table (release years, for the default year of a run).
+        draws
+            Posterior draws kept.
+        rng
+            A numpy random Generator.
+        burn
+            Gibbs iterations discarded first.
+
+        Returns
+        -------
+        list of UtilizationModel
+            One per mask, in order.
+
+        Raises
+        ------
+        InputError
+            With fewer than three runs in a refit, or an implied MFU outside (0, 1).
+        """
         obs = observations.reset_index(drop=True)
         if "chip_year" not in obs:
             obs = obs.assign(chip_year=[float(_find_chip(chips, c)["release_year"]) for c in obs["chip"]])
-        if len(obs) < 3:
-            raise InputError(f"the utilization regression needs at least 3 runs with device-hours, got {len(obs)}")
+        masks = np.array([np.asarray(m, dtype=bool) for m in held_out]).reshape(-1, len(obs))
+        kept = ~masks
+        if kept.sum(axis=1).min(initial=len(obs)) < 3:
+            raise InputError(f"the utilization regression needs at least 3 runs with device-hours, got "
+                             f"{int(kept.sum(axis=1).min())}")
         if not np.all((obs["mfu"] > 0) & (obs["mfu"] < 1)):
             bad = obs.loc[~((obs["mfu"] > 0) & (obs["mfu"] < 1)), "run"].tolist()
             raise InputError(f"implied MFU outside (0, 1) for {bad}: check their FLOP, device-hours and chip")
-        known = obs["devices"].notna()
-        size = np.log10(obs["active"].to_numpy(float))
-        if known.sum() >= 3:
-            slope, intercept = np.polyfit(size[known], np.log10(obs.loc[known, "devices"].to_numpy(float)), 1)
-        else:
-            slope, intercept = 0.0, math.log10(DEVICES_SCALE)
-        fill = (float(intercept), float(slope))
-        lag = float(np.median(obs["year"] - obs["chip_year"]))
-        x = np.column_stack([_design_row(a, t, d, y, p, g, fill) for a, t, d, y, p, g in zip(
-            obs["active"], obs["total"], obs["devices"], obs["year"], obs["precision"], obs["chip_year"],
-            strict=True)]).T
+        fills, lags, designs = [], [], []
+        for keep in kept:
+            part = obs[keep]
+            known = part["devices"].notna()
+            if known.sum() >= 3:
+                slope, intercept = np.polyfit(np.log10(part.loc[known, "active"].to_numpy(float)),
+                                              np.log10(part.loc[known, "devices"].to_numpy(float)), 1)
+            else:
+                slope, intercept = 0.0, math.log10(DEVICES_SCALE)
+            fill = (float(intercept), float(slope))
+            fills.append(fill)
+            lags.append(float(np.median(part["year"] - part["chip_year"])))
+            designs.append(np.column_stack([_design_row(a, t, d, y, p, g, fill) for a, t, d, y, p, g in zip(
+                obs["active"], obs["total"], obs["devices"], obs["year"], obs["precision"], obs["chip_year"],
+                strict=True)]).T)
         labs, lab_idx = np.unique(obs["lab"].astype(str), return_inverse=True)
         chip_names, chip_idx = np.unique(obs["chip"].astype(str), return_inverse=True)
         y = special.logit(obs["mfu"].to_numpy(float))
-        beta, sigma, a, tau_a, c, tau_c = _gibbs(y, x, lab_idx, labs.size, chip_idx, chip_names.size,
-                                                 draws=draws, burn=burn, rng=rng)
-        return cls(beta, sigma, {lab: a[:, i] for i, lab in enumerate(labs)}, tau_a,
-                   {chip: c[:, i] for i, chip in enumerate(chip_names)}, tau_c, fill, lag, obs)
+        beta, sigma, a, tau_a, c, tau_c = _gibbs(y, np.array(designs), kept.astype(float), lab_idx, labs.size,
+                                                 chip_idx, chip_names.size, draws=draws, burn=burn, rng=rng)
+        models = []
+        for k, keep in enumerate(kept):
+            seen_labs, seen_chips = set(lab_idx[keep]), set(chip_idx[keep])
+            models.append(cls(beta[:, k], sigma[:, k],
+                              {lab: a[:, k, i] for i, lab in enumerate(labs) if i in seen_labs}, tau_a[:, k],
+                              {chip: c[:, k, i] for i, chip in enumerate(chip_names) if i in seen_chips},
+                              tau_c[:, k], fills[k], lags[k], obs[keep].reset_index(drop=True)))
+        return models
 
     def predictive(self, run: TrainingRun, *, rng: np.random.Generator, chip: str | None = None,
                    chip_year: float | None = None, flop: float | None = None) -> np.ndarray:
@@ -318,50 +370,59 @@ def _design_row(active: float, total: float, devices: float, year: float, precis
     return _design(np.array([active]), np.array([total]), known, year, precision, chip_year, fill)[0]
 
 
-def _gibbs(y: np.ndarray, x: np.ndarray, lab_idx: np.ndarray, n_lab: int, chip_idx: np.ndarray, n_chip: int, *,
-           draws: int, burn: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """Gibbs sampler of the regression with lab and chip effects and Student-t errors.
+def _gibbs(y: np.ndarray, x: np.ndarray, weight: np.ndarray, lab_idx: np.ndarray, n_lab: int, chip_idx: np.ndarray,
+           n_chip: int, *, draws: int, burn: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Gibbs sampler of the regression with lab and chip effects and Student-t errors, for a batch of
+    K refits at once: ``x`` (K, runs, predictors), ``weight`` (K, runs) 1 for the runs each fits, 0
+    for those it leaves out.
 
     Given the latent precisions λ (ε_i ~ N(0, σ²/λ_i), λ_i ~ Gamma(ν/2, ν/2)), every block is
     conjugate: β normal, each group's effects normal, σ² and the τ² inverse-gamma, λ gamma.
+    Returns draws with the batch as their second axis.
     """
-    n, p = x.shape
+    k, n, p = x.shape
     m0 = np.array([v[0] for v in PREDICTORS.values()])
     v0_inv = np.diag([1.0 / v[1] ** 2 for v in PREDICTORS.values()])
-    beta, a, c = m0.copy(), np.zeros(n_lab), np.zeros(n_chip)
-    lam, s2, ta2, tc2 = np.ones(n), SIGMA2_PRIOR[1], LAB_PRIOR[1], CHIP_PRIOR[1]
-    keep = {k: [] for k in ("beta", "s", "a", "ta", "c", "tc")}
+    labs, chips = np.eye(n_lab)[lab_idx], np.eye(n_chip)[chip_idx]  # (runs, groups) memberships
+    shapes = np.concatenate([SIGMA2_PRIOR[0] + weight.sum(axis=1) / 2, np.full(k, LAB_PRIOR[0] + n_lab / 2),
+                             np.full(k, CHIP_PRIOR[0] + n_chip / 2)])
+    beta, a, c = np.tile(m0, (k, 1)), np.zeros((k, n_lab)), np.zeros((k, n_chip))
+    lam = np.ones((k, n))
+    s2, ta2, tc2 = (np.full(k, prior[1]) for prior in (SIGMA2_PRIOR, LAB_PRIOR, CHIP_PRIOR))
+    keep = {name: [] for name in ("beta", "s", "a", "ta", "c", "tc")}
+    xt = np.swapaxes(x, 1, 2)  # (K, predictors, runs)
+    prior_rhs = v0_inv @ m0
     for it in range(burn + draws):
-        w = lam / s2
-        prec = x.T @ (x * w[:, None]) + v0_inv
+        w = weight * lam / s2[:, None]
+        xtw = xt * w[:, None, :]
+        prec = xtw @ x + v0_inv
         chol = np.linalg.cholesky(prec)
-        mean = np.linalg.solve(prec, x.T @ (w * (y - a[lab_idx] - c[chip_idx])) + v0_inv @ m0)
-        beta = mean + np.linalg.solve(chol.T, rng.standard_normal(p))
-        fit = x @ beta
-        a = _group_effects(y - fit - c[chip_idx], w, lab_idx, n_lab, ta2, rng)
-        c = _group_effects(y - fit - a[lab_idx], w, chip_idx, n_chip, tc2, rng)
-        e = y - fit - a[lab_idx] - c[chip_idx]
-        lam = rng.gamma((NU + 1) / 2, 2.0 / (NU + e ** 2 / s2))
-        s2 = _inv_gamma(SIGMA2_PRIOR[0] + n / 2, SIGMA2_PRIOR[1] + np.sum(lam * e ** 2) / 2, rng)
-        ta2 = _inv_gamma(LAB_PRIOR[0] + n_lab / 2, LAB_PRIOR[1] + np.sum(a ** 2) / 2, rng)
-        tc2 = _inv_gamma(CHIP_PRIOR[0] + n_chip / 2, CHIP_PRIOR[1] + np.sum(c ** 2) / 2, rng)
+        rhs = xtw @ (y - a[:, lab_idx] - c[:, chip_idx])[..., None] + prior_rhs[:, None]
+        # β = P⁻¹(rhs + L z) with P = L Lᵀ: mean P⁻¹ rhs plus L⁻ᵀ z, whose covariance is P⁻¹
+        beta = np.linalg.solve(prec, rhs + chol @ rng.standard_normal((k, p, 1)))
+        fit = (x @ beta)[..., 0]
+        beta = beta[..., 0]
+        a = _group_effects(y - fit - c[:, chip_idx], w, labs, ta2, rng)
+        c = _group_effects(y - fit - a[:, lab_idx], w, chips, tc2, rng)
+        e = y - fit - a[:, lab_idx] - c[:, chip_idx]
+        lam = rng.gamma((NU + 1) / 2, 2.0 / (NU + e ** 2 / s2[:, None]))
+        # σ², τ²_lab, τ²_chip: inverse-gamma, scale / Gamma(shape), drawn in one call
+        scale = np.concatenate([SIGMA2_PRIOR[1] + np.sum(weight * lam * e ** 2, axis=1) / 2,
+                                LAB_PRIOR[1] + np.sum(a ** 2, axis=1) / 2, CHIP_PRIOR[1] + np.sum(c ** 2, axis=1) / 2])
+        s2, ta2, tc2 = np.split(scale / rng.gamma(shapes), 3)
         if it >= burn:
-            for k, v in (("beta", beta), ("s", math.sqrt(s2)), ("a", a), ("ta", math.sqrt(ta2)), ("c", c),
-                         ("tc", math.sqrt(tc2))):
-                keep[k].append(v)
-    return tuple(np.asarray(keep[k]) for k in ("beta", "s", "a", "ta", "c", "tc"))
+            for name, v in (("beta", beta), ("s", np.sqrt(s2)), ("a", a), ("ta", np.sqrt(ta2)), ("c", c),
+                            ("tc", np.sqrt(tc2))):
+                keep[name].append(v)
+    return tuple(np.asarray(keep[name]) for name in ("beta", "s", "a", "ta", "c", "tc"))
 
 
-def _group_effects(residual: np.ndarray, w: np.ndarray, idx: np.ndarray, groups: int, tau2: float,
+def _group_effects(residual: np.ndarray, w: np.ndarray, members: np.ndarray, tau2: np.ndarray,
                    rng: np.random.Generator) -> np.ndarray:
-    """Draws of N(0, τ²) group effects given weighted residuals: normal, conjugate."""
-    precision = np.bincount(idx, w, groups) + 1.0 / tau2
-    mean = np.bincount(idx, w * residual, groups) / precision
-    return mean + rng.standard_normal(groups) / np.sqrt(precision)
-
-
-def _inv_gamma(shape: float, scale: float, rng: np.random.Generator) -> float:
-    return float(scale / rng.gamma(shape))
+    """Draws of N(0, τ²) group effects given weighted residuals, (K, groups): normal, conjugate."""
+    precision = w @ members + 1.0 / tau2[:, None]
+    mean = (w * residual) @ members / precision
+    return mean + rng.standard_normal(precision.shape) / np.sqrt(precision)
 
 
 def implied_mfu(energy_runs: pd.DataFrame, chips: pd.DataFrame) -> pd.Series:
