@@ -159,3 +159,38 @@ def test_isoflop_command(tmp_path, runs, capsys):
     assert "--chosen-params needs --chosen-compute" in capsys.readouterr().err
     assert main(["isoflop", str(path), "--cut", "2e18", "--draws", "10", "--tune", "10"]) == 2
     assert "at least 3 budgets" in capsys.readouterr().err
+
+
+def test_the_report_adds_an_isoflop_section_for_an_isoflop_design(runs, tmp_path):
+    """A ladder (7 budgets of 7 runs) gets the report's isoFLOP section: Approach 2 beside the
+    parametric fit, tables and page context; 12 runs at 12 budgets (no design) get none."""
+    from bayes_scaling import read_runs
+    from bayes_scaling.fitting import fit
+    from bayes_scaling.report.config import ReportConfig
+    from bayes_scaling.report.html import _isoflop as isoflop_context
+    from bayes_scaling.report.state import _Build
+    from bayes_scaling.report.steps import _isoflop
+
+    table = read_runs(runs[["N", "D", "loss"]], name="simulated ladder")
+    config = ReportConfig(data="ladder.csv", budgets=[1e22, 1e23], draws=300, tune=400, chains=2, seed=1)
+    (tmp_path / "a").mkdir()
+    b = _Build(config, table, tmp_path / "a", tmp_path / "a", None)
+    b.main = fit(table, draws=300, tune=400, chains=2, seed=1, backtests=False)
+    _isoflop(b)
+    assert (tmp_path / "a" / "tables" / "isoflop_comparison.csv").is_file()
+    comparison = pd.read_csv(tmp_path / "a" / "tables" / "isoflop_comparison.csv")
+    assert list(comparison["C"]) == [1e22, 1e23] and comparison["p_differ"].between(0, 1).all()
+    optimum = pd.read_csv(tmp_path / "a" / "tables" / "isoflop_optimum.csv")
+    assert (optimum["N_lower"] < optimum["N"]).all() and (optimum["N"] < optimum["N_upper"]).all()
+    page = isoflop_context(b)
+    assert page["budgets"] == 7 and page["runs"] == 49
+    med = float(page["a_isoflop"].split()[0])
+    assert abs(med - A_TRUE) < 0.05  # the ladder's true exponent
+    assert page["p_differ"] is not None and page["comparison"]["rows"]
+
+    small = read_runs(runs.iloc[::4][["N", "D", "loss"]].head(12), name="no design")
+    (tmp_path / "b").mkdir()
+    b2 = _Build(config, small, tmp_path / "b", tmp_path / "b", None)
+    b2.main = b.main
+    _isoflop(b2)
+    assert b2.isoflop is None and isoflop_context(b2) is None

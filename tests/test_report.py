@@ -108,6 +108,7 @@ def test_report_end_to_end(small_report, capsys):
     assert "Why the intervals widen beyond the data" in page and "as for a new dataset" in page
     assert "own spread × ρ = " in page
     assert "<h2>Task accuracy</h2>" in page and "Forecast: quiz, yesno." in page
+    assert "IsoFLOP analysis" not in page and not (out / "tables" / "isoflop_optimum.csv").exists()  # no design
     accuracy = pd.read_csv(out / "tables" / "downstream_forecast.csv")
     assert set(accuracy["task"]) == {"quiz", "yesno"} and len(accuracy) == 4  # two tasks at two budgets
     assert ((accuracy["lower"] < accuracy["median"]) & (accuracy["median"] < accuracy["upper"])).all()

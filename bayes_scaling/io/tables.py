@@ -94,6 +94,8 @@ LATEX_HEADERS = {
     "median": "Median", "ess_bulk": "ESS (bulk)", "ess_tail": "ESS (tail)", "r_hat": r"$\hat{R}$",
     "parameter": "Parameter", "model": "Model", "tokens_served": "Tokens served",
     "n_params": r"$N$ (parameters)", "reported_mwh": "Reported (MWh)", "median_mwh": "Predicted (MWh)",
+    "N_isoflop": r"$N^*$, Approach 2", "N_parametric": r"$N^*$, Approach 3", "ratio": "Approach 2 / 3",
+    "p_differ": "P(differ)",
 }
 
 
@@ -196,6 +198,8 @@ TEXT_HEADERS = {
     "quantity": "Quantity", "group": "Runs of", "runs": "Runs", "median_ratio": "Reported / forecast (median)",
     "median_abs_log_error": "Median |log error|", "interval_ratio_90": "90% interval: upper / lower",
     "task": "Task", "chance": "Chance level", "accuracy": "Accuracy",
+    "N_isoflop": "N* from the optima (Approach 2)", "N_parametric": "N* from the parametric fit (Approach 3)",
+    "ratio": "Approach 2 / Approach 3", "p_differ": "P(differ by more than the tolerance)",
 }
 
 

@@ -39,6 +39,7 @@ class ReportConfig:
         carbon_intensity = "0.4:0.1"   # kg CO2e/kWh (mean[:sd]); "" for none
         tokens_served = [1e11, 1e12, 1e13, 1e14]  # lifetime-optimal model for the first target loss
         figure_formats = ["png", "pdf"]  # "svg" too on request; the page shows the PNGs
+        isoflop = true                 # an isoFLOP section (Approach 2) when the runs form such a design
         downstream = true              # task accuracy of the tasks below, or a dataset's declared ones
         tasks = []                     # task accuracy columns of a file, e.g. ["hellaswag"]
         chance = { hellaswag = 0.25 }  # … and their chance levels (a dataset's own, else 0)
@@ -86,6 +87,9 @@ class ReportConfig:
         Tokens served over a model's life, for the lifetime-optimal model.
     figure_formats
         File formats of the figures.
+    isoflop
+        Add the isoFLOP analysis (Approach 2, :mod:`bayes_scaling.isoflop`) beside the parametric fit
+        when the runs form an isoFLOP design: at least three budgets of three or more runs.
     downstream
         Forecast task accuracy (two steps, :mod:`bayes_scaling.downstream`) of ``tasks``, or of the
         tasks a registered dataset declares (the Gadre et al. runs).
@@ -119,6 +123,7 @@ class ReportConfig:
     group: str = ""
     tokens_served: list[float] = field(default_factory=lambda: [1e11, 1e12, 1e13, 1e14])
     figure_formats: list[str] = field(default_factory=lambda: ["png", "pdf"])
+    isoflop: bool = True
     downstream: bool = True
     tasks: list[str] = field(default_factory=list)
     chance: dict[str, float] = field(default_factory=dict)

@@ -234,6 +234,31 @@ def _downstream(b: _Build) -> dict[str, Any] | None:
                                f"every budget: tables/downstream_forecast.csv)")}
 
 
+def _isoflop(b: _Build) -> dict[str, Any] | None:
+    iso = b.isoflop
+    if iso is None:
+        return None
+    exponents = b.isoflop_comparison.attrs.get("exponents", {})
+
+    def interval(name: str) -> str | None:
+        if name not in exponents:
+            return None
+        lo, med, hi = exponents[name]
+        return f"{med:.3f} [{lo:.3f}, {hi:.3f}]"
+
+    p_key = next((k for k in exponents if k.startswith("p_differ_by_")), None)
+    comparison = b.isoflop_comparison[b.isoflop_comparison["C"].notna()]
+    return {"budgets": int(iso.budgets.size), "runs": len(iso.runs), "left_out": iso.left_out,
+            "a_isoflop": interval("a_isoflop"), "a_parametric": interval("a_parametric"),
+            "p_differ": None if p_key is None else f"{exponents[p_key]:.2f}",
+            "tolerance": None if p_key is None else p_key.removeprefix("p_differ_by_"),
+            "optimum": table_context(b.isoflop_optimum, caption="The compute-optimal allocation and loss from the "
+                                                                "budgets' optima (Approach 2)"),
+            "comparison": table_context(comparison, caption="N* from Approach 2 and from the parametric fit "
+                                                            "(Approach 3); P(differ): that their log10 N* differ "
+                                                            "by more than 0.1")}
+
+
 def page_context(b: _Build, manifest: dict[str, Any]) -> dict[str, Any]:
     """Everything the template shows, in the order the page shows it.
 
@@ -270,7 +295,7 @@ def page_context(b: _Build, manifest: dict[str, Any]) -> dict[str, Any]:
         "lfo": None if b.weights is None else table_context(b.weights, index=True),
         "lfo_method": None if b.weights is None else b.weights.attrs.get("method", ""),
         "backtests": None if b.bt is None else table_context(b.bt.drop(columns=["cached"])),
-        "energy": _energy(b), "serving": _serving(b), "downstream": _downstream(b),
+        "energy": _energy(b), "serving": _serving(b), "isoflop": _isoflop(b), "downstream": _downstream(b),
         "references": _references(b.root / "references.bib"),
         "manifest": manifest, "config_json": json.dumps(b.config.to_dict(), indent=2),
     }

@@ -41,5 +41,5 @@ class _Build:
 
 
 #: The report's steps, as its progress counts them.
-STEPS = 7
+STEPS = 8
 

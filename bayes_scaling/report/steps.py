@@ -95,8 +95,9 @@ def _build_report(config: ReportConfig, runs, root: Path, target: Path, config_p
     _forecasts(b)
     _sensitivity(b)
     _energy(b)
+    _isoflop(b)
     _downstream(b)
-    b.step(7, f"writing figures and the report to {target}")
+    b.step(8, f"writing figures and the report to {target}")
     _figures(b)
     _references(b)
     b.tick("write_s")
@@ -182,7 +183,9 @@ def _sensitivity(b: _Build) -> None:
     variants: dict[str, Any] = {f"headline ({_forecast_label(b.fc)})": b.fc,
                                 f"{config.law} law alone": Forecaster(b.main, group=config.group or None,
                                                                       seed=config.seed)}
-    options = [(f"{lik} likelihood", {"likelihood": lik}) for lik in LIKELIHOODS if lik != config.likelihood]
+    # The expected loss of each variant is compared: only likelihoods whose law is the runs' centre
+    options = [(f"{lik} likelihood", {"likelihood": lik}) for lik, kind in LIKELIHOODS.items()
+               if lik != config.likelihood and kind.law_is_centre]
     if config.prior_set != "literature":
         options.append(("literature priors", {"prior_set": "literature"}))
     for label, change in options:
@@ -208,8 +211,8 @@ def _sensitivity(b: _Build) -> None:
 
 def _energy(b: _Build) -> None:
     """Training energy of the budgets and of the targets, its calibration, growth and serving."""
-    from bayes_scaling.energy.tables import budget_table, energy_grid, target_loss_table
     from bayes_scaling.energy.calibration import calibrate, calibration_summary
+    from bayes_scaling.energy.tables import budget_table, energy_grid, target_loss_table
     from bayes_scaling.energy.training import Carbon, EnergyModel, growth_scenario
 
     config = b.config
@@ -240,6 +243,44 @@ def _energy(b: _Build) -> None:
     b.tick("energy_s")
 
 
+def _isoflop(b: _Build) -> None:
+    """Approach 2 beside the parametric fit, when the runs form an isoFLOP design (at least three
+    budgets of three or more runs): the optima's power law, N*, D*, L* at the budgets, and N*
+    from both approaches with the probability that they differ by more than 0.1 in log10 N*."""
+    from bayes_scaling.data.budgets import budget_labels
+    from bayes_scaling.forecast.forecaster import Forecaster
+    from bayes_scaling.isoflop.checks import compare_approaches
+    from bayes_scaling.isoflop.model import (
+        ISOFLOP_GAP,
+        MIN_BUDGETS,
+        MIN_RUNS_PER_BUDGET,
+        fit_isoflop,
+    )
+
+    config = b.config
+    b.isoflop, b.isoflop_optimum, b.isoflop_comparison = None, None, None
+    if not config.isoflop or not {"N", "D"} <= set(b.main.law.inputs) or b.runs.has_groups:
+        return
+    _, budgets = budget_labels(b.runs.C, gap=ISOFLOP_GAP, min_runs=MIN_RUNS_PER_BUDGET)
+    if budgets.size < MIN_BUDGETS:
+        log.info("isoFLOP: the runs share %d budgets of %d or more runs (%d needed): no isoFLOP section",
+                 budgets.size, MIN_RUNS_PER_BUDGET, MIN_BUDGETS)
+        return
+    b.step(6, f"isoFLOP analysis (Approach 2): {budgets.size} budgets")
+    b.isoflop = fit_isoflop(b.runs, draws=config.draws, tune=config.tune, chains=config.chains, seed=config.seed)
+    b.isoflop_optimum = b.isoflop.table(config.budgets, level=config.level, seed=config.seed)
+    b.table(b.isoflop_optimum, "isoflop_optimum", f"The compute-optimal N, D and loss from the budgets' optima "
+                                                  f"(Approach 2; {config.level:.0%} intervals)")
+    parametric = Forecaster(b.main, seed=config.seed)
+    b.isoflop_comparison = compare_approaches(b.isoflop, parametric, config.budgets, tolerance=0.1,
+                                              level=config.level, seed=config.seed)
+    b.table(b.isoflop_comparison, "isoflop_comparison", f"N* from the budgets' optima (Approach 2) and from the "
+                                                        f"parametric fit (Approach 3), and the probability that they "
+                                                        f"differ by more than 0.1 in log10 N* ({config.level:.0%} "
+                                                        f"intervals)")
+    b.tick("isoflop_s")
+
+
 def _downstream(b: _Build) -> None:
     """Task accuracy at the budgets' compute-optimal allocations, when the runs carry task columns:
     step 2 fitted to every run, step 1 the headline forecast."""
@@ -251,7 +292,7 @@ def _downstream(b: _Build) -> None:
     tasks = (config.tasks or declared_tasks(b.runs)) if config.downstream else []
     if not tasks or not {"N", "D"} <= set(b.fc.law.inputs):
         return
-    b.step(6, f"task accuracy: {len(tasks)} task columns")
+    b.step(7, f"task accuracy: {len(tasks)} task columns")
     fit = fit_downstream(b.runs, tasks, chance=config.chance or None, law=b.fc, draws=config.draws,
                          tune=config.tune, chains=config.chains, seed=config.seed)
     b.downstream = fit
@@ -305,10 +346,19 @@ def _figure_makers(b: _Build) -> dict[str, tuple[Any, str]]:
     """Name → (a function drawing the figure, its caption)."""
     from bayes_scaling.data.datasets import load_dataset
     from bayes_scaling.model.spec import literature_values, prior_predictive
-    from bayes_scaling.plots.calibration import plot_backtest, plot_calibration, plot_loo
+    from bayes_scaling.plots.calibration import (
+        plot_backtest,
+        plot_calibration,
+        plot_loo,
+    )
     from bayes_scaling.plots.downstream import plot_task_panels
     from bayes_scaling.plots.energy import plot_efficiency_trend, plot_energy_vs_compute
-    from bayes_scaling.plots.forecast import plot_allocation, plot_isoflop, plot_loss_forecast
+    from bayes_scaling.plots.forecast import (
+        plot_allocation,
+        plot_isoflop,
+        plot_loss_forecast,
+    )
+    from bayes_scaling.plots.isoflop import plot_isoflop_profiles, plot_optimum_law
     from bayes_scaling.plots.posterior import (
         plot_pair,
         plot_posterior_vs_published,
@@ -359,6 +409,14 @@ def _figure_makers(b: _Build) -> dict[str, tuple[Any, str]]:
         made["loo"] = (lambda: plot_loo(b.loo), "Leave-one-out comparison of the laws")
     if b.bt is not None:
         made["backtest"] = (lambda: plot_backtest(b.bt), "Back-test CRPS against extrapolation distance")
+    if b.isoflop is not None:
+        made["isoflop_profiles"] = (lambda: plot_isoflop_profiles(b.isoflop, level=config.level),
+                                    f"Each budget's runs with its fitted profile ({config.level:.0%} band) and its "
+                                    f"optimum (Approach 2)")
+        made["isoflop_optimum"] = (lambda: plot_optimum_law(b.isoflop, config.budgets,
+                                                            comparison=b.isoflop_comparison, level=config.level),
+                                   f"N*(C): the budgets' optima and their power law (Approach 2) beside the "
+                                   f"parametric fit's allocation (Approach 3), {config.level:.0%} intervals")
     if b.downstream_forecast is not None:
         made["downstream"] = (lambda: plot_task_panels(b.downstream, N=np.asarray(b.forecast["N"]),
                                                        D=np.asarray(b.forecast["D"]), level=config.level,
