@@ -29,6 +29,8 @@ class Likelihood(ABC):
     description: str
     #: extra sampled parameters, with default priors
     extra: dict[str, Prior] = {}
+    #: whether the law runs through the middle of the runs' scatter (the ExGaussian's lies beneath it)
+    law_is_centre: bool = True
 
     def noise_prior(self) -> Prior:
         # Residual scatter of log loss around a law: a few percent for published runs; 0.1
@@ -170,6 +172,7 @@ class ExGaussian(Likelihood):
     # Half-normal of scale 0.03 on the mean excess in log loss: mistuned runs of published ladders
     # lie 1-5% above their best neighbours, 10% for a poor learning rate.
     extra = {"excess": Prior("HalfNormal", sigma=0.03)}
+    law_is_centre = False
 
     def observe(self, name, mu, sigma, extra, observed, **kwargs):
         import pymc as pm
