@@ -130,7 +130,7 @@ def test_candidates_are_scored_leaving_each_dataset_and_its_copy_out():
     scored = score_candidates({"a": a, "a-copy": a, "b": b, "c": c}, candidates=candidates, settings=settings,
                               copies={"a-copy": "a"}, population_settings={"draws": 150, "tune": 300, "chains": 2})
     assert set(scored["dataset"]) == {"a", "a-copy", "b", "c"}
-    errors = scored.attrs["errors"][("chinchilla", None)]
+    errors = scored.attrs["errors"][("chinchilla", None, "student-t")]  # by (law, window, likelihood)
     assert set(errors["dataset"]) == {"a", "b", "c"}  # the copy never enters a population
     # one population per family left out: a's (b's and c's back-tests) serves its copy too
     assert {key[-1] for key in scored.attrs["populations"]} == {"a", "b", "c"}

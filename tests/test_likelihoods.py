@@ -122,5 +122,6 @@ def test_exgaussian_fit_recovers_the_law_beneath_imperfectly_tuned_runs():
     true_loss = get_law("chinchilla").loss({"N": np.array([1e9]), "D": np.array([2e10])}, truth)[0]
     ex_loss = np.median(Forecaster(ex).loss(N=1e9, D=2e10))
     t_loss = np.median(Forecaster(t).loss(N=1e9, D=2e10))
-    assert ex_loss == pytest.approx(true_loss, rel=0.005)
+    assert ex_loss == pytest.approx(true_loss, rel=0.01)
     assert t_loss > true_loss * 1.008  # the symmetric fit's law runs through the runs, above the law
+    assert abs(ex_loss - true_loss) < 0.6 * abs(t_loss - true_loss)

@@ -358,7 +358,6 @@ def _figure_makers(b: _Build) -> dict[str, tuple[Any, str]]:
         plot_isoflop,
         plot_loss_forecast,
     )
-    from bayes_scaling.plots.isoflop import plot_isoflop_profiles, plot_optimum_law
     from bayes_scaling.plots.posterior import (
         plot_pair,
         plot_posterior_vs_published,
@@ -409,14 +408,7 @@ def _figure_makers(b: _Build) -> dict[str, tuple[Any, str]]:
         made["loo"] = (lambda: plot_loo(b.loo), "Leave-one-out comparison of the laws")
     if b.bt is not None:
         made["backtest"] = (lambda: plot_backtest(b.bt), "Back-test CRPS against extrapolation distance")
-    if b.isoflop is not None:
-        made["isoflop_profiles"] = (lambda: plot_isoflop_profiles(b.isoflop, level=config.level),
-                                    f"Each budget's runs with its fitted profile ({config.level:.0%} band) and its "
-                                    f"optimum (Approach 2)")
-        made["isoflop_optimum"] = (lambda: plot_optimum_law(b.isoflop, config.budgets,
-                                                            comparison=b.isoflop_comparison, level=config.level),
-                                   f"N*(C): the budgets' optima and their power law (Approach 2) beside the "
-                                   f"parametric fit's allocation (Approach 3), {config.level:.0%} intervals")
+    made |= _isoflop_figures(b)
     if b.downstream_forecast is not None:
         made["downstream"] = (lambda: plot_task_panels(b.downstream, N=np.asarray(b.forecast["N"]),
                                                        D=np.asarray(b.forecast["D"]), level=config.level,
@@ -425,6 +417,24 @@ def _figure_makers(b: _Build) -> dict[str, tuple[Any, str]]:
                               f"{config.level:.0%} interval of a new run at each budget's compute-optimal allocation; "
                               f"the dotted line is chance")
     return made
+
+
+def _isoflop_figures(b: _Build) -> dict[str, tuple[Any, str]]:
+    """The isoFLOP section's figures (none without the section)."""
+    from bayes_scaling.plots.isoflop import plot_isoflop_profiles, plot_optimum_law
+
+    if b.isoflop is None:
+        return {}
+    level = b.config.level
+    return {
+        "isoflop_profiles": (lambda: plot_isoflop_profiles(b.isoflop, level=level),
+                             f"Each budget's runs with its fitted profile ({level:.0%} band) and its optimum "
+                             f"(Approach 2)"),
+        "isoflop_optimum": (lambda: plot_optimum_law(b.isoflop, b.config.budgets, comparison=b.isoflop_comparison,
+                                                     level=level),
+                            f"N*(C): the budgets' optima and their power law (Approach 2) beside the parametric "
+                            f"fit's allocation (Approach 3), {level:.0%} intervals"),
+    }
 
 
 def _figures(b: _Build) -> None:
