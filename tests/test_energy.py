@@ -314,12 +314,15 @@ def test_energy_cli_describes_the_run(capsys):
     assert "the year of the run: give one" in capsys.readouterr().err
 
 
-def test_gemstones_hours_are_what_the_build_script_derives(tmp_path):
+def test_gemstones_hours_are_what_the_build_script_derives(tmp_path, shared_data, monkeypatch):
     """The committed Gemstones rows are the build script's output, and their hours are the logged time per step."""
     import importlib.util
     import shutil
     from pathlib import Path
 
+    from bayes_scaling.data.remote import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(shared_data / "remote"))  # the gemstones file, offline
     repo = Path(__file__).resolve().parent.parent
     spec = importlib.util.spec_from_file_location("gemstones_hours", repo / "datasets/build/gemstones_hours.py")
     module = importlib.util.module_from_spec(spec)
