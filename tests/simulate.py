@@ -11,6 +11,9 @@ from bayes_scaling.laws.registry import get_law
 # Known truths per law (published values where they exist).
 TRUTH = {
     "chinchilla": {"E": 1.69337368, "A": 406.401018, "B": 410.722827, "alpha": 0.33917084, "beta": 0.2849083},
+    # Chinchilla's values, with β at N = 1e9 and a data exponent 26% larger per decade of N.
+    "chinchilla-interaction": {"E": 1.69337368, "A": 406.401018, "B_ref": 410.722827 * 2e10 ** -0.2849083,
+                               "alpha": 0.33917084, "beta": 0.2849083, "kappa": 0.1},
     "kaplan-n": {"N_c": 8.8e13, "alpha_N": 0.076},
     "kaplan-n+e": {"E": 1.7, "N_c": 1e10, "alpha_N": 0.3},
     "kaplan-d": {"D_c": 5.4e13, "alpha_D": 0.095},

@@ -55,6 +55,20 @@ def test_broken_power_law_slopes_on_both_sides_of_the_break():
     assert slope(1e26) == pytest.approx(-(p["c0"] + p["c1"]), abs=1e-3)
 
 
+def test_the_interaction_law_without_interaction_is_the_chinchilla_law():
+    """κ = 0 gives Hoffmann et al.'s law at every (N, D); κ > 0 lowers the loss of models larger than N_ref
+    at D > D_ref (their data exponent is larger) and raises it for smaller ones."""
+    truth = TRUTH["chinchilla-interaction"]
+    n, d = np.geomspace(1e7, 1e12, 7), np.geomspace(1e9, 1e14, 7)
+    nn, dd = (a.ravel() for a in np.meshgrid(n, d))
+    flat = get_law("chinchilla-interaction").loss({"N": nn, "D": dd}, dict(truth, kappa=0.0))
+    np.testing.assert_allclose(flat, get_law("chinchilla").loss({"N": nn, "D": dd}, TRUTH["chinchilla"]), rtol=1e-12)
+    bent = get_law("chinchilla-interaction").loss({"N": nn, "D": dd}, truth)
+    far = dd > 2e10
+    assert np.all(bent[far & (nn > 1e9)] < flat[far & (nn > 1e9)])
+    assert np.all(bent[far & (nn < 1e9)] > flat[far & (nn < 1e9)])
+
+
 @pytest.mark.parametrize("name", sorted(LAWS))
 def test_natural_parameters_round_trip_through_the_centred_ones(name):
     """natural(sampled(truth)) == truth: the reparametrization loses nothing."""
@@ -77,6 +91,10 @@ def _sampled_from_truth(name, t, c):
         if name == "data-constrained":
             out.update(R_D_star=t["R_D_star"], R_N_star=t["R_N_star"])
         return out
+    if name == "chinchilla-interaction":
+        beta_mid = t["beta"] * e(t["kappa"] * (c["N"] - math.log(1e9)))
+        return {"E": t["E"], "A_mid": t["A"] * e(-t["alpha"] * c["N"]), "alpha": t["alpha"], "kappa": t["kappa"],
+                "B_mid": t["B_ref"] * e(-beta_mid * (c["D"] - math.log(2e10))), "beta_mid": beta_mid}
     if name.startswith("kaplan-") and name != "kaplan-nd":
         v = name.split("-")[1][0].upper()
         out = {f"alpha_{v}": t[f"alpha_{v}"], "L_mid": e(t[f"alpha_{v}"] * (math.log(t[f"{v}_c"]) - c[v]))}

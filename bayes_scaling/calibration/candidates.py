@@ -83,6 +83,8 @@ CANDIDATES = (
     DEFAULT,
     Candidate("frontier, shared, exgaussian", mode="shared", shared_direction=True, window="frontier",
               likelihood="exgaussian"),
+    Candidate("frontier, shared, interaction", mode="shared", shared_direction=True, window="frontier",
+              law="chinchilla-interaction"),
 )
 
 

@@ -56,6 +56,7 @@ class Sampled:
     name: str
     description: str
     exponent: bool = False  # exponents are what pooling across groups acts on
+    positive: bool = True  # its prior must put no mass at or below zero
 
 
 LOG6 = math.log(6.0)

@@ -65,6 +65,73 @@ class Chinchilla(ScalingLaw):
         return n, np.asarray(C) / (6.0 * n)
 
 
+class ChinchillaInteraction(Chinchilla):
+    """The Chinchilla law with a data exponent that changes with model size, the first-order
+    N×D interaction of Farseer (Li et al. 2025):
+
+    L = E + A/N^α + B_ref·(D/D_ref)^(−β(N)),  β(N) = β·(N/N_ref)^κ,
+
+    with fixed references N_ref = 10⁹ parameters and D_ref = 2·10¹⁰ tokens.  κ > 0: larger models
+    gain more from data than the Chinchilla law (κ = 0) lets them.  Sampled like
+    :class:`Chinchilla`, with ``B_mid`` and ``beta_mid`` the data term and its exponent at the
+    data's geometric-mean N and D, and κ (normal prior, sd 0.1 per e-fold of N: β moves by
+    about a quarter per decade at one sd).
+    """
+
+    name = "chinchilla-interaction"
+    title = "Chinchilla with a size-dependent data exponent (after Farseer, Li et al. 2025)"
+    formula = "L = E + A/N^alpha + B_ref (D/D_ref)^-beta(N),  beta(N) = beta (N/N_ref)^kappa"
+    params = (Param("E", "irreducible loss"), Param("A", "model-size amplitude"),
+              Param("B_ref", "data term at D_ref = 2e10 tokens"), Param("alpha", "model-size exponent"),
+              Param("beta", "data exponent at N_ref = 1e9 parameters"),
+              Param("kappa", "change of log beta per e-fold of N", positive=False))
+    sampled = (Sampled("E", "irreducible loss"),
+               Sampled("A_mid", "loss from the model-size term at the data's geometric-mean N"),
+               Sampled("B_mid", "loss from the data term at the data's geometric-mean N and D"),
+               Sampled("alpha", "model-size exponent", exponent=True),
+               Sampled("beta_mid", "data exponent at the data's geometric-mean N", exponent=True),
+               Sampled("kappa", "change of log beta per e-fold of N", positive=False))
+    citation = ("hoffmann2022training", "li2025farseer")
+    coordinates = StickBreakingSlopes("E", (("B_mid", "beta_mid"), ("A_mid", "alpha")))
+    LOG_N_REF = math.log(1e9)
+    LOG_D_REF = math.log(2e10)
+
+    def log_terms(self, ops, x, p):
+        beta_n = p["beta"] * ops.exp(p["kappa"] * (x["N"] - self.LOG_N_REF))
+        return [ops.log(p["E"]), ops.log(p["A"]) - p["alpha"] * x["N"],
+                ops.log(p["B_ref"]) - beta_n * (x["D"] - self.LOG_D_REF)]
+
+    def natural(self, ops, s, centre):
+        beta_ref = s["beta_mid"] * ops.exp(-s["kappa"] * (centre["N"] - self.LOG_N_REF))
+        return {"E": s["E"], "A": s["A_mid"] * ops.exp(s["alpha"] * centre["N"]),
+                "B_ref": s["B_mid"] * ops.exp(s["beta_mid"] * (centre["D"] - self.LOG_D_REF)),
+                "alpha": s["alpha"], "beta": beta_ref, "kappa": s["kappa"]}
+
+    def default_priors(self, stats):
+        base = super().default_priors(stats)
+        return {"E": base["E"], "A_mid": base["A_mid"], "B_mid": base["B_mid"], "alpha": base["alpha"],
+                "beta_mid": base["beta"], "kappa": Prior("Normal", mu=0.0, sigma=0.1)}
+
+    def literature_priors(self, stats, published):
+        return {}
+
+    def compute_optimal(self, C, p):
+        """None: with κ ≠ 0 the optimum has no closed form; forecasts minimise the law numerically.
+
+        Parameters
+        ----------
+        C
+            Compute budgets in FLOP.
+        p
+            Natural parameters by name.
+
+        Returns
+        -------
+        None
+        """
+        return None
+
+
 class KaplanSingle(ScalingLaw):
     """Kaplan et al. (2020) single-variable law: L = (X_c/X)^α_X, optionally + E.
 
@@ -275,7 +342,7 @@ class BrokenPowerLaw(ScalingLaw):
     sampled = (Sampled("E", "irreducible loss"),
                Sampled("B_mid", "power-law term (before the break) at the data's geometric-mean C"),
                Sampled("c0", "exponent before the break", exponent=True),
-               Sampled("c1", "change of exponent at the break", exponent=True),
+               Sampled("c1", "change of exponent at the break", exponent=True, positive=False),
                Sampled("d1", "break location (FLOP)"),
                Sampled("f1", "sharpness of the break"))
     citation = ("caballero2022broken",)

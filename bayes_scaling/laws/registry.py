@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from bayes_scaling.errors import InputError
 from bayes_scaling.laws.base import ScalingLaw
-from bayes_scaling.laws.families import BrokenPowerLaw, Chinchilla, Compute, DataConstrained, KaplanND, KaplanSingle
+from bayes_scaling.laws.families import (
+    BrokenPowerLaw,
+    Chinchilla,
+    ChinchillaInteraction,
+    Compute,
+    DataConstrained,
+    KaplanND,
+    KaplanSingle,
+)
 
 LAWS: dict[str, ScalingLaw] = {law.name: law for law in (
-    Chinchilla(),
+    Chinchilla(), ChinchillaInteraction(),
     KaplanSingle("N", irreducible=False), KaplanSingle("N", irreducible=True),
     KaplanSingle("D", irreducible=False), KaplanSingle("D", irreducible=True),
     KaplanND(), Compute(), DataConstrained(), BrokenPowerLaw(),

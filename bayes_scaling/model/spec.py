@@ -86,7 +86,7 @@ def model_spec(runs: RunTable, law: ScalingLaw, likelihood: Likelihood, *, prior
         base = law.literature_priors(stats, literature_values(law))
         if not base:
             raise InputError(f"no published fit informs law {law.name!r}; use prior_set='default'")
-    positive = {s.name for s in law.sampled if s.name != "c1"} | {"sigma", *likelihood.extra}
+    positive = {s.name for s in law.sampled if s.positive} | {"sigma", *likelihood.extra}
     resolved = resolve_priors(defaults, base=base, overrides=priors, positive=positive)
     return ModelSpec(law, likelihood, resolved, pooling, groups, stats)
 
