@@ -142,7 +142,7 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
         _attach_allocation(result, sample_law(
             runs, law=law, likelihood=likelihood, priors=priors, prior_set=prior_set, pooling=pooling, draws=draws,
             tune=tune, chains=chains, seed=seed, sampler=sampler, target_accept=target_accept, strict=strict,
-            huber_delta=huber_delta, window=None))
+            huber_delta=huber_delta, window=None, derived=False))
     config["discrepancy"] = discrepancy
     config["backtests"] = bool(backtests) and discrepancy != "none"
     if discrepancy != "none":

@@ -215,7 +215,7 @@ def _law_only_fit(train: RunTable, *, law: str, likelihood: str, settings: dict[
         return _REFITS[key]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)  # reported per split instead
-        result = sample_law(train, law=law, likelihood=likelihood, **settings)
+        result = sample_law(train, law=law, likelihood=likelihood, derived=False, **settings)
     _REFITS[key] = result
     if len(_REFITS) > _MAX_REFITS:
         _REFITS.popitem(last=False)

@@ -117,8 +117,9 @@ def check_fittable(runs: RunTable, law: str | ScalingLaw, *, pooling: str = "sha
     _checked_inputs(runs, get_law(law) if isinstance(law, str) else law, pooling=pooling)
 
 
-def _complete_idata(result: Fit, runs: RunTable, seed: int) -> None:
-    """Drop transformed variables; add log-likelihood, posterior predictive, observed and constant data."""
+def _complete_idata(result: Fit, runs: RunTable, seed: int, *, derived: bool = True) -> None:
+    """Drop transformed variables; add observed and constant data and (``derived``) the log-likelihood,
+    posterior-predictive and prior groups."""
     import xarray as xr
 
     idata = result.idata
@@ -133,7 +134,8 @@ def _complete_idata(result: Fit, runs: RunTable, seed: int) -> None:
         "observed_data": xr.Dataset({"log_loss": ("obs", np.log(runs.loss))}, coords={"obs": obs}),
         "constant_data": _constant_data(runs, obs),
     })
-    _derive_groups(result, runs, seed)
+    if derived:
+        _derive_groups(result, runs, seed)
 
 
 def _constant_data(runs: RunTable, obs: np.ndarray):
@@ -243,11 +245,13 @@ def sample_law(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: s
                chains: int = SAMPLER_DEFAULTS.chains, seed: int = SAMPLER_DEFAULTS.seed,
                sampler: str = SAMPLER_DEFAULTS.sampler, target_accept: float = SAMPLER_DEFAULTS.target_accept,
                strict: bool = False, progress: bool = False, huber_delta: float = 1e-3,
-               window: float | str | None = DEFAULT_WINDOW) -> Fit:
+               window: float | str | None = DEFAULT_WINDOW, derived: bool = True) -> Fit:
     """Sample the posterior of ``law`` fitted to ``runs``, the law taken as exact (no structural error).
 
     This is what :func:`bayes_scaling.fitting` starts from, and what each of its back-tests is
-    (:mod:`bayes_scaling.calibration.rolling`).  The options are :func:`bayes_scaling.fitting`'s.
+    (:mod:`bayes_scaling.calibration.rolling`).  The options are :func:`bayes_scaling.fitting`'s;
+    ``derived=False`` leaves out the log-likelihood, posterior-predictive and prior groups (a
+    back-test or an allocation fit reads only the posterior).
 
     Parameters
     ----------
@@ -255,6 +259,9 @@ def sample_law(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: s
         A :class:`~bayes_scaling.data.runs.RunTable`, a DataFrame, a file path or a dataset name.
     law, likelihood, priors, prior_set, pooling, draws, tune, chains, seed, sampler, target_accept, strict, progress, huber_delta, window
         As for :func:`bayes_scaling.fitting`.
+    derived
+        Add the groups derived from the draws (``log_likelihood``, ``posterior_predictive``,
+        ``prior``, ``prior_predictive``).
 
     Returns
     -------
@@ -285,7 +292,7 @@ def sample_law(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: s
     config = _fit_config(spec, table, settings, prior_set=prior_set, window=window, given=len(given))
     result = Fit(idata=idata, config=config, diagnostics=None, timing=timing)
     result.runs = table  # the validated table itself (Fit.runs would rebuild it from the stored data)
-    _complete_idata(result, table, seed)
+    _complete_idata(result, table, seed, derived=derived)
     result.diagnostics = check_sampling(result.idata, _diagnosed(result.idata, config), strict=strict,
                                         label=f"{law_obj.name} fit to {table.source}")
     timing["total_s"] = time.perf_counter() - start
