@@ -189,6 +189,13 @@ def test_calibration_forecasts_published_runs(calibration):
     assert energy.loc["BLOOM-176B", "report"] == "Luccioni et al. 2022"  # its team's report is scored
     assert energy.loc["BLOOM-176B", "scope"] == "device"  # dynamic device power only: no PUE
     assert "GShard-600B" not in hours.index  # active parameters not printed: not forecast
+    # Granite's energy is its own hours × 700 W × PUE 1.3: forecast as that product of the forecast hours;
+    # Patterson et al.'s T5 energy is from measured power: forecast with the model's power and PUE.
+    granite = energy.loc["Granite 3.0 2B"]
+    assert granite["basis"] == "device-hours × stated power"
+    assert granite["median"] == pytest.approx(hours.loc["Granite 3.0 2B", "median"] * 700 * 1.3 / 1e6, rel=1e-9)
+    assert energy.loc["T5-11B", "basis"] == "reported energy"
+    assert energy.loc["Apertus 70B", "basis"] == "reported energy"  # 5,000 MWh is not its 6e6 hours × 560 W
     summary = calibration_summary(table).set_index(["quantity", "group"])
     assert 0.8 <= summary.loc[("device_hours", "all"), "coverage_90"] <= 1.0
     assert 0.3 <= summary.loc[("device_hours", "all"), "coverage_50"] <= 0.7

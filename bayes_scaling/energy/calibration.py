@@ -9,6 +9,7 @@ forecasts each of its runs as a new lab's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -19,7 +20,7 @@ from bayes_scaling.energy.utilization import TrainingRun, run_key
 from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import equal_tailed
 
-__all__ = ["calibrate", "calibration_summary", "SMALL_ACTIVE_PARAMS"]
+__all__ = ["SMALL_ACTIVE_PARAMS", "calibrate", "calibration_summary", "stated_power_arithmetic"]
 
 #: Runs below this many active parameters are summarised apart (small models' utilization is lower).
 SMALL_ACTIVE_PARAMS = 3e9
@@ -52,7 +53,10 @@ def calibrate(*, draws: int = 4000, seed: int = 0, levels: Sequence[float] = (0.
     pandas.DataFrame
         One row per run and quantity (``device_hours``, ``energy_mwh``): ``run``, ``lab``,
         ``hardware``, ``active_params``, ``moe``, ``group``, ``quantity``, ``scope`` (facility or
-        device energy), ``report`` (the source scored), ``reported``, ``median``, ``ratio`` (reported ÷
+        device energy), ``basis`` (energy: ``"device-hours × stated power"`` where the report's energy
+        is its own hours × a TDP or assumed power, :func:`stated_power_arithmetic`, and the forecast is
+        that product; else ``"reported energy"``, forecast with the model's power and PUE),
+        ``report`` (the source scored), ``reported``, ``median``, ``ratio`` (reported ÷
         median), ``log_error``, and per level ``lower_…``, ``upper_…``, ``inside_…``.
         :func:`calibration_summary` summarises it.
 
@@ -115,10 +119,55 @@ def _scored(model: EnergyModel, reports: pd.DataFrame, levels: Sequence[float], 
             "").str.contains("measured")
         r = energy[own].iloc[0] if own.any() else energy.iloc[0]
         scope = r["energy_scope"] or "facility"
-        per_flop = factors["per_flop_facility" if scope == "facility" else "per_flop_device"]
-        out.append(base | {"quantity": "energy_mwh", "scope": scope, "report": r["source"]}
-                   | _score(per_flop * r["flop"] / JOULES_PER_MWH, float(r["reported_energy_mwh"]), levels))
+        watts = stated_power_arithmetic(r)
+        if watts is not None and "hours_per_flop" in factors:
+            # The report's energy is its own device-hours × a stated power (× its PUE): forecast
+            # that arithmetic, not a metered energy the report never had.
+            per_hour = watts * (float(r["pue"]) if scope == "facility" else 1.0) / 1e6
+            forecast, basis = factors["hours_per_flop"] * r["flop"] * per_hour, "device-hours × stated power"
+        else:
+            per_flop = factors["per_flop_facility" if scope == "facility" else "per_flop_device"]
+            forecast, basis = per_flop * r["flop"] / JOULES_PER_MWH, "reported energy"
+        out.append(base | {"quantity": "energy_mwh", "scope": scope, "basis": basis, "report": r["source"]}
+                   | _score(forecast, float(r["reported_energy_mwh"]), levels))
     return out
+
+
+#: What a scored energy is (``basis``), and the label of its rows in :func:`calibration_summary`.
+ENERGY_BASES = {"reported energy": "reported energy (the model's power and PUE)",
+                "device-hours × stated power": "device-hours × stated power (the report's arithmetic)"}
+
+
+#: How close a reported energy must come to device-hours × stated power (× PUE) to be that product.
+ARITHMETIC_TOLERANCE = 0.02
+
+
+def stated_power_arithmetic(report: pd.Series) -> float | None:
+    """The power per device (W) a report's energy was computed from, when that power was not
+    measured (a TDP, an assumed or a stated power) and the energy is the report's own device-hours ×
+    that power (× its PUE, for facility energy) to within 2%; None for an energy from measured power
+    or one whose arithmetic the report does not show.
+
+    Model cards compute training energy this way (Granite 3.0: the H100's 700 W TDP × PUE 1.3;
+    LLaMA: 400 W per A100 × PUE 1.1): such a number measures the hours, not the power drawn.
+
+    Parameters
+    ----------
+    report
+        A row of ``training-energy``.
+
+    Returns
+    -------
+    float or None
+    """
+    if "measured" in str(report.get("power_basis") or "measured"):
+        return None
+    hours, watts, energy = (float(report.get(k, np.nan)) for k in ("device_hours", "power_per_device_w",
+                                                                   "reported_energy_mwh"))
+    pue = float(report.get("pue", np.nan)) if (report.get("energy_scope") or "facility") == "facility" else 1.0
+    if not all(np.isfinite(v) and v > 0 for v in (hours, watts, energy, pue)):
+        return None
+    return watts if abs(math.log(energy / (hours * watts * pue / 1e6))) < ARITHMETIC_TOLERANCE else None
 
 
 def _score(draws: np.ndarray, reported: float, levels: Sequence[float]) -> dict[str, float | bool]:
@@ -143,8 +192,8 @@ def calibration_summary(table: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per quantity and group (``all``, ``dense < 3B``, ``dense >= 3B``, ``MoE``, and
-        ``< 3B active`` for every small run, MoE or not): ``runs``, ``coverage_50``, ``coverage_90``
+        One row per quantity and group (``all``, ``dense < 3B``, ``dense >= 3B``, ``MoE``,
+        ``< 3B active`` for every small run, MoE or not, and for energy each ``basis``): ``runs``, ``coverage_50``, ``coverage_90``
         (per level, in percent), ``median_ratio`` (reported ÷ forecast median), ``median_abs_log_error``
         and ``interval_ratio_90`` (the median ratio of the 90% interval's upper to lower end).
     """
@@ -154,6 +203,8 @@ def calibration_summary(table: pd.DataFrame) -> pd.DataFrame:
         subsets = {"all": part, "< 3B active": part[part["active_params"] < SMALL_ACTIVE_PARAMS],
                    ">= 3B active": part[part["active_params"] >= SMALL_ACTIVE_PARAMS]}
         subsets |= {g: part[part["group"] == g] for g in ("dense < 3B", "dense >= 3B", "MoE")}
+        if "basis" in part and part["basis"].notna().any():
+            subsets |= {ENERGY_BASES[b]: part[part["basis"] == b] for b in ENERGY_BASES if (part["basis"] == b).any()}
         for group, rows_ in subsets.items():
             if not len(rows_):
                 continue

@@ -187,8 +187,8 @@ def _energy(b: _Build) -> dict[str, Any]:
                 b.energy_targets, caption="Energy to reach the target losses"),
             "checked": checked,
             "summary": table_context(b.calibration_summary,
-                                     caption="Leave-one-run-out by quantity and model size: share of reported values "
-                                             "inside the 50% and 90% intervals, median reported / forecast, median "
+                                     caption="Leave-one-run-out by quantity, model size and (energy) how the report "
+                                             "computed it: share of reported values inside the 50% and 90% intervals, median reported / forecast, median "
                                              "ratio of the 90% interval's ends")}
 
 
