@@ -81,6 +81,7 @@ CANDIDATES = (
     Candidate("frontier, law only", mode="none", window="frontier"),
     Candidate("frontier, scaled", mode="scaled", window="frontier"),
     DEFAULT,
+    Candidate("frontier, calibrated", mode="calibrated", shared_direction=True, window="frontier"),
     Candidate("frontier, shared, exgaussian", mode="shared", shared_direction=True, window="frontier",
               likelihood="exgaussian"),
     Candidate("frontier, shared, interaction", mode="shared", shared_direction=True, window="frontier",
