@@ -26,7 +26,8 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 HERE = Path(__file__).resolve().parent
-TARGET = 1e23
+#: Forecast budgets: one and two decades beyond the largest simulated budget (10²¹ FLOP).
+TARGETS = (1e22, 1e23)
 DESIGNS = {
     "centred, 7 sizes": {"sizes": 7},
     "drifting (guess C^0.6), 7 sizes": {"sizes": 7, "guess_exponent": 0.6},
@@ -35,6 +36,13 @@ DESIGNS = {
     "wide (±1 dec), drifting, 7 sizes": {"sizes": 7, "half_width": 1.0, "guess_exponent": 0.6},
     "wide (±1 dec), shifted +0.3 dec, noise 0.01": {"sizes": 7, "half_width": 1.0, "offset": 0.3, "noise": 0.01},
 }
+
+
+def _interval_row(draws: np.ndarray, truth: float) -> dict:
+    """Median's log10 error, coverage and width (decades) of a 90% interval of positive draws."""
+    lo, med, hi = np.quantile(draws, [0.05, 0.5, 0.95])
+    return {"log_error": float(np.log10(med / truth)), "covered": bool(lo < truth < hi),
+            "width_decades": float(np.log10(hi / lo))}
 
 
 def replicate(design: str, seed: int) -> list[dict]:
@@ -46,13 +54,33 @@ def replicate(design: str, seed: int) -> list[dict]:
     warnings.simplefilter("ignore")
     law = HOFFMANN
     runs = simulate_ladder(law, seed=seed, **DESIGNS[design])
-    truth = {"a": law.a, "N": float(law.n_star(TARGET)), "loss": float(law.loss_star(TARGET))}
+    decades = np.log10(np.asarray(TARGETS) / runs["C"].max())
+    truth_n = law.n_star(np.asarray(TARGETS))
+    truth_l = law.loss_star(np.asarray(TARGETS))
     rows = []
+
+    def add(method: str, a: np.ndarray | float, n: np.ndarray | None, loss: np.ndarray | None, **extra):
+        """One row per target: the exponent a and, per target, N* (and L*) against the truth."""
+        a = np.atleast_1d(a)
+        lo_a, hi_a = np.quantile(a, [0.05, 0.95])
+        for j, target in enumerate(TARGETS):
+            row = {"design": design, "seed": seed, "method": method, "target": target,
+                   "decades_beyond": float(decades[j]), "a": float(np.median(a)),
+                   "a_error": float(np.median(a)) - law.a} | extra
+            if a.size > 1:
+                row |= {"a_covered": bool(lo_a < law.a < hi_a), "a_width": float(hi_a - lo_a)}
+            if n is not None:
+                row |= {f"N_{k}": v for k, v in _interval_row(n[:, j], truth_n[j]).items()}
+            if loss is not None:
+                lo_l, med_l, hi_l = np.quantile(loss[:, j], [0.05, 0.5, 0.95])
+                row |= {"loss_error": float(med_l - truth_l[j]), "loss_covered": bool(lo_l < truth_l[j] < hi_l),
+                        "loss_width": float(hi_l - lo_l)}
+            rows.append(row)
+
     labels, budgets = budget_labels(runs["C"])
     naive = naive_isoflop(runs.assign(budget=labels), budgets)
-    rows.append({"design": design, "seed": seed, "method": "classical parabolas", "a": naive["a"],
-                 "a_error": naive["a"] - truth["a"],
-                 "N_log_error": naive["intercept"] + naive["a"] * np.log10(TARGET) - np.log10(truth["N"])})
+    n_naive = 10 ** (naive["intercept"] + naive["a"] * np.log10(np.asarray(TARGETS)))
+    add("classical parabolas", naive["a"], np.tile(n_naive, (1, 1)), None)
     import bayes_scaling as bs
     from bayes_scaling.data.reading import read_runs
     from bayes_scaling.forecast.forecaster import Forecaster
@@ -60,31 +88,22 @@ def replicate(design: str, seed: int) -> list[dict]:
     start = time.perf_counter()
     oracle = Forecaster(bs.fit(read_runs(runs), window=None, discrepancy="none", draws=500, tune=500, chains=2,
                                seed=seed))
-    a = oracle.allocation_exponents()["a"]
-    n = oracle.allocation(TARGET)["N"][:, 0]
-    lo_a, hi_a = np.quantile(a, [0.05, 0.95])
-    lo_n, med_n, hi_n = np.quantile(n, [0.05, 0.5, 0.95])
-    rows.append({"design": design, "seed": seed, "method": "oracle: the true law's form", "a": float(np.median(a)),
-                 "a_error": float(np.median(a)) - truth["a"], "a_covered": bool(lo_a < truth["a"] < hi_a),
-                 "a_width": hi_a - lo_a, "N_log_error": float(np.log10(med_n / truth["N"])),
-                 "N_covered": bool(lo_n < truth["N"] < hi_n), "N_width_decades": float(np.log10(hi_n / lo_n)),
-                 "seconds": time.perf_counter() - start})
+    loss, allocation = oracle.loss_at_compute(np.asarray(TARGETS))
+    add("oracle: the true law's form", oracle.allocation_exponents()["a"], allocation["N"], loss,
+        seconds=time.perf_counter() - start)
     for shape in ("parabola", "asymmetric"):
         start = time.perf_counter()
         iso = fit_isoflop(runs, shape=shape, draws=500, tune=500, chains=2, seed=seed)
-        a = iso.exponents["a"]
-        opt = iso.optimum(TARGET, seed=seed)
-        lo_a, hi_a = np.quantile(a, [0.05, 0.95])
-        lo_n, med_n, hi_n = np.quantile(opt["N"][:, 0], [0.05, 0.5, 0.95])
-        lo_l, med_l, hi_l = np.quantile(opt["loss"][:, 0], [0.05, 0.5, 0.95])
-        rows.append({"design": design, "seed": seed, "method": f"Bayesian, {shape}", "a": float(np.median(a)),
-                     "a_error": float(np.median(a)) - truth["a"], "a_covered": bool(lo_a < truth["a"] < hi_a),
-                     "a_width": hi_a - lo_a, "N_log_error": float(np.log10(med_n / truth["N"])),
-                     "N_covered": bool(lo_n < truth["N"] < hi_n), "N_width_decades": float(np.log10(hi_n / lo_n)),
-                     "loss_error": med_l - truth["loss"],
-                     "loss_covered": bool(lo_l < truth["loss"] < hi_l), "seconds": time.perf_counter() - start,
-                     "rhat_max": float(iso.diagnostics.rhat_max)})
+        seconds = time.perf_counter() - start
+        for scatter, what in ((True, "a budget's optimum"), (False, "the law's line")):
+            opt = iso.optimum(np.asarray(TARGETS), seed=seed, scatter=scatter)
+            add(f"Bayesian, {shape}: {what}", iso.exponents["a"], opt["N"], opt["loss"], seconds=seconds,
+                rhat_max=float(iso.diagnostics.rhat_max))
     return rows
+
+
+COLUMNS = ("a_covered", "a_width", "N_log_error", "N_covered", "N_width_decades", "loss_covered", "loss_width",
+           "seconds")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,13 +120,16 @@ def main(argv: list[str] | None = None) -> int:
     out = HERE / "output"
     out.mkdir(exist_ok=True)
     table.to_csv(out / "isoflop.csv", index=False)
-    summary = table.groupby(["design", "method"], sort=False).agg(
+    table = table.reindex(columns=[*table.columns, *(c for c in COLUMNS if c not in table.columns)])
+    summary = table.groupby(["design", "decades_beyond", "method"], sort=False).agg(
         a_mean_error=("a_error", "mean"), a_error_sd=("a_error", "std"), a_covered=("a_covered", "mean"),
         a_width=("a_width", "median"), N_mean_log_error=("N_log_error", "mean"), N_covered=("N_covered", "mean"),
-        N_width=("N_width_decades", "median"), loss_covered=("loss_covered", "mean"), seconds=("seconds", "median"))
+        N_width=("N_width_decades", "median"), loss_covered=("loss_covered", "mean"),
+        loss_width=("loss_width", "median"), seconds=("seconds", "median"))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(summary.round(4).to_string())
-    print(f"{len(tasks)} replicates in {time.perf_counter() - start:.0f} s; true a = 0.4516; N* and L* at {TARGET:.0e} FLOP")
+    print(f"{len(tasks)} replicates in {time.perf_counter() - start:.0f} s; true a = 0.4516; N* and L* at "
+          f"{', '.join(f'{t:.0e}' for t in TARGETS)} FLOP (widths: 90% intervals, N*'s in decades)")
     return 0
 
 

@@ -69,12 +69,13 @@ def test_profile_is_a_parabola_without_skew_and_convex_with_it():
 
 
 def test_isoflop_model_recovers_the_known_law(iso):
-    """On a ladder whose grid drifts off the optimum: the exponent a, the optimum at a budget two
-    decades beyond the data and its loss are inside their 90% intervals."""
+    """On a ladder whose grid drifts off the optimum: the exponent a inside its 90% interval, the
+    optimum at a budget two decades beyond the data and its loss inside their 98% intervals (one
+    ladder: a 90% interval misses one in ten; ``benchmarks/bench_isoflop.py`` measures that rate)."""
     lo, hi = np.quantile(iso.exponents["a"], [0.05, 0.95])
     assert lo < A_TRUE < hi and hi - lo < 0.1
     assert iso.budgets.size == 7 and iso.left_out == 0
-    far = iso.table([1e23]).iloc[0]
+    far = iso.table([1e23], level=0.98).iloc[0]
     assert far["N_lower"] < n_star(1e23) < far["N_upper"]
     d = 1e23 / (6 * n_star(1e23))
     assert far["loss_lower"] < law_loss(n_star(1e23), d) < far["loss_upper"]

@@ -8,7 +8,10 @@ each budget ``k`` the loss is a curve in x = log10 N around the budget's optimum
 g_s is convex with its minimum at d = 0 and tends to the parabola d² as s → 0: ``shape="parabola"``
 fixes the skew s at 0 (the usual fit); ``"asymmetric"`` learns one skew shared by every budget, so
 that a profile may rise faster on one side (real profiles do: the parametric law's isoFLOP profiles
-rise faster towards small models when α > β).  The curvatures are partially pooled, log c_k ~ N(μ_c, τ_c).
+rise faster towards small models when α > β).  The curvatures are partially pooled about a trend in
+compute, log c_k ~ N(μ_c + γ_c · (log10 C_k − c̄), τ_c): profiles flatten as the reducible loss
+shrinks (under the Chinchilla law log c falls 0.36 per decade), so a budget whose grid misses its
+optimum borrows its curvature from the trend.
 The optima lie on power laws in compute, each with its own scatter:
 
     x*_k = a0 + a · (log10 C_k − c̄) + σ_N · z        (N* ∝ C^a, so D* = C / 6N* ∝ C^(1 − a))
@@ -21,7 +24,7 @@ Priors (x and log10 C centred on the data): a ~ N(0.5, 0.25) (Chinchilla 0.46–
 a0 ~ N(0, 1) decade; σ_N ~ HalfNormal(0.1) decades; E = the smallest loss × sigmoid(u), u ~ N(0,
 1.5); l1 ~ N(−0.3, 0.3) per decade (Chinchilla: about −0.36, i.e. L* − E ∝ C^−0.16); l0 ~ N(log of
 half the median loss, 1); σ_L ~ HalfNormal(0.05); μ_c ~ N(log 0.1, 1) (loss per decade² off the
-optimum); τ_c ~ HalfNormal(0.5); s ~ N(0, 1) per decade; noise ~ HalfNormal(0.05).
+optimum); γ_c ~ N(0, 0.5) per decade; τ_c ~ HalfNormal(0.5); s ~ N(0, 1) per decade; noise ~ HalfNormal(0.05).
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ MIN_RUNS_PER_BUDGET = 3
 #: budget's runs should have one compute (ladders' budgets are exact; digitized ones scatter ~0.01).
 ISOFLOP_GAP = 0.02
 NU = 4.0
-VAR_NAMES = ["a", "a0", "sigma_n", "E", "l0", "l1", "sigma_l", "mu_c", "tau_c", "skew", "sigma"]
+VAR_NAMES = ["a", "a0", "sigma_n", "E", "l0", "l1", "sigma_l", "mu_c", "gamma_c", "tau_c", "skew", "sigma"]
 
 
 @dataclass
@@ -291,9 +294,10 @@ def _build(x: np.ndarray, y: np.ndarray, k: np.ndarray, lc: np.ndarray, *, shape
         z_l = pm.Normal("z_l", 0.0, 1.0, dims="budget")
         l_star = pm.Deterministic("l_star", e + pt.exp(l0 + l1 * lc + sigma_l * z_l), dims="budget")
         mu_c = pm.Normal("mu_c", math.log(0.1), 1.0)
+        gamma_c = pm.Normal("gamma_c", 0.0, 0.5)
         tau_c = pm.HalfNormal("tau_c", 0.5)
         z_c = pm.Normal("z_c", 0.0, 1.0, dims="budget")
-        curvature = pm.Deterministic("curvature", pt.exp(mu_c + tau_c * z_c), dims="budget")
+        curvature = pm.Deterministic("curvature", pt.exp(mu_c + gamma_c * lc + tau_c * z_c), dims="budget")
         if shape == "asymmetric":
             skew = pm.Normal("skew", 0.0, 1.0)
         else:
