@@ -195,6 +195,8 @@ def test_the_report_page_reads_at_800_and_1280_px_in_chromium(small_report, tmp_
     narrow = _layout(browser, page, 800, tmp_path)
     assert narrow["viewport"] <= 800
     assert not narrow["wider"] and narrow["page"] <= narrow["viewport"], f"wider than the window at 800 px: {narrow}"
+    headline = [h for h in narrow["hidden"] if "compute-optimal allocation" in h]
+    assert not headline, f"at 800 px the headline table hides columns behind a scroll bar: {headline}"
     subprocess.run([browser, *_CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile-shot'}", "--window-size=1280,1400",
                     "--hide-scrollbars", f"--screenshot={tmp_path / 'page.png'}", page.as_uri()],
                    capture_output=True, timeout=120)
