@@ -28,6 +28,7 @@ from joblib import Parallel, delayed
 HERE = Path(__file__).resolve().parent
 #: Forecast budgets: one and two decades beyond the largest simulated budget (10²¹ FLOP).
 TARGETS = (1e22, 1e23)
+ORACLE = "oracle: the true law's form"
 DESIGNS = {
     "centred, 7 sizes": {"sizes": 7},
     "drifting (guess C^0.6), 7 sizes": {"sizes": 7, "guess_exponent": 0.6},
@@ -69,7 +70,9 @@ def replicate(design: str, seed: int) -> list[dict]:
                    "a_error": float(np.median(a)) - law.a} | extra
             if a.size > 1:
                 row |= {"a_covered": bool(lo_a < law.a < hi_a), "a_width": float(hi_a - lo_a)}
-            if n is not None:
+            if n is not None and n.shape[0] == 1:  # a point estimate: its error alone
+                row["N_log_error"] = float(np.log10(n[0, j] / truth_n[j]))
+            elif n is not None:
                 row |= {f"N_{k}": v for k, v in _interval_row(n[:, j], truth_n[j]).items()}
             if loss is not None:
                 lo_l, med_l, hi_l = np.quantile(loss[:, j], [0.05, 0.5, 0.95])
@@ -80,7 +83,7 @@ def replicate(design: str, seed: int) -> list[dict]:
     labels, budgets = budget_labels(runs["C"])
     naive = naive_isoflop(runs.assign(budget=labels), budgets)
     n_naive = 10 ** (naive["intercept"] + naive["a"] * np.log10(np.asarray(TARGETS)))
-    add("classical parabolas", naive["a"], np.tile(n_naive, (1, 1)), None)
+    add("classical parabolas", naive["a"], n_naive[None, :], None)
     import bayes_scaling as bs
     from bayes_scaling.data.reading import read_runs
     from bayes_scaling.forecast.forecaster import Forecaster
@@ -89,7 +92,7 @@ def replicate(design: str, seed: int) -> list[dict]:
     oracle = Forecaster(bs.fit(read_runs(runs), window=None, discrepancy="none", draws=500, tune=500, chains=2,
                                seed=seed))
     loss, allocation = oracle.loss_at_compute(np.asarray(TARGETS))
-    add("oracle: the true law's form", oracle.allocation_exponents()["a"], allocation["N"], loss,
+    add(ORACLE, oracle.allocation_exponents()["a"], allocation["N"], loss,
         seconds=time.perf_counter() - start)
     for shape in ("parabola", "asymmetric"):
         start = time.perf_counter()
@@ -126,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         a_width=("a_width", "median"), N_mean_log_error=("N_log_error", "mean"), N_covered=("N_covered", "mean"),
         N_width=("N_width_decades", "median"), loss_covered=("loss_covered", "mean"),
         loss_width=("loss_width", "median"), seconds=("seconds", "median"))
+    oracle = summary.xs(ORACLE, level="method")
+    for name in ("N_width", "loss_width"):  # each method's width over the oracle's, same design and distance
+        summary[f"{name}_vs_oracle"] = summary[name] / oracle[name].reindex(summary.index.droplevel("method")).to_numpy()
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(summary.round(4).to_string())
     print(f"{len(tasks)} replicates in {time.perf_counter() - start:.0f} s; true a = 0.4516; N* and L* at "
