@@ -36,6 +36,8 @@ DESIGNS = {
     "shifted +0.3 dec, 9 sizes": {"sizes": 9, "offset": 0.3},
     "wide (±1 dec), drifting, 7 sizes": {"sizes": 7, "half_width": 1.0, "guess_exponent": 0.6},
     "wide (±1 dec), shifted +0.3 dec, noise 0.01": {"sizes": 7, "half_width": 1.0, "offset": 0.3, "noise": 0.01},
+    # no two runs at one compute: 8 sizes × 10 token counts, read as compute slices
+    "grid, 8 sizes × 10 token counts": {"grid": True},
 }
 
 
@@ -47,14 +49,14 @@ def _interval_row(draws: np.ndarray, truth: float) -> dict:
 
 
 def replicate(design: str, seed: int) -> list[dict]:
-    from bayes_scaling.data.budgets import budget_labels
     from bayes_scaling.isoflop.classical import naive_isoflop
-    from bayes_scaling.isoflop.model import fit_isoflop
-    from bayes_scaling.isoflop.simulate import HOFFMANN, simulate_ladder
+    from bayes_scaling.isoflop.model import design_of, fit_isoflop
+    from bayes_scaling.isoflop.simulate import HOFFMANN, simulate_grid, simulate_ladder
 
     warnings.simplefilter("ignore")
     law = HOFFMANN
-    runs = simulate_ladder(law, seed=seed, **DESIGNS[design])
+    options = dict(DESIGNS[design])
+    runs = simulate_grid(law, seed=seed) if options.pop("grid", False) else simulate_ladder(law, seed=seed, **options)
     decades = np.log10(np.asarray(TARGETS) / runs["C"].max())
     truth_n = law.n_star(np.asarray(TARGETS))
     truth_l = law.loss_star(np.asarray(TARGETS))
@@ -80,8 +82,8 @@ def replicate(design: str, seed: int) -> list[dict]:
                         "loss_width": float(hi_l - lo_l)}
             rows.append(row)
 
-    labels, budgets = budget_labels(runs["C"])
-    naive = naive_isoflop(runs.assign(budget=labels), budgets)
+    frame, labels, budgets, _ = design_of(runs)  # the budgets (or compute slices) the model reads
+    naive = naive_isoflop(frame.assign(budget=labels), budgets)
     n_naive = 10 ** (naive["intercept"] + naive["a"] * np.log10(np.asarray(TARGETS)))
     add("classical parabolas", naive["a"], n_naive[None, :], None)
     import bayes_scaling as bs

@@ -16,7 +16,8 @@ from bayes_scaling.data.budgets import budget_labels
 from bayes_scaling.isoflop.checks import allocation_cost, isoflop_backtest
 from bayes_scaling.isoflop.classical import budget_optimum, naive_isoflop
 from bayes_scaling.isoflop.model import fit_isoflop, load_isoflop, profile
-from bayes_scaling.isoflop.simulate import HOFFMANN, simulate_ladder
+from bayes_scaling.isoflop.design import best_of_repeats, isoflop_budgets
+from bayes_scaling.isoflop.simulate import HOFFMANN, simulate_grid, simulate_ladder
 
 LAW = HOFFMANN
 A_TRUE = LAW.a
@@ -45,6 +46,40 @@ def test_budget_labels_group_runs_of_one_compute():
     labels, budgets = budget_labels([1e20, 1.01e20, 3e20, 0.99e20, 1e21, 1.02e21, 1e21])
     assert labels.tolist() == [0, 0, -1, 0, 1, 1, 1]  # the lone 3e20 run is in no budget
     np.testing.assert_allclose(budgets, [1e20, 1e21])
+
+
+def test_an_irregular_grid_is_read_as_compute_slices_and_a_sweep_as_its_best_run():
+    grid = simulate_grid(noise=0.0)
+    labels, budgets, kind = isoflop_budgets(grid["C"], grid["N"], gap=0.02)
+    assert kind == "slices" and budgets.size >= 10
+    for k in range(budgets.size):  # every slice spans under 0.25 decades and holds three sizes or more
+        part = grid[labels == k]
+        assert np.ptp(np.log10(part["C"])) < 0.25 and part["N"].nunique() >= 3
+    ladder_labels, _, ladder_kind = isoflop_budgets(ladder()["C"], ladder()["N"], gap=0.02)
+    assert ladder_kind == "exact" and (ladder_labels >= 0).all()
+    sweep = pd.DataFrame({"N": [1e8] * 3 + [2e8], "D": [1e9] * 4, "loss": [3.3, 3.1, 3.2, 3.0]})
+    best = best_of_repeats(sweep)
+    assert best["loss"].tolist() == [3.1, 3.0] and best.attrs["repeats_dropped"] == 2
+
+
+def test_isoflop_model_recovers_the_law_from_compute_slices():
+    """A sizes × tokens grid has no two runs at one compute: the classical parabolas through each slice
+    ignore the compute that varies along it and find a far from the truth; the model, which moves each
+    run's profile to its own compute, recovers it (98% interval, one grid)."""
+    runs = simulate_grid(seed=1)
+    fit = fit_isoflop(runs, **SMALL, seed=2)
+    assert fit.config["design"] == "slices"
+    lo, hi = np.quantile(fit.exponents["a"], [0.01, 0.99])
+    assert lo < A_TRUE < hi and hi - lo < 0.1
+    assert abs(naive_isoflop(fit.runs, fit.budgets)["a"] - A_TRUE) > 0.2
+    far = fit.table([1e21], level=0.98).iloc[0]
+    assert far["N_lower"] < n_star(1e21) < far["N_upper"]
+    assert far["loss_lower"] < LAW.loss_star(1e21) < far["loss_upper"]
+    moved = fit.at_budget_compute()  # runs shown at their slice's compute lie on its profile
+    k = fit.runs["budget"].to_numpy()
+    x = np.log10(fit.runs["N"].to_numpy())
+    on_curve = np.array([np.median(fit.curve(j, x[i:i + 1])) for i, j in enumerate(k)])
+    assert np.abs(moved - on_curve).max() < np.abs(fit.runs["loss"].to_numpy() - on_curve).max() / 3
 
 
 def test_budget_optimum_recovers_a_parabolas_vertex():

@@ -52,6 +52,7 @@ def _cmd_isoflop(args: argparse.Namespace) -> dict[str, Any]:
         "budgets_fitted": [float(b) for b in iso.budgets], "runs_fitted": len(iso.runs), "runs_left_out": iso.left_out,
         "exponent_a": [med, lo, hi], "exponent_b": [1 - med, 1 - hi, 1 - lo],
         "classical_exponent_a": naive["a"], "diagnostics": str(iso.diagnostics),
+        "design": iso.config["design"], "repeats_dropped": iso.config["repeats_dropped"],
     }
     if args.compare:
         from bayes_scaling.fitting import fit as fit_law
@@ -95,8 +96,11 @@ def _print(payload: dict[str, Any], tables: dict[str, Any], out: Path | None) ->
     from bayes_scaling.io.tables import to_markdown
 
     med, lo, hi = payload["exponent_a"]
-    print(f"{payload['runs_fitted']} runs in {len(payload['budgets_fitted'])} budgets ({payload['shape']} profiles); "
-          f"{payload['runs_left_out']} runs share no budget and are not fitted")
+    groups = "compute slices" if payload["design"] == "slices" else "budgets"
+    repeats = f"; {payload['repeats_dropped']} repeats at one N and D enter as their best" if payload[
+        "repeats_dropped"] else ""
+    print(f"{payload['runs_fitted']} runs in {len(payload['budgets_fitted'])} {groups} ({payload['shape']} profiles); "
+          f"{payload['runs_left_out']} runs share no budget (or lie above the cut) and are not fitted{repeats}")
     print(f"N* ∝ C^a: a = {med:.3f} [{lo:.3f}, {hi:.3f}] ({payload['level']:.0%}); D* ∝ C^(1-a); the classical "
           f"parabola fit: a = {payload['classical_exponent_a']:.3f}")
     for name, table in tables.items():

@@ -8,11 +8,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.data.budgets import budget_labels
 from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import DEFAULT_LEVEL, central, equal_tailed
 from bayes_scaling.isoflop.classical import budget_optimum, naive_isoflop
-from bayes_scaling.isoflop.model import IsoflopFit, fit_isoflop, profile
+from bayes_scaling.isoflop.model import (
+    ISOFLOP_GAP,
+    IsoflopFit,
+    design_of,
+    fit_isoflop,
+    profile,
+)
 
 __all__ = ["isoflop_backtest", "compare_approaches", "allocation_cost", "MIN_BRACKETED"]
 
@@ -48,7 +53,7 @@ def isoflop_backtest(runs, *, cut: float, shape: str = "parabola", level: float 
     Returns
     -------
     pandas.DataFrame
-        One row per held-out budget with four runs of three sizes or more: ``C``, ``runs``,
+        One row per held-out budget with four runs of three sizes or more (five in a compute slice): ``C``, ``runs``,
         ``decades_beyond_data``, ``bracketed`` (share of the budget's own vertex draws inside its runs'
         range), ``scored`` (``bracketed`` ≥ :data:`MIN_BRACKETED`: coverage is taken over these), for ``N`` and
         ``loss`` the observed optimum (``observed_…`` median with ``_lower``/``_upper``), the forecast
@@ -61,19 +66,21 @@ def isoflop_backtest(runs, *, cut: float, shape: str = "parabola", level: float 
     InputError
         When no budget above the cut has four runs.
     """
-    frame = pd.DataFrame({name: np.asarray(getattr(runs, name), dtype=float) for name in ("N", "D", "C", "loss")})
     iso = fit if fit is not None else fit_isoflop(runs, shape=shape, cut=cut, draws=draws, tune=tune, chains=chains,
                                                   seed=seed)
-    labels, budgets = budget_labels(frame["C"], gap=iso.config.get("gap", 0.02), min_runs=4)
+    frame, labels, budgets, design = design_of(runs, gap=iso.config.get("gap", ISOFLOP_GAP))
+    # a budget's own optimum takes three coefficients and a noise variance, and in a slice a compute term
+    fewest = 5 if design == "slices" else 4
     held = [k for k, c in enumerate(budgets)
-            if c >= cut and np.unique(frame.loc[labels == k, "N"]).size >= 3]
+            if c >= cut and (labels == k).sum() >= fewest and np.unique(frame.loc[labels == k, "N"]).size >= 3]
     if not held:
-        raise InputError(f"no budget at or above {cut:.3g} FLOP has four runs of three sizes: nothing to score")
+        raise InputError(f"no budget at or above {cut:.3g} FLOP has {fewest} runs of three sizes: nothing to score")
     naive = naive_isoflop(iso.runs, iso.budgets)
     rows = []
     for k in held:
         part = frame[labels == k]
-        observed = budget_optimum(np.log10(part["N"]), part["loss"], budgets[k], seed=seed)
+        observed = budget_optimum(np.log10(part["N"]), part["loss"], budgets[k], seed=seed,
+                                  log_compute=np.log10(part["C"]) if design == "slices" else None)
         forecast = iso.optimum(budgets[k], seed=seed)
         row = {"C": float(budgets[k]), "runs": len(part),
                "decades_beyond_data": float(np.log10(budgets[k] / iso.budgets.max())),
@@ -99,7 +106,8 @@ def isoflop_backtest(runs, *, cut: float, shape: str = "parabola", level: float 
                         f"parametric_{name}_upper": float(phi), f"inside_{name}_parametric": bool(plo <= omed <= phi)}
         rows.append(row)
     table = pd.DataFrame(rows)
-    table.attrs |= {"cut": cut, "level": level, "shape": iso.shape, "fitted_budgets": int(iso.budgets.size)}
+    table.attrs |= {"cut": cut, "level": level, "shape": iso.shape, "fitted_budgets": int(iso.budgets.size),
+                    "design": design}
     return table
 
 

@@ -62,9 +62,13 @@ def naive_isoflop(runs: pd.DataFrame, budgets: np.ndarray) -> dict[str, object]:
     return {"vertices": vertices, "a": float(a), "intercept": float(intercept)}
 
 
-def budget_optimum(log_n: np.ndarray, loss: np.ndarray, compute: float, *, draws: int = 4000,
-                   seed: int = 0) -> dict[str, np.ndarray | float]:
+def budget_optimum(log_n: np.ndarray, loss: np.ndarray, compute: float, *, log_compute: np.ndarray | None = None,
+                   draws: int = 4000, seed: int = 0) -> dict[str, np.ndarray | float]:
     """Draws of one budget's optimum from its runs alone (exact posterior of a quadratic regression).
+
+    Runs of a compute slice, whose compute differs, get a term linear in log10 C − log10 ``compute``
+    (the loss falls with compute along the slice), so the vertex and its loss are the budget's own
+    at ``compute``.
 
     Parameters
     ----------
@@ -74,6 +78,8 @@ def budget_optimum(log_n: np.ndarray, loss: np.ndarray, compute: float, *, draws
         Their losses.
     compute
         The budget's compute (FLOP), for D* = C / 6N*.
+    log_compute
+        log10 C of each run, when they differ (a compute slice); None: every run at ``compute``.
     draws
         Draws.
     seed
@@ -89,24 +95,28 @@ def budget_optimum(log_n: np.ndarray, loss: np.ndarray, compute: float, *, draws
     Raises
     ------
     InputError
-        With fewer than four runs (three coefficients and a noise variance) or three sizes.
+        With fewer runs than coefficients and a noise variance (four; five in a slice) or three sizes.
     """
     x = np.asarray(log_n, dtype=float)
     y = np.asarray(loss, dtype=float)
-    if x.size < 4:
-        raise InputError(f"a budget's own optimum needs at least 4 runs, got {x.size}")
+    columns = [np.ones_like(x), x - x.mean(), (x - x.mean()) ** 2]
+    if log_compute is not None and np.ptp(np.asarray(log_compute, dtype=float)) > 0:
+        columns.append(np.asarray(log_compute, dtype=float) - np.log10(compute))
+    if x.size < len(columns) + 1:
+        raise InputError(f"a budget's own optimum needs at least {len(columns) + 1} runs, got {x.size}")
     if np.unique(x).size < 3:
         raise InputError(f"a budget's own optimum needs runs of at least 3 sizes, got {np.unique(x).size}")
     centre = x.mean()
-    design = np.column_stack([np.ones_like(x), x - centre, (x - centre) ** 2])
+    design = np.column_stack(columns)
     beta, *_ = np.linalg.lstsq(design, y, rcond=None)
     resid = y - design @ beta
-    dof = x.size - 3
+    dof = x.size - design.shape[1]
     s2 = float(resid @ resid) / max(dof, 1)
     cov = np.linalg.inv(design.T @ design) * s2
     rng = np.random.default_rng([seed, 17])
     # Multivariate Student-t with dof degrees of freedom: normal / sqrt(chi² / dof).
-    z = rng.multivariate_normal(np.zeros(3), cov, size=draws) / np.sqrt(rng.chisquare(max(dof, 1), draws) / max(dof, 1))[:, None]
+    z = rng.multivariate_normal(np.zeros(design.shape[1]), cov, size=draws) / np.sqrt(
+        rng.chisquare(max(dof, 1), draws) / max(dof, 1))[:, None]
     b = beta[None, :] + z
     ok = b[:, 2] > 0
     vertex = np.where(ok, -b[:, 1] / (2 * np.where(ok, b[:, 2], 1.0)), np.nan)

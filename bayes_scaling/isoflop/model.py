@@ -1,7 +1,8 @@
 """A Bayesian isoFLOP model (Hoffmann et al. 2022's Approach 2, with uncertainty).
 
-The runs are grouped by compute budget (:func:`~bayes_scaling.data.budgets.budget_labels`). In
-each budget ``k`` the loss is a curve in x = log10 N around the budget's optimum:
+The runs (the lowest loss at each (N, D)) are grouped by compute budget, or on an irregular grid by
+slice of compute (:func:`~bayes_scaling.isoflop.design.isoflop_budgets`). In each budget ``k`` the
+loss is a curve in x = log10 N around the budget's optimum:
 
     loss = L*_k + c_k · g_s(x − x*_k)  + noise (Student-t, ν = 4),   g_s(d) = 2 (e^(s·d) − 1 − s·d) / s²
 
@@ -16,6 +17,10 @@ The optima lie on power laws in compute, each with its own scatter:
 
     x*_k = a0 + a · (log10 C_k − c̄) + σ_N · z        (N* ∝ C^a, so D* = C / 6N* ∝ C^(1 − a))
     log(L*_k − E) = l0 + l1 · (log10 C_k − c̄) + σ_L · z
+
+A run whose compute C differs from its budget's (in a slice) has its budget's profile moved to its
+own compute along these laws: optimum x*_k + a · (log10 C − log10 C_k), L* and log c at log10 C
+(:func:`expected_loss`); at a budget's exact compute nothing moves.
 
 The optimal loss falls as a power law towards an irreducible E (a pure power law, E = 0, forecast
 held-out budgets' optima too low on the Chinchilla runs).
@@ -40,10 +45,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.data.budgets import budget_labels
 from bayes_scaling.data.runs import FLOP_PER_PARAM_TOKEN
 from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import DEFAULT_LEVEL, central
+from bayes_scaling.isoflop.design import (
+    MIN_SIZES,
+    SLICE_WIDTH,
+    best_of_repeats,
+    isoflop_budgets,
+)
 from bayes_scaling.options import ISOFLOP_SHAPES
 
 __all__ = ["SHAPES", "IsoflopFit", "fit_isoflop", "load_isoflop"]
@@ -209,6 +219,32 @@ class IsoflopFit:
         write_netcdf(stored, target)
         return target
 
+    def _params(self) -> dict[str, np.ndarray]:
+        """The posterior draws :func:`expected_loss` reads: scalars as (draws, 1), per budget (draws, budgets)."""
+        d = {v: self._draws(v) for v in ("x_star", "a", "E", "l0", "l1", "sigma_l", "z_l", "mu_c", "gamma_c", "tau_c",
+                                          "z_c", "skew")}
+        p = {v: d[v][:, None] for v in ("a", "E", "l0", "l1", "mu_c", "gamma_c", "skew")}
+        return p | {"x_star": d["x_star"], "dev_l": d["sigma_l"][:, None] * d["z_l"],
+                    "dev_c": d["tau_c"][:, None] * d["z_c"]}
+
+    def at_budget_compute(self) -> np.ndarray:
+        """Each fitted run's loss moved to its budget's compute: the loss less the model's (median)
+        difference between the run's expected loss at its own compute and at its budget's.  Runs of an
+        exact budget barely move; runs of a compute slice are shown on their slice's profile.
+
+        Returns
+        -------
+        numpy.ndarray
+            One loss per row of :attr:`runs`.
+        """
+        k = self.runs["budget"].to_numpy()
+        x = np.log10(self.runs["N"].to_numpy()) - self.x_centre
+        lc = np.log10(self.budgets) - self.c_centre
+        own = np.log10(self.runs["C"].to_numpy()) - self.c_centre
+        p = self._params()
+        moved = expected_loss(p, x, k, own, lc) - expected_loss(p, x, k, lc[k], lc)
+        return self.runs["loss"].to_numpy() - np.median(moved, axis=0)
+
     def curve(self, budget: int, log_n: np.ndarray) -> np.ndarray:
         """Draws of budget ``budget``'s expected loss at log10 N = ``log_n``, shape (draws, points).
 
@@ -275,8 +311,21 @@ def load_isoflop(path: str | os.PathLike) -> IsoflopFit:
                       int(tree.attrs["left_out"]), json.loads(tree.attrs["config"]))
 
 
-def _build(x: np.ndarray, y: np.ndarray, k: np.ndarray, lc: np.ndarray, *, shape: str, loss_centre: float,
-           loss_floor: float):
+def expected_loss(p, x, k, lc_run, lc, *, np=np):
+    """The model's expected loss of runs at log10 N = ``x`` (centred) in budgets ``k``, each at its own
+    log10 compute ``lc_run`` (centred; ``lc`` the budgets'): its budget's profile moved along the
+    optimum's power laws to the run's compute.  For runs at their budget's exact compute this is
+    L*_k + c_k · g_s(x − x*_k).  ``p`` maps the model's variables to values (numpy arrays with draws
+    on a leading axis and budgets last, or PyTensor variables with ``np=pytensor.tensor``)."""
+    shift = lc_run - lc[k]
+    x_star = p["x_star"][..., k] + p["a"] * shift
+    l_star = p["E"] + np.exp(p["l0"] + p["l1"] * lc_run + p["dev_l"][..., k])
+    curvature = np.exp(p["mu_c"] + p["gamma_c"] * lc_run + p["dev_c"][..., k])
+    return l_star + curvature * profile(x - x_star, p["skew"], np=np)
+
+
+def _build(x: np.ndarray, y: np.ndarray, k: np.ndarray, lc_run: np.ndarray, lc: np.ndarray, *, shape: str,
+           loss_centre: float, loss_floor: float):
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -292,20 +341,52 @@ def _build(x: np.ndarray, y: np.ndarray, k: np.ndarray, lc: np.ndarray, *, shape
         l1 = pm.Normal("l1", -0.3, 0.3)
         sigma_l = pm.HalfNormal("sigma_l", 0.05)
         z_l = pm.Normal("z_l", 0.0, 1.0, dims="budget")
-        l_star = pm.Deterministic("l_star", e + pt.exp(l0 + l1 * lc + sigma_l * z_l), dims="budget")
+        pm.Deterministic("l_star", e + pt.exp(l0 + l1 * lc + sigma_l * z_l), dims="budget")
         mu_c = pm.Normal("mu_c", math.log(0.1), 1.0)
         gamma_c = pm.Normal("gamma_c", 0.0, 0.5)
         tau_c = pm.HalfNormal("tau_c", 0.5)
-        z_c = pm.Normal("z_c", 0.0, 1.0, dims="budget")
-        curvature = pm.Deterministic("curvature", pt.exp(mu_c + gamma_c * lc + tau_c * z_c), dims="budget")
+        dev_c = tau_c * pm.Normal("z_c", 0.0, 1.0, dims="budget")
+        pm.Deterministic("curvature", pt.exp(mu_c + gamma_c * lc + dev_c), dims="budget")
         if shape == "asymmetric":
             skew = pm.Normal("skew", 0.0, 1.0)
         else:
             skew = pm.Deterministic("skew", pt.as_tensor_variable(0.0))
-        mu = l_star[k] + curvature[k] * profile(x - x_star[k], skew, np=pt)
+        params = {"x_star": x_star, "a": a, "E": e, "l0": l0, "l1": l1, "dev_l": sigma_l * z_l, "mu_c": mu_c,
+                  "gamma_c": gamma_c, "dev_c": dev_c, "skew": skew}
+        mu = expected_loss(params, x, k, lc_run, lc, np=pt)
         sigma = pm.HalfNormal("sigma", 0.05)
         pm.StudentT("loss", nu=NU, mu=mu, sigma=sigma, observed=y, dims="run")
     return model
+
+
+def _start(*, loss_centre: float) -> dict[str, float]:
+    """Every chain's start: the priors' centres, not jittered.  Chains jittered about PyMC's support
+    points (a in [−0.5, 1.5]) could settle in a far mode where a budget's grid lies wholly above its
+    optimum (misfitting-final's smallest slices): one chain stayed at a = 0.93 while three found 0.53."""
+    return {"a": 0.5, "a0": 0.0, "sigma_n": 0.05, "e_raw": 0.0, "l0": loss_centre, "l1": -0.3, "sigma_l": 0.02,
+            "mu_c": math.log(0.1), "gamma_c": 0.0, "tau_c": 0.2, "sigma": 0.02}
+
+
+def design_of(runs, *, gap: float = ISOFLOP_GAP) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, str]:
+    """The runs an isoFLOP analysis reads (the lowest loss at each (N, D)) and their budgets.
+
+    Parameters
+    ----------
+    runs
+        A :class:`~bayes_scaling.data.runs.RunTable` (or anything with ``N``, ``D``, ``C``, ``loss``).
+    gap
+        Runs within this many decades of compute share an exact budget.
+
+    Returns
+    -------
+    tuple
+        (the runs: ``N``, ``D``, ``C``, ``loss``; each run's budget, -1 for none; the budgets' compute;
+        ``"exact"`` or ``"slices"``: :func:`~bayes_scaling.isoflop.design.isoflop_budgets`).
+    """
+    frame = pd.DataFrame({name: np.asarray(getattr(runs, name), dtype=float) for name in ("N", "D", "C", "loss")})
+    frame = best_of_repeats(frame)
+    labels, budgets, design = isoflop_budgets(frame["C"], frame["N"], gap=gap, min_runs=MIN_RUNS_PER_BUDGET)
+    return frame, labels, budgets, design
 
 
 def fit_isoflop(runs, *, shape: str = "parabola", cut: float | None = None, draws: int = 1000, tune: int = 1000,
@@ -350,36 +431,43 @@ def fit_isoflop(runs, *, shape: str = "parabola", cut: float | None = None, draw
 
     if shape not in SHAPES:
         raise InputError(f"unknown isoFLOP shape {shape!r}; choose one of {', '.join(SHAPES)}")
-    frame = pd.DataFrame({name: np.asarray(getattr(runs, name), dtype=float) for name in ("N", "D", "C", "loss")})
-    labels, budgets = budget_labels(frame["C"], gap=gap, min_runs=MIN_RUNS_PER_BUDGET)
-    if cut is not None:  # the budgets at or above the cut are not fitted
+    frame, labels, budgets, design = design_of(runs, gap=gap)
+    if cut is not None:  # the budgets at or above the cut, and any run at or above it, are not fitted
         kept = np.flatnonzero(budgets < cut)
         remap = np.full(budgets.size, -1)
         remap[kept] = np.arange(kept.size)
-        labels = np.where(labels >= 0, remap[np.maximum(labels, 0)], -1)
+        labels = np.where((labels >= 0) & (frame["C"].to_numpy() < cut), remap[np.maximum(labels, 0)], -1)
         budgets = budgets[kept]
     frame["budget"] = labels
     used = frame[frame["budget"] >= 0].reset_index(drop=True)
     if budgets.size < MIN_BUDGETS:
         where = f" below {cut:.3g} FLOP" if cut is not None else ""
         raise InputError(f"an isoFLOP analysis needs at least {MIN_BUDGETS} budgets of {MIN_RUNS_PER_BUDGET} or more "
-                         f"runs each{where} (runs within {gap:g} decades of compute share a budget); found "
-                         f"{budgets.size}")
+                         f"runs of {MIN_SIZES} sizes each{where} (runs within {gap:g} decades of compute share a "
+                         f"budget, or on an irregular grid a slice of {SLICE_WIDTH:g} decades); found {budgets.size}")
     x = np.log10(used["N"].to_numpy())
     x_centre = float(x.mean())
     c_centre = float(np.log10(budgets).mean())
     lc = np.log10(budgets) - c_centre
+    lc_run = np.log10(used["C"].to_numpy()) - c_centre
     y = used["loss"].to_numpy()
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
-    tree, timing = run_sampler(lambda: _build(x - x_centre, y, used["budget"].to_numpy(), lc, shape=shape,
+    tree, timing = run_sampler(lambda: _build(x - x_centre, y, used["budget"].to_numpy(), lc_run, lc, shape=shape,
                                               loss_centre=float(np.log(np.median(y) / 2)),
-                                              loss_floor=float(y.min())), settings)
+                                              loss_floor=float(y.min())), settings,
+                               initial_points=_start(loss_centre=float(np.log(np.median(y) / 2))))
     diagnostics = check_sampling(tree, [v for v in VAR_NAMES if shape == "asymmetric" or v != "skew"],
                                  label="isoFLOP fit")
     left_out = int((frame["budget"] < 0).sum())
     if left_out:
         log.info("isoFLOP fit: %d runs share no budget with two others (or lie above the cut) and are not fitted",
                  left_out)
-    config = {"shape": shape, "cut": cut, "draws": draws, "tune": tune, "chains": chains, "seed": seed, "gap": gap,
+    if design == "slices":
+        log.info("isoFLOP fit: the runs share few exact budgets; %d compute slices of %g decades (each run's profile "
+                 "at its own compute)", budgets.size, SLICE_WIDTH)
+    if frame.attrs.get("repeats_dropped"):
+        log.info("isoFLOP fit: %d runs repeat another's N and D (a sweep) and enter as the lowest loss at each",
+                 frame.attrs["repeats_dropped"])
+    config = {"shape": shape, "cut": cut, "design": design, "repeats_dropped": frame.attrs.get("repeats_dropped", 0), "draws": draws, "tune": tune, "chains": chains, "seed": seed, "gap": gap,
               "timing": timing}
     return IsoflopFit(tree, budgets, used, shape, x_centre, c_centre, diagnostics, left_out, config)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from bayes_scaling.data.runs import FLOP_PER_PARAM_TOKEN
 
-__all__ = ["ChinchillaLaw", "HOFFMANN", "simulate_ladder"]
+__all__ = ["HOFFMANN", "ChinchillaLaw", "simulate_grid", "simulate_ladder"]
 
 
 @dataclass(frozen=True)
@@ -107,3 +107,39 @@ def simulate_ladder(law: ChinchillaLaw = HOFFMANN, budgets: Sequence[float] = tu
             d = c / (FLOP_PER_PARAM_TOKEN * n)
             rows.append({"N": n, "D": d, "C": c, "loss": float(law.loss(n, d)) + rng.normal(0, noise)})
     return pd.DataFrame(rows)
+
+
+def simulate_grid(law: ChinchillaLaw = HOFFMANN, sizes: Sequence[float] = tuple(np.geomspace(5e7, 1.2e9, 8)),
+                  tokens: Sequence[float] = tuple(np.geomspace(1e8, 2e10, 10)), *, noise: float = 0.005,
+                  seed: int = 0) -> pd.DataFrame:
+    """Runs of a sizes × tokens grid (no two budgets alike, as in the (Mis)Fitting study), with Gaussian
+    noise on the loss: what the isoFLOP model reads as compute slices.
+
+    Parameters
+    ----------
+    law
+        The true law.
+    sizes
+        Model sizes N.
+    tokens
+        Token counts D; every size is trained on every count.
+    noise
+        Standard deviation of the loss noise.
+    seed
+        Seed of the noise.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``N``, ``D``, ``C``, ``loss``.
+
+    Examples
+    --------
+    >>> runs = simulate_grid(noise=0.0)
+    >>> len(runs), runs["C"].nunique()
+    (80, 80)
+    """
+    rng = np.random.default_rng(seed)
+    n, d = (a.ravel() for a in np.meshgrid(np.asarray(sizes, float), np.asarray(tokens, float)))
+    loss = law.loss(n, d) + rng.normal(0, noise, n.size)
+    return pd.DataFrame({"N": n, "D": d, "C": FLOP_PER_PARAM_TOKEN * n * d, "loss": loss})

@@ -32,6 +32,8 @@ def plot_isoflop_profiles(iso, *, ax=None, level: float = DEFAULT_LEVEL, points:
     fig, ax = _axes(ax, figsize=(5.6, 3.8))
     cmap = mpl.colormaps["viridis"]
     optima = iso.budget_optima()
+    slices = iso.config.get("design") == "slices"
+    shown = iso.at_budget_compute() if slices else iso.runs["loss"].to_numpy()
     for k, budget in enumerate(iso.budgets):
         color = cmap(0.1 + 0.8 * k / max(iso.budgets.size - 1, 1))
         part = iso.runs[iso.runs["budget"] == k]
@@ -40,7 +42,7 @@ def plot_isoflop_profiles(iso, *, ax=None, level: float = DEFAULT_LEVEL, points:
         lo, med, hi = central(iso.curve(k, grid), level)
         ax.fill_between(10 ** grid, lo, hi, color=color, alpha=0.2, linewidth=0)
         ax.plot(10 ** grid, med, color=color, linewidth=1.2, label=_flop_label(budget))
-        ax.scatter(part["N"], part["loss"], s=10, color=color, zorder=3)
+        ax.scatter(part["N"], shown[part.index], s=10, color=color, zorder=3)
         n_lo, n_med, n_hi = central(optima["N"][:, k], level)
         ax.errorbar([n_med], [np.median(optima["loss"][:, k])], xerr=[[n_med - n_lo], [n_hi - n_med]], fmt="D",
                     markersize=4, color=color, markeredgecolor="black", markeredgewidth=0.5, zorder=4, capsize=2)
@@ -48,8 +50,9 @@ def plot_isoflop_profiles(iso, *, ax=None, level: float = DEFAULT_LEVEL, points:
     ax.set_xlabel("parameters N")
     ax.set_ylabel("final loss (nats per token)")
     ax.set_title(f"IsoFLOP profiles ({iso.shape}): median, {level:.0%} bands; diamonds: optima with {level:.0%} "
-                 f"intervals", fontsize=8)
-    ax.legend(frameon=False, fontsize=6, ncol=2, title="budget (FLOP)", title_fontsize=6)
+                 f"intervals" + ("\nruns moved by the model to their slice's compute" if slices else ""), fontsize=8)
+    ax.legend(frameon=False, fontsize=6, ncol=2, title="compute slice (FLOP)" if slices else "budget (FLOP)",
+              title_fontsize=6)
     return fig
 
 

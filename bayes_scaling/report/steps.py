@@ -247,13 +247,12 @@ def _isoflop(b: _Build) -> None:
     """Approach 2 beside the parametric fit, when the runs form an isoFLOP design (at least three
     budgets of three or more runs): the optima's power law, N*, D*, L* at the budgets, and N*
     from both approaches with the probability that they differ by more than 0.1 in log10 N*."""
-    from bayes_scaling.data.budgets import budget_labels
     from bayes_scaling.forecast.forecaster import Forecaster
     from bayes_scaling.isoflop.checks import compare_approaches
     from bayes_scaling.isoflop.model import (
-        ISOFLOP_GAP,
         MIN_BUDGETS,
         MIN_RUNS_PER_BUDGET,
+        design_of,
         fit_isoflop,
     )
 
@@ -261,12 +260,12 @@ def _isoflop(b: _Build) -> None:
     b.isoflop, b.isoflop_optimum, b.isoflop_comparison = None, None, None
     if not config.isoflop or not {"N", "D"} <= set(b.main.law.inputs) or b.runs.has_groups:
         return
-    _, budgets = budget_labels(b.runs.C, gap=ISOFLOP_GAP, min_runs=MIN_RUNS_PER_BUDGET)
+    _, _, budgets, design = design_of(b.runs)
     if budgets.size < MIN_BUDGETS:
         log.info("isoFLOP: the runs share %d budgets of %d or more runs (%d needed): no isoFLOP section",
                  budgets.size, MIN_RUNS_PER_BUDGET, MIN_BUDGETS)
         return
-    b.step(6, f"isoFLOP analysis (Approach 2): {budgets.size} budgets")
+    b.step(6, f"isoFLOP analysis (Approach 2): {budgets.size} {'compute slices' if design == 'slices' else 'budgets'}")
     b.isoflop = fit_isoflop(b.runs, draws=config.draws, tune=config.tune, chains=config.chains, seed=config.seed)
     b.isoflop_optimum = b.isoflop.table(config.budgets, level=config.level, seed=config.seed)
     b.table(b.isoflop_optimum, "isoflop_optimum", f"The compute-optimal N, D and loss from the budgets' optima "
