@@ -6,7 +6,8 @@ each choice import its names from here (one home per idea)."""
 from __future__ import annotations
 
 __all__ = ["DEFAULT_LEVEL", "LIKELIHOOD_NAMES", "POOLING", "DISCREPANCIES", "DRIFT_RULES", "LEARNING",
-           "DEFAULT_WINDOW", "FRONTIER_DECADES", "FRONTIER_MIN_RUNS", "ISOFLOP_SHAPES", "DOWNSTREAM_THROUGH"]
+           "DEFAULT_WINDOW", "FRONTIER_DECADES", "FRONTIER_MIN_RUNS", "ISOFLOP_SHAPES", "ENVELOPE_MIN_PROGRESS",
+           "DOWNSTREAM_THROUGH"]
 
 #: The default probability of a credible interval.
 DEFAULT_LEVEL = 0.9
@@ -43,6 +44,9 @@ FRONTIER_MIN_RUNS = 50
 
 #: The shapes of an isoFLOP budget's profile (:mod:`bayes_scaling.isoflop.model`).
 ISOFLOP_SHAPES = ("parabola", "asymmetric")
+#: A learning curve's checkpoint enters Approach 1's envelope once its run has seen this share of its
+#: tokens (:mod:`bayes_scaling.isoflop.envelope`).
+ENVELOPE_MIN_PROGRESS = 0.25
 #: What a downstream forecast reads task accuracy from (bayes_scaling.downstream.model).
 DOWNSTREAM_THROUGH = ("loss", "task-loss", "compute")
 #: An experiment design chooses runs within this many decades of N of the forecast's compute-optimal

@@ -15,9 +15,20 @@ from bayes_scaling.cli import main
 from bayes_scaling.data.budgets import budget_labels
 from bayes_scaling.isoflop.checks import allocation_cost, isoflop_backtest
 from bayes_scaling.isoflop.classical import budget_optimum, naive_isoflop
-from bayes_scaling.isoflop.model import fit_isoflop, load_isoflop, profile
 from bayes_scaling.isoflop.design import best_of_repeats, isoflop_budgets
-from bayes_scaling.isoflop.simulate import HOFFMANN, simulate_grid, simulate_ladder
+from bayes_scaling.isoflop.envelope import (
+    classical_envelope,
+    envelope_profiles,
+    final_checkpoints,
+    fit_envelope,
+)
+from bayes_scaling.isoflop.model import fit_isoflop, load_isoflop, profile
+from bayes_scaling.isoflop.simulate import (
+    HOFFMANN,
+    simulate_curves,
+    simulate_grid,
+    simulate_ladder,
+)
 
 LAW = HOFFMANN
 A_TRUE = LAW.a
@@ -80,6 +91,52 @@ def test_isoflop_model_recovers_the_law_from_compute_slices():
     x = np.log10(fit.runs["N"].to_numpy())
     on_curve = np.array([np.median(fit.curve(j, x[i:i + 1])) for i, j in enumerate(k)])
     assert np.abs(moved - on_curve).max() < np.abs(fit.runs["loss"].to_numpy() - on_curve).max() / 3
+
+
+def test_the_envelope_is_each_sizes_lowest_checkpoint_never_beyond_a_curve():
+    """Approach 1's points: at each budget, a size's lowest loss along the curves that span it, read
+    between checkpoints (log loss linear in log C); a budget's minimum over sizes is the envelope, and
+    with every checkpoint the envelope lies at or above the law (unannealed checkpoints are above it)."""
+    curves = simulate_curves(noise=0.0)
+    points = envelope_profiles(curves, by=["run"], min_progress=0.0)
+    assert points.groupby("C")["N"].nunique().min() >= 3
+    assert np.allclose(points["D"] * points["N"] * 6, points["C"])
+    assert (points["loss"] >= law_loss(points["N"], points["D"]) - 1e-9).all()
+    spans = curves.groupby("run")["C"].agg(["min", "max"])
+    assert ((points["C"] >= spans.loc[points["curve"], "min"].to_numpy() * (1 - 1e-9))
+            & (points["C"] <= spans.loc[points["curve"], "max"].to_numpy() * (1 + 1e-9))).all()
+    late = envelope_profiles(curves, by=["run"])  # checkpoints before a quarter of their run are left out
+    assert late["progress"].min() >= 0.25 and late.attrs["checkpoints"] < len(curves)
+    classical = classical_envelope(curves, by=["run"], points_per_decade=4)
+    best = points.groupby("C")["loss"].min()
+    assert np.allclose(classical["points"].set_index("C")["loss"], best.loc[classical["points"]["C"]])
+    last = final_checkpoints(curves, by=["run"])
+    assert len(last) == curves["run"].nunique() and np.allclose(last["D"] / last["N"], np.tile([5, 10, 20, 40, 80], 8))
+
+
+def test_curves_need_columns_that_tell_runs_apart():
+    curves = simulate_curves(noise=0.0)
+    with pytest.raises(InputError, match="identify one run"):
+        envelope_profiles(curves)
+    with pytest.raises(InputError, match="not in the runs"):
+        envelope_profiles(curves, by=["step"])
+    with pytest.raises(InputError, match="different sizes in one curve"):
+        envelope_profiles(curves.assign(lr=1.0), by=["lr"])
+
+
+def test_approach_1_recovers_the_law_where_the_classical_envelope_is_biased():
+    """Learning curves of a known law: the envelope's staircase of sizes puts the classical a about 0.08
+    low; the model through each budget's points covers the true a and a budget two decades beyond."""
+    curves = simulate_curves(seed=2)
+    fit = fit_envelope(curves, by=["run"], **SMALL, seed=1)
+    assert fit.config["approach"] == 1 and fit.config["curves"] == 40
+    lo, hi = np.quantile(fit.exponents["a"], [0.01, 0.99])
+    assert lo < A_TRUE < hi
+    assert A_TRUE - classical_envelope(curves, by=["run"])["a"] > 0.05
+    far = fit.table([1e22], level=0.98).iloc[0]
+    assert far["decades_beyond_data"] > 1.5
+    assert far["N_lower"] < n_star(1e22) < far["N_upper"]
+    assert far["loss_lower"] < LAW.loss_star(1e22) < far["loss_upper"]
 
 
 def test_budget_optimum_recovers_a_parabolas_vertex():
@@ -195,6 +252,22 @@ def test_isoflop_command(tmp_path, runs, capsys):
     assert "--chosen-params needs --chosen-compute" in capsys.readouterr().err
     assert main(["isoflop", str(path), "--cut", "2e18", "--draws", "10", "--tune", "10"]) == 2
     assert "at least 3 budgets" in capsys.readouterr().err
+    assert main(["isoflop", str(path), "--curve-by", "budget"]) == 2
+    assert "curve columns budget are not in the runs" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_isoflop_command_reads_learning_curves_as_approach_1(tmp_path, capsys):
+    path = tmp_path / "curves.csv"
+    simulate_curves(seed=3).to_csv(path, index=False)
+    args = ["-q", "isoflop", str(path), "--curve-by", "run", "--cut", "5e18", "--compare", "--draws", "300",
+            "--tune", "400", "--chains", "2", "--seed", "1", "--json"]
+    assert main(args) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["approach"] == 1 and payload["curves"]["curves"] == 40
+    assert payload["exponent_a"][1] < A_TRUE < payload["exponent_a"][2]
+    assert payload["backtest_scored"] >= 2 and payload["backtest_coverage"]["N"] >= 0.5
+    assert "backtest_coverage_parametric" in payload
 
 
 def test_the_report_adds_an_isoflop_section_for_an_isoflop_design(runs, tmp_path):

@@ -79,6 +79,9 @@ class DatasetInfo:
         The reader of a file set.
     select
         What the reader selects.
+    curves
+        For runs that are checkpoints of training curves: the columns that identify one curve
+        (:mod:`bayes_scaling.isoflop.envelope`).
     tasks
         For runs with task accuracies: the table dataset that describes the tasks (``task``,
         ``chance``, ``items``; :mod:`bayes_scaling.data.tasks`).
@@ -104,6 +107,7 @@ class DatasetInfo:
     reader: str | None = None
     select: dict[str, Any] = field(default_factory=dict)
     tasks: str | None = None
+    curves: tuple[str, ...] = ()
 
     def provenance(self) -> dict[str, Any]:
         """JSON-ready provenance (what is attached to a loaded dataset).
@@ -114,6 +118,8 @@ class DatasetInfo:
         """
         out = {k: v for k, v in self.__dict__.items() if v not in (None, {}, ())}
         out["citation"] = list(self.citation)
+        if self.curves:
+            out["curves"] = list(self.curves)
         return out
 
 
@@ -121,7 +127,8 @@ class DatasetInfo:
 def _registry() -> dict[str, DatasetInfo]:
     with (data_dir() / "registry.toml").open("rb") as handle:
         raw = tomllib.load(handle)
-    return {name: DatasetInfo(name=name, **{**entry, "citation": tuple(entry.get("citation", ()))})
+    return {name: DatasetInfo(name=name, **{**entry, "citation": tuple(entry.get("citation", ())),
+                                            "curves": tuple(entry.get("curves", ()))})
             for name, entry in raw.items()}
 
 

@@ -468,6 +468,6 @@ def fit_isoflop(runs, *, shape: str = "parabola", cut: float | None = None, draw
     if frame.attrs.get("repeats_dropped"):
         log.info("isoFLOP fit: %d runs repeat another's N and D (a sweep) and enter as the lowest loss at each",
                  frame.attrs["repeats_dropped"])
-    config = {"shape": shape, "cut": cut, "design": design, "repeats_dropped": frame.attrs.get("repeats_dropped", 0), "draws": draws, "tune": tune, "chains": chains, "seed": seed, "gap": gap,
+    config = {"approach": 2, "shape": shape, "cut": cut, "design": design, "repeats_dropped": frame.attrs.get("repeats_dropped", 0), "draws": draws, "tune": tune, "chains": chains, "seed": seed, "gap": gap,
               "timing": timing}
     return IsoflopFit(tree, budgets, used, shape, x_centre, c_centre, diagnostics, left_out, config)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from bayes_scaling.data.runs import FLOP_PER_PARAM_TOKEN
 
-__all__ = ["HOFFMANN", "ChinchillaLaw", "simulate_grid", "simulate_ladder"]
+__all__ = ["HOFFMANN", "ChinchillaLaw", "simulate_curves", "simulate_grid", "simulate_ladder"]
 
 
 @dataclass(frozen=True)
@@ -143,3 +143,52 @@ def simulate_grid(law: ChinchillaLaw = HOFFMANN, sizes: Sequence[float] = tuple(
     n, d = (a.ravel() for a in np.meshgrid(np.asarray(sizes, float), np.asarray(tokens, float)))
     loss = law.loss(n, d) + rng.normal(0, noise, n.size)
     return pd.DataFrame({"N": n, "D": d, "C": FLOP_PER_PARAM_TOKEN * n * d, "loss": loss})
+
+
+def simulate_curves(law: ChinchillaLaw = HOFFMANN, sizes: Sequence[float] = tuple(np.geomspace(5e7, 1.2e9, 8)),
+                    tokens_per_param: Sequence[float] = (5.0, 10.0, 20.0, 40.0, 80.0), *, checkpoints: int = 10,
+                    unannealed: float = 0.03, noise: float = 0.005, seed: int = 0) -> pd.DataFrame:
+    """Learning curves: each size trained to several lengths, with a checkpoint every 1/``checkpoints``
+    of its run.  A checkpoint at a share p of its run's tokens lies ``unannealed`` · (1 − p) (relative)
+    above the law at its tokens — the learning rate has not decayed yet — so only a run's last
+    checkpoint reaches the law, as with a cosine schedule fitted to the run's length.
+
+    Parameters
+    ----------
+    law
+        The true law.
+    sizes
+        Model sizes N.
+    tokens_per_param
+        Each size's run lengths, in tokens per parameter.
+    checkpoints
+        Checkpoints per run, evenly spaced in tokens.
+    unannealed
+        Relative excess loss of a checkpoint at the start of its run, falling linearly to 0 at its end.
+    noise
+        Standard deviation of the loss noise (independent per checkpoint).
+    seed
+        Seed of the noise.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``run`` (one curve), ``N``, ``D`` (tokens seen), ``C``, ``loss``, ``progress``.
+
+    Examples
+    --------
+    >>> curves = simulate_curves(noise=0.0)
+    >>> len(curves), curves["run"].nunique()
+    (400, 40)
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in np.asarray(sizes, dtype=float):
+        for ratio in tokens_per_param:
+            final = ratio * n
+            progress = np.arange(1, checkpoints + 1) / checkpoints
+            d = final * progress
+            loss = law.loss(n, d) * (1 + unannealed * (1 - progress)) + rng.normal(0, noise, progress.size)
+            rows.append(pd.DataFrame({"run": len(rows), "N": n, "D": d, "C": FLOP_PER_PARAM_TOKEN * n * d,
+                                      "loss": loss, "progress": progress}))
+    return pd.concat(rows, ignore_index=True)

@@ -48,9 +48,12 @@ def plot_isoflop_profiles(iso, *, ax=None, level: float = DEFAULT_LEVEL, points:
                     markersize=4, color=color, markeredgecolor="black", markeredgewidth=0.5, zorder=4, capsize=2)
     ax.set_xscale("log")
     ax.set_xlabel("parameters N")
-    ax.set_ylabel("final loss (nats per token)")
+    envelope = iso.config.get("approach") == 1
+    ax.set_ylabel("loss (nats per token)" if envelope else "final loss (nats per token)")
     ax.set_title(f"IsoFLOP profiles ({iso.shape}): median, {level:.0%} bands; diamonds: optima with {level:.0%} "
-                 f"intervals" + ("\nruns moved by the model to their slice's compute" if slices else ""), fontsize=8)
+                 f"intervals" + ("\nruns moved by the model to their slice's compute" if slices else "")
+                 + ("\npoints: each size's lowest loss along its training curves (Approach 1)" if envelope else ""),
+                 fontsize=8)
     ax.legend(frameon=False, fontsize=6, ncol=2, title="compute slice (FLOP)" if slices else "budget (FLOP)",
               title_fontsize=6)
     return fig
@@ -81,8 +84,9 @@ def plot_optimum_law(iso, compute, *, comparison=None, ax=None, level: float = D
     c = np.geomspace(min(np.min(compute), iso.budgets.min()), max(np.max(compute), iso.budgets.max()), 60)
     line = iso.optimum(c, scatter=False)["N"]
     lo, med, hi = central(line, level)
+    approach = iso.config.get("approach", 2)
     ax.fill_between(c, lo, hi, color=COLORS["band"], alpha=0.3, linewidth=0,
-                    label=f"Approach 2: power law through the optima ({level:.0%})")
+                    label=f"Approach {approach}: power law through the optima ({level:.0%})")
     ax.plot(c, med, color=COLORS["fit"])
     optima = iso.budget_optima()["N"]
     o_lo, o_med, o_hi = central(optima, level)
