@@ -133,6 +133,14 @@ def fit(runs: Any, *, law: str | ScalingLaw = "chinchilla", likelihood: str | Li
         raise InputError(f"discrepancy must be one of {', '.join(DISCREPANCIES)}, not {discrepancy!r}")
     if discrepancy == "calibrated" and not backtests:
         raise InputError("discrepancy='calibrated' learns from back-tests of the runs: leave backtests on")
+    from bayes_scaling.data.datasets import runs_from
+
+    runs = runs_from(runs)
+    if runs.provenance.get("curves"):
+        log.warning("%s holds learning curves: %d checkpoints of fewer runs, which a law fitted to every row reads as "
+                    "independent runs (its intervals too narrow); fit each run's last checkpoint "
+                    "(bayes_scaling.isoflop.envelope.final_checkpoints) or read the curves' envelope "
+                    "(bayes-scaling isoflop %s)", runs.source, len(runs), runs.source)
     result = sample_law(runs, law=law, likelihood=likelihood, priors=priors, prior_set=prior_set, pooling=pooling,
                         draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                         target_accept=target_accept, strict=strict, progress=progress, huber_delta=huber_delta,

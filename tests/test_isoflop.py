@@ -303,3 +303,17 @@ def test_the_report_adds_an_isoflop_section_for_an_isoflop_design(runs, tmp_path
     b2.main = b.main
     _isoflop(b2)
     assert b2.isoflop is None and isoflop_context(b2) is None
+
+
+def test_a_law_fitted_to_learning_curves_warns_that_checkpoints_are_not_runs(caplog):
+    import dataclasses
+    import logging
+
+    import bayes_scaling as bs
+
+    curves = simulate_curves(seed=4)
+    table = dataclasses.replace(bs.read_runs(curves[["N", "D", "loss", "run"]]), provenance={"curves": ["run"]})
+    with caplog.at_level(logging.WARNING, logger="bayes_scaling.fitting"):
+        bs.fit(table, window=None, discrepancy="none", draws=50, tune=50, chains=1, seed=1)
+    assert "holds learning curves: 400 checkpoints" in caplog.text
+    assert len(final_checkpoints(table)) == 40  # what the warning offers instead
