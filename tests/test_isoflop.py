@@ -53,6 +53,16 @@ def iso(runs):
     return fit_isoflop(runs, **SMALL, seed=1)
 
 
+def test_sizes_of_nearly_one_size_at_one_compute_are_no_budget():
+    """Gemstones' shapes of nearly one size trained on one token count share a compute: four sizes
+    within 0.04 decades are not a profile, while a ladder's sizes a factor two apart are."""
+    near = [1.00e8, 1.03e8, 1.06e8, 1.10e8]
+    ladder = [1e8, 2e8, 4e8, 8e8]
+    c = [1e19] * 4 + [1e20] * 4 + [1e21] * 4 + [1e22] * 4
+    labels, budgets, kind = isoflop_budgets(c, near + ladder * 3, gap=0.02)
+    assert kind == "exact" and budgets.tolist() == [1e20, 1e21, 1e22] and (labels[:4] == -1).all()
+
+
 def test_budget_labels_group_runs_of_one_compute():
     labels, budgets = budget_labels([1e20, 1.01e20, 3e20, 0.99e20, 1e21, 1.02e21, 1e21])
     assert labels.tolist() == [0, 0, -1, 0, 1, 1, 1]  # the lone 3e20 run is in no budget

@@ -21,7 +21,7 @@ import pandas as pd
 
 from bayes_scaling.data.budgets import budget_labels
 
-__all__ = ["MIN_SIZES", "SLICE_WIDTH", "best_of_repeats", "isoflop_budgets"]
+__all__ = ["MIN_SIZES", "MIN_SPAN", "SLICE_WIDTH", "best_of_repeats", "is_profile", "isoflop_budgets"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 SLICE_WIDTH = 0.25
 #: Fewest distinct model sizes a budget needs (a curve with its optimum has three parameters).
 MIN_SIZES = 3
+#: Least spread of a budget's sizes, in decades of N (a factor of 1.26, below the smallest step of
+#: the published ladders here): sizes closer than that are one size in several shapes or repeats
+#: (Gemstones' shapes of nearly one size, trained on one token count, share a compute), whose
+#: losses differ by shape and noise more than by size — no isoFLOP profile.
+MIN_SPAN = 0.1
 #: Exact budgets are used when they hold at least this share of the runs; else compute slices.
 MIN_SHARE_EXACT = 0.5
 
@@ -58,8 +63,30 @@ def best_of_repeats(frame: pd.DataFrame) -> pd.DataFrame:
     return kept
 
 
-def _sizes_per_budget(log_n: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
-    return np.array([np.unique(log_n[labels == k]).size for k in range(count)], dtype=int)
+def _profiles(log_n: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+    """Which budgets hold a profile: :data:`MIN_SIZES` sizes spread over :data:`MIN_SPAN` decades."""
+    return np.array([is_profile(log_n[labels == k]) for k in range(count)], dtype=bool)
+
+
+def is_profile(log_n: np.ndarray) -> bool:
+    """Whether runs of these log10 sizes can show a profile's optimum: :data:`MIN_SIZES` distinct sizes
+    spread over :data:`MIN_SPAN` decades.
+
+    Parameters
+    ----------
+    log_n
+        log10 N of a budget's runs.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_profile(np.log10([1e8, 2e8, 4e8])), is_profile(np.log10([1.00e8, 1.02e8, 1.04e8]))
+    (True, False)
+    """
+    return bool(np.unique(log_n).size >= MIN_SIZES and np.ptp(log_n) >= MIN_SPAN)
 
 
 def _keep(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -73,9 +100,9 @@ def isoflop_budgets(compute, n_params, *, gap: float, min_runs: int = 3,
     """Which budget each run belongs to, each budget's compute, and the kind of design.
 
     Exact budgets (runs within ``gap`` decades, at least ``min_runs`` runs of :data:`MIN_SIZES`
-    sizes) when they hold at least half the runs; else slices of ``slice_width`` decades of compute
-    (multiples of it in log10 C), each with at least ``min_runs`` runs of :data:`MIN_SIZES` sizes,
-    whose compute is the geometric mean of its runs'.
+    sizes spread over :data:`MIN_SPAN` decades of N) when they hold at least half the runs; else
+    slices of ``slice_width`` decades of compute (multiples of it in log10 C), each with at least
+    ``min_runs`` runs of as many sizes as widely spread, whose compute is the geometric mean of its runs'.
 
     Parameters
     ----------
@@ -108,7 +135,7 @@ def isoflop_budgets(compute, n_params, *, gap: float, min_runs: int = 3,
     c = np.asarray(compute, dtype=float)
     log_n = np.log10(np.asarray(n_params, dtype=float))
     labels, budgets = budget_labels(c, gap=gap, min_runs=min_runs)
-    keep = _sizes_per_budget(log_n, labels, budgets.size) >= MIN_SIZES
+    keep = _profiles(log_n, labels, budgets.size)
     labels, budgets = _keep(labels, keep), budgets[keep]
     if c.size == 0 or (labels >= 0).mean() >= MIN_SHARE_EXACT:
         return labels, budgets, "exact"
@@ -118,7 +145,7 @@ def isoflop_budgets(compute, n_params, *, gap: float, min_runs: int = 3,
     budgets = []
     for b in np.unique(bins):
         members = bins == b
-        if members.sum() >= min_runs and np.unique(log_n[members]).size >= MIN_SIZES:
+        if members.sum() >= min_runs and is_profile(log_n[members]):
             labels[members] = len(budgets)
             budgets.append(float(10 ** log_c[members].mean()))
     log.debug("isoFLOP design: the runs share few exact budgets; %d compute slices of %.2g decades hold %d of "

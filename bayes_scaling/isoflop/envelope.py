@@ -31,7 +31,7 @@ import pandas as pd
 
 from bayes_scaling.data.runs import FLOP_PER_PARAM_TOKEN
 from bayes_scaling.errors import InputError
-from bayes_scaling.isoflop.design import MIN_SIZES, SLICE_WIDTH
+from bayes_scaling.isoflop.design import SLICE_WIDTH, is_profile
 from bayes_scaling.options import ENVELOPE_MIN_PROGRESS
 
 __all__ = ["MIN_PROGRESS", "classical_envelope", "curve_columns", "envelope_profiles", "final_checkpoints",
@@ -129,8 +129,8 @@ def envelope_profiles(runs, *, by: Sequence[str] | None = None, spacing: float =
     Returns
     -------
     pandas.DataFrame
-        One row per (budget, size) with at least :data:`~bayes_scaling.isoflop.design.MIN_SIZES` sizes at
-        the budget: ``N``, ``D`` (= C / 6N), ``C`` (the budget), ``loss``, ``progress`` (of the curve
+        One row per (budget, size) at budgets whose sizes form a profile
+        (:func:`~bayes_scaling.isoflop.design.is_profile`): ``N``, ``D`` (= C / 6N), ``C`` (the budget), ``loss``, ``progress`` (of the curve
         that gives the point) and ``curve``; ``attrs`` counts the curves and checkpoints read.
 
     Examples
@@ -164,7 +164,7 @@ def envelope_profiles(runs, *, by: Sequence[str] | None = None, spacing: float =
         raise InputError("no training curve spans a budget: the checkpoints are too few or too close in compute")
     every = pd.concat(points, ignore_index=True)
     best = every.loc[every.groupby(["C", "N"])["loss"].idxmin().to_numpy()]
-    best = best.groupby("C").filter(lambda b: b["N"].nunique() >= MIN_SIZES)
+    best = best.groupby("C").filter(lambda b: is_profile(np.log10(b["N"].to_numpy())))
     best = best.sort_values(["C", "N"]).reset_index(drop=True)
     best.insert(1, "D", best["C"] / (FLOP_PER_PARAM_TOKEN * best["N"]))
     best.attrs = {"curves": int(curves["curve"].nunique()), "checkpoints": len(curves),

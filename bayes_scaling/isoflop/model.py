@@ -50,6 +50,7 @@ from bayes_scaling.errors import InputError
 from bayes_scaling.intervals import DEFAULT_LEVEL, central
 from bayes_scaling.isoflop.design import (
     MIN_SIZES,
+    MIN_SPAN,
     SLICE_WIDTH,
     best_of_repeats,
     isoflop_budgets,
@@ -443,7 +444,8 @@ def fit_isoflop(runs, *, shape: str = "parabola", cut: float | None = None, draw
     if budgets.size < MIN_BUDGETS:
         where = f" below {cut:.3g} FLOP" if cut is not None else ""
         raise InputError(f"an isoFLOP analysis needs at least {MIN_BUDGETS} budgets of {MIN_RUNS_PER_BUDGET} or more "
-                         f"runs of {MIN_SIZES} sizes each{where} (runs within {gap:g} decades of compute share a "
+                         f"runs of {MIN_SIZES} sizes spread over {MIN_SPAN:g} decades each{where} (runs within "
+                         f"{gap:g} decades of compute share a "
                          f"budget, or on an irregular grid a slice of {SLICE_WIDTH:g} decades); found {budgets.size}")
     x = np.log10(used["N"].to_numpy())
     x_centre = float(x.mean())
