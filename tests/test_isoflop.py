@@ -306,6 +306,8 @@ def test_the_report_adds_an_isoflop_section_for_an_isoflop_design(runs, tmp_path
     med = float(page["a_isoflop"].split()[0])
     assert abs(med - A_TRUE) < 0.05  # the ladder's true exponent
     assert page["p_differ"] is not None and page["comparison"]["rows"]
+    assert page["design"] == "exact" and page["diagnostics"]["line"].startswith("R-hat max")  # shown on the page
+    assert page["diagnostics"]["ok"] == b.isoflop.diagnostics.ok
 
     small = read_runs(runs.iloc[::4][["N", "D", "loss"]].head(12), name="no design")
     (tmp_path / "b").mkdir()

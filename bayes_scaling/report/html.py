@@ -248,7 +248,10 @@ def _isoflop(b: _Build) -> dict[str, Any] | None:
 
     p_key = next((k for k in exponents if k.startswith("p_differ_by_")), None)
     comparison = b.isoflop_comparison[b.isoflop_comparison["C"].notna()]
+    diag = iso.diagnostics
     return {"budgets": int(iso.budgets.size), "runs": len(iso.runs), "left_out": iso.left_out,
+            "design": iso.config.get("design", "exact"),
+            "diagnostics": {"ok": diag.ok, "line": str(diag).splitlines()[0], "problems": "; ".join(diag.problems)},
             "a_isoflop": interval("a_isoflop"), "a_parametric": interval("a_parametric"),
             "p_differ": None if p_key is None else f"{exponents[p_key]:.2f}",
             "tolerance": None if p_key is None else p_key.removeprefix("p_differ_by_"),
