@@ -9,8 +9,10 @@ classical per-budget parabola fit, and prints per design and method: the mean er
 a and its spread over replicates, how often the 90% interval of a holds the truth, and the same for
 N* and L* at 10²³ FLOP (two decades beyond the largest budget).  The oracle is the true law's own
 form (the Chinchilla law, fitted by ``bs.fit`` to every run without a structural error): unbiased
-by construction, its interval widths are what the isoFLOP model's are compared with.  Writes the replicates to
-``benchmarks/output/isoflop.csv``.
+by construction, its interval widths are what the isoFLOP model's are compared with.  A sizes × tokens
+grid is read as compute slices; learning curves (8 sizes × 5 run lengths) by Approach 1, the envelope
+(:mod:`bayes_scaling.isoflop.envelope`; the classical method is then the envelope's minima, and the
+oracle reads each run's last checkpoint).  Writes the replicates to ``benchmarks/output/isoflop.csv``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ DESIGNS = {
     "wide (±1 dec), shifted +0.3 dec, noise 0.01": {"sizes": 7, "half_width": 1.0, "offset": 0.3, "noise": 0.01},
     # no two runs at one compute: 8 sizes × 10 token counts, read as compute slices
     "grid, 8 sizes × 10 token counts": {"grid": True},
+    # learning curves (Approach 1): 8 sizes × 5 run lengths, a checkpoint every 10% of a run
+    "learning curves, 8 sizes × 5 lengths": {"curves": True},
 }
 
 
@@ -50,13 +54,20 @@ def _interval_row(draws: np.ndarray, truth: float) -> dict:
 
 def replicate(design: str, seed: int) -> list[dict]:
     from bayes_scaling.isoflop.classical import naive_isoflop
+    from bayes_scaling.isoflop.envelope import classical_envelope, final_checkpoints, fit_envelope
     from bayes_scaling.isoflop.model import design_of, fit_isoflop
-    from bayes_scaling.isoflop.simulate import HOFFMANN, simulate_grid, simulate_ladder
+    from bayes_scaling.isoflop.simulate import HOFFMANN, simulate_curves, simulate_grid, simulate_ladder
 
     warnings.simplefilter("ignore")
     law = HOFFMANN
     options = dict(DESIGNS[design])
-    runs = simulate_grid(law, seed=seed) if options.pop("grid", False) else simulate_ladder(law, seed=seed, **options)
+    checkpoints = simulate_curves(law, seed=seed) if options.pop("curves", False) else None
+    if checkpoints is not None:  # the oracle and the distances read each run's last checkpoint
+        runs = final_checkpoints(checkpoints, by=["run"])
+    elif options.pop("grid", False):
+        runs = simulate_grid(law, seed=seed)
+    else:
+        runs = simulate_ladder(law, seed=seed, **options)
     decades = np.log10(np.asarray(TARGETS) / runs["C"].max())
     truth_n = law.n_star(np.asarray(TARGETS))
     truth_l = law.loss_star(np.asarray(TARGETS))
@@ -82,10 +93,13 @@ def replicate(design: str, seed: int) -> list[dict]:
                         "loss_width": float(hi_l - lo_l)}
             rows.append(row)
 
-    frame, labels, budgets, _ = design_of(runs)  # the budgets (or compute slices) the model reads
-    naive = naive_isoflop(frame.assign(budget=labels), budgets)
+    if checkpoints is not None:
+        naive = classical_envelope(checkpoints, by=["run"])
+    else:
+        frame, labels, budgets, _ = design_of(runs)  # the budgets (or compute slices) the model reads
+        naive = naive_isoflop(frame.assign(budget=labels), budgets)
     n_naive = 10 ** (naive["intercept"] + naive["a"] * np.log10(np.asarray(TARGETS)))
-    add("classical parabolas", naive["a"], n_naive[None, :], None)
+    add("classical envelope" if checkpoints is not None else "classical parabolas", naive["a"], n_naive[None, :], None)
     import bayes_scaling as bs
     from bayes_scaling.data.reading import read_runs
     from bayes_scaling.forecast.forecaster import Forecaster
@@ -98,7 +112,9 @@ def replicate(design: str, seed: int) -> list[dict]:
         seconds=time.perf_counter() - start)
     for shape in ("parabola", "asymmetric"):
         start = time.perf_counter()
-        iso = fit_isoflop(runs, shape=shape, draws=500, tune=500, chains=2, seed=seed)
+        sampler = {"shape": shape, "draws": 500, "tune": 500, "chains": 2, "seed": seed}
+        iso = (fit_envelope(checkpoints, by=["run"], **sampler) if checkpoints is not None
+               else fit_isoflop(runs, **sampler))
         seconds = time.perf_counter() - start
         for scatter, what in ((True, "a budget's optimum"), (False, "the law's line")):
             opt = iso.optimum(np.asarray(TARGETS), seed=seed, scatter=scatter)
