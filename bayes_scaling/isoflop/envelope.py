@@ -66,7 +66,8 @@ def curve_columns(runs, by: Sequence[str] | None = None) -> tuple[str, ...]:
     columns = tuple(by) if by else tuple(getattr(runs, "provenance", {}).get("curves", ()))
     if not columns:
         raise InputError("reading learning curves needs the columns that identify one run's checkpoints "
-                         "(--curve-by COLUMN ..., e.g. a run id, or size, schedule length and learning rate)")
+                         "(by=[...] in Python, --curve-by COLUMN ... on the command line: e.g. a run id, or size, "
+                         "schedule length and learning rate)")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise InputError(f"curve columns {', '.join(missing)} are not in the runs (columns: "
