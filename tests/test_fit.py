@@ -392,17 +392,21 @@ DIGEST_ENVIRONMENT = {"python": "3.12.1", "numpy": "2.5.5", "pytensor": "3.3.8",
                       "numba": "0.68.0", "pymc": "6.4.0", "scipy": "1.18.1", "llvmlite": "0.50.0"}
 #: The digests by the CPU numba compiles for (llvmlite's host CPU name): the same versions draw other
 #: floating-point numbers on another CPU (the first set was measured on a machine whose CPU was not named).
+#: A CPU's entry holds the groups last measured on it: the structural error's draws changed on 2026-12-08
+#: (a share of the population on which the law holds), measured on znver5 only, whose draws of the law
+#: are those of the unnamed machine.
+_ZNVER5 = {
+    "every_run": "5a582ce4eebff35628eecb4cec13c6b7adb5a0afc5202724fdc0ecc391571db4",
+    "posterior": "5d716db5157ef1dc08162a4d0dae66988c4c3b71e5a6b5157892988de7702bad",
+    "structural_error": "5180153d4934fd45b35c2216e07f6716840709d3324d686ca3e84d703e8faf84",
+}
 FIT_DIGESTS = {
     "znver3": {
         "every_run": "a5e6847a131911fc63157b8909ca713467dce49b9022e5134b6fa1b0c984583f",
         "posterior": "a7cc1deee228cfe42d7dfef498f70b33b1bf22dba4af71223ac53efa539859a0",
-        "structural_error": "9b0386444f1a4adce837cece924c5c1108aa5a0a460b1f35901cf0a3affee0f6",
     },
-    "unnamed": {
-        "every_run": "5a582ce4eebff35628eecb4cec13c6b7adb5a0afc5202724fdc0ecc391571db4",
-        "posterior": "5d716db5157ef1dc08162a4d0dae66988c4c3b71e5a6b5157892988de7702bad",
-        "structural_error": "846ab3740da9b8a32578063391333dafad63c1d76141b9c908adceb9dcc2e1e7",
-    },
+    "znver5": _ZNVER5,
+    "unnamed": _ZNVER5,
 }
 
 
@@ -455,7 +459,7 @@ def test_the_chinchilla_fits_draw_bit_for_bit_what_they_drew_before():
     drawn = json.loads(done.stdout.strip().splitlines()[-1])
     cpu = llvmlite.binding.get_host_cpu_name()
     if cpu in FIT_DIGESTS:
-        assert drawn == FIT_DIGESTS[cpu]
+        assert {group: drawn[group] for group in FIT_DIGESTS[cpu]} == FIT_DIGESTS[cpu]
     elif drawn not in FIT_DIGESTS.values():
         pytest.skip(f"no digests recorded for this CPU ({cpu}): {drawn}")
 
