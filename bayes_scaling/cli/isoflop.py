@@ -204,7 +204,7 @@ def add_parser(sub) -> None:
                    help="each budget's profile: a parabola in log N (default) or a skewed curve")
     p.add_argument("--curve-by", nargs="+", metavar="COLUMN",
                    help="the rows are checkpoints of training curves; these columns identify one run (Approach 1)")
-    p.add_argument("--min-progress", type=_share, default=ENVELOPE_MIN_PROGRESS,
+    p.add_argument("--min-progress", type=_share, default=ENVELOPE_MIN_PROGRESS, metavar="SHARE",
                    help=f"with curves: a checkpoint enters once its run has seen this share of its tokens "
                         f"(default {ENVELOPE_MIN_PROGRESS:g})")
     p.add_argument("--cut", type=positive_number, metavar="FLOP",
