@@ -25,6 +25,9 @@ extensions = [
 # shown are the outputs of the code shown.  A cell that raises fails the build.
 source_suffix = {".md": "myst-nb", ".rst": "restructuredtext"}
 nb_execution_mode = os.environ.get("BAYES_SCALING_DOCS_EXECUTE", "force")
+# The pages' kernels inherit this process's environment: a non-interactive MPLBACKEND (CI exports
+# Agg) would make them draw their figures into nothing, so they get IPython's inline backend.
+os.environ.pop("MPLBACKEND", None)
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
