@@ -98,7 +98,7 @@ def _analyse(args: argparse.Namespace, runs, sampler: dict[str, Any]):
         classical_envelope,
         envelope_profiles,
         final_checkpoints,
-        fit_envelope,
+        fit_envelope_profiles,
     )
     from bayes_scaling.isoflop.model import fit_isoflop
 
@@ -106,7 +106,7 @@ def _analyse(args: argparse.Namespace, runs, sampler: dict[str, Any]):
     if curves:  # learning curves: Approach 1, the envelope read as isoFLOP profiles
         log.info("fitting the isoFLOP model (%s) to the envelope of %s's training curves", args.shape, runs.source)
         analysed: Any = envelope_profiles(runs, by=curves, min_progress=args.min_progress)
-        iso = fit_envelope(runs, by=curves, min_progress=args.min_progress, shape=args.shape, cut=args.cut, **sampler)
+        iso = fit_envelope_profiles(analysed, shape=args.shape, cut=args.cut, **sampler)
         below = runs if args.cut is None else runs.subset(runs.C < args.cut)
         classical_a = classical_envelope(below, by=curves)["a"]
         final = final_checkpoints(runs, by=curves)

@@ -14,8 +14,10 @@ from bayes_scaling.isoflop.classical import budget_optimum, naive_isoflop
 from bayes_scaling.isoflop.model import (
     ISOFLOP_GAP,
     IsoflopFit,
+    curvature_at,
     design_of,
     fit_isoflop,
+    optimal_loss,
     profile,
 )
 
@@ -221,8 +223,8 @@ def allocation_cost(iso: IsoflopFit, n_params: float, compute: float, *, level: 
         d["gamma_c"] = iso._draws("gamma_c") if "gamma_c" in iso.tree["posterior"] else 0.0
         m = d["a"].size
         x_star = d["a0"] + d["a"] * lc + d["sigma_n"] * rng.standard_normal(m)
-        l_star = iso._draws("E") + np.exp(d["l0"] + d["l1"] * lc + d["sigma_l"] * rng.standard_normal(m))
-        curv = np.exp(d["mu_c"] + d["gamma_c"] * lc + d["tau_c"] * rng.standard_normal(m))
+        l_star = optimal_loss(d | {"E": iso._draws("E")}, lc, d["sigma_l"] * rng.standard_normal(m))
+        curv = curvature_at(d, lc, d["tau_c"] * rng.standard_normal(m))
     given_up = curv * profile(x - x_star, iso._draws("skew"))
     # Along the optimum's law, log(L* − E) falls by l1 per decade: the compute that reaches the chosen
     # allocation's loss at the optimum is C · 10^(log(1 + Δ / (L* − E)) / l1).

@@ -35,7 +35,7 @@ from bayes_scaling.isoflop.design import SLICE_WIDTH, is_profile
 from bayes_scaling.options import ENVELOPE_MIN_PROGRESS
 
 __all__ = ["MIN_PROGRESS", "classical_envelope", "curve_columns", "envelope_profiles", "final_checkpoints",
-           "fit_envelope"]
+           "fit_envelope", "fit_envelope_profiles"]
 
 log = logging.getLogger(__name__)
 
@@ -232,13 +232,31 @@ def fit_envelope(runs, *, by: Sequence[str] | None = None, min_progress: float =
     >>> iso.config["approach"], bool(0.3 < float(iso.exponents["a"].mean()) < 0.7)
     (1, True)
     """
+    return fit_envelope_profiles(envelope_profiles(runs, by=by, spacing=spacing, min_progress=min_progress),
+                                 **options)
+
+
+def fit_envelope_profiles(profiles: pd.DataFrame, **options):
+    """:func:`fit_envelope` from points :func:`envelope_profiles` has already read.
+
+    Parameters
+    ----------
+    profiles
+        :func:`envelope_profiles`' table (its ``attrs`` say how it was read).
+    **options
+        Options of :func:`~bayes_scaling.isoflop.model.fit_isoflop`.
+
+    Returns
+    -------
+    IsoflopFit
+    """
     from bayes_scaling.isoflop.model import fit_isoflop
 
-    profiles = envelope_profiles(runs, by=by, spacing=spacing, min_progress=min_progress)
+    min_progress = profiles.attrs["min_progress"]
     log.info("Approach 1: %d training curves (%d checkpoints past %.0f%% of their run) give %d points at %d "
              "budgets", profiles.attrs["curves"], profiles.attrs["checkpoints"], 100 * min_progress, len(profiles),
              profiles["C"].nunique())
     iso = fit_isoflop(profiles[["N", "D", "C", "loss"]], **options)
     iso.config |= {"approach": 1, "curves": profiles.attrs["curves"], "checkpoints": profiles.attrs["checkpoints"],
-                   "min_progress": min_progress, "spacing": spacing}
+                   "min_progress": min_progress, "spacing": profiles.attrs["spacing"]}
     return iso

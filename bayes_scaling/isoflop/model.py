@@ -154,7 +154,7 @@ class IsoflopFit:
         zn = rng.standard_normal((a.shape[0], c.size)) if scatter else 0.0
         zl = rng.standard_normal((a.shape[0], c.size)) if scatter else 0.0
         n = 10 ** (a0 + a * lc + sn * zn + self.x_centre)
-        loss = self._draws("E")[:, None] + np.exp(l0 + l1 * lc + sl * zl)
+        loss = optimal_loss({"E": self._draws("E")[:, None], "l0": l0, "l1": l1}, lc, sl * zl)
         return {"N": n, "D": c[None, :] / (FLOP_PER_PARAM_TOKEN * n), "loss": loss}
 
     def table(self, compute: Any, *, level: float = DEFAULT_LEVEL, seed: int = 0) -> pd.DataFrame:
@@ -320,9 +320,20 @@ def expected_loss(p, x, k, lc_run, lc, *, np=np):
     on a leading axis and budgets last, or PyTensor variables with ``np=pytensor.tensor``)."""
     shift = lc_run - lc[k]
     x_star = p["x_star"][..., k] + p["a"] * shift
-    l_star = p["E"] + np.exp(p["l0"] + p["l1"] * lc_run + p["dev_l"][..., k])
-    curvature = np.exp(p["mu_c"] + p["gamma_c"] * lc_run + p["dev_c"][..., k])
-    return l_star + curvature * profile(x - x_star, p["skew"], np=np)
+    return (optimal_loss(p, lc_run, p["dev_l"][..., k], np=np)
+            + curvature_at(p, lc_run, p["dev_c"][..., k], np=np) * profile(x - x_star, p["skew"], np=np))
+
+
+def optimal_loss(p, lc, dev, *, np=np):
+    """The optimum's loss at centred log10 compute ``lc``: L* = E + exp(l0 + l1 · lc + dev), ``dev`` a
+    budget's deviation σ_L·z (0 on the law's line); numpy or PyTensor (``np=pytensor.tensor``)."""
+    return p["E"] + np.exp(p["l0"] + p["l1"] * lc + dev)
+
+
+def curvature_at(p, lc, dev, *, np=np):
+    """A profile's curvature (loss per decade² at its optimum) at centred log10 compute ``lc``:
+    exp(μ_c + γ_c · lc + dev), ``dev`` a budget's deviation τ_c·z."""
+    return np.exp(p["mu_c"] + p["gamma_c"] * lc + dev)
 
 
 def _build(x: np.ndarray, y: np.ndarray, k: np.ndarray, lc_run: np.ndarray, lc: np.ndarray, *, shape: str,
@@ -342,18 +353,17 @@ def _build(x: np.ndarray, y: np.ndarray, k: np.ndarray, lc_run: np.ndarray, lc: 
         l1 = pm.Normal("l1", -0.3, 0.3)
         sigma_l = pm.HalfNormal("sigma_l", 0.05)
         z_l = pm.Normal("z_l", 0.0, 1.0, dims="budget")
-        pm.Deterministic("l_star", e + pt.exp(l0 + l1 * lc + sigma_l * z_l), dims="budget")
-        mu_c = pm.Normal("mu_c", math.log(0.1), 1.0)
-        gamma_c = pm.Normal("gamma_c", 0.0, 0.5)
+        params = {"x_star": x_star, "a": a, "E": e, "l0": l0, "l1": l1, "dev_l": sigma_l * z_l}
+        pm.Deterministic("l_star", optimal_loss(params, lc, params["dev_l"], np=pt), dims="budget")
+        params["mu_c"] = pm.Normal("mu_c", math.log(0.1), 1.0)
+        params["gamma_c"] = pm.Normal("gamma_c", 0.0, 0.5)
         tau_c = pm.HalfNormal("tau_c", 0.5)
-        dev_c = tau_c * pm.Normal("z_c", 0.0, 1.0, dims="budget")
-        pm.Deterministic("curvature", pt.exp(mu_c + gamma_c * lc + dev_c), dims="budget")
+        params["dev_c"] = tau_c * pm.Normal("z_c", 0.0, 1.0, dims="budget")
+        pm.Deterministic("curvature", curvature_at(params, lc, params["dev_c"], np=pt), dims="budget")
         if shape == "asymmetric":
-            skew = pm.Normal("skew", 0.0, 1.0)
+            params["skew"] = pm.Normal("skew", 0.0, 1.0)
         else:
-            skew = pm.Deterministic("skew", pt.as_tensor_variable(0.0))
-        params = {"x_star": x_star, "a": a, "E": e, "l0": l0, "l1": l1, "dev_l": sigma_l * z_l, "mu_c": mu_c,
-                  "gamma_c": gamma_c, "dev_c": dev_c, "skew": skew}
+            params["skew"] = pm.Deterministic("skew", pt.as_tensor_variable(0.0))
         mu = expected_loss(params, x, k, lc_run, lc, np=pt)
         sigma = pm.HalfNormal("sigma", 0.05)
         pm.StudentT("loss", nu=NU, mu=mu, sigma=sigma, observed=y, dims="run")
